@@ -1,0 +1,58 @@
+// Bank: the fingerprints of a detector held in native memory, validated once when built so
+// the hot path (detect_scores) only checks the per-call draws. Read-only after construction,
+// hence safe to share between threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "nfp/status.h"
+
+namespace nfp {
+
+struct BankSpec {
+  std::size_t neurons = 0;    // N: length of an activation row
+  std::size_t k = 0;          // neurons per fingerprint
+  std::size_t count = 0;      // F: fingerprints
+  std::size_t families = 0;   // A: attack families with their own attacked statistics
+  const std::uint32_t* indices = nullptr;  // [F x k], each < N
+  const float* mu0 = nullptr;              // [F]     clean mean of m_S
+  const float* sd0 = nullptr;              // [F]     clean std, > 0
+  const float* mu1 = nullptr;              // [A x F] attacked mean per family
+  const float* sd1 = nullptr;              // [A x F] attacked std per family, > 0
+};
+
+class Bank {
+ public:
+  // Copies and validates the spec; on failure returns null and sets *status.
+  static std::unique_ptr<Bank> Create(const BankSpec& spec, Status* status);
+
+  std::size_t neurons() const { return neurons_; }
+  std::size_t k() const { return k_; }
+  std::size_t count() const { return count_; }
+  std::size_t families() const { return families_; }
+
+  const std::uint32_t* indices(std::size_t f) const { return indices_.data() + f * k_; }
+  float mu0(std::size_t f) const { return mu0_[f]; }
+  float sd0(std::size_t f) const { return sd0_[f]; }
+  float mu1(std::size_t a, std::size_t f) const { return mu1_[a * count_ + f]; }
+  float sd1(std::size_t a, std::size_t f) const { return sd1_[a * count_ + f]; }
+
+  // Precomputed for the score: 1 / sd and log(sd0 / sd1_a), in double.
+  double inv_sd0(std::size_t f) const { return inv_sd0_[f]; }
+  double inv_sd1(std::size_t a, std::size_t f) const { return inv_sd1_[a * count_ + f]; }
+  double log_sd_ratio(std::size_t a, std::size_t f) const { return log_sd_ratio_[a * count_ + f]; }
+
+  const std::vector<std::uint32_t>& all_indices() const { return indices_; }
+
+ private:
+  Bank() = default;
+  std::size_t neurons_ = 0, k_ = 0, count_ = 0, families_ = 0;
+  std::vector<std::uint32_t> indices_;
+  std::vector<float> mu0_, sd0_, mu1_, sd1_;
+  std::vector<double> inv_sd0_, inv_sd1_, log_sd_ratio_;
+};
+
+}  // namespace nfp

@@ -1,0 +1,41 @@
+// CUDA device probe for run-time backend choice. Compiled only when nvcc is found. A machine
+// without a driver or a device gets a reason string, never a failure at load time.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "nfp/backend.h"
+
+namespace nfp {
+
+const CudaInfo& cuda_info() {
+  static const CudaInfo info = [] {
+    CudaInfo i;
+    i.compiled = true;
+    int runtime = 0;
+    if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) {
+      i.runtime = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
+    }
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+      i.reason = std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")";
+      cudaGetLastError();  // clear the sticky error so later probes start clean
+      return i;
+    }
+    i.devices = count;
+    if (count == 0) {
+      i.reason = "no CUDA device is present";
+      return i;
+    }
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) i.device_name = prop.name;
+    // The CUDA kernels land with the CUDA backend issue; until then CPU does the work.
+    i.kernels = false;
+    i.reason = "the CUDA kernels are not implemented in this version";
+    return i;
+  }();
+  return info;
+}
+
+}  // namespace nfp

@@ -1,0 +1,287 @@
+// The CPU kernels against the float64 reference (reference.h) on random shapes and edge cases,
+// and their determinism across thread counts.
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "check.h"
+#include "nfp/kernels.h"
+#include "nfp/thread_pool.h"
+#include "reference.h"
+
+using nfp::Activations;
+using nfp::Subsets;
+
+namespace {
+
+std::unique_ptr<nfp::Bank> MakeBank(const reference::BankData& d) {
+  nfp::Status st;
+  auto bank = nfp::Bank::Create(d.spec(), &st);
+  CHECK_MSG(st.ok(), st.message);
+  return bank;
+}
+
+struct Shape {
+  std::size_t rows, neurons, k, count;
+};
+
+const Shape kShapes[] = {{1, 1, 1, 1},   {1, 5, 5, 3},     {3, 7, 1, 9},     {32, 650, 10, 100},
+                         {5, 100, 100, 4}, {17, 3048, 50, 25}, {2, 200000, 7, 33}, {64, 33, 3, 257}};
+
+}  // namespace
+
+TEST(subset_means_matches_reference) {
+  std::mt19937_64 rng(1);
+  for (const Shape& s : kShapes) {
+    auto acts = reference::RandomMatrix(rng, s.rows * s.neurons, -3, 3);
+    auto idx = reference::RandomSubsets(rng, s.count, s.k, s.neurons);
+    std::vector<float> out(s.rows * s.count, -777.0f);
+    auto st = nfp::cpu::subset_means({acts.data(), s.rows, s.neurons}, {idx.data(), s.count, s.k}, out.data());
+    CHECK_MSG(st.ok(), st.message);
+    for (std::size_t b = 0; b < s.rows; ++b)
+      for (std::size_t f = 0; f < s.count; ++f)
+        CHECK_CLOSE(out[b * s.count + f], reference::Mean(&acts[b * s.neurons], &idx[f * s.k], s.k), 1e-6, 1e-7);
+  }
+}
+
+TEST(subset_means_repeated_indices_and_rows) {
+  // Subsets may repeat a neuron (the kernel does not require distinct indices); rows may repeat.
+  std::vector<float> acts = {1, 2, 3, 1, 2, 3};
+  std::vector<std::uint32_t> idx = {2, 2, 0};
+  std::vector<float> out(2);
+  auto st = nfp::cpu::subset_means({acts.data(), 2, 3}, {idx.data(), 1, 3}, out.data());
+  CHECK(st.ok());
+  CHECK_CLOSE(out[0], 7.0 / 3, 1e-7, 0);
+  CHECK(out[0] == out[1]);
+}
+
+TEST(subset_means_rejects_bad_indices_and_nonfinite) {
+  std::vector<float> acts = {1, 2, 3, 4};
+  std::vector<std::uint32_t> idx = {0, 2};
+  std::vector<float> out(2);
+  auto st = nfp::cpu::subset_means({acts.data(), 2, 2}, {idx.data(), 1, 2}, out.data());
+  CHECK(st.code == nfp::Code::kOutOfRange && st.argument == "subsets");
+  idx = {0, 0xFFFFFFFFu};
+  st = nfp::cpu::subset_means({acts.data(), 2, 2}, {idx.data(), 1, 2}, out.data());
+  CHECK(st.code == nfp::Code::kOutOfRange);
+  idx = {0, 1};
+  acts[3] = NAN;
+  st = nfp::cpu::subset_means({acts.data(), 2, 2}, {idx.data(), 1, 2}, out.data());
+  CHECK(st.code == nfp::Code::kNonFinite && st.argument == "acts");
+  CHECK_MSG(st.message.find("row 1") != std::string::npos, st.message);
+  acts[3] = INFINITY;
+  st = nfp::cpu::subset_means({acts.data(), 2, 2}, {idx.data(), 1, 2}, out.data());
+  CHECK(st.code == nfp::Code::kNonFinite);
+}
+
+TEST(detect_scores_matches_reference) {
+  std::mt19937_64 rng(2);
+  for (std::size_t families : {1u, 2u, 3u}) {
+    for (const Shape& s : kShapes) {
+      auto bank_data = reference::RandomBank(rng, s.neurons, s.k, s.count, families);
+      auto bank = MakeBank(bank_data);
+      auto acts = reference::RandomMatrix(rng, s.rows * s.neurons, -1.5f, 1.5f);
+      const std::size_t m = std::min<std::size_t>(s.count, 25);
+      std::vector<std::uint32_t> draws(s.rows * m);
+      for (std::size_t b = 0; b < s.rows; ++b) {
+        auto d = reference::RandomSubsets(rng, 1, m, s.count);
+        std::copy(d.begin(), d.end(), draws.begin() + b * m);
+      }
+      for (auto combine : {nfp::Combine::kMax, nfp::Combine::kLogSumExp}) {
+        std::vector<float> score(s.rows), fam(s.rows * families), means(s.rows * m), terms(s.rows * m * families);
+        nfp::DetectOutputs out{score.data(), fam.data(), means.data(), terms.data()};
+        auto st = nfp::cpu::detect_scores({acts.data(), s.rows, s.neurons}, *bank, {draws.data(), m}, combine, out);
+        CHECK_MSG(st.ok(), st.message);
+        for (std::size_t b = 0; b < s.rows; ++b) {
+          const double want = reference::Score(&acts[b * s.neurons], bank_data, &draws[b * m], m, combine);
+          CHECK_CLOSE(score[b], want, 1e-5, 1e-4);
+          double fam_total = 0;
+          for (std::size_t i = 0; i < m; ++i) {
+            const std::uint32_t f = draws[b * m + i];
+            const double x = reference::Mean(&acts[b * s.neurons], &bank_data.indices[f * s.k], s.k);
+            CHECK_CLOSE(means[b * m + i], x, 1e-6, 1e-7);
+            fam_total += terms[(b * m + i) * families + 0];
+          }
+          CHECK_CLOSE(fam[b * families + 0], fam_total, 1e-5, 1e-3);
+        }
+      }
+    }
+  }
+}
+
+TEST(detect_scores_zero_draws_and_bad_draws) {
+  std::mt19937_64 rng(3);
+  auto bank_data = reference::RandomBank(rng, 10, 2, 5, 1);
+  auto bank = MakeBank(bank_data);
+  auto acts = reference::RandomMatrix(rng, 3 * 10, 0, 1);
+  std::vector<float> score(3, 1.0f);
+  auto st = nfp::cpu::detect_scores({acts.data(), 3, 10}, *bank, {nullptr, 0}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.ok());
+  CHECK(score[0] == 0 && score[2] == 0);
+  std::vector<std::uint32_t> draws = {0, 5, 1, 1, 2, 3};
+  st = nfp::cpu::detect_scores({acts.data(), 3, 10}, *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kOutOfRange && st.argument == "draws");
+  st = nfp::cpu::detect_scores({acts.data(), 3, 9}, *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kInvalidArgument && st.argument == "acts");
+  draws[1] = 4;
+  acts[2 * 10 + bank_data.indices[2 * 2]] = NAN;  // row 2 uses fingerprint 2
+  st = nfp::cpu::detect_scores({acts.data(), 3, 10}, *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kNonFinite);
+  CHECK_MSG(st.message.find("row 2") != std::string::npos, st.message);
+}
+
+TEST(score_gradient_matches_finite_differences) {
+  std::mt19937_64 rng(4);
+  for (std::size_t families : {1u, 2u, 4u}) {
+    for (auto combine : {nfp::Combine::kMax, nfp::Combine::kLogSumExp}) {
+      const std::size_t N = 40, k = 3, F = 30, rows = 3, m = 8;
+      auto bank_data = reference::RandomBank(rng, N, k, F, families);
+      auto bank = MakeBank(bank_data);
+      auto acts = reference::RandomMatrix(rng, rows * N, -1, 1);
+      std::vector<std::uint32_t> draws;
+      for (std::size_t b = 0; b < rows; ++b) {
+        auto d = reference::RandomSubsets(rng, 1, m, F);
+        draws.insert(draws.end(), d.begin(), d.end());
+      }
+      std::vector<float> grad(rows * N, 123.0f);
+      auto st = nfp::cpu::score_gradient({acts.data(), rows, N}, *bank, {draws.data(), m}, combine, grad.data());
+      CHECK_MSG(st.ok(), st.message);
+      for (std::size_t b = 0; b < rows; ++b) {
+        std::vector<float> row(acts.begin() + b * N, acts.begin() + (b + 1) * N);
+        for (std::size_t j = 0; j < N; ++j) {
+          const float h = 1e-3f;
+          auto up = row, down = row;
+          up[j] += h;
+          down[j] -= h;
+          const double fd = (reference::Score(up.data(), bank_data, &draws[b * m], m, combine) -
+                             reference::Score(down.data(), bank_data, &draws[b * m], m, combine)) /
+                            (static_cast<double>(up[j]) - down[j]);
+          CHECK_CLOSE(grad[b * N + j], fd, 2e-2, 2e-2);
+        }
+      }
+    }
+  }
+}
+
+TEST(screen_matches_scipy_fixture) {
+  std::ifstream in(std::string(NFP_TEST_DATA_DIR) + "/screen_small.txt");
+  std::size_t n0, n1, N, k, C;
+  in >> n0 >> n1 >> N >> k >> C;
+  std::vector<float> clean(n0 * N), attacked(n1 * N);
+  for (auto& v : clean) in >> v;
+  for (auto& v : attacked) in >> v;
+  std::vector<std::uint32_t> idx(C * k);
+  for (auto& v : idx) in >> v;
+  for (auto test : {nfp::stats::TTest::kWelch, nfp::stats::TTest::kStudent}) {
+    std::vector<double> o(7 * C, -1);
+    nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+    auto st = nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, test, out);
+    CHECK_MSG(st.ok(), st.message);
+    std::ifstream again(std::string(NFP_TEST_DATA_DIR) + "/screen_small.txt");
+    std::string line;
+    for (std::size_t i = 0; i < 1 + n0 + n1 + C; ++i) std::getline(again, line);
+    for (std::size_t c = 0; c < C; ++c) {
+      double e[9];
+      for (double& v : e) again >> v;
+      const bool welch = test == nfp::stats::TTest::kWelch;
+      CHECK_CLOSE(o[c], e[0], 1e-9, 1e-12);
+      CHECK_CLOSE(o[C + c], e[1], 1e-9, 1e-12);
+      CHECK_CLOSE(o[2 * C + c], e[2], 1e-9, 1e-12);
+      CHECK_CLOSE(o[3 * C + c], e[3], 1e-9, 1e-12);
+      CHECK_CLOSE(o[4 * C + c], welch ? e[4] : e[6], 1e-8, 1e-10);
+      CHECK_CLOSE(o[5 * C + c], welch ? e[5] : e[7], 1e-7, 1e-300);
+      CHECK_CLOSE(o[6 * C + c], e[8], 1e-8, 1e-10);
+    }
+  }
+}
+
+TEST(screen_random_shapes_against_direct_moments) {
+  std::mt19937_64 rng(5);
+  struct S {
+    std::size_t n0, n1, N, k, C;
+  };
+  for (S s : {S{2, 2, 1, 1, 1}, S{3, 5, 4, 4, 7}, S{300, 250, 650, 10, 300}, S{9, 700, 3, 2, 5}, S{50, 60, 40000, 5, 20}}) {
+    // A large common offset checks that centering keeps variances accurate.
+    auto clean = reference::RandomMatrix(rng, s.n0 * s.N, 1000.0f, 1001.0f);
+    auto attacked = reference::RandomMatrix(rng, s.n1 * s.N, 1000.2f, 1001.2f);
+    auto idx = reference::RandomSubsets(rng, s.C, s.k, s.N);
+    std::vector<double> o(7 * s.C);
+    const std::size_t C = s.C;
+    nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+    auto st = nfp::cpu::screen({clean.data(), s.n0, s.N}, {attacked.data(), s.n1, s.N}, {idx.data(), C, s.k},
+                               nfp::stats::TTest::kWelch, out);
+    CHECK_MSG(st.ok(), st.message);
+    for (std::size_t c = 0; c < C; ++c) {
+      auto moments = [&](const std::vector<float>& m, std::size_t n, double* mean, double* sd) {
+        std::vector<double> x(n);
+        double sum = 0;
+        for (std::size_t i = 0; i < n; ++i) sum += x[i] = reference::Mean(&m[i * s.N], &idx[c * s.k], s.k);
+        *mean = sum / n;
+        double ss = 0;
+        for (double v : x) ss += (v - *mean) * (v - *mean);
+        *sd = std::sqrt(ss / (n - 1));
+      };
+      double m0, sd0, m1, sd1;
+      moments(clean, s.n0, &m0, &sd0);
+      moments(attacked, s.n1, &m1, &sd1);
+      CHECK_CLOSE(o[c], m0, 1e-9, 1e-9);
+      CHECK_CLOSE(o[C + c], sd0, 1e-5, 1e-9);
+      CHECK_CLOSE(o[2 * C + c], m1, 1e-9, 1e-9);
+      CHECK_CLOSE(o[3 * C + c], sd1, 1e-5, 1e-9);
+    }
+  }
+}
+
+TEST(screen_rejects_bad_input) {
+  std::vector<float> a(4 * 3, 1.0f), b(4 * 3, 2.0f);
+  std::vector<std::uint32_t> idx = {0, 3};
+  std::vector<double> o(7);
+  nfp::cpu::ScreenOutputs out{&o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6]};
+  auto st = nfp::cpu::screen({a.data(), 4, 3}, {b.data(), 4, 3}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
+  CHECK(st.code == nfp::Code::kOutOfRange && st.argument == "candidates");
+  idx = {0, 2};
+  st = nfp::cpu::screen({a.data(), 1, 3}, {b.data(), 4, 3}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
+  CHECK(st.code == nfp::Code::kInvalidArgument && st.argument == "clean");
+  st = nfp::cpu::screen({a.data(), 4, 3}, {b.data(), 4, 2}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
+  CHECK(st.code == nfp::Code::kInvalidArgument && st.argument == "attacked");
+  b[3 * 3 + 2] = NAN;
+  st = nfp::cpu::screen({a.data(), 4, 3}, {b.data(), 4, 3}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
+  CHECK(st.code == nfp::Code::kNonFinite && st.argument == "attacked");
+  CHECK_MSG(st.message.find("row 3") != std::string::npos, st.message);
+  // Constant groups: identical gives p = 1, shifted gives p = 0 and infinite d.
+  b[3 * 3 + 2] = 2.0f;
+  st = nfp::cpu::screen({a.data(), 4, 3}, {b.data(), 4, 3}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
+  CHECK(st.ok() && o[5] == 0.0 && std::isinf(o[6]) && o[1] == 0.0);
+  st = nfp::cpu::screen({a.data(), 4, 3}, {a.data(), 4, 3}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
+  CHECK(st.ok() && o[5] == 1.0 && o[6] == 0.0);
+}
+
+TEST(results_do_not_depend_on_thread_count) {
+  std::mt19937_64 rng(6);
+  const std::size_t n0 = 120, n1 = 90, N = 500, k = 8, C = 3000;
+  auto clean = reference::RandomMatrix(rng, n0 * N, -1, 1);
+  auto attacked = reference::RandomMatrix(rng, n1 * N, -1, 2);
+  auto idx = reference::RandomSubsets(rng, C, k, N);
+  std::vector<std::vector<double>> runs;
+  std::vector<std::vector<float>> means;
+  for (std::size_t threads : {1u, 2u, 3u, 8u}) {
+    nfp::set_threads(threads);
+    CHECK(nfp::threads() == threads);
+    std::vector<double> o(7 * C);
+    nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+    CHECK(nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k},
+                           nfp::stats::TTest::kWelch, out).ok());
+    runs.push_back(o);
+    std::vector<float> sm(n0 * C);
+    CHECK(nfp::cpu::subset_means({clean.data(), n0, N}, {idx.data(), C, k}, sm.data()).ok());
+    means.push_back(sm);
+  }
+  nfp::set_threads(0);
+  for (std::size_t r = 1; r < runs.size(); ++r) {
+    CHECK(std::memcmp(runs[0].data(), runs[r].data(), runs[0].size() * sizeof(double)) == 0);
+    CHECK(means[0] == means[r]);
+  }
+}
+
+CHECK_MAIN()

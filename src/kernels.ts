@@ -1,0 +1,91 @@
+// The numeric kernels as the library's public functions: thin, typed forwards to the addon,
+// which validates every argument and throws TypeError/RangeError naming the one at fault.
+import { native } from './native.js';
+import type {
+  BankSpec,
+  BackendName,
+  DetectOptions,
+  DetectResult,
+  DrawOptions,
+  NativeBank,
+  NativeInfo,
+  ScreenOptions,
+  ScreenResult,
+  SubsetMeansOptions,
+} from './native.js';
+
+/** Mean activation of each subset for each row: [rows x count], float64 accumulation. */
+export function subsetMeans(options: SubsetMeansOptions): Promise<Float32Array> {
+  return native.subsetMeans(options);
+}
+
+export function subsetMeansSync(options: SubsetMeansOptions): Float32Array {
+  return native.subsetMeansSync(options);
+}
+
+/**
+ * Statistics of every candidate subset over clean vs attacked activations: means, stds,
+ * t statistic, two-sided p-value and Cohen's d. Runs on the worker pool, off the main thread.
+ */
+export function screen(options: ScreenOptions): Promise<ScreenResult> {
+  return native.screen(options);
+}
+
+export function screenSync(options: ScreenOptions): ScreenResult {
+  return native.screenSync(options);
+}
+
+/** Fingerprints held in native memory for scoring; validated once when built. */
+export class Bank {
+  readonly #native: NativeBank;
+
+  constructor(spec: BankSpec) {
+    this.#native = new native.Bank(spec);
+  }
+
+  get neurons(): number {
+    return this.#native.neurons;
+  }
+  get k(): number {
+    return this.#native.k;
+  }
+  get count(): number {
+    return this.#native.count;
+  }
+  get families(): number {
+    return this.#native.families;
+  }
+
+  /** Sum over each row's drawn fingerprints of the Gaussian log-likelihood ratio, attacked vs clean. */
+  detectScores(options: DetectOptions): Promise<DetectResult> {
+    return this.#native.detectScores(options);
+  }
+
+  detectScoresSync(options: DetectOptions): DetectResult {
+    return this.#native.detectScoresSync(options);
+  }
+
+  /** d score / d activations for each row's drawn fingerprints, [rows x neurons]. */
+  scoreGradient(options: DrawOptions): Promise<Float32Array> {
+    return this.#native.scoreGradient(options);
+  }
+
+  scoreGradientSync(options: DrawOptions): Float32Array {
+    return this.#native.scoreGradientSync(options);
+  }
+}
+
+/** Backend, threads and CUDA build/run-time facts of the loaded addon. */
+export function info(): NativeInfo {
+  return native.info();
+}
+
+/** Sets the worker threads used by the CPU kernels (0 restores the default); returns the count. */
+export function setThreads(threads: number): number {
+  return native.setThreads(threads);
+}
+
+/** Chooses the kernel backend; 'cuda' throws when no usable GPU backend is present. */
+export function setBackend(name: BackendName): 'cpu' | 'cuda' {
+  return native.setBackend(name);
+}

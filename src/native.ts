@@ -1,0 +1,150 @@
+// The typed loader of the native addon: the only module that touches nfp.node. It declares the
+// addon's surface as TypeScript types; everything else imports from here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { packageRoot } from './paths.js';
+
+/** How per-family log-likelihood ratio sums combine into one score. */
+export type Combine = 'max' | 'logsumexp';
+export type TTest = 'welch' | 'student';
+export type BackendName = 'auto' | 'cpu' | 'cuda';
+
+export interface SubsetMeansOptions {
+  /** Activations, row-major [rows x neurons]. */
+  acts: Float32Array;
+  rows: number;
+  neurons: number;
+  /** Neuron indices, row-major [count x k], each < neurons. */
+  subsets: Uint32Array;
+  k: number;
+}
+
+export interface ScreenOptions {
+  /** Clean activations, row-major [cleanRows x neurons]. */
+  clean: Float32Array;
+  cleanRows: number;
+  /** Attacked activations, row-major [attackedRows x neurons]. */
+  attacked: Float32Array;
+  attackedRows: number;
+  neurons: number;
+  /** Candidate subsets, row-major [count x k]. */
+  candidates: Uint32Array;
+  k: number;
+  /** Welch's unequal-variance t-test (default) or Student's pooled one. */
+  test?: TTest;
+}
+
+/** Per-candidate statistics of the subset mean; d is Cohen's d (attacked minus clean, pooled sd). */
+export interface ScreenResult {
+  mu0: Float64Array;
+  sd0: Float64Array;
+  mu1: Float64Array;
+  sd1: Float64Array;
+  t: Float64Array;
+  p: Float64Array;
+  d: Float64Array;
+}
+
+export interface BankSpec {
+  neurons: number;
+  k: number;
+  /** Fingerprint subsets, row-major [count x k]. */
+  indices: Uint32Array;
+  /** Clean mean and std of each fingerprint's subset mean, [count]. */
+  mu0: Float32Array;
+  sd0: Float32Array;
+  /** Attacked mean and std per attack family, family-major [families x count]. */
+  mu1: Float32Array;
+  sd1: Float32Array;
+  families: number;
+}
+
+export interface DrawOptions {
+  /** Activations, row-major [rows x bank.neurons]. */
+  acts: Float32Array;
+  rows: number;
+  /** Fingerprint ids drawn for each row, row-major [rows x perRow], each < bank.count. */
+  draws: Uint32Array;
+  combine?: Combine;
+}
+
+export interface DetectOptions extends DrawOptions {
+  /** Also return each drawn fingerprint's subset mean, [rows x perRow]. */
+  means?: boolean;
+  /** Also return each log-likelihood ratio term, [rows x perRow x families]. */
+  terms?: boolean;
+}
+
+export interface DetectResult {
+  score: Float32Array;
+  familyScores: Float32Array;
+  means?: Float32Array;
+  terms?: Float32Array;
+}
+
+export interface NativeBank {
+  readonly neurons: number;
+  readonly k: number;
+  readonly count: number;
+  readonly families: number;
+  detectScores(options: DetectOptions): Promise<DetectResult>;
+  detectScoresSync(options: DetectOptions): DetectResult;
+  scoreGradient(options: DrawOptions): Promise<Float32Array>;
+  scoreGradientSync(options: DrawOptions): Float32Array;
+}
+
+export interface NativeInfo {
+  backend: 'cpu' | 'cuda';
+  backendRequested: string;
+  backendMessage: string;
+  threads: number;
+  defaultThreads: number;
+  cuda: {
+    compiled: boolean;
+    devices: number;
+    deviceName: string;
+    runtime: string;
+    kernels: boolean;
+    usable: boolean;
+    reason: string;
+  };
+  napiVersion: number;
+  compiler?: string;
+}
+
+interface NativeAddon {
+  subsetMeans(options: SubsetMeansOptions): Promise<Float32Array>;
+  subsetMeansSync(options: SubsetMeansOptions): Float32Array;
+  screen(options: ScreenOptions): Promise<ScreenResult>;
+  screenSync(options: ScreenOptions): ScreenResult;
+  Bank: new (spec: BankSpec) => NativeBank;
+  info(): NativeInfo;
+  setThreads(threads: number): number;
+  setBackend(name: BackendName): 'cpu' | 'cuda';
+}
+
+function loadAddon(): NativeAddon {
+  const candidates = [
+    process.env.NFP_ADDON_PATH,
+    join(packageRoot, 'build', 'addon', 'Release', 'nfp.node'),
+    join(packageRoot, 'build', 'addon', 'Debug', 'nfp.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  const path = candidates.find((p) => existsSync(p));
+  if (path === undefined) {
+    throw new Error(
+      `neural-fingerprints: native addon not found (looked in ${candidates.join(', ')}). ` +
+        'Run `npm install` (or `npm run build:addon`) in the package root to build it; it needs cmake and a C++17 compiler.',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  const addon = require(path) as NativeAddon;
+  const info = addon.info();
+  if (info.backendMessage.startsWith('NFP_BACKEND=')) {
+    process.emitWarning(info.backendMessage, { code: 'NFP_BACKEND_FALLBACK' });
+  }
+  return addon;
+}
+
+export const native: NativeAddon = loadAddon();
