@@ -14,3 +14,5 @@ export type {
   TTest,
 } from './native.js';
 export { version } from './version.js';
+export { Classifier, ClassifierError, ModelFormatError, TapError } from './model/index.js';
+export type { ClassifierOptions, ClassifierOutput, ImageBatch, LayerInfo, Preprocess, SessionSettings, TapLayout, TapSpec } from './model/index.js';

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The `nfp` command. Exit codes: 0 ok, 1 failure, 2 bad usage. Results go to stdout, progress
 // and diagnostics to stderr.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 import { version } from '../version.js';
 import { infoCommand } from './info.js';
+import { layersCommand } from './layers.js';
 
 const program = new Command();
 program
@@ -13,7 +14,7 @@ program
   .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride()
-  .addHelpText('after', '\nExample:\n  $ nfp info          # backend, threads, CUDA and ONNX Runtime versions\n  $ nfp info --json   # the same as one JSON object\n');
+  .addHelpText('after', '\nExamples:\n  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions\n  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps\n');
 
 program
   .command('info')
@@ -23,6 +24,25 @@ program
   .action(async (options: { json?: boolean }) => {
     await infoCommand(options);
   });
+
+program
+  .command('layers')
+  .argument('<model>', 'an ONNX image classifier')
+  .description('list the layers of a model with their output shapes and neuron counts, to choose taps')
+  .option('--json', 'one JSON object per layer')
+  .option('--input-shape <c,h,w>', 'input shape when the model leaves it symbolic', parseShape)
+  .addHelpText('after', '\nExample:\n  $ nfp layers models/fmnist-cnn.onnx\n')
+  .action(async (model: string, options: { json?: boolean; inputShape?: number[] }) => {
+    await layersCommand(model, options);
+  });
+
+function parseShape(value: string): number[] {
+  const dims = value.split(',').map(Number);
+  if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new InvalidArgumentError('expected three positive integers C,H,W such as 3,224,224');
+  }
+  return dims;
+}
 
 try {
   await program.parseAsync(process.argv);

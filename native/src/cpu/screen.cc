@@ -48,9 +48,10 @@ void AccumulateTile(const float* tile, std::size_t images, const std::uint32_t* 
 }
 
 std::size_t TileImages(std::size_t neurons, std::size_t images) {
-  // About 512 KiB of floats per tile; at least 8 images for vector width, at most 256.
+  // About 512 KiB of floats per tile, at least 16 images (a 64-byte cache line of floats per
+  // gathered neuron, which matters once N is large), at most 256.
   std::size_t t = (512 * 1024 / sizeof(float)) / std::max<std::size_t>(neurons, 1);
-  t = std::max<std::size_t>(8, std::min<std::size_t>(256, t));
+  t = std::max<std::size_t>(16, std::min<std::size_t>(256, t));
   t = t / 8 * 8;
   return std::min(t, images);
 }

@@ -1,0 +1,219 @@
+// Classifier: an ONNX image classifier run through ONNX Runtime with activation taps. One
+// session, reused; inputs of any batch size are split into chunks; the tapped outputs are
+// concatenated into one activation matrix [B x N] ready for the native kernels.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+import * as ort from 'onnxruntime-node';
+
+import { probeLayers } from './layers.js';
+import type { LayerInfo } from './layers.js';
+import { decodeModel, ModelFormatError, realInputs, sha256, shapeOf, withExtraOutputs } from './onnx.js';
+import type { Graph } from './onnx-schema.js';
+import { createSession } from './session.js';
+import type { SessionSettings } from './session.js';
+import { resolveTaps } from './taps.js';
+import type { TapSpec } from './taps.js';
+
+/** NCHW float32 images, values as the model expects them (usually [0, 1]). */
+export interface ImageBatch {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export interface Preprocess {
+  /** Per-channel mean and std applied as (x - mean) / std before the model. */
+  mean: number[];
+  std: number[];
+}
+
+export interface ClassifierOptions extends SessionSettings {
+  /** Layers whose outputs form the activation vector: 'auto' (default) or node/tensor names. */
+  taps?: TapSpec;
+  /** Images per ONNX Runtime call (default 32). */
+  batchSize?: number;
+  preprocess?: Preprocess;
+  /** [C, H, W], required only when the model leaves them symbolic. */
+  inputShape?: number[];
+}
+
+/** Where one tapped layer sits in the activation vector. */
+export interface TapLayout {
+  tensor: string;
+  offset: number;
+  size: number;
+  shape: number[];
+}
+
+export interface ClassifierOutput {
+  rows: number;
+  classes: number;
+  /** [rows x classes] */
+  logits: Float32Array;
+  labels: Int32Array;
+  /** [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
+  activations: Float32Array;
+}
+
+export class ClassifierError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClassifierError';
+  }
+}
+
+export class Classifier {
+  private constructor(
+    readonly source: string,
+    readonly sha256: string,
+    readonly inputName: string,
+    /** [C, H, W] */
+    readonly inputShape: number[],
+    readonly logitsName: string,
+    readonly classes: number,
+    readonly taps: TapLayout[],
+    readonly neurons: number,
+    readonly batchSize: number,
+    private readonly session: ort.InferenceSession,
+    private readonly bytes: Uint8Array,
+    private readonly graph: Graph,
+    private readonly settings: SessionSettings,
+    private readonly preprocess?: Preprocess,
+  ) {}
+
+  static async load(model: string | Uint8Array, options: ClassifierOptions = {}): Promise<Classifier> {
+    const source = typeof model === 'string' ? basename(model) : 'model';
+    let bytes: Uint8Array;
+    try {
+      bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
+    } catch (error) {
+      throw new ClassifierError(`cannot read model ${String(model)}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const parsed = decodeModel(bytes, source);
+    const graph = parsed.graph;
+    const inputs = realInputs(graph);
+    if (inputs.length !== 1) {
+      throw new ClassifierError(`${source}: expected one image input but the model has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`);
+    }
+    const input = inputs[0]!;
+    const declared = shapeOf(input) ?? [];
+    const inputShape = options.inputShape ?? declared.slice(1).map((d) => (typeof d === 'number' ? d : NaN));
+    if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
+      throw new ClassifierError(`${source}: input '${input.name}' has shape [${declared.join(', ')}]; expected [batch, C, H, W] with fixed C, H, W (pass inputShape for symbolic ones)`);
+    }
+    const logitsName = graph.output?.[0]?.name;
+    if (logitsName === undefined) throw new ModelFormatError(`${source}: the graph has no outputs`);
+    const tapTensors = resolveTaps(graph, options.taps ?? 'auto', logitsName);
+    const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
+    const tapped = withExtraOutputs(bytes, tapTensors.filter((t) => !graphOutputs.has(t)));
+    const settings: SessionSettings = {
+      ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
+      ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+      ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {}),
+    };
+    const session = await createSession(tapped, settings);
+    // A probe run learns each tap's size and checks that the first output is [batch, classes].
+    const probe = await session.run(
+      { [input.name]: new ort.Tensor('float32', new Float32Array(inputShape.reduce((a, b) => a * b, 1)).fill(0.5), [1, ...inputShape]) },
+      [logitsName, ...tapTensors],
+    );
+    const logits = probe[logitsName]!;
+    if (logits.dims.length !== 2 || logits.type !== 'float32') {
+      await session.release();
+      throw new ClassifierError(`${source} is not a classifier: its first output '${logitsName}' is ${logits.type} of shape [${logits.dims.join(', ')}], expected float32 [batch, classes]`);
+    }
+    let offset = 0;
+    const taps: TapLayout[] = tapTensors.map((tensor) => {
+      const t = probe[tensor]!;
+      if (t.type !== 'float32') throw new ClassifierError(`${source}: tap '${tensor}' is ${t.type}; only float32 tensors can be tapped`);
+      const shape = t.dims.slice(1).map(Number);
+      const size = shape.reduce((a, b) => a * b, 1);
+      const layout = { tensor, offset, size, shape };
+      offset += size;
+      return layout;
+    });
+    const batchSize = options.batchSize ?? 32;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ClassifierError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    if (options.preprocess) {
+      const c = inputShape[0]!;
+      const { mean, std } = options.preprocess;
+      if (mean.length !== c || std.length !== c || std.some((s) => !(s > 0))) {
+        throw new ClassifierError(`Expected ${c} means and ${c} positive stds for preprocess but received mean [${mean}] std [${std}]`);
+      }
+    }
+    return new Classifier(source, sha256(bytes), input.name, inputShape, logitsName, Number(logits.dims[1]), taps, offset, batchSize,
+      session, bytes, graph, settings, options.preprocess);
+  }
+
+  /** Every node output with its per-image shape (one probe run; for `nfp layers`). */
+  async layers(): Promise<LayerInfo[]> {
+    return probeLayers(this.bytes, this.graph, { name: this.inputName, shape: this.inputShape }, this.settings);
+  }
+
+  /** Runs the model on NCHW images: logits, predicted labels and the tapped activation matrix. */
+  async run(images: ImageBatch | ort.Tensor): Promise<ClassifierOutput> {
+    const { data, dims } = this.checkInput(images);
+    const rows = dims[0]!;
+    const perImage = this.inputShape[0]! * this.inputShape[1]! * this.inputShape[2]!;
+    const logits = new Float32Array(rows * this.classes);
+    const activations = new Float32Array(rows * this.neurons);
+    const outputs = [this.logitsName, ...this.taps.map((t) => t.tensor)];
+    for (let start = 0; start < rows; start += this.batchSize) {
+      const n = Math.min(this.batchSize, rows - start);
+      let x = data.subarray(start * perImage, (start + n) * perImage);
+      if (this.preprocess) x = this.normalize(x);
+      const result = await this.session.run({ [this.inputName]: new ort.Tensor('float32', x, [n, ...this.inputShape]) }, outputs);
+      logits.set(result[this.logitsName]!.data as Float32Array, start * this.classes);
+      for (const tap of this.taps) {
+        const t = result[tap.tensor]!.data as Float32Array;
+        for (let b = 0; b < n; b++) {
+          activations.set(t.subarray(b * tap.size, (b + 1) * tap.size), (start + b) * this.neurons + tap.offset);
+        }
+      }
+    }
+    return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+
+  private checkInput(images: ImageBatch | ort.Tensor): { data: Float32Array; dims: readonly number[] } {
+    const data = images.data;
+    const dims = images.dims;
+    if (!(data instanceof Float32Array)) {
+      throw new ClassifierError(`Expected float32 image data for ${this.source} but received ${data?.constructor?.name ?? typeof data}`);
+    }
+    const want = [this.inputShape[0], this.inputShape[1], this.inputShape[2]];
+    if (dims.length !== 4 || dims.slice(1).some((d, i) => d !== want[i]) || !Number.isInteger(dims[0]) || dims[0]! < 0) {
+      throw new ClassifierError(`Expected input of shape [N, ${want.join(', ')}] for ${this.source} but received [${dims.join(', ')}]`);
+    }
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (data.length !== expected) {
+      throw new ClassifierError(`Expected ${expected} values for input of shape [${dims.join(', ')}] but received ${data.length}`);
+    }
+    return { data, dims };
+  }
+
+  private normalize(x: Float32Array): Float32Array {
+    const { mean, std } = this.preprocess!;
+    const plane = this.inputShape[1]! * this.inputShape[2]!;
+    const channels = this.inputShape[0]!;
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const c = Math.floor(i / plane) % channels;
+      out[i] = (x[i]! - mean[c]!) / std[c]!;
+    }
+    return out;
+  }
+}
+
+export function argmaxRows(values: Float32Array, rows: number, cols: number): Int32Array {
+  const labels = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (values[r * cols + c]! > values[r * cols + best]!) best = c;
+    labels[r] = best;
+  }
+  return labels;
+}
