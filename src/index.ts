@@ -16,3 +16,8 @@ export type {
 export { version } from './version.js';
 export { Classifier, ClassifierError, ModelFormatError, TapError } from './model/index.js';
 export type { ClassifierOptions, ClassifierOutput, ImageBatch, LayerInfo, Preprocess, SessionSettings, TapLayout, TapSpec } from './model/index.js';
+export {
+  DataFormatError, decodeImage, fashionMnistClasses, loadFashionMnist, loadImageFolder, loadLabelFile, loadTensorFile,
+  readIdx, readIdxImages, readIdxLabels, readNpy, writeNpy,
+} from './data/index.js';
+export type { FashionMnist, ImageFolder, ImageFolderOptions, NpyArray, TensorFile } from './data/index.js';

@@ -103,6 +103,10 @@ export class Classifier {
     }
     const logitsName = graph.output?.[0]?.name;
     if (logitsName === undefined) throw new ModelFormatError(`${source}: the graph has no outputs`);
+    const declaredLogits = shapeOf(graph.output![0]!);
+    if (declaredLogits !== undefined && declaredLogits.length !== 2) {
+      throw new ClassifierError(`${source} is not a classifier: its first output '${logitsName}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`);
+    }
     const tapTensors = resolveTaps(graph, options.taps ?? 'auto', logitsName);
     const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
     const tapped = withExtraOutputs(bytes, tapTensors.filter((t) => !graphOutputs.has(t)));

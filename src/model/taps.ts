@@ -54,7 +54,7 @@ export function resolveTaps(graph: Graph, spec: TapSpec, logits: string): string
     }
     return [penultimate, logits];
   }
-  if (spec.length === 0) throw new TapError('taps: expected at least one layer name or "auto"');
+  // An empty list taps nothing: plain classification, with an empty activation matrix.
   const tensors = new Set<string>([logits]);
   for (const node of graph.node ?? []) for (const o of node.output ?? []) tensors.add(o);
   const nodeOutput = new Map<string, string>();
@@ -63,10 +63,25 @@ export function resolveTaps(graph: Graph, spec: TapSpec, logits: string): string
   for (const name of spec) {
     const tensor = tensors.has(name) ? name : nodeOutput.get(name);
     if (tensor === undefined) {
-      const near = [...nodeOutput.keys()].filter((n) => n.toLowerCase().includes(name.toLowerCase())).slice(0, 5);
+      const near = closest(name, [...nodeOutput.keys()]);
       throw new TapError(`unknown tap '${name}': no node or tensor of that name${near.length ? ` (did you mean ${near.map((n) => `'${n}'`).join(', ')}?)` : ''}; \`nfp layers <model>\` lists them`);
     }
     if (!out.includes(tensor)) out.push(tensor);
   }
   return out;
+}
+
+/** Up to three names sharing the longest prefix with `name` (at least half of it), for hints. */
+function closest(name: string, names: string[]): string[] {
+  const common = (a: string, b: string) => {
+    let i = 0;
+    while (i < a.length && i < b.length && a[i] === b[i]) i++;
+    return i;
+  };
+  return names
+    .map((n) => ({ n, score: common(name, n) }))
+    .filter((c) => c.score >= Math.ceil(name.length / 2))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, 3)
+    .map((c) => c.n);
 }

@@ -54,9 +54,39 @@ describe('nfp CLI', () => {
     expect(nfp(['info', '--no-such-flag']).status).to.equal(2);
   });
 
+  it('layers lists every layer with its shape and marks the automatic taps', () => {
+    const r = nfp(['layers', join(packageRoot, 'models', 'fmnist-cnn.onnx')]);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/\/features\/pool3\/MaxPool\s+MaxPool\s+\S+\s+\[128, 3, 3\]\s+1152/);
+    expect(r.stdout).to.match(/\/classifier\/relu\/Relu\s.*\[128\]\s+128\s+yes/);
+    const json = nfp(['layers', '--json', join(packageRoot, 'models', 'fmnist-cnn.onnx')]);
+    const layers = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { opType: string });
+    expect(layers.filter((l) => l.opType === 'Conv')).to.have.length(3);
+  });
+
+  it('predict reports the accuracy of the committed CNN on the shipped test set', () => {
+    const r = nfp(['predict', '--model', join(packageRoot, 'models', 'fmnist-cnn.onnx'), '--data', join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'), '--summary']);
+    expect(r.status, r.stderr).to.equal(0);
+    const summary = JSON.parse(r.stdout) as { images: number; accuracy: number };
+    expect(summary.images).to.equal(10_000);
+    expect(summary.accuracy).to.be.closeTo(0.9139, 0.001);
+  });
+
+  it('predict writes one JSON line per image and fails cleanly on a missing file', () => {
+    const r = nfp(['predict', '--model', join(packageRoot, 'models', 'fmnist-cnn.onnx'), '--data', join(packageRoot, 'test', 'testdata', 'activations', 'fmnist-cnn.input.npy'), '--limit', '3']);
+    expect(r.status, r.stderr).to.equal(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; label: number; logits: number[] });
+    expect(lines.map((l) => l.index)).to.deep.equal([0, 1, 2]);
+    expect(lines[0]!.label).to.equal(9); // the first Fashion-MNIST test image is an ankle boot
+    const missing = nfp(['predict', '--model', join(packageRoot, 'models', 'fmnist-cnn.onnx'), '--data', '/nonexistent.npy']);
+    expect(missing.status).to.equal(1);
+    expect(missing.stderr).to.match(/nonexistent\.npy/);
+    expect(nfp(['predict', '--data', 'x.npy']).status).to.equal(2); // --model missing: bad usage
+  });
+
   it('exits 0 for --help and shows an example', () => {
     const r = nfp(['--help']);
     expect(r.status).to.equal(0);
-    expect(r.stdout).to.match(/Example:/);
+    expect(r.stdout).to.match(/Examples?:/);
   });
 });
