@@ -21,3 +21,5 @@ export {
   readIdx, readIdxImages, readIdxLabels, readNpy, writeNpy,
 } from './data/index.js';
 export type { FashionMnist, ImageFolder, ImageFolderOptions, NpyArray, TensorFile } from './data/index.js';
+export { GradientError, GradientModel } from './autodiff/index.js';
+export type { GradientModelOptions, GradientRequest, GradientResult } from './autodiff/index.js';

@@ -75,6 +75,11 @@ const descriptor = {
             dims: { rule: 'repeated', type: 'int64', id: 1 },
             dataType: { type: 'int32', id: 2 },
             name: { type: 'string', id: 8 },
+            // Data fields, for constants that the library adds (src/autodiff); packed as onnx.proto says.
+            floatData: { rule: 'repeated', type: 'float', id: 4, options: { packed: true } },
+            int32Data: { rule: 'repeated', type: 'int32', id: 5, options: { packed: true } },
+            int64Data: { rule: 'repeated', type: 'int64', id: 7, options: { packed: true } },
+            rawData: { type: 'bytes', id: 9 },
           },
         },
       },
@@ -102,6 +107,7 @@ export interface Attribute {
   f?: number;
   i?: number;
   s?: Uint8Array;
+  t?: Initializer;
   floats?: number[];
   ints?: number[];
 }
@@ -117,6 +123,10 @@ export interface Initializer {
   name: string;
   dims?: number[];
   dataType?: number;
+  floatData?: number[];
+  int32Data?: number[];
+  int64Data?: number[];
+  rawData?: Uint8Array;
 }
 export interface Graph {
   node?: Node[];

@@ -131,6 +131,7 @@ describe('N-API boundary validation', () => {
 
   it('has a corpus of at least 200 malformed calls', () => {
     expect(cases.length).to.be.at.least(200);
+    console.log(`      (${cases.length} malformed calls)`);
   });
 
   it('rejects every malformed call with a TypeError or RangeError naming the argument', async () => {

@@ -1,0 +1,74 @@
+// Builds the bytes of a gradient model: the original model with backward nodes, seed inputs
+// and the input-gradient output appended (see builder.ts), for classifiers and for any graph.
+import { decodeModel, realInputs } from '../model/onnx.js';
+import type { Graph } from '../model/onnx-schema.js';
+import { ElemType } from '../model/onnx-schema.js';
+import type { SessionSettings } from '../model/session.js';
+import { GraphBuilder, defaultOpset } from './builder.js';
+import { GradientError } from './rules/index.js';
+import { addClassifierSeeds, GradientOutputs } from './seeds.js';
+import type { SeedLayout } from './seeds.js';
+import { probeShapes } from './shapes.js';
+import { addBackward } from './transform.js';
+
+interface Parsed {
+  graph: Graph;
+  opset: number;
+}
+
+function parse(bytes: Uint8Array, source: string): Parsed {
+  const model = decodeModel(bytes, source);
+  const opset = defaultOpset(model.opsetImport);
+  if (opset < 11) throw new GradientError(`${source}: gradients need a model with opset >= 11 (it imports opset ${opset})`);
+  return { graph: model.graph, opset };
+}
+
+/** Appends the backward pass and `nfp_input_grad`; `extraOutputs` become graph outputs too. */
+function finish(bytes: Uint8Array, graph: Graph, b: GraphBuilder, input: string, seeds: Map<string, string[]>, shapes: Map<string, number[]>, extraOutputs: string[]): Uint8Array {
+  const grad = addBackward(graph, b, { input, seeds, shapes });
+  b.node('Identity', [grad], {}, [GradientOutputs.grad]);
+  b.addOutput(GradientOutputs.grad);
+  const declared = new Set((graph.output ?? []).map((o) => o.name));
+  for (const t of new Set(extraOutputs)) if (!declared.has(t)) b.addOutput(t);
+  return b.appendTo(bytes);
+}
+
+/** A classifier's gradient model: seeds at the logits and taps (seeds.ts), logits and taps as outputs. */
+export async function classifierGradientBytes(
+  bytes: Uint8Array,
+  source: string,
+  input: { name: string; shape: number[] },
+  layout: SeedLayout,
+  settings: SessionSettings = {},
+): Promise<Uint8Array> {
+  const { graph, opset } = parse(bytes, source);
+  const shapes = await probeShapes(bytes, graph, input, settings);
+  const b = new GraphBuilder(graph, opset);
+  const seeds = addClassifierSeeds(b, layout);
+  return finish(bytes, graph, b, input.name, seeds, shapes, [layout.logits, ...layout.taps.map((t) => t.tensor)]);
+}
+
+/**
+ * Any graph: for each tensor i a new input `nfp_seed_<i>` of its shape; the output
+ * `nfp_input_grad` is d sum_i sum(seed_i * tensor_i) / d input. The tensors become outputs too.
+ */
+export async function seededGradientBytes(
+  bytes: Uint8Array,
+  options: { inputShape: number[]; tensors: string[]; input?: string; settings?: SessionSettings },
+): Promise<{ bytes: Uint8Array; seedInputs: string[] }> {
+  const { graph, opset } = parse(bytes, 'model');
+  const input = options.input ?? realInputs(graph)[0]?.name;
+  if (input === undefined) throw new GradientError('model has no input');
+  const shapes = await probeShapes(bytes, graph, { name: input, shape: options.inputShape }, options.settings);
+  const b = new GraphBuilder(graph, opset);
+  const seeds = new Map<string, string[]>();
+  const seedInputs = options.tensors.map((tensor, i) => {
+    const shape = shapes.get(tensor);
+    if (shape === undefined) throw new GradientError(`unknown tensor '${tensor}' to seed`);
+    const name = `nfp_seed_${i}`;
+    b.addInput(name, ElemType.FLOAT, ['batch', ...shape.slice(1)]);
+    seeds.set(tensor, [...(seeds.get(tensor) ?? []), name]);
+    return name;
+  });
+  return { bytes: finish(bytes, graph, b, input, seeds, shapes, options.tensors), seedInputs };
+}

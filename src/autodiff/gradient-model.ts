@@ -1,0 +1,147 @@
+// GradientModel: a classifier whose single ONNX Runtime run returns logits, tapped activations
+// and the gradient of a seeded loss (logit seed, tap seed, cross-entropy, Carlini-Wagner margin)
+// w.r.t. the images.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+import * as ort from 'onnxruntime-node';
+
+import { Classifier } from '../model/index.js';
+import type { ImageBatch, TapLayout, TapSpec } from '../model/index.js';
+import { createSession } from '../model/session.js';
+import type { SessionSettings } from '../model/session.js';
+import { classifierGradientBytes } from './gradient-graph.js';
+import { GradientError } from './rules/index.js';
+import { GradientOutputs, SeedInputs } from './seeds.js';
+
+export interface GradientModelOptions extends SessionSettings {
+  /** Tapped layers, as for Classifier: 'auto' (default) or node/tensor names. */
+  taps?: TapSpec;
+  /** Images per ONNX Runtime call (default 32). */
+  batchSize?: number;
+  /** [C, H, W], required only when the model leaves them symbolic. */
+  inputShape?: number[];
+}
+
+export interface GradientRequest {
+  /** [rows x classes]: adds sum(logitSeed * logits) to the loss. */
+  logitSeed?: Float32Array;
+  /** [rows x neurons], laid out like the activation matrix: adds sum(tapSeed * activations). */
+  tapSeed?: Float32Array;
+  /** Class per row: adds the summed cross-entropy of the logits against these labels. */
+  labels?: Int32Array;
+  /** Class per row: adds the Carlini-Wagner margin z_label - max_{j != label} z_j. */
+  marginLabels?: Int32Array;
+}
+
+export interface GradientResult {
+  rows: number;
+  classes: number;
+  /** [rows x classes] */
+  logits: Float32Array;
+  /** [rows x neurons], as Classifier.run returns them. */
+  activations: Float32Array;
+  /** Same shape as the images: d loss / d images. */
+  grad: Float32Array;
+  /** [rows] per-image cross-entropy, when labels were given. */
+  loss?: Float32Array;
+  /** [rows] per-image Carlini-Wagner margin, when marginLabels were given. */
+  margin?: Float32Array;
+}
+
+export class GradientModel {
+  private constructor(
+    /** The plain forward model (same taps), for runs that need no gradient. */
+    readonly classifier: Classifier,
+    private readonly session: ort.InferenceSession,
+    readonly batchSize: number,
+  ) {}
+
+  get inputShape(): number[] { return this.classifier.inputShape; }
+  get classes(): number { return this.classifier.classes; }
+  get taps(): TapLayout[] { return this.classifier.taps; }
+  get neurons(): number { return this.classifier.neurons; }
+
+  static async load(model: string | Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
+    const source = typeof model === 'string' ? basename(model) : 'model';
+    const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
+    const { taps, batchSize = 32, inputShape, ...settings } = options;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    const classifier = await Classifier.load(bytes, { ...settings, batchSize, ...(taps ? { taps } : {}), ...(inputShape ? { inputShape } : {}) });
+    try {
+      const gradientBytes = await classifierGradientBytes(bytes, source, { name: classifier.inputName, shape: classifier.inputShape },
+        { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps }, settings);
+      const session = await createSession(gradientBytes, settings);
+      return new GradientModel(classifier, session, batchSize);
+    } catch (error) {
+      await classifier.release();
+      throw error;
+    }
+  }
+
+  /** One forward and backward pass per chunk of `batchSize` images. */
+  async gradient(images: ImageBatch, request: GradientRequest = {}): Promise<GradientResult> {
+    const { data, dims } = images;
+    const perImage = this.inputShape.reduce((a, v) => a * v, 1);
+    if (!(data instanceof Float32Array) || dims.length !== 4 || dims.slice(1).some((d, i) => d !== this.inputShape[i]) || data.length !== dims.reduce((a, v) => a * v, 1)) {
+      throw new GradientError(`Expected float32 images of shape [N, ${this.inputShape.join(', ')}] for images but received ${data?.constructor?.name} [${dims.join(', ')}] (${data?.length} values)`);
+    }
+    const rows = dims[0]!;
+    const k = this.classes;
+    const n = this.neurons;
+    check('logitSeed', request.logitSeed, rows * k);
+    check('tapSeed', request.tapSeed, rows * n);
+    if (request.tapSeed !== undefined && n === 0) throw new GradientError('Expected no tapSeed: the model has no taps');
+    const onehot = request.labels === undefined ? undefined : oneHot('labels', request.labels, rows, k);
+    const marginHot = request.marginLabels === undefined ? undefined : oneHot('marginLabels', request.marginLabels, rows, k);
+    const logits = new Float32Array(rows * k);
+    const activations = new Float32Array(rows * n);
+    const grad = new Float32Array(rows * perImage);
+    const loss = onehot === undefined ? undefined : new Float32Array(rows);
+    const margin = marginHot === undefined ? undefined : new Float32Array(rows);
+    const outputs = [this.classifier.logitsName, ...this.taps.map((t) => t.tensor), GradientOutputs.grad, GradientOutputs.ceLoss, GradientOutputs.margin];
+    for (let start = 0; start < rows; start += this.batchSize) {
+      const m = Math.min(this.batchSize, rows - start);
+      const rowsOf = (a: Float32Array | undefined, width: number) => (a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width));
+      const feeds: Record<string, ort.Tensor> = {
+        [this.classifier.inputName]: new ort.Tensor('float32', data.subarray(start * perImage, (start + m) * perImage), [m, ...this.inputShape]),
+        [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [m, k]),
+        [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [m, k]),
+        [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [m, k]),
+      };
+      if (n > 0) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [m, n]);
+      const result = await this.session.run(feeds, outputs);
+      logits.set(result[this.classifier.logitsName]!.data as Float32Array, start * k);
+      grad.set(result[GradientOutputs.grad]!.data as Float32Array, start * perImage);
+      loss?.set(result[GradientOutputs.ceLoss]!.data as Float32Array, start);
+      margin?.set(result[GradientOutputs.margin]!.data as Float32Array, start);
+      for (const tap of this.taps) {
+        const t = result[tap.tensor]!.data as Float32Array;
+        for (let r = 0; r < m; r++) activations.set(t.subarray(r * tap.size, (r + 1) * tap.size), (start + r) * n + tap.offset);
+      }
+    }
+    return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.session.release(), this.classifier.release()]);
+  }
+}
+
+function check(name: string, value: Float32Array | undefined, length: number): void {
+  if (value !== undefined && (!(value instanceof Float32Array) || value.length !== length)) {
+    throw new GradientError(`Expected a Float32Array of ${length} values for ${name} but received ${value?.constructor?.name} of ${value?.length}`);
+  }
+}
+
+function oneHot(name: string, labels: Int32Array, rows: number, classes: number): Float32Array {
+  if (!(labels instanceof Int32Array) || labels.length !== rows) {
+    throw new GradientError(`Expected an Int32Array of ${rows} labels for ${name} but received ${labels?.constructor?.name} of ${labels?.length}`);
+  }
+  const out = new Float32Array(rows * classes);
+  labels.forEach((c, r) => {
+    if (!Number.isInteger(c) || c < 0 || c >= classes) throw new GradientError(`Expected labels in [0, ${classes}) for ${name} but received ${c} at row ${r}`);
+    out[r * classes + c] = 1;
+  });
+  return out;
+}

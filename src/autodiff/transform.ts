@@ -1,0 +1,67 @@
+// The reverse-mode transform: from gradients seeded at some tensors, walks the graph's nodes in
+// reverse topological order back to the input, applying each op's vector-Jacobian rule, and
+// sums the gradients of tensors that feed several consumers.
+import type { Graph } from '../model/onnx-schema.js';
+import type { GraphBuilder } from './builder.js';
+import { GradientError, rules } from './rules/index.js';
+import { nodeLabel } from './rules/context.js';
+
+export interface TransformSpec {
+  /** The tensor to differentiate with respect to (the image input). */
+  input: string;
+  /** Seeded gradients: tensor name -> gradient tensors (already in the builder) to add there. */
+  seeds: Map<string, string[]>;
+  /** Shapes with batch size 1 of the data tensors (probed) and of constants. */
+  shapes: ReadonlyMap<string, number[]>;
+}
+
+/** Tensors whose value depends on `input`; ONNX requires graph nodes in topological order. */
+export function dependents(graph: Graph, input: string): Set<string> {
+  const live = new Set<string>([input]);
+  for (const node of graph.node ?? []) {
+    if ((node.input ?? []).some((i) => live.has(i))) for (const o of node.output ?? []) if (o !== '') live.add(o);
+  }
+  return live;
+}
+
+/** Adds the backward nodes to `b`; returns the name of the tensor holding d(seeded loss)/d(input). */
+export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec): string {
+  const live = dependents(graph, spec.input);
+  const contributions = new Map<string, string[]>();
+  for (const [tensor, grads] of spec.seeds) {
+    if (!live.has(tensor)) throw new GradientError(`seeded tensor '${tensor}' does not depend on the input '${spec.input}'`);
+    contributions.set(tensor, [...grads]);
+  }
+  const shape = (tensor: string): number[] => {
+    const s = spec.shapes.get(tensor);
+    if (s === undefined) throw new GradientError(`no shape known for tensor '${tensor}' (the probe run did not produce it)`);
+    return s;
+  };
+  const nodes = graph.node ?? [];
+  for (let n = nodes.length - 1; n >= 0; n--) {
+    const node = nodes[n]!;
+    const outputs = node.output ?? [];
+    if (!outputs.some((o) => contributions.has(o))) continue;
+    const rule = node.domain === undefined || node.domain === '' || node.domain === 'ai.onnx' ? rules.get(node.opType) : undefined;
+    if (rule === undefined) {
+      throw new GradientError(`no gradient rule for op ${node.opType}${node.domain ? ` (domain ${node.domain})` : ''}: ${nodeLabel(node)} lies between the input and a seeded output`);
+    }
+    const gradOutputs = outputs.map((o) => {
+      const terms = contributions.get(o);
+      return terms === undefined ? undefined : b.sum(terms);
+    });
+    const inputs = node.input ?? [];
+    const needs = inputs.map((i) => i !== '' && live.has(i));
+    const grads = rule({ node, b, gradOutputs, needs, shape });
+    inputs.forEach((name, i) => {
+      const g = grads[i];
+      if (g === undefined || !needs[i]) return;
+      const list = contributions.get(name);
+      if (list === undefined) contributions.set(name, [g]);
+      else list.push(g);
+    });
+  }
+  const terms = contributions.get(spec.input);
+  if (terms === undefined) throw new GradientError(`no gradient reaches the input '${spec.input}' from the seeded tensors`);
+  return b.sum(terms);
+}

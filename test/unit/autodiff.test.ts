@@ -1,0 +1,355 @@
+// Input gradients from the reverse-mode ONNX transform: against PyTorch autograd on the committed
+// models (fixtures from scripts/gen_gradient_fixtures.py), against central finite differences
+// for each vector-Jacobian rule on tiny one-op graphs, and clear errors for what is unsupported.
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+import * as ort from 'onnxruntime-node';
+
+import { GradientModel, seededGradientBytes, GradientOutputs } from '../../src/autodiff/index.js';
+import { readNpy } from '../../src/data/index.js';
+import { ModelProtoType } from '../../src/model/onnx-schema.js';
+import type { Initializer, Node } from '../../src/model/onnx-schema.js';
+import { packageRoot } from '../../src/paths.js';
+import { SeededRandom } from '../reference/random.js';
+
+const fixturesDir = join(packageRoot, 'test', 'testdata', 'gradients');
+const fixtureModels: Array<[string, string]> = [
+  ['fmnist-cnn', join(packageRoot, 'models', 'fmnist-cnn.onnx')],
+  ['fmnist-resnet', join(packageRoot, 'models', 'fmnist-resnet.onnx')],
+  ['mini-resnet', join(fixturesDir, 'mini-resnet.onnx')],
+];
+
+function fixture(model: string, key: string): { data: Float32Array; dims: number[] } {
+  const a = readNpy(join(fixturesDir, `${model}.${key}.npy`));
+  if (a.dtype !== 'float32') throw new Error(`${model}.${key}: expected float32`);
+  return { data: a.data, dims: a.dims };
+}
+
+/** Cosine similarity and max |a - b| / max |b|, in float64. */
+function compare(got: Float32Array, want: Float32Array): { cosine: number; relative: number } {
+  expect(got.length).to.equal(want.length);
+  let dot = 0, gg = 0, ww = 0, worst = 0, scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    dot += got[i]! * want[i]!;
+    gg += got[i]! ** 2;
+    ww += want[i]! ** 2;
+    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return { cosine: dot / Math.sqrt(gg * ww), relative: worst / scale };
+}
+
+function expectClose(got: Float32Array, want: Float32Array, what: string): void {
+  const { cosine, relative } = compare(got, want);
+  console.log(`      ${what}: cosine ${cosine.toFixed(9)}, max relative error ${relative.toExponential(2)}`);
+  expect(cosine, `${what} cosine`).to.be.at.least(0.99999);
+  expect(relative, `${what} max relative error`).to.be.at.most(1e-3);
+}
+
+describe('autodiff: input gradients vs PyTorch autograd', () => {
+  for (const [name, path] of fixtureModels) {
+    describe(name, () => {
+      let model: GradientModel;
+      before(async () => {
+        model = await GradientModel.load(path, { batchSize: 3 }); // 4 images: two chunks
+      });
+      after(async () => model.release());
+
+      it('logit seed: gradient equals autograd; logits and activations equal a plain forward run', async () => {
+        const x = fixture(name, 'input');
+        const out = await model.gradient(x, { logitSeed: fixture(name, 'logit_seed').data });
+        expectClose(out.grad, fixture(name, 'grad_logit').data, `${name} logit seed`);
+        const plain = await model.classifier.run(x);
+        expect(compare(out.logits, plain.logits).relative).to.be.below(1e-5);
+        expect(compare(out.activations, plain.activations).relative).to.be.below(1e-5);
+        expect(out.loss).to.equal(undefined);
+      });
+
+      it('cross-entropy: gradient and per-image loss equal autograd', async () => {
+        const labels = readNpy(join(fixturesDir, `${name}.labels.npy`));
+        if (labels.dtype !== 'int32') throw new Error('labels: expected int32');
+        const out = await model.gradient(fixture(name, 'input'), { labels: labels.data });
+        expectClose(out.grad, fixture(name, 'grad_ce').data, `${name} cross-entropy`);
+        expect(compare(out.loss!, fixture(name, 'ce_loss').data).relative).to.be.below(1e-5);
+      });
+
+      it('tap seed (penultimate features and logits): gradient equals autograd', async () => {
+        const out = await model.gradient(fixture(name, 'input'), { tapSeed: fixture(name, 'tap_seed').data });
+        expectClose(out.grad, fixture(name, 'grad_tap').data, `${name} tap seed`);
+      });
+    });
+  }
+
+  it('sums the seeds: logit seed + CE + tap seed equals the sum of the separate gradients', async () => {
+    const [name, path] = fixtureModels[0]!;
+    const model = await GradientModel.load(path);
+    try {
+      const x = fixture(name, 'input');
+      const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
+      const both = await model.gradient(x, { logitSeed: fixture(name, 'logit_seed').data, labels, tapSeed: fixture(name, 'tap_seed').data });
+      const want = fixture(name, 'grad_logit').data.map((v, i) => v + fixture(name, 'grad_ce').data[i]! + fixture(name, 'grad_tap').data[i]!);
+      expectClose(both.grad, want, 'all seeds');
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('Carlini-Wagner margin: in-graph runner-up equals a logit seed e_label - e_runnerUp; margin values match', async () => {
+    const [name, path] = fixtureModels[1]!;
+    const model = await GradientModel.load(path);
+    try {
+      const x = fixture(name, 'input');
+      const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
+      const cw = await model.gradient(x, { marginLabels: labels });
+      const k = cw.classes;
+      const seed = new Float32Array(cw.rows * k);
+      for (let r = 0; r < cw.rows; r++) {
+        let best = -1;
+        for (let c = 0; c < k; c++) if (c !== labels[r] && (best < 0 || cw.logits[r * k + c]! > cw.logits[r * k + best]!)) best = c;
+        seed[r * k + labels[r]!] = 1;
+        seed[r * k + best] = -1;
+        expect(cw.margin![r]).to.be.closeTo(cw.logits[r * k + labels[r]!]! - cw.logits[r * k + best]!, 1e-4);
+      }
+      const viaSeed = await model.gradient(x, { logitSeed: seed });
+      expectClose(cw.grad, viaSeed.grad, 'CW margin vs logit seed');
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('rejects seeds and labels of the wrong size', async () => {
+    const [name, path] = fixtureModels[0]!;
+    const model = await GradientModel.load(path);
+    try {
+      const x = fixture(name, 'input');
+      await model.gradient(x, { logitSeed: new Float32Array(3) }).then(() => expect.fail('no error'), (e: Error) => expect(e.message).to.match(/40 values for logitSeed/));
+      await model.gradient(x, { labels: Int32Array.from([0, 1, 2, 10]) }).then(() => expect.fail('no error'), (e: Error) => expect(e.message).to.match(/labels in \[0, 10\).*10 at row 3/));
+    } finally {
+      await model.release();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finite differences on tiny graphs. Each test graph maps x [N, ...shape] to y; the loss is
+// sum(seed * y) per image. Inputs are distinct values 0.01 apart and at least 0.005 from zero,
+// so with step h = 2e-3 no ReLU or max-pool decision changes and central differences of these
+// piecewise-linear (or quadratic) functions are exact up to float32 rounding.
+// ---------------------------------------------------------------------------------------------
+
+const H = 2e-3;
+const BATCH = 2;
+
+interface Tiny {
+  nodes: Node[];
+  constants?: Record<string, { dims: number[]; values?: number[]; ints?: number[] }>;
+  shape: number[];
+  output?: string;
+  opset?: number;
+}
+
+function tinyModel(t: Tiny, rnd: SeededRandom): Uint8Array {
+  const initializer: Initializer[] = Object.entries(t.constants ?? {}).map(([name, c]) => c.ints !== undefined
+    ? { name, dims: c.dims, dataType: 7, int64Data: c.ints }
+    : { name, dims: c.dims, dataType: 1, floatData: c.values ?? Array.from(rnd.floats(c.dims.reduce((a, v) => a * v, 1), -1, 1)) });
+  const x = { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, ...t.shape.map((d) => ({ dimValue: d }))] } } };
+  return ModelProtoType.encode(ModelProtoType.fromObject({
+    irVersion: 8, opsetImport: [{ version: t.opset ?? 17 }],
+    graph: { name: 'tiny', node: t.nodes, initializer, input: [{ name: 'x', type: x }], output: [{ name: t.output ?? 'y' }] },
+  })).finish();
+}
+
+/** Distinct values spaced 0.01 apart, shuffled, none within 0.005 of zero. */
+function distinctInputs(n: number, rnd: SeededRandom): Float32Array {
+  const values = Array.from({ length: n }, (_, i) => (i - n / 2 + 0.5) * 0.01);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rnd.int(i + 1);
+    [values[i], values[j]] = [values[j]!, values[i]!];
+  }
+  return Float32Array.from(values);
+}
+
+async function checkFiniteDifferences(t: Tiny, seedValue = 7): Promise<void> {
+  const rnd = new SeededRandom(seedValue);
+  const bytes = tinyModel(t, rnd);
+  const output = t.output ?? 'y';
+  const perImage = t.shape.reduce((a, v) => a * v, 1);
+  const x = distinctInputs(BATCH * perImage, rnd);
+  const forward = await ort.InferenceSession.create(bytes);
+  const probe = await forward.run({ x: new ort.Tensor('float32', x, [BATCH, ...t.shape]) });
+  const yDims = probe[output]!.dims.map(Number);
+  const perOut = yDims.slice(1).reduce((a, v) => a * v, 1);
+  const seed = rnd.floats(BATCH * perOut, -1, 1);
+
+  const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: t.shape, tensors: [output] });
+  const backward = await ort.InferenceSession.create(gradBytes);
+  const result = await backward.run({
+    x: new ort.Tensor('float32', x, [BATCH, ...t.shape]),
+    [seedInputs[0]!]: new ort.Tensor('float32', seed, yDims),
+  });
+  const grad = result[GradientOutputs.grad]!.data as Float32Array;
+  expect(grad.length).to.equal(x.length);
+
+  // One forward run over every perturbed copy: rows (b, i, +h) and (b, i, -h).
+  const rows = BATCH * perImage * 2;
+  const xs = new Float32Array(rows * perImage);
+  for (let b = 0; b < BATCH; b++) {
+    for (let i = 0; i < perImage; i++) {
+      for (let s = 0; s < 2; s++) {
+        const row = (b * perImage + i) * 2 + s;
+        xs.set(x.subarray(b * perImage, (b + 1) * perImage), row * perImage);
+        xs[row * perImage + i] = x[b * perImage + i]! + (s === 0 ? H : -H);
+      }
+    }
+  }
+  const ys = (await forward.run({ x: new ort.Tensor('float32', xs, [rows, ...t.shape]) }))[output]!.data as Float32Array;
+  let worst = 0;
+  let scale = 0;
+  for (let b = 0; b < BATCH; b++) {
+    for (let i = 0; i < perImage; i++) {
+      const loss = (row: number) => {
+        let sum = 0; // float64: the difference of two nearly equal sums
+        for (let j = 0; j < perOut; j++) sum += ys[row * perOut + j]! * seed[b * perOut + j]!;
+        return sum;
+      };
+      const row = (b * perImage + i) * 2;
+      const fd = (loss(row) - loss(row + 1)) / (2 * Math.fround(H));
+      worst = Math.max(worst, Math.abs(fd - grad[b * perImage + i]!));
+      scale = Math.max(scale, Math.abs(grad[b * perImage + i]!));
+    }
+  }
+  await forward.release();
+  await backward.release();
+  expect(scale, 'gradient is not all zero').to.be.above(0);
+  expect(worst / scale, `max |fd - grad| / max |grad| (scale ${scale})`).to.be.at.most(1e-2);
+}
+
+const node = (opType: string, input: string[], output: string[], attribute: Node['attribute'] = []): Node => ({ name: `t/${opType}_${output[0]}`, opType, input, output, attribute });
+const ints = (name: string, values: number[]) => ({ name, type: 7, ints: values });
+const int = (name: string, value: number) => ({ name, type: 2, i: value });
+const float = (name: string, value: number) => ({ name, type: 1, f: value });
+const str = (name: string, value: string) => ({ name, type: 3, s: new TextEncoder().encode(value) });
+
+describe('autodiff: each rule against finite differences', () => {
+  it('Sub and Div by broadcast constants', () => checkFiniteDifferences({
+    shape: [3, 5, 7],
+    constants: { m: { dims: [3, 1, 1] }, s: { dims: [7], values: [0.5, -2, 3, 1.5, 0.25, 4, -1] } },
+    nodes: [node('Sub', ['x', 'm'], ['a']), node('Div', ['a', 's'], ['y'])],
+  }));
+
+  it('Sub and Add with the data operand second; Mul by a broadcast constant', () => checkFiniteDifferences({
+    shape: [2, 3, 5],
+    constants: { c: { dims: [1, 3, 1] }, k: { dims: [5] } },
+    nodes: [node('Sub', ['c', 'x'], ['a']), node('Mul', ['a', 'k'], ['b']), node('Add', ['c', 'b'], ['y'])],
+  }));
+
+  it('Add of two data tensors with broadcasting (GlobalAveragePool + x), summed over consumers', () => checkFiniteDifferences({
+    shape: [3, 5, 7],
+    nodes: [node('GlobalAveragePool', ['x'], ['p']), node('Add', ['p', 'x'], ['y'])],
+  }));
+
+  it('Mul and Div of data tensors: x / (x * x + 1)', () => checkFiniteDifferences({
+    shape: [4, 3],
+    constants: { one: { dims: [], values: [1] } },
+    nodes: [node('Mul', ['x', 'x'], ['sq']), node('Add', ['sq', 'one'], ['d']), node('Div', ['x', 'd'], ['y'])],
+  }));
+
+  it('Conv with groups, uneven strides, pads and dilations', () => checkFiniteDifferences({
+    shape: [4, 9, 11],
+    constants: { w: { dims: [6, 2, 3, 2] }, bias: { dims: [6] } },
+    nodes: [node('Conv', ['x', 'w', 'bias'], ['y'], [ints('strides', [2, 3]), ints('pads', [1, 0, 2, 1]), ints('dilations', [2, 1]), int('group', 2)])],
+  }));
+
+  it('depthwise Conv with stride 2 that drops a row (output_padding 1)', () => checkFiniteDifferences({
+    shape: [3, 10, 12],
+    constants: { w: { dims: [3, 1, 3, 3] } },
+    nodes: [node('Conv', ['x', 'w'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('group', 3)])],
+  }));
+
+  it('Conv with auto_pad SAME_UPPER', () => checkFiniteDifferences({
+    shape: [2, 7, 6],
+    constants: { w: { dims: [3, 2, 2, 3] } },
+    nodes: [node('Conv', ['x', 'w'], ['y'], [str('auto_pad', 'SAME_UPPER'), ints('strides', [2, 2])])],
+  }));
+
+  it('Relu', () => checkFiniteDifferences({ shape: [3, 4, 5], nodes: [node('Relu', ['x'], ['y'])] }));
+
+  it('MaxPool 3x3 stride 2 with overlapping windows and padding (ResNet stem)', () => checkFiniteDifferences({
+    shape: [3, 9, 11],
+    nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],
+  }));
+
+  it('MaxPool 2x2 stride 2 with ceil_mode on odd sizes', () => checkFiniteDifferences({
+    shape: [2, 7, 5],
+    nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2]), int('ceil_mode', 1)])],
+  }));
+
+  it('Flatten, Gemm (transB, alpha) and Identity', () => checkFiniteDifferences({
+    shape: [2, 3, 4],
+    constants: { w: { dims: [5, 24] }, bias: { dims: [5] } },
+    nodes: [node('Flatten', ['x'], ['f'], [int('axis', 1)]), node('Gemm', ['f', 'w', 'bias'], ['g'], [float('alpha', 0.5), int('transB', 1)]), node('Identity', ['g'], ['y'])],
+  }));
+
+  it('Transpose and Gemm with transA (batch in the second axis)', () => checkFiniteDifferences({
+    shape: [6],
+    constants: { w: { dims: [6, 4] } },
+    nodes: [node('Transpose', ['x'], ['t'], [ints('perm', [1, 0])]), node('Gemm', ['t', 'w'], ['y'], [int('transA', 1), float('alpha', 2)])],
+  }));
+
+  it('Reshape (0 and -1) and MatMul by a constant matrix', () => checkFiniteDifferences({
+    shape: [3, 4, 5],
+    constants: { to: { dims: [3], ints: [0, 4, -1] }, w: { dims: [15, 2] } },
+    nodes: [node('Reshape', ['x', 'to'], ['r']), node('MatMul', ['r', 'w'], ['y'])],
+  }));
+
+  it('a small residual block: Conv, Relu, MaxPool, Add, GlobalAveragePool, Flatten, Gemm', () => checkFiniteDifferences({
+    shape: [2, 8, 8],
+    constants: { w1: { dims: [3, 2, 3, 3] }, w2: { dims: [3, 3, 3, 3] }, ws: { dims: [3, 2, 1, 1] }, fc: { dims: [4, 3] } },
+    nodes: [
+      node('MaxPool', ['x'], ['p'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])]),
+      node('Conv', ['p', 'w1'], ['c1'], [ints('pads', [1, 1, 1, 1])]),
+      node('Conv', ['c1', 'w2'], ['c2'], [ints('pads', [1, 1, 1, 1])]),
+      node('Conv', ['p', 'ws'], ['s']),
+      node('Add', ['c2', 's'], ['a']),
+      node('GlobalAveragePool', ['a'], ['g']),
+      node('Flatten', ['g'], ['f']),
+      node('Gemm', ['f', 'fc'], ['y'], [int('transB', 1)]),
+    ],
+  }));
+});
+
+describe('autodiff: errors', () => {
+  it('an op without a rule names the op and the node', async () => {
+    const bytes = tinyModel({ shape: [3], nodes: [node('Relu', ['x'], ['r']), { name: 'my/sigmoid', opType: 'Sigmoid', input: ['r'], output: ['y'] }] }, new SeededRandom(1));
+    await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] }).then(
+      () => expect.fail('no error'),
+      (e: Error) => {
+        expect(e.name).to.equal('GradientError');
+        expect(e.message).to.include('Sigmoid').and.to.include("'my/sigmoid'");
+      },
+    );
+  });
+
+  it('an op without a rule off the path to the seeded output is fine', async () => {
+    const bytes = tinyModel({ shape: [3], nodes: [node('Sigmoid', ['x'], ['unused']), node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
+    const { bytes: grad } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
+    expect(grad.length).to.be.above(bytes.length);
+  });
+
+  it('MaxPool in an opset 15 model: the error asks for opset >= 16', async () => {
+    const bytes = tinyModel({ opset: 15, shape: [1, 4, 4], nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 2])])] }, new SeededRandom(1));
+    await seededGradientBytes(bytes, { inputShape: [1, 4, 4], tensors: ['y'] }).then(
+      () => expect.fail('no error'),
+      (e: Error) => expect(e.message).to.match(/MaxPool node 't\/MaxPool_y'.*opset >= 16.*opset 15/),
+    );
+  });
+
+  it('Conv whose weights depend on the input is refused with the node named', async () => {
+    const bytes = tinyModel({ shape: [1, 3, 3], nodes: [node('Conv', ['x', 'x'], ['y'])] }, new SeededRandom(1));
+    await seededGradientBytes(bytes, { inputShape: [1, 3, 3], tensors: ['y'] }).then(
+      () => expect.fail('no error'),
+      (e: Error) => expect(e.message).to.match(/Conv node 't\/Conv_y': input 1 \('x'\) depends on the model input/),
+    );
+  });
+});
