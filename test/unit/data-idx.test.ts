@@ -18,22 +18,7 @@ import {
   writeIdx,
 } from '../../src/data/index.js';
 import type { IdxArray } from '../../src/data/index.js';
-
-/** Runs fn, which must throw a DataFormatError whose message names `file` and contains `fragment`. */
-function expectDataError(fn: () => unknown, file: string, fragment: string | RegExp): DataFormatError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(DataFormatError);
-    const e = err as DataFormatError;
-    expect(e.file).to.equal(file);
-    expect(e.message.startsWith(`${file}: `), e.message).to.equal(true);
-    if (typeof fragment === 'string') expect(e.message).to.contain(fragment);
-    else expect(e.message).to.match(fragment);
-    return e;
-  }
-  return expect.fail(`expected a DataFormatError about ${String(fragment)}`);
-}
+import { expectDataError } from '../reference/data-errors.js';
 
 /** An IDX header by hand, so broken ones can be built. */
 function header(typeCode: number, dims: number[]): Buffer {

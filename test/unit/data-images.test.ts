@@ -16,6 +16,7 @@ import {
 } from '../../src/data/index.js';
 import type { ImageOptions } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { expectDataRejection as expectDataError } from '../reference/data-errors.js';
 
 const testdata = join(packageRoot, 'test', 'testdata');
 const imagesDir = join(testdata, 'images');
@@ -28,18 +29,6 @@ function maxAbsDiff(a: Float32Array, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
-}
-
-async function expectDataError(promise: Promise<unknown>, file: string, fragment: string): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DataFormatError);
-    expect((err as DataFormatError).file).to.equal(file);
-    expect((err as Error).message).to.contain(fragment);
-    return;
-  }
-  expect.fail(`expected a DataFormatError about ${fragment}`);
 }
 
 describe('data: images', () => {

@@ -9,22 +9,10 @@ import { expect } from 'chai';
 import { DataFormatError, encodeNpy, parseNpy, readNpy, toInt32Labels, writeNpy } from '../../src/data/index.js';
 import type { NpyData } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { expectDataError } from '../reference/data-errors.js';
 
 const fixtures = join(packageRoot, 'test', 'testdata', 'npy');
 const arange = (n: number, f: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i));
-
-function expectDataError(fn: () => unknown, file: string, fragment: string): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(DataFormatError);
-    expect((err as DataFormatError).file).to.equal(file);
-    expect((err as Error).message).to.contain(`${file}: `);
-    expect((err as Error).message).to.contain(fragment);
-    return;
-  }
-  expect.fail(`expected a DataFormatError about ${fragment}`);
-}
 
 /** A .npy file with an arbitrary header (padded as numpy pads) and data. */
 function npyWithHeader(dict: string, data: Uint8Array = new Uint8Array(0), version = 1): Buffer {

@@ -8,18 +8,7 @@ import { expect } from 'chai';
 
 import { DataFormatError, loadTensorFile, locateFashionMnist, writeIdx, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
-
-async function expectDataError(promise: Promise<unknown>, file: string, fragment: string): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DataFormatError);
-    expect((err as DataFormatError).file).to.equal(file);
-    expect((err as Error).message).to.contain(fragment);
-    return;
-  }
-  expect.fail(`expected a DataFormatError about ${fragment}`);
-}
+import { expectDataRejection as expectDataError } from '../reference/data-errors.js';
 
 describe('data: loadTensorFile', () => {
   let dir: string;
