@@ -20,8 +20,10 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
   Status st = CheckIndices(draws.ids, acts.rows * m, bank.count(), "draws");
   if (!st.ok()) return st;
   FirstFailure bad;
+  // At least ~64k gathers per chunk: waking a pool thread costs tens of microseconds, more than a
+  // typical serving batch (32 rows x 25 fingerprints x 50 neurons) takes on one core.
   const std::size_t work_per_row = std::max<std::size_t>(1, m * (k + A));
-  parallel_for(acts.rows, std::max<std::size_t>(1, 16384 / work_per_row), [&](std::size_t begin, std::size_t end) {
+  parallel_for(acts.rows, std::max<std::size_t>(1, 65536 / work_per_row), [&](std::size_t begin, std::size_t end) {
     std::vector<double> sums(A);
     for (std::size_t b = begin; b < end; ++b) {
       const float* row = acts.data + b * N;
