@@ -5,7 +5,8 @@
 Run with Debian's Python (torch, onnx, torchvision): /usr/bin/python3 scripts/gen_gradient_fixtures.py
 Needs the state dicts in models/cache/ (the same weights as the committed ONNX files).
 
-For each model <m> (fmnist-cnn, fmnist-resnet, mini-resnet) writes into test/testdata/gradients/:
+For each model <m> (fmnist-cnn, fmnist-resnet, mini-resnet, mini-vit, and fmnist-vit once
+models/fmnist-vit.onnx and models/cache/fmnist-vit.pt exist) writes into test/testdata/gradients/:
   <m>.input.npy       float32 [4, C, H, W]
   <m>.logit_seed.npy  float32 [4, 10], N(0, 1) with a fixed numpy seed
   <m>.grad_logit.npy  d sum(logit_seed * logits) / d input
@@ -18,6 +19,12 @@ mini-resnet: torchvision's ResNet-18 with random weights is ~45 MB in ONNX, too 
 small residual net with ResNet-18's stem (overlapping 3x3 stride-2 max pool) and basic blocks with
 identity and projection shortcuts is built here with random weights (fixed torch seed) and exported
 (opset 17) as mini-resnet.onnx.
+mini-vit: architectures.FashionViT narrowed (dim 16, 1 block, 2 heads) with random weights, exported
+(opset 17, tidied like the committed models) as mini-vit.onnx: attention's data-data MatMuls, Split,
+Softmax, LayerNormalization, the Erf GELU and ReduceMean(keepdims=0) of the real ViT, in ~20 KB.
+
+Select models by name: /usr/bin/python3 scripts/gen_gradient_fixtures.py mini-vit fmnist-vit
+(default: all). Each model draws its seeds from its own generator, so a subset rewrites only its files.
 """
 import gzip
 import os
@@ -87,8 +94,8 @@ def randomize_bn(net, gen):
             m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
 
 
-def export(net, path, size):
-    dummy = torch.rand(1, 3, size, size)
+def export(net, path, size, channels=3):
+    dummy = torch.rand(1, channels, size, size)
     torch.onnx.export(net, dummy, path, input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       opset_version=17, do_constant_folding=True)
@@ -153,19 +160,53 @@ def fixtures(name, net, x, rng):
     print(f"{name}: |grad_logit|max={np.abs(g_logit).max():.3g} penultimate={pen.shape[1]}", file=sys.stderr)
 
 
+def vit_models(x):
+    """mini-vit (random weights, committed ONNX); fmnist-vit when its ONNX and state dict exist."""
+    from onnx_utils import tidy_onnx
+
+    torch.manual_seed(4)
+    net = architectures.FashionViT(dim=16, depth=1, heads=2, mlp_ratio=2.0).eval()
+    with torch.no_grad():  # LayerNorm affine away from 1/0, so Scale and B matter in the test
+        for m in net.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape) * 0.1)
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(10.0)  # trunc_normal std 0.02 makes attention nearly uniform
+    path = os.path.join(OUT, "mini-vit.onnx")
+    export(net, path, 28, channels=1)
+    tidy_onnx(path)
+    yield "mini-vit", net, x
+    onnx_path = os.path.join(ROOT, "models", "fmnist-vit.onnx")
+    state = os.path.join(ROOT, "models", "cache", "fmnist-vit.pt")
+    if os.path.exists(onnx_path) and os.path.exists(state):
+        net = architectures.build("vit")
+        net.load_state_dict(torch.load(state, map_location="cpu"))
+        yield "fmnist-vit", net.eval(), x
+    else:
+        print("fmnist-vit: models/fmnist-vit.onnx or models/cache/fmnist-vit.pt missing, skipped", file=sys.stderr)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    wanted = set(sys.argv[1:])
+    pick = lambda name: not wanted or name in wanted  # noqa: E731
     rng = np.random.default_rng(20241107)
     x = test_images(4)
-    for name, arch in (("fmnist-cnn", "cnn"), ("fmnist-resnet", "resnet")):
-        net = architectures.build(arch)
-        net.load_state_dict(torch.load(os.path.join(ROOT, "models", "cache", f"{name}.pt"), map_location="cpu"))
-        fixtures(name, net, x, rng)
-    name, net = residual_model()
-    torch.manual_seed(2)
-    export(net, os.path.join(OUT, f"{name}.onnx"), 32)
-    xr = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)).numpy()
-    fixtures(name, net, xr, rng)
+    if not wanted or wanted & {"fmnist-cnn", "fmnist-resnet", "mini-resnet"}:
+        # One generator across these three, in this order, as when their fixtures were committed.
+        for name, arch in (("fmnist-cnn", "cnn"), ("fmnist-resnet", "resnet")):
+            net = architectures.build(arch)
+            net.load_state_dict(torch.load(os.path.join(ROOT, "models", "cache", f"{name}.pt"), map_location="cpu"))
+            fixtures(name, net, x, rng)
+        name, net = residual_model()
+        torch.manual_seed(2)
+        export(net, os.path.join(OUT, f"{name}.onnx"), 32)
+        xr = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)).numpy()
+        fixtures(name, net, xr, rng)
+    for name, net, xv in vit_models(x):
+        if pick(name):
+            fixtures(name, net, xv, np.random.default_rng(sum(map(ord, name))))
 
 
 if __name__ == "__main__":

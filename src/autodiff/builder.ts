@@ -88,6 +88,18 @@ export class GraphBuilder {
     return this.opset >= 13 ? this.op('ReduceSum', [x, this.int64(axes)], { keepdims: keep }) : this.op('ReduceSum', [x], { axes, keepdims: keep });
   }
 
+  /** ReduceMean over `axes`, written for the model's opset (axes became an input in opset 18). */
+  reduceMean(x: string, axes: number[], keepdims: boolean): string {
+    const keep = keepdims ? 1 : 0;
+    return this.opset >= 18 ? this.op('ReduceMean', [x, this.int64(axes)], { keepdims: keep }) : this.op('ReduceMean', [x], { axes, keepdims: keep });
+  }
+
+  /** Unsqueeze at `axes`, written for the model's opset (axes became an input in opset 13). */
+  unsqueeze(x: string, axes: number[]): string {
+    if (axes.length === 0) return x;
+    return this.opset >= 13 ? this.op('Unsqueeze', [x, this.int64(axes)]) : this.op('Unsqueeze', [x], { axes });
+  }
+
   /** Sum of tensors of one shape. */
   sum(terms: string[]): string {
     if (terms.length === 0) throw new Error('internal: sum of no tensors');

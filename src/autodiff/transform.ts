@@ -3,6 +3,7 @@
 // sums the gradients of tensors that feed several consumers.
 import type { Graph } from '../model/onnx-schema.js';
 import type { GraphBuilder } from './builder.js';
+import { constantLookup } from './constants.js';
 import { GradientError, rules } from './rules/index.js';
 import { nodeLabel } from './rules/context.js';
 
@@ -37,6 +38,7 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
     if (s === undefined) throw new GradientError(`no shape known for tensor '${tensor}' (the probe run did not produce it)`);
     return s;
   };
+  const constant = constantLookup(graph);
   const nodes = graph.node ?? [];
   for (let n = nodes.length - 1; n >= 0; n--) {
     const node = nodes[n]!;
@@ -52,7 +54,7 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
     });
     const inputs = node.input ?? [];
     const needs = inputs.map((i) => i !== '' && live.has(i));
-    const grads = rule({ node, b, gradOutputs, needs, shape });
+    const grads = rule({ node, b, gradOutputs, needs, shape, constant });
     inputs.forEach((name, i) => {
       const g = grads[i];
       if (g === undefined || !needs[i]) return;

@@ -4,6 +4,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 import { version } from '../version.js';
+import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
 import { predictCommand } from './predict.js';
@@ -50,6 +51,8 @@ program
   .action(async (options: { model: string; data: string; labels?: string; batchSize?: number; limit?: number; summary?: boolean }) => {
     await predictCommand(options);
   });
+
+registerGradCommand(program);
 
 function parsePositiveInt(value: string): number {
   const n = Number(value);

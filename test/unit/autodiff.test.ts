@@ -1,6 +1,7 @@
 // Input gradients from the reverse-mode ONNX transform: against PyTorch autograd on the committed
 // models (fixtures from scripts/gen_gradient_fixtures.py), against central finite differences
 // for each vector-Jacobian rule on tiny one-op graphs, and clear errors for what is unsupported.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -18,6 +19,10 @@ const fixtureModels: Array<[string, string]> = [
   ['fmnist-cnn', join(packageRoot, 'models', 'fmnist-cnn.onnx')],
   ['fmnist-resnet', join(packageRoot, 'models', 'fmnist-resnet.onnx')],
   ['mini-resnet', join(fixturesDir, 'mini-resnet.onnx')],
+  ['mini-vit', join(fixturesDir, 'mini-vit.onnx')],
+  // The trained ViT arrives separately; its fixtures are generated once both files exist.
+  ...(existsSync(join(packageRoot, 'models', 'fmnist-vit.onnx')) && existsSync(join(fixturesDir, 'fmnist-vit.grad_logit.npy'))
+    ? [['fmnist-vit', join(packageRoot, 'models', 'fmnist-vit.onnx')] as [string, string]] : []),
 ];
 
 function fixture(model: string, key: string): { data: Float32Array; dims: number[] } {
@@ -267,6 +272,12 @@ describe('autodiff: each rule against finite differences', () => {
     nodes: [node('Conv', ['x', 'w'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('group', 3)])],
   }));
 
+  it('stride-1 Conv (the flipped-weights Conv path) with groups, dilations and asymmetric pads', () => checkFiniteDifferences({
+    shape: [4, 7, 8],
+    constants: { w: { dims: [6, 2, 3, 2] }, bias: { dims: [6] } },
+    nodes: [node('Conv', ['x', 'w', 'bias'], ['y'], [ints('pads', [2, 0, 1, 1]), ints('dilations', [1, 2]), int('group', 2)])],
+  }));
+
   it('Conv with auto_pad SAME_UPPER', () => checkFiniteDifferences({
     shape: [2, 7, 6],
     constants: { w: { dims: [3, 2, 2, 3] } },
@@ -278,6 +289,16 @@ describe('autodiff: each rule against finite differences', () => {
   it('MaxPool 3x3 stride 2 with overlapping windows and padding (ResNet stem)', () => checkFiniteDifferences({
     shape: [3, 9, 11],
     nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],
+  }));
+
+  it('MaxPool 2x2 stride 2 on odd sizes (non-overlapping windows: the MaxUnpool path)', () => checkFiniteDifferences({
+    shape: [3, 7, 9],
+    nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])])],
+  }));
+
+  it('MaxPool 2x3 stride 3 with padding (non-overlapping, MaxUnpool)', () => checkFiniteDifferences({
+    shape: [2, 8, 7],
+    nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 3]), ints('strides', [3, 3]), ints('pads', [1, 0, 0, 1])])],
   }));
 
   it('MaxPool 2x2 stride 2 with ceil_mode on odd sizes', () => checkFiniteDifferences({
@@ -319,20 +340,167 @@ describe('autodiff: each rule against finite differences', () => {
   }));
 });
 
+describe('autodiff: attention, normalization and selection rules against finite differences', () => {
+  it('MatMul of two data tensors (attention scores and values) with Softmax over the last axis', () => checkFiniteDifferences({
+    shape: [2, 3, 5], // [heads, tokens, head dim]
+    constants: { c: { dims: [5], values: [3, -2, 4, 1, -5] } },
+    nodes: [
+      node('Mul', ['x', 'c'], ['q']),
+      node('Transpose', ['x'], ['kt'], [ints('perm', [0, 1, 3, 2])]),
+      node('MatMul', ['q', 'kt'], ['s']),
+      node('Softmax', ['s'], ['a'], [int('axis', -1)]),
+      node('MatMul', ['a', 'x'], ['y']),
+    ],
+  }));
+
+  it('MatMul with a broadcast data operand, a constant stacked operand and a constant vector', () => checkFiniteDifferences({
+    shape: [2, 3, 4],
+    constants: { w: { dims: [2, 4, 3] }, v: { dims: [3] } },
+    nodes: [
+      node('ReduceMean', ['x'], ['m'], [ints('axes', [1])]), // [N, 1, 3, 4]
+      node('Transpose', ['x'], ['t'], [ints('perm', [0, 1, 3, 2])]), // [N, 2, 4, 3]
+      node('MatMul', ['t', 'm'], ['p']), // [N, 2, 4, 4], m broadcast over axis 1
+      node('MatMul', ['p', 'w'], ['r']), // [N, 2, 4, 3]
+      node('MatMul', ['r', 'v'], ['y']), // [N, 2, 4]
+    ],
+  }));
+
+  it('Softmax with opset 11 semantics (flattened tail from axis 1) and LogSoftmax', () => checkFiniteDifferences({
+    opset: 11, shape: [3, 4],
+    constants: { c: { dims: [], values: [30] } },
+    nodes: [node('Mul', ['x', 'c'], ['s']), node('Softmax', ['s'], ['a'], [int('axis', 1)]), node('LogSoftmax', ['s'], ['l'], [int('axis', 1)]), node('Add', ['a', 'l'], ['y'])],
+  }));
+
+  it('LayerNormalization over the last axis and over the last two axes, with scale and bias', () => checkFiniteDifferences({
+    shape: [3, 7],
+    constants: { sc: { dims: [7] }, bi: { dims: [7] }, sc2: { dims: [3, 7] }, bi2: { dims: [3, 7] } },
+    nodes: [
+      node('LayerNormalization', ['x', 'sc', 'bi'], ['n'], [float('epsilon', 1e-5)]),
+      node('LayerNormalization', ['n', 'sc2', 'bi2'], ['y'], [int('axis', 1), float('epsilon', 1e-3)]),
+    ],
+  }));
+
+  it('exact GELU as PyTorch exports it: x * 0.5 * (1 + erf(x / sqrt(2)))', () => checkFiniteDifferences({
+    shape: [5, 3],
+    constants: { k: { dims: [], values: [40] }, r2: { dims: [], values: [Math.SQRT2] }, one: { dims: [], values: [1] }, half: { dims: [], values: [0.5] } },
+    nodes: [
+      node('Mul', ['x', 'k'], ['s']), node('Div', ['s', 'r2'], ['d']), node('Erf', ['d'], ['e']), node('Add', ['e', 'one'], ['p']),
+      node('Mul', ['s', 'p'], ['m']), node('Mul', ['m', 'half'], ['y']),
+    ],
+  }));
+
+  it('Sqrt, Pow (2, 1.5 and a broadcast exponent tensor), Sigmoid, Tanh, Exp, Neg', () => checkFiniteDifferences({
+    shape: [2, 5],
+    constants: { one: { dims: [], values: [1] }, two: { dims: [], values: [2] }, p: { dims: [], values: [1.5] }, k: { dims: [], values: [10] }, pv: { dims: [2, 1], values: [2, 3] } },
+    nodes: [
+      node('Pow', ['x', 'two'], ['sq']), node('Add', ['sq', 'one'], ['q']), node('Sqrt', ['q'], ['r']), node('Pow', ['q', 'p'], ['r2']),
+      node('Mul', ['x', 'k'], ['xs']), node('Sigmoid', ['xs'], ['sg']), node('Tanh', ['xs'], ['th']), node('Exp', ['x'], ['ex']), node('Neg', ['ex'], ['ne']),
+      node('Sum', ['r', 'r2', 'sg', 'th'], ['u']), node('Mul', ['u', 'ne'], ['v']), node('Pow', ['v', 'pv'], ['y']),
+    ],
+  }));
+
+  it('Clip with min and max inputs, and with max only', () => checkFiniteDifferences({
+    shape: [4, 5],
+    constants: { lo: { dims: [], values: [-0.1] }, hi: { dims: [], values: [0.12] } },
+    nodes: [node('Clip', ['x', 'lo', 'hi'], ['c']), node('Clip', ['x', '', 'hi'], ['d']), node('Mul', ['c', 'd'], ['y'])],
+  }));
+
+  it('Concat of data tensors (one used twice), and Split with sizes and an unused part', () => checkFiniteDifferences({
+    shape: [3, 5],
+    constants: { sizes: { dims: [3], ints: [3, 4, 8] } },
+    nodes: [
+      node('Mul', ['x', 'x'], ['sq']),
+      node('Concat', ['x', 'sq', 'x'], ['cat'], [int('axis', -1)]), // [N, 3, 15]
+      node('Split', ['cat', 'sizes'], ['p0', 'p1', 'p2'], [int('axis', 2)]),
+      node('Concat', ['p0', 'p2'], ['y'], [int('axis', 2)]),
+    ],
+  }));
+
+  it('Slice with unit, stride-2, negative-step and clamped bounds on odd sizes', () => checkFiniteDifferences({
+    shape: [5, 7, 3],
+    constants: {
+      st: { dims: [3], ints: [1, -1, 0] }, en: { dims: [3], ints: [4, -100, 1000] }, ax: { dims: [3], ints: [1, 2, 3] }, sp: { dims: [3], ints: [2, -3, 1] },
+      st2: { dims: [1], ints: [1] }, en2: { dims: [1], ints: [3] }, ax2: { dims: [1], ints: [2] },
+    },
+    nodes: [node('Slice', ['x', 'st', 'en', 'ax', 'sp'], ['s']), node('Slice', ['s', 'st2', 'en2', 'ax2'], ['s2']), node('Mul', ['s2', 's2'], ['y'])],
+  }));
+
+  it('Gather of a class token (scalar index) and of repeated, negative indices', () => checkFiniteDifferences({
+    shape: [5, 4],
+    constants: { cls: { dims: [], ints: [0] }, idx: { dims: [2, 2], ints: [3, -1, 3, 0] } },
+    nodes: [node('Gather', ['x', 'cls'], ['t'], [int('axis', 1)]), node('Gather', ['x', 'idx'], ['g'], [int('axis', 2)]), node('Mul', ['g', 'g'], ['gg']), node('ReduceSum', ['gg'], ['s'], [ints('axes', [1])]), node('Flatten', ['s'], ['f']), node('Mul', ['f', 't'], ['y'])],
+    opset: 11,
+  }));
+
+  it('ReduceMean (axes attribute) and ReduceSum (axes input), opset 17', () => checkFiniteDifferences({
+    shape: [3, 4, 5],
+    constants: { ax: { dims: [2], ints: [1, -1] }, ax2: { dims: [1], ints: [3] } },
+    nodes: [
+      node('ReduceMean', ['x'], ['m'], [ints('axes', [1])]), node('Mul', ['m', 'm'], ['mm']), node('ReduceSum', ['mm', 'ax2'], ['r']),
+      node('ReduceSum', ['x', 'ax'], ['s']), node('Mul', ['s', 'r'], ['y']),
+    ],
+  }));
+
+  it('ReduceMean and ReduceSum with keepdims 0 (an INT attribute of value 0)', () => checkFiniteDifferences({
+    shape: [3, 4, 5],
+    nodes: [node('ReduceMean', ['x'], ['m'], [ints('axes', [1]), int('keepdims', 0)]), node('Mul', ['m', 'm'], ['mm']), node('ReduceSum', ['mm'], ['y'], [ints('axes', [-1]), int('keepdims', 0)])],
+    opset: 12,
+  }));
+
+  it('ReduceMean with axes as an input (opset 18)', () => checkFiniteDifferences({
+    opset: 18, shape: [3, 4],
+    constants: { ax: { dims: [1], ints: [-1] } },
+    nodes: [node('ReduceMean', ['x', 'ax'], ['m'], [int('keepdims', 1)]), node('Mul', ['m', 'x'], ['y'])],
+  }));
+
+  it('BatchNormalization (inference) and AveragePool with pads, count_include_pad 0 and 1, ceil_mode', () => checkFiniteDifferences({
+    shape: [3, 7, 6],
+    constants: { sc: { dims: [3] }, bi: { dims: [3] }, mu: { dims: [3] }, va: { dims: [3], values: [0.5, 1.5, 2] } },
+    nodes: [
+      node('BatchNormalization', ['x', 'sc', 'bi', 'mu', 'va'], ['b'], [float('epsilon', 1e-3)]),
+      node('AveragePool', ['b'], ['p'], [ints('kernel_shape', [3, 2]), ints('strides', [2, 2]), ints('pads', [1, 0, 1, 1]), int('ceil_mode', 1)]), // count_include_pad 0: the default
+      node('AveragePool', ['b'], ['q'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 1]), ints('pads', [1, 1, 0, 1]), int('count_include_pad', 1)]),
+      node('AveragePool', ['b'], ['r'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2]), int('ceil_mode', 1)]),
+      node('ReduceSum', ['p'], ['ps'], [ints('axes', [2, 3])]), node('ReduceSum', ['q'], ['qs'], [ints('axes', [2, 3])]), node('ReduceSum', ['r'], ['rs'], [ints('axes', [2, 3])]),
+      node('Mul', ['ps', 'qs'], ['pq']), node('Mul', ['pq', 'rs'], ['y']),
+    ],
+    opset: 12,
+  }));
+
+  it('AveragePool 3x3 stride 2 with count_include_pad 1 and ceil_mode (window past the padded edge)', () => checkFiniteDifferences({
+    shape: [2, 8, 7],
+    nodes: [node('AveragePool', ['x'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), int('count_include_pad', 1), int('ceil_mode', 1)])],
+  }));
+
+  it('Expand, Where with a constant condition, Cast float -> float and constant-mode Pad', () => checkFiniteDifferences({
+    shape: [3, 1, 4],
+    constants: { to: { dims: [3], ints: [3, 5, 4] }, pads: { dims: [8], ints: [0, 1, 0, 2, 0, 0, 3, 1] }, cv: { dims: [], values: [0.5] } },
+    nodes: [
+      node('Expand', ['x', 'to'], ['e']), // [N, 3, 5, 4]
+      node('Mul', ['e', 'e'], ['ee']),
+      { name: 't/cond', opType: 'Constant', input: [], output: ['cond'], attribute: [{ name: 'value', type: 4, t: { name: 'cond', dims: [5, 1], dataType: 9, int32Data: [1, 0, 1, 1, 0] } }] },
+      node('Where', ['cond', 'ee', 'x'], ['w']),
+      node('Cast', ['w'], ['f'], [int('to', 1)]),
+      node('Pad', ['f', 'pads', 'cv'], ['p']),
+      node('Mul', ['p', 'p'], ['y']),
+    ],
+  }));
+});
+
 describe('autodiff: errors', () => {
   it('an op without a rule names the op and the node', async () => {
-    const bytes = tinyModel({ shape: [3], nodes: [node('Relu', ['x'], ['r']), { name: 'my/sigmoid', opType: 'Sigmoid', input: ['r'], output: ['y'] }] }, new SeededRandom(1));
+    const bytes = tinyModel({ shape: [3], nodes: [node('Relu', ['x'], ['r']), { name: 'my/hardmax', opType: 'Hardmax', input: ['r'], output: ['y'] }] }, new SeededRandom(1));
     await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
       (e: Error) => {
         expect(e.name).to.equal('GradientError');
-        expect(e.message).to.include('Sigmoid').and.to.include("'my/sigmoid'");
+        expect(e.message).to.include('Hardmax').and.to.include("'my/hardmax'");
       },
     );
   });
 
   it('an op without a rule off the path to the seeded output is fine', async () => {
-    const bytes = tinyModel({ shape: [3], nodes: [node('Sigmoid', ['x'], ['unused']), node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
+    const bytes = tinyModel({ shape: [3], nodes: [node('Hardmax', ['x'], ['unused']), node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
     const { bytes: grad } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
     expect(grad.length).to.be.above(bytes.length);
   });

@@ -19,6 +19,8 @@ export interface RuleContext {
   needs: boolean[];
   /** Shape of a data tensor with batch size 1 (from the probe run), or of a constant; throws if unknown. */
   shape(tensor: string): number[];
+  /** Values of a constant tensor (initializer or Constant node); undefined for data tensors. */
+  constant(tensor: string): number[] | undefined;
 }
 
 /** Gradient tensors per node input (undefined for inputs that need none). */
@@ -32,13 +34,16 @@ function find(node: Node, name: string): Attribute | undefined {
   return (node.attribute ?? []).find((a) => a.name === name);
 }
 
+// A present attribute without its value holds 0: decoding leaves out zero scalars (keepdims=0,
+// PyTorch's x.mean(dim) for one), so only a missing attribute takes the op's default.
 export function intAttr(node: Node, name: string, fallback: number): number {
   const a = find(node, name);
-  return a?.i !== undefined ? Number(a.i) : fallback;
+  return a === undefined ? fallback : Number(a.i ?? 0);
 }
 
 export function floatAttr(node: Node, name: string, fallback: number): number {
-  return find(node, name)?.f ?? fallback;
+  const a = find(node, name);
+  return a === undefined ? fallback : a.f ?? 0;
 }
 
 export function intsAttr(node: Node, name: string): number[] | undefined {
@@ -78,4 +83,26 @@ export function unbroadcast(b: GraphBuilder, g: string, out: number[], input: nu
   for (let i = lead; i < out.length; i++) if (input[i - lead] === 1 && out[i] !== 1) stretched.push(i);
   const kept = b.reduceSum(g, stretched, true);
   return b.reduceSum(kept, Array.from({ length: lead }, (_, i) => i), false);
+}
+
+/** The values of a constant input that the rule needs (e.g. Slice starts); throws when it is data. */
+export function constantInput(ctx: RuleContext, i: number, what: string): number[] {
+  const name = ctx.node.input?.[i];
+  const values = name ? ctx.constant(name) : undefined;
+  if (values === undefined) throw new GradientError(`${nodeLabel(ctx.node)}: ${what} (input ${i}, '${name}') must be a constant for its gradient`);
+  return values;
+}
+
+/** The values of an optional constant input, or undefined when the input is absent. */
+export function optionalConstantInput(ctx: RuleContext, i: number, what: string): number[] | undefined {
+  const name = ctx.node.input?.[i];
+  return name ? constantInput(ctx, i, what) : undefined;
+}
+
+/** A possibly negative axis resolved against `rank`; the batch axis 0 is refused (its size is not static). */
+export function dataAxis(ctx: RuleContext, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new GradientError(`${nodeLabel(ctx.node)}: axis ${axis} is out of range for rank ${rank}`);
+  if (a === 0) throw new GradientError(`${nodeLabel(ctx.node)}: the gradient along the batch axis 0 is not supported`);
+  return a;
 }

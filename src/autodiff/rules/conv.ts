@@ -1,10 +1,12 @@
 // Vector-Jacobian rule for Conv: the input gradient is ConvTranspose with the same weights and
 // attributes, its output_padding chosen from the probed shapes so that it yields x's exact size.
-import type { Rule } from './context.js';
+// At stride 1 it is a Conv with flipped, channel-swapped weights instead: ONNX Runtime's Conv has
+// blocked (NCHWc) kernels that its ConvTranspose lacks.
+import type { Rule, RuleContext } from './context.js';
 import { GradientError, gradOf, intAttr, intsAttr, nodeLabel, requireConstant, stringAttr } from './context.js';
 
 /** Explicit [begin..., end...] pads, resolving auto_pad the way the ONNX spec defines it. */
-function explicitPads(autoPad: string, pads: number[] | undefined, x: number[], y: number[], k: number[], s: number[], d: number[]): number[] {
+export function explicitPads(autoPad: string, pads: number[] | undefined, x: number[], y: number[], k: number[], s: number[], d: number[]): number[] {
   const n = k.length;
   if (autoPad === 'NOTSET') return pads ?? new Array<number>(2 * n).fill(0);
   if (autoPad === 'VALID') return new Array<number>(2 * n).fill(0);
@@ -17,6 +19,22 @@ function explicitPads(autoPad: string, pads: number[] | undefined, x: number[], 
     end.push(autoPad === 'SAME_LOWER' ? small : total - small);
   }
   return [...begin, ...end];
+}
+
+/**
+ * The weights of the Conv that equals ConvTranspose(., w) at stride 1: in and out channels swapped
+ * within each group and the kernel flipped. Built from the constant w with ops ONNX Runtime folds
+ * once at session creation.
+ */
+function flippedWeights(ctx: RuleContext, w: string, group: number, spatial: number): string {
+  const { b } = ctx;
+  const [cout, cinPerGroup, ...k] = ctx.shape(w) as [number, number, ...number[]];
+  const grouped = b.op('Reshape', [w, b.int64([group, cout / group, cinPerGroup, ...k])]);
+  const swapped = b.op('Transpose', [grouped], { perm: [0, 2, 1, ...k.map((_, i) => 3 + i)] });
+  const axes = k.map((_, i) => 3 + i);
+  const big = 2 ** 62;
+  const flipped = b.op('Slice', [swapped, b.int64(axes.map(() => -1)), b.int64(axes.map(() => -big)), b.int64(axes), b.int64(axes.map(() => -1))]);
+  return b.op('Reshape', [flipped, b.int64([group * cinPerGroup, cout / group, ...k])]);
 }
 
 export const conv: Rule = (ctx) => {
@@ -36,6 +54,12 @@ export const conv: Rule = (ctx) => {
   const outputPadding = xs.map((xi, i) => xi - (s[i]! * (ys[i]! - 1) + (k[i]! - 1) * d[i]! + 1 - pads[i]! - pads[i + spatial]!));
   if (outputPadding.some((p, i) => p < 0 || p >= Math.max(s[i]!, d[i]!))) {
     throw new GradientError(`${nodeLabel(node)}: cannot invert shapes x [${xShape}] -> y [${yShape}] (output_padding ${outputPadding})`);
+  }
+  const group = intAttr(node, 'group', 1);
+  if (s.every((v) => v === 1) && pads.every((p, i) => p <= (k[i % spatial]! - 1) * d[i % spatial]!)) {
+    return [ctx.b.op('Conv', [gradOf(ctx), flippedWeights(ctx, w, group, spatial)], {
+      kernel_shape: k, dilations: d, group, pads: pads.map((p, i) => (k[i % spatial]! - 1) * d[i % spatial]! - p),
+    })];
   }
   return [ctx.b.op('ConvTranspose', [gradOf(ctx), w], {
     kernel_shape: k, strides: s, dilations: d, pads, group: intAttr(node, 'group', 1), output_padding: outputPadding,

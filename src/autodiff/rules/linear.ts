@@ -1,7 +1,7 @@
-// Vector-Jacobian rules for the dense layers Gemm and MatMul, with the data operand first and
-// a constant weight (what classifiers export).
+// Vector-Jacobian rules for the dense layers: Gemm with the data operand first and a constant
+// weight (what classifiers export), and MatMul with either or both operands data.
 import type { Rule } from './context.js';
-import { GradientError, floatAttr, gradOf, intAttr, nodeLabel, requireConstant } from './context.js';
+import { GradientError, floatAttr, gradOf, intAttr, nodeLabel, requireConstant, unbroadcast } from './context.js';
 
 // Y = alpha * op(A) op(B) + beta * C. With op(A) = A: dA = alpha * g op(B)^T; with op(A) = A^T:
 // dA = alpha * op(B) g^T. Gemm's own transpose flags express both without Transpose nodes.
@@ -18,11 +18,34 @@ export const gemm: Rule = (ctx) => {
   return [dA];
 };
 
-// Y = A B with B a constant matrix [K, N]: dA = g B^T.
+/** The permutation that swaps the last two axes. */
+function swapLast(rank: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1]!, perm[rank - 2]!];
+  return perm;
+}
+
+// Y = A B (numpy matmul: stacked matrices, broadcast leading axes), either operand data, as in
+// attention's Q K^T and A V: dA = g B^T and dB = A^T g, each summed over the leading axes its
+// operand was broadcast along. A vector B [K] gives Y [..., M] and dA = g[..., M, 1] * B.
 export const matmul: Rule = (ctx) => {
-  requireConstant(ctx, [0], 'only the first operand may depend on the input');
-  const w = ctx.node.input![1]!;
-  const rank = ctx.shape(w).length;
-  if (rank !== 2) throw new GradientError(`${nodeLabel(ctx.node)}: the constant operand has rank ${rank}; only matrices are supported`);
-  return [ctx.b.op('MatMul', [gradOf(ctx), ctx.b.op('Transpose', [w], { perm: [1, 0] })])];
+  const { b, node } = ctx;
+  const [a, w] = node.input as [string, string];
+  const aShape = ctx.shape(a);
+  const wShape = ctx.shape(w);
+  const yShape = ctx.shape(node.output![0]!);
+  const g = gradOf(ctx);
+  if (aShape.length < 2) throw new GradientError(`${nodeLabel(node)}: a first operand of rank ${aShape.length} is not supported`);
+  if (wShape.length === 1) {
+    const column = b.unsqueeze(g, [yShape.length]);
+    return [
+      ctx.needs[0] ? b.op('Mul', [column, w]) : undefined,
+      ctx.needs[1] ? b.reduceSum(b.op('Mul', [column, a]), Array.from({ length: aShape.length - 1 }, (_, i) => i), false) : undefined,
+    ];
+  }
+  const lead = yShape.slice(0, -2);
+  return [
+    ctx.needs[0] ? unbroadcast(b, b.op('MatMul', [g, b.op('Transpose', [w], { perm: swapLast(wShape.length) })]), [...lead, ...aShape.slice(-2)], aShape) : undefined,
+    ctx.needs[1] ? unbroadcast(b, b.op('MatMul', [b.op('Transpose', [a], { perm: swapLast(aShape.length) }), g]), [...lead, ...wShape.slice(-2)], wShape) : undefined,
+  ];
 };

@@ -1,0 +1,85 @@
+// `nfp grad`: the input gradient of sum(seed * logits) + sum(tapSeed * activations) for a batch
+// of images, through the reverse-mode ONNX transform (src/autodiff), written as .npy files.
+import { Command, InvalidArgumentError } from 'commander';
+
+import { GradientModel } from '../autodiff/index.js';
+import { readNpy, writeNpy } from '../data/index.js';
+import type { NpyArray } from '../data/index.js';
+import type { TapSpec } from '../model/index.js';
+
+export interface GradOptions {
+  model: string;
+  input: string;
+  seed: string;
+  tapSeed?: string;
+  taps?: TapSpec;
+  out: string;
+  logitsOut?: string;
+  batchSize?: number;
+}
+
+/** Registers `grad` on the `nfp` program. Bad usage throws a CommanderError with exit code 2. */
+export function registerGradCommand(program: Command): Command {
+  return program
+    .command('grad')
+    .description('write d(sum(seed * logits) + sum(tapSeed * activations)) / d(input) for images in a .npy file')
+    .requiredOption('--model <model>', 'an ONNX image classifier')
+    .requiredOption('--input <x.npy>', 'float32 images [N, C, H, W]')
+    .requiredOption('--seed <s.npy>', 'float32 logit seed [N, classes]')
+    .option('--tap-seed <t.npy>', 'float32 seed for the tapped activations [N, neurons] (laid out as Classifier.run returns them)')
+    .option('--taps <auto|names>', "tapped layers: 'auto' (penultimate features and logits) or comma-separated node/tensor names; default auto with --tap-seed, none without", parseTaps)
+    .requiredOption('--out <g.npy>', 'where to write the gradient, float32 [N, C, H, W]')
+    .option('--logits-out <l.npy>', 'where to write the logits, float32 [N, classes]')
+    .option('--batch-size <n>', 'images per ONNX Runtime call (default 32)', parsePositiveInt)
+    .addHelpText('after', '\nExample:\n  $ nfp grad --model models/fmnist-cnn.onnx --input x.npy --seed s.npy --out g.npy --logits-out l.npy\n')
+    .action(async (options: GradOptions, command: Command) => {
+      await gradCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
+    });
+}
+
+/** Runs the command; `usage` reports bad usage (and must throw or exit). */
+export async function gradCommand(options: GradOptions, usage: (message: string) => never): Promise<void> {
+  const x = floatArray(readNpy(options.input), '--input', usage);
+  if (x.dims.length !== 4) usage(`Expected float32 images [N, C, H, W] for --input but received shape [${x.dims.join(', ')}]`);
+  const rows = x.dims[0]!;
+  const seed = floatArray(readNpy(options.seed), '--seed', usage);
+  const tapSeed = options.tapSeed === undefined ? undefined : floatArray(readNpy(options.tapSeed), '--tap-seed', usage);
+  const taps: TapSpec = options.taps ?? (tapSeed === undefined ? [] : 'auto');
+  const model = await GradientModel.load(options.model, { taps, inputShape: x.dims.slice(1), ...(options.batchSize ? { batchSize: options.batchSize } : {}) });
+  try {
+    const k = model.classes;
+    if (seed.dims.length !== 2 || seed.dims[0] !== rows || seed.dims[1] !== k) usage(`Expected a float32 seed of shape [${rows}, ${k}] for --seed but received [${seed.dims.join(', ')}]`);
+    if (tapSeed !== undefined) {
+      if (model.neurons === 0) usage('Expected taps for --tap-seed but --taps names none');
+      if (tapSeed.dims.length !== 2 || tapSeed.dims[0] !== rows || tapSeed.dims[1] !== model.neurons) {
+        usage(`Expected a float32 tap seed of shape [${rows}, ${model.neurons}] for --tap-seed but received [${tapSeed.dims.join(', ')}]`);
+      }
+    }
+    const started = performance.now();
+    const out = await model.gradient({ data: x.data, dims: x.dims }, { logitSeed: seed.data, ...(tapSeed ? { tapSeed: tapSeed.data } : {}) });
+    const seconds = (performance.now() - started) / 1000;
+    writeNpy(options.out, { dims: x.dims, data: out.grad });
+    if (options.logitsOut !== undefined) writeNpy(options.logitsOut, { dims: [rows, k], data: out.logits });
+    process.stdout.write(`${JSON.stringify({ rows, classes: k, neurons: model.neurons, out: options.out, ...(options.logitsOut ? { logitsOut: options.logitsOut } : {}), seconds: Number(seconds.toFixed(4)) })}\n`);
+  } finally {
+    await model.release();
+  }
+}
+
+function floatArray(a: NpyArray, what: string, usage: (message: string) => never): { data: Float32Array; dims: number[] } {
+  if (!(a.data instanceof Float32Array)) usage(`Expected a float32 array for ${what} but received ${a.dtype}`);
+  return { data: a.data as Float32Array, dims: [...a.dims] };
+}
+
+function parseTaps(value: string): TapSpec {
+  if (value === 'auto') return 'auto';
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new InvalidArgumentError("expected 'auto' or comma-separated layer names");
+  return names;
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
