@@ -18,7 +18,7 @@ import * as ort from 'onnxruntime-node';
 import { GradientModel } from '../src/autodiff/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../test/reference/random.js';
-import { machine, printTable, pythonWith } from './machine.js';
+import { bestOf, machine, printTable, pythonWith } from './machine.js';
 
 const quick = process.env.NFP_BENCH_QUICK === '1';
 const reps = Number(process.env.NFP_BENCH_REPS ?? (quick ? 2 : 3));
@@ -26,17 +26,6 @@ const reps = Number(process.env.NFP_BENCH_REPS ?? (quick ? 2 : 3));
 interface Case { name: string; path: string; batch: number; shape: number[] }
 
 interface Row { model: string; batch: number; forwardS: number; gradientS: number; ratio: number; torchForwardS?: number; torchGradientS?: number }
-
-async function bestOf(fn: () => Promise<unknown>): Promise<number> {
-  await fn(); // warm-up: first-run allocations and kernel selection
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best / 1000;
-}
 
 async function measure(c: Case): Promise<Row> {
   const rnd = new SeededRandom(1);
@@ -46,11 +35,11 @@ async function measure(c: Case): Promise<Row> {
   // The bare forward: the model's own bytes, the same session options GradientModel uses.
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', images.data, images.dims) };
-  const forwardS = await bestOf(() => session.run(feeds));
+  const forwardS = await bestOf(reps, () => session.run(feeds), 1);
   await session.release();
   const model = await GradientModel.load(bytes, { taps: [], batchSize: c.batch });
   const logitSeed = rnd.floats(c.batch * model.classes, -1, 1);
-  const gradientS = await bestOf(() => model.gradient(images, { logitSeed }));
+  const gradientS = await bestOf(reps, () => model.gradient(images, { logitSeed }), 1);
   await model.release();
   return { model: c.name, batch: c.batch, forwardS, gradientS, ratio: gradientS / forwardS };
 }

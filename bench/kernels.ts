@@ -13,21 +13,11 @@ import { Bank, info, screen, setThreads } from '../src/index.js';
 import { packageRoot } from '../src/paths.js';
 import * as reference from '../test/reference/kernels.js';
 import { SeededRandom } from '../test/reference/random.js';
-import { machine, printTable, pythonWith } from './machine.js';
+import { bestOf, machine, printTable, pythonWith } from './machine.js';
 
 const quick = process.env.NFP_BENCH_QUICK === '1';
 const C = Number(process.env.NFP_BENCH_C ?? (quick ? 5000 : 100_000));
 const k = 50, n0 = 400, n1 = 400, N = 3048;
-
-async function bestOf(reps: number, fn: () => unknown): Promise<number> {
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best / 1000;
-}
 
 function uniformIndices(rng: SeededRandom, n: number, bound: number): Uint32Array {
   const a = new Uint32Array(n);

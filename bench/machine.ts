@@ -52,3 +52,15 @@ export function printTable(title: string, header: string[], rows: string[][]): v
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
 }
+
+/** Best wall time in seconds of `reps` runs of fn, after `warmup` untimed runs (first-run allocations, kernel selection). */
+export async function bestOf(reps: number, fn: () => unknown, warmup = 0): Promise<number> {
+  for (let w = 0; w < warmup; w++) await fn();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best / 1000;
+}
