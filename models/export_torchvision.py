@@ -36,7 +36,7 @@ import torchvision  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from onnx_utils import tidy_onnx  # noqa: E402
+from onnx_utils import export_classifier  # noqa: E402
 
 ARCHS = [
     "resnet18",
@@ -50,7 +50,6 @@ ARCHS = [
 ]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-OPSET = 17
 
 
 class Normalized(nn.Module):
@@ -89,18 +88,7 @@ def export(name: str, size: int, seed: int, out: Path, normalize: bool) -> Path:
     # No torch.no_grad() here: under no_grad, nn.MultiheadAttention (vit_b_16)
     # takes its fused fast path (aten::_native_multi_head_attention), which
     # torch 1.13 cannot export to ONNX.
-    torch.onnx.export(
-        model,
-        dummy,
-        str(path),
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=OPSET,
-        do_constant_folding=True,
-        training=torch.onnx.TrainingMode.EVAL,
-    )
-    tidy_onnx(path)
+    export_classifier(model, dummy, path)
     onnx.checker.check_model(str(path))  # path form also works for files > 2 GB
     print(
         f"{name}: {params / 1e6:.2f}M params -> {path} "

@@ -64,3 +64,26 @@ def tidy_onnx(path: Path | str) -> None:
         node.input[idx] = new
         t.name = new
     onnx.save(m, str(path))
+
+
+OPSET = 17
+
+
+def export_classifier(model, dummy, path) -> None:
+    """Export an image classifier the way every model of this project is exported: input "input",
+    output "logits", a dynamic batch axis, opset 17, constants folded, eval mode; then tidy it."""
+    import torch
+
+    torch.onnx.export(
+        model,
+        dummy,
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=OPSET,
+        do_constant_folding=True,
+        training=torch.onnx.TrainingMode.EVAL,
+        export_params=True,
+    )
+    tidy_onnx(path)

@@ -40,10 +40,9 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import architectures  # noqa: E402
-from onnx_utils import tidy_onnx  # noqa: E402
+from onnx_utils import OPSET, export_classifier  # noqa: E402
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
-OPSET = 17
 # Default number of epochs per architecture (overridden by --epochs).
 DEFAULT_EPOCHS = {"cnn": 6, "resnet": 4, "vit": 10}
 DEFAULT_LR = {"cnn": 1e-3, "resnet": 2e-3, "vit": 1e-3}
@@ -163,19 +162,7 @@ def train(
 def export_onnx(model: torch.nn.Module, path: Path) -> None:
     model.eval()
     dummy = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    torch.onnx.export(
-        model,
-        dummy,
-        str(path),
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=OPSET,
-        do_constant_folding=True,
-        training=torch.onnx.TrainingMode.EVAL,
-        export_params=True,
-    )
-    tidy_onnx(path)
+    export_classifier(model, dummy, path)
 
 
 def verify_onnx(model: torch.nn.Module, path: Path, x: torch.Tensor) -> None:
