@@ -1,7 +1,6 @@
 // Locating and loading Fashion-MNIST: the test split shipped in data/fashion-mnist/, the training split from
 // Debian's dataset-fashion-mnist package when it is installed, and a useful error when it is not.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
@@ -16,13 +15,10 @@ import {
   shippedFashionMnistDir,
 } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 describe('data: Fashion-MNIST', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nfp-data-fmnist-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('nfp-data-fmnist-');
 
   it('names its ten classes in label order', () => {
     expect(fashionMnistClasses).to.have.length(10);
@@ -50,11 +46,11 @@ describe('data: Fashion-MNIST', () => {
   });
 
   it('reads a split from a given folder, gzipped or not', () => {
-    copyFileSync(join(shippedFashionMnistDir, 't10k-images-idx3-ubyte.gz'), join(dir, 't10k-images-idx3-ubyte.gz'));
-    copyFileSync(join(shippedFashionMnistDir, 't10k-labels-idx1-ubyte.gz'), join(dir, 't10k-labels-idx1-ubyte.gz'));
-    const test = loadFashionMnist({ split: 'test', dir });
+    copyFileSync(join(shippedFashionMnistDir, 't10k-images-idx3-ubyte.gz'), join(tempDir(), 't10k-images-idx3-ubyte.gz'));
+    copyFileSync(join(shippedFashionMnistDir, 't10k-labels-idx1-ubyte.gz'), join(tempDir(), 't10k-labels-idx1-ubyte.gz'));
+    const test = loadFashionMnist({ split: 'test', dir: tempDir() });
     expect(test.dims[0]).to.equal(10000);
-    const plain = join(dir, 'plain');
+    const plain = join(tempDir(), 'plain');
     mkdirSync(plain);
     for (const name of ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
       writeFileSync(join(plain, name), gunzipSync(readFileSync(join(shippedFashionMnistDir, `${name}.gz`))));
@@ -67,7 +63,7 @@ describe('data: Fashion-MNIST', () => {
 
   it('asks for dataset-fashion-mnist when the training split is missing', () => {
     try {
-      locateFashionMnist('train', dir);
+      locateFashionMnist('train', tempDir());
       expect.fail('expected an error');
     } catch (err) {
       expect(err).to.be.instanceOf(DataFormatError);

@@ -1,7 +1,6 @@
 // IDX reading and writing: round trips of every type, the shipped Fashion-MNIST test set, and every kind
 // of broken file giving an error that names the file and the problem.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
@@ -19,6 +18,7 @@ import {
 } from '../../src/data/index.js';
 import type { IdxArray } from '../../src/data/index.js';
 import { expectDataError } from '../reference/data-errors.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 /** An IDX header by hand, so broken ones can be built. */
 function header(typeCode: number, dims: number[]): Buffer {
@@ -30,11 +30,7 @@ function header(typeCode: number, dims: number[]): Buffer {
 }
 
 describe('data: IDX', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nfp-data-idx-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('nfp-data-idx-');
 
   it('round-trips every IDX type, plain and gzipped', () => {
     const arrays: IdxArray[] = [
@@ -48,7 +44,7 @@ describe('data: IDX', () => {
     ];
     for (const [i, array] of arrays.entries()) {
       for (const gzip of [false, true]) {
-        const path = join(dir, `rt${i}${gzip ? '.gz' : ''}`);
+        const path = join(tempDir(), `rt${i}${gzip ? '.gz' : ''}`);
         writeIdx(path, array, { gzip });
         expect(readFileSync(path)[0]).to.equal(gzip ? 0x1f : 0x00);
         const back = readIdx(path);
@@ -93,13 +89,13 @@ describe('data: IDX', () => {
   });
 
   it('rejects a truncated data section, naming the file, dims and byte counts', () => {
-    const path = join(dir, 't10k.gz');
+    const path = join(tempDir(), 't10k.gz');
     writeFileSync(path, gzipSync(Buffer.concat([header(0x08, [10, 28, 28]), Buffer.alloc(7830)])));
     expectDataError(() => readIdx(path), path, 'expected 7840 bytes of data for dims 10x28x28 but found 7830');
   });
 
   it('rejects trailing bytes after the data', () => {
-    const path = join(dir, 'long');
+    const path = join(tempDir(), 'long');
     writeFileSync(path, Buffer.concat([header(0x0c, [3]), Buffer.alloc(13)]));
     expectDataError(() => readIdx(path), path, 'expected 12 bytes of data for dims 3 but found 13');
   });
@@ -116,7 +112,7 @@ describe('data: IDX', () => {
       ['overflow', header(0x0e, [0xffffffff, 0xffffffff, 0xffffffff]), 'expected an impossible number of bytes of data'],
     ];
     for (const [name, bytes, fragment] of cases) {
-      const path = join(dir, name);
+      const path = join(tempDir(), name);
       writeFileSync(path, bytes);
       expectDataError(() => readIdx(path), path, fragment);
       expectDataError(() => parseIdx(bytes, name), name, fragment);
@@ -125,33 +121,33 @@ describe('data: IDX', () => {
 
   it('rejects corrupt and truncated gzip', () => {
     const good = gzipSync(Buffer.concat([header(0x08, [100]), Buffer.alloc(100)]));
-    const truncated = join(dir, 'cut.gz');
+    const truncated = join(tempDir(), 'cut.gz');
     writeFileSync(truncated, good.subarray(0, good.length - 10));
     expectDataError(() => readIdx(truncated), truncated, 'corrupt gzip data');
-    const garbage = join(dir, 'garbage.gz');
+    const garbage = join(tempDir(), 'garbage.gz');
     writeFileSync(garbage, Buffer.from([0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     expectDataError(() => readIdx(garbage), garbage, 'corrupt gzip data');
   });
 
   it('checks that image files hold uint8 [n, h, w] and label files integer [n] >= 0', () => {
-    const labelsFile = join(dir, 'labels-idx1');
+    const labelsFile = join(tempDir(), 'labels-idx1');
     writeIdx(labelsFile, { dims: [3], data: Uint8Array.from([1, 2, 3]) });
     expectDataError(() => readIdxImages(labelsFile), labelsFile, 'expected uint8 images [n, height, width] but found uint8 [3]');
-    const floats = join(dir, 'float-images');
+    const floats = join(tempDir(), 'float-images');
     writeIdx(floats, { dims: [1, 2, 2], data: new Float32Array(4) });
     expectDataError(() => readIdxImages(floats), floats, 'but found float32 [1, 2, 2]');
     expectDataError(() => readIdxLabels(floats), floats, 'expected labels [n] but found dims [1, 2, 2]');
-    const floatLabels = join(dir, 'float-labels');
+    const floatLabels = join(tempDir(), 'float-labels');
     writeIdx(floatLabels, { dims: [2], data: new Float64Array(2) });
     expectDataError(() => readIdxLabels(floatLabels), floatLabels, 'expected integer labels but found float64');
-    const negative = join(dir, 'negative-labels');
+    const negative = join(tempDir(), 'negative-labels');
     writeIdx(negative, { dims: [3], data: Int8Array.from([0, 4, -1]) });
     expectDataError(() => readIdxLabels(negative), negative, 'label 2 is -1');
     expect(Array.from(readIdxLabels(labelsFile))).to.deep.equal([1, 2, 3]);
   });
 
   it('reports a missing file with its path', () => {
-    const path = join(dir, 'nope.gz');
+    const path = join(tempDir(), 'nope.gz');
     expect(() => readIdx(path)).to.throw(/ENOENT.*nope\.gz/);
   });
 

@@ -1,7 +1,6 @@
 // Image folders and single images against torchvision: the fixtures in test/testdata/images-expected were
 // written by scripts/gen_image_fixtures.py with ImageFolder + Resize + CenterCrop + ToTensor.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -17,6 +16,7 @@ import {
 import type { ImageOptions } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectDataRejection as expectDataError } from '../reference/data-errors.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 const testdata = join(packageRoot, 'test', 'testdata');
 const imagesDir = join(testdata, 'images');
@@ -32,11 +32,7 @@ function maxAbsDiff(a: Float32Array, b: ArrayLike<number>): number {
 }
 
 describe('data: images', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nfp-data-images-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('nfp-data-images-');
 
   it('lists classes, files and labels in ImageFolder order', () => {
     const { classes, files, labels } = listImageFolder(imagesDir);
@@ -100,7 +96,7 @@ describe('data: images', () => {
   });
 
   it('requires one size across a folder when there is no crop, naming the odd file', async () => {
-    const root = join(dir, 'sizes');
+    const root = join(tempDir(), 'sizes');
     mkdirSync(join(root, 'a'), { recursive: true });
     copyFileSync(join(imagesDir, 'gradients', 'sunset.jpg'), join(root, 'a', '1.jpg'));
     copyFileSync(join(imagesDir, 'gradients', 'sunset.jpg'), join(root, 'a', '2.jpg'));
@@ -118,7 +114,7 @@ describe('data: images', () => {
   });
 
   it('sorts as ImageFolder does (checked against torchvision 0.14), walks subfolders, follows links and filters by extension', async () => {
-    const root = join(dir, 'order');
+    const root = join(tempDir(), 'order');
     const src = join(imagesDir, 'gradients', 'sunset.jpg');
     for (const cls of ['b', 'B', 'ä', '.hidden']) mkdirSync(join(root, cls, 'sub', 'deeper'), { recursive: true });
     copyFileSync(src, join(root, 'b', 'z.JPG'));
@@ -155,32 +151,32 @@ describe('data: images', () => {
   });
 
   it('names the file that cannot be decoded: garbage, truncated, or not there', async () => {
-    const root = join(dir, 'broken');
+    const root = join(tempDir(), 'broken');
     mkdirSync(join(root, 'cls'), { recursive: true });
     const good = readFileSync(join(imagesDir, 'gradients', 'wide_big.jpg'));
     copyFileSync(join(imagesDir, 'gradients', 'sunset.jpg'), join(root, 'cls', 'a.jpg'));
     writeFileSync(join(root, 'cls', 'b.jpg'), good.subarray(0, Math.floor(good.length / 2)));
     await expectDataError(loadImageFolder(root), join(root, 'cls', 'b.jpg'), 'cannot decode image');
 
-    const garbage = join(dir, 'garbage.png');
+    const garbage = join(tempDir(), 'garbage.png');
     writeFileSync(garbage, Buffer.from('this is not a PNG at all'));
     await expectDataError(decodeImage(garbage), garbage, 'cannot decode image');
-    await expectDataError(decodeImage(join(dir, 'missing.jpg')), join(dir, 'missing.jpg'), 'cannot decode image');
+    await expectDataError(decodeImage(join(tempDir(), 'missing.jpg')), join(tempDir(), 'missing.jpg'), 'cannot decode image');
     await expectDataError(decodeImage(Buffer.from([1, 2, 3])), 'image buffer (3 bytes)', 'cannot decode image');
     await expectDataError(decodeImage(new Uint8Array(0)), 'image buffer (0 bytes)', 'cannot decode image');
   });
 
   it('rejects folders without classes or without images', async () => {
-    const empty = join(dir, 'empty');
+    const empty = join(tempDir(), 'empty');
     mkdirSync(empty);
     await expectDataError(loadImageFolder(empty), empty, 'no class folders (expected root/<class>/<image>)');
-    const noImages = join(dir, 'no-images');
+    const noImages = join(tempDir(), 'no-images');
     mkdirSync(join(noImages, 'cats'), { recursive: true });
     mkdirSync(join(noImages, 'dogs'), { recursive: true });
     copyFileSync(join(imagesDir, 'gradients', 'sunset.jpg'), join(noImages, 'dogs', 'd.jpg'));
     writeFileSync(join(noImages, 'cats', 'readme.txt'), '');
     await expectDataError(loadImageFolder(noImages), noImages, 'no images (.jpg .jpeg .png .webp) in class folder(s): cats');
-    await expectDataError(loadImageFolder(join(dir, 'absent')), join(dir, 'absent'), 'cannot read image folder');
+    await expectDataError(loadImageFolder(join(tempDir(), 'absent')), join(tempDir(), 'absent'), 'cannot read image folder');
     const file = join(imagesDir, 'gradients', 'sunset.jpg');
     await expectDataError(loadImageFolder(file), file, 'cannot read image folder');
   });

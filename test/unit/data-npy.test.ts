@@ -1,7 +1,6 @@
 // .npy reading and writing against files numpy wrote (test/testdata/npy, scripts/gen_image_fixtures.py),
 // round trips, and a strict header parser that turns every malformed or unsupported file into a clear error.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -10,6 +9,7 @@ import { DataFormatError, encodeNpy, parseNpy, readNpy, toInt32Labels, writeNpy 
 import type { NpyData } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectDataError } from '../reference/data-errors.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 const fixtures = join(packageRoot, 'test', 'testdata', 'npy');
 const arange = (n: number, f: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i));
@@ -27,11 +27,7 @@ function npyWithHeader(dict: string, data: Uint8Array = new Uint8Array(0), versi
 }
 
 describe('data: .npy', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nfp-data-npy-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('nfp-data-npy-');
 
   it('reads every supported dtype as numpy wrote it', () => {
     const f32 = readNpy(join(fixtures, 'float32.npy'));
@@ -85,7 +81,7 @@ describe('data: .npy', () => {
       { dims: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], data: new Float32Array(1) },
     ];
     for (const [i, array] of cases.entries()) {
-      const path = join(dir, `rt${i}.npy`);
+      const path = join(tempDir(), `rt${i}.npy`);
       writeNpy(path, array);
       const bytes = readFileSync(path);
       expect((10 + bytes.readUInt16LE(8)) % 64).to.equal(0);
@@ -164,7 +160,7 @@ describe('data: .npy', () => {
       ['huge-header', npyWithHeader(`{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}${' '.repeat(20000)}`, new Uint8Array(4), 2), 'exceeds the 10000-byte limit'],
     ];
     for (const [name, bytes, fragment] of cases) {
-      const path = join(dir, `${name}.npy`);
+      const path = join(tempDir(), `${name}.npy`);
       writeFileSync(path, bytes);
       expectDataError(() => readNpy(path), path, fragment);
     }

@@ -1,6 +1,5 @@
 // loadTensorFile, behind the CLI's --data: one path that is a .npy file, an IDX file or an image folder.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
@@ -9,31 +8,28 @@ import { expect } from 'chai';
 import { DataFormatError, loadTensorFile, locateFashionMnist, writeIdx, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectDataRejection as expectDataError } from '../reference/data-errors.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 describe('data: loadTensorFile', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'nfp-data-tensor-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('nfp-data-tensor-');
 
   it('reads float32 .npy batches as they are, and [n, h, w] as one channel', async () => {
     const values = Float32Array.from({ length: 2 * 3 * 2 * 2 }, (_, i) => i / 10);
-    writeNpy(join(dir, 'x.npy'), { dims: [2, 3, 2, 2], data: values });
-    const nchw = await loadTensorFile(join(dir, 'x.npy'));
+    writeNpy(join(tempDir(), 'x.npy'), { dims: [2, 3, 2, 2], data: values });
+    const nchw = await loadTensorFile(join(tempDir(), 'x.npy'));
     expect([nchw.format, nchw.dims, nchw.labels]).to.deep.equal(['npy', [2, 3, 2, 2], undefined]);
     expect(Array.from(nchw.data)).to.deep.equal(Array.from(values));
-    writeNpy(join(dir, 'nhw.npy'), { dims: [3, 2, 4], data: new Float64Array(24).fill(0.25) });
-    const nhw = await loadTensorFile(join(dir, 'nhw.npy'));
+    writeNpy(join(tempDir(), 'nhw.npy'), { dims: [3, 2, 4], data: new Float64Array(24).fill(0.25) });
+    const nhw = await loadTensorFile(join(tempDir(), 'nhw.npy'));
     expect(nhw.dims).to.deep.equal([3, 1, 2, 4]);
     expect(nhw.data).to.be.instanceOf(Float32Array);
     expect(nhw.data[23]).to.equal(0.25);
   });
 
   it('scales uint8 .npy images to [0, 1] and reads gzipped .npy', async () => {
-    const path = join(dir, 'u8.npy.gz');
-    writeNpy(join(dir, 'u8.npy'), { dims: [1, 1, 1, 3], data: Uint8Array.from([0, 51, 255]) });
-    writeFileSync(path, gzipSync(readFileSync(join(dir, 'u8.npy'))));
+    const path = join(tempDir(), 'u8.npy.gz');
+    writeNpy(join(tempDir(), 'u8.npy'), { dims: [1, 1, 1, 3], data: Uint8Array.from([0, 51, 255]) });
+    writeFileSync(path, gzipSync(readFileSync(join(tempDir(), 'u8.npy'))));
     const batch = await loadTensorFile(path);
     expect(Array.from(batch.data)).to.deep.equal([0, Math.fround(0.2), 1]);
   });
@@ -45,17 +41,17 @@ describe('data: loadTensorFile', () => {
     expect(batch.labels?.length).to.equal(10000);
     expect(batch.labels?.[0]).to.equal(9);
 
-    const alone = join(dir, 'alone-idx3-ubyte');
+    const alone = join(tempDir(), 'alone-idx3-ubyte');
     writeIdx(alone, { dims: [2, 3, 3], data: new Uint8Array(18).fill(255) });
     const noLabels = await loadTensorFile(alone);
     expect([noLabels.dims, noLabels.labels, noLabels.data[0]]).to.deep.equal([[2, 1, 3, 3], undefined, 1]);
   });
 
   it('checks the companion label count', async () => {
-    const imagesPath = join(dir, 'x-images-idx3-ubyte.gz');
+    const imagesPath = join(tempDir(), 'x-images-idx3-ubyte.gz');
     writeIdx(imagesPath, { dims: [2, 2, 2], data: new Uint8Array(8) }, { gzip: true });
-    writeIdx(join(dir, 'x-labels-idx1-ubyte.gz'), { dims: [3], data: new Uint8Array(3) }, { gzip: true });
-    await expectDataError(loadTensorFile(imagesPath), join(dir, 'x-labels-idx1-ubyte.gz'), 'has 3 labels for 2 images');
+    writeIdx(join(tempDir(), 'x-labels-idx1-ubyte.gz'), { dims: [3], data: new Uint8Array(3) }, { gzip: true });
+    await expectDataError(loadTensorFile(imagesPath), join(tempDir(), 'x-labels-idx1-ubyte.gz'), 'has 3 labels for 2 images');
   });
 
   it('reads an image folder with labels and classes', async () => {
@@ -67,17 +63,17 @@ describe('data: loadTensorFile', () => {
   });
 
   it('rejects what is not a batch of images', async () => {
-    const png = join(dir, 'photo.png');
+    const png = join(tempDir(), 'photo.png');
     copyFileSync(join(packageRoot, 'test', 'testdata', 'images', 'gradients', 'tall.png'), png);
     await expectDataError(loadTensorFile(png), png, 'not a .npy file, an IDX file or a directory of images');
-    const ints = join(dir, 'ints.npy');
+    const ints = join(tempDir(), 'ints.npy');
     writeNpy(ints, { dims: [1, 1, 1, 1], data: new Int32Array(1) });
     await expectDataError(loadTensorFile(ints), ints, 'expected float32, float64 or uint8 images but found int32');
-    const flat = join(dir, 'flat.npy');
+    const flat = join(tempDir(), 'flat.npy');
     writeNpy(flat, { dims: [4, 784], data: new Float32Array(4 * 784) });
     await expectDataError(loadTensorFile(flat), flat, 'expected images [n, c, h, w] or [n, h, w] but found shape (4, 784)');
     const labels = locateFashionMnist('test').labels;
     await expectDataError(loadTensorFile(labels), labels, 'expected uint8 images [n, height, width] but found uint8 [10000]');
-    await expectDataError(loadTensorFile(join(dir, 'missing.npy')), join(dir, 'missing.npy'), 'cannot read');
+    await expectDataError(loadTensorFile(join(tempDir(), 'missing.npy')), join(tempDir(), 'missing.npy'), 'cannot read');
   });
 });

@@ -1,8 +1,7 @@
 // The model runtime against PyTorch: tapped activations equal forward-hook activations
 // (fixtures from scripts/gen_activation_fixtures.py), accuracy equals each model card's, and
 // bad models fail with clear errors.
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -11,6 +10,7 @@ import { Classifier, ClassifierError, ModelFormatError, TapError } from '../../s
 import { loadFashionMnist, readNpy } from '../../src/data/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import { packageRoot } from '../../src/paths.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 const modelsDir = join(packageRoot, 'models');
 const fixturesDir = join(packageRoot, 'test', 'testdata', 'activations');
@@ -132,16 +132,16 @@ describe('Classifier', () => {
   });
 
   describe('errors', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nfp-model-'));
+    const tempDir = useTempDir('nfp-model-');
     const cnn = readFileSync(join(modelsDir, 'fmnist-cnn.onnx'));
 
     it('a missing file', async () => {
-      await Classifier.load(join(dir, 'nope.onnx')).then(() => expect.fail('loaded'), (e: Error) => expect(e).to.be.instanceOf(ClassifierError).with.property('message').that.matches(/cannot read model/));
+      await Classifier.load(join(tempDir(), 'nope.onnx')).then(() => expect.fail('loaded'), (e: Error) => expect(e).to.be.instanceOf(ClassifierError).with.property('message').that.matches(/cannot read model/));
     });
 
     for (const cut of [0, 10, 1000, Math.floor(cnn.length / 2)]) {
       it(`a truncated model (${cut} bytes)`, async () => {
-        const path = join(dir, `cut${cut}.onnx`);
+        const path = join(tempDir(), `cut${cut}.onnx`);
         writeFileSync(path, cnn.subarray(0, cut));
         await Classifier.load(path).then(() => expect.fail('loaded'), (e: Error) => {
           expect(e.message).to.match(new RegExp(`cut${cut}\\.onnx`));
@@ -151,7 +151,7 @@ describe('Classifier', () => {
     }
 
     it('a file that is not ONNX at all', async () => {
-      const path = join(dir, 'text.onnx');
+      const path = join(tempDir(), 'text.onnx');
       writeFileSync(path, 'this is not a model\n'.repeat(20));
       await Classifier.load(path).then(() => expect.fail('loaded'), (e: Error) => expect(e).to.be.instanceOf(ModelFormatError));
     });
