@@ -123,6 +123,11 @@ export class GradientModel {
     return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
   }
 
+  /** Logits only, from the plain forward model (no gradient graph). */
+  async logits(images: ImageBatch): Promise<Float32Array> {
+    return (await this.classifier.run(images)).logits;
+  }
+
   async release(): Promise<void> {
     await Promise.all([this.session.release(), this.classifier.release()]);
   }

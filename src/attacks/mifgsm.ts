@@ -1,0 +1,13 @@
+// MI-FGSM (Dong et al., 2018): BIM whose step follows an accumulated momentum of L1-normalized
+// gradients, which escapes poor local maxima and transfers better.
+import { IterativeAttack } from './iterative.js';
+import type { IterativeOptions } from './iterative.js';
+
+export class MIFGSM extends IterativeAttack {
+  readonly name = 'mifgsm';
+
+  /** Defaults as in the paper: 10 steps of eps / steps, decay 1.0, no random start, L-inf. */
+  constructor(options: Omit<IterativeOptions, 'norm'>) {
+    super({ ...options, norm: 'linf' }, { steps: 10, stepSize: (eps, steps) => eps / steps, randomStart: false, decay: 1 });
+  }
+}
