@@ -23,3 +23,11 @@ export {
 export type { FashionMnist, ImageFolder, ImageFolderOptions, NpyArray, TensorFile } from './data/index.js';
 export { GradientError, GradientModel } from './autodiff/index.js';
 export type { GradientModelOptions, GradientRequest, GradientResult } from './autodiff/index.js';
+export {
+  APGD, Attack, AttackBatch, AttackRandom, BIM, CarliniWagnerL2, Criterion, DeepFool, FGSM, MIFGSM, PGD, Square,
+  attackNames, createAttack, randomTargets,
+} from './attacks/index.js';
+export type {
+  ApgdOptions, AttackModel, AttackName, AttackOptions, AttackResult, AttackSettings, CwOptions, DeepFoolOptions, FgsmOptions,
+  IterativeOptions, Norm, SquareOptions,
+} from './attacks/index.js';

@@ -4,6 +4,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 
 import { version } from '../version.js';
+import { registerAttackCommand } from './attack.js';
 import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
@@ -53,6 +54,7 @@ program
   });
 
 registerGradCommand(program);
+registerAttackCommand(program);
 
 function parsePositiveInt(value: string): number {
   const n = Number(value);
