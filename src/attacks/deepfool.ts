@@ -11,6 +11,9 @@ import { gatherRows, l1Of, l2Of } from './geometry.js';
 import type { Norm } from './geometry.js';
 import { nonNegative, norm as checkNorm, positiveInt } from './options.js';
 
+/** Rows per gradient run of the repeated batch (images x candidates). */
+const REPEATED_ROWS = 256;
+
 export interface DeepFoolOptions {
   norm?: Norm;
   /** Linearization steps (default 50). */
@@ -50,61 +53,66 @@ export class DeepFool extends Attack {
       const ranked = Array.from({ length: classes }, (_, j) => j).filter((j) => j !== anchor[r]).sort((a, b) => z[b]! - z[a]!);
       others.push(ranked.slice(0, Math.max(1, Math.min(this.candidates, classes) - 1)));
     }
+    const groupSize = Math.max(1, Math.floor(REPEATED_ROWS / Math.max(1, Math.min(this.candidates, classes) - 1)));
     let live = Array.from({ length: rows }, (_, r) => r);
     for (let step = 0; step < this.steps && live.length > 0; step++) {
-      // Rows of the repeated batch: image r once per candidate j, seeded with e_j - e_anchor
-      // (untargeted) or e_anchor - e_j (targeted), so each gradient is that of "distance to go".
-      const sizes = live.map((r) => others[r]!.length);
-      const count = sizes.reduce((a, b) => a + b, 0);
-      const images = gatherRows(adv, live.flatMap((r) => others[r]!.map(() => r)), perImage);
-      const seed = new Float32Array(count * classes);
-      const sign = criterion.targeted ? -1 : 1;
-      let row = 0;
-      for (const r of live) {
-        for (const j of others[r]!) {
-          seed[row * classes + j] = sign;
-          seed[row * classes + anchor[r]!] = -sign;
-          row++;
-        }
-      }
-      const { grad, logits } = await batch.logitGradient(images, count, seed);
+      // Images in groups, so the repeated batch stays a few hundred rows however large the batch.
       const next: number[] = [];
-      row = 0;
-      live.forEach((r, i) => {
-        const first = row;
-        row += sizes[i]!;
-        if (batch.isAdversarial(logits, first, r)) return;
-        // f_j = z_j - z_anchor (untargeted; negative until the boundary is crossed) or z_anchor - z_j.
-        const z = batch.logitsRow(logits, first);
-        let bestDistance = Infinity;
-        let bestRow = -1;
-        let bestF = 0;
-        let choices = others[r]!.map((j, q) => ({ j, q }));
-        if (criterion.targeted) {
-          // Only the strongest rival of the target binds.
-          const rival = choices.reduce((a, b) => (z[b.j]! > z[a.j]! ? b : a));
-          choices = [rival];
+      for (let start = 0; start < live.length; start += groupSize) {
+        const group = live.slice(start, start + groupSize);
+        // Rows of the repeated batch: image r once per candidate j, seeded with e_j - e_anchor
+        // (untargeted) or e_anchor - e_j (targeted), so each gradient is that of "distance to go".
+        const sizes = group.map((r) => others[r]!.length);
+        const count = sizes.reduce((a, b) => a + b, 0);
+        const images = gatherRows(adv, group.flatMap((r) => others[r]!.map(() => r)), perImage);
+        const seed = new Float32Array(count * classes);
+        const sign = criterion.targeted ? -1 : 1;
+        let row = 0;
+        for (const r of group) {
+          for (const j of others[r]!) {
+            seed[row * classes + j] = sign;
+            seed[row * classes + anchor[r]!] = -sign;
+            row++;
+          }
         }
-        for (const { j, q } of choices) {
-          const f = sign * (z[j]! - z[anchor[r]!]!);
-          const o = (first + q) * perImage;
-          const dual = this.norm === 'l2' ? l2Of(grad, o, perImage) : l1Of(grad, o, perImage);
-          const distance = (Math.abs(f) + 1e-4) / Math.max(dual, 1e-12);
-          if (distance < bestDistance) [bestDistance, bestRow, bestF] = [distance, first + q, f];
-        }
-        const o = bestRow * perImage;
-        const wNorm = this.norm === 'l2' ? l2Of(grad, o, perImage) : l1Of(grad, o, perImage);
-        const scale = (Math.abs(bestF) + 1e-4) / Math.max(this.norm === 'l2' ? wNorm * wNorm : wNorm, 1e-24);
-        const base = r * perImage;
-        for (let p = 0; p < perImage; p++) {
-          const g = grad[o + p]!;
-          total[base + p] = total[base + p]! + (this.norm === 'l2' ? scale * g : scale * Math.sign(g));
-          const v = x0[base + p]! + (1 + this.overshoot) * total[base + p]!;
-          adv[base + p] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
-        spent[r]!++;
-        next.push(r);
-      });
+        const { grad, logits } = await batch.logitGradient(images, count, seed);
+        row = 0;
+        group.forEach((r, i) => {
+          const first = row;
+          row += sizes[i]!;
+          if (batch.isAdversarial(logits, first, r)) return;
+          // f_j = z_j - z_anchor (untargeted; negative until the boundary is crossed) or z_anchor - z_j.
+          const z = batch.logitsRow(logits, first);
+          let bestDistance = Infinity;
+          let bestRow = -1;
+          let bestF = 0;
+          let choices = others[r]!.map((j, q) => ({ j, q }));
+          if (criterion.targeted) {
+            // Only the strongest rival of the target binds.
+            const rival = choices.reduce((a, b) => (z[b.j]! > z[a.j]! ? b : a));
+            choices = [rival];
+          }
+          for (const { j, q } of choices) {
+            const f = sign * (z[j]! - z[anchor[r]!]!);
+            const o = (first + q) * perImage;
+            const dual = this.norm === 'l2' ? l2Of(grad, o, perImage) : l1Of(grad, o, perImage);
+            const distance = (Math.abs(f) + 1e-4) / Math.max(dual, 1e-12);
+            if (distance < bestDistance) [bestDistance, bestRow, bestF] = [distance, first + q, f];
+          }
+          const o = bestRow * perImage;
+          const wNorm = this.norm === 'l2' ? l2Of(grad, o, perImage) : l1Of(grad, o, perImage);
+          const scale = (Math.abs(bestF) + 1e-4) / Math.max(this.norm === 'l2' ? wNorm * wNorm : wNorm, 1e-24);
+          const base = r * perImage;
+          for (let p = 0; p < perImage; p++) {
+            const w = grad[o + p]!;
+            total[base + p] = total[base + p]! + (this.norm === 'l2' ? scale * w : scale * Math.sign(w));
+            const v = x0[base + p]! + (1 + this.overshoot) * total[base + p]!;
+            adv[base + p] = v < 0 ? 0 : v > 1 ? 1 : v;
+          }
+          spent[r]!++;
+          next.push(r);
+        });
+      }
       live = next;
       batch.progress((step + 1) / this.steps);
     }
