@@ -31,3 +31,8 @@ export type {
   ApgdOptions, AttackModel, AttackName, AttackOptions, AttackResult, AttackSettings, CwOptions, DeepFoolOptions, FgsmOptions,
   IterativeOptions, Norm, SquareOptions,
 } from './attacks/index.js';
+export { BankFormatError, FingerprintBank, buildBank, decodeBank, encodeBank, fitClass, readBank, writeBank } from './bank/index.js';
+export type { AttackFamily, BankHeader, BuildOptions, BuildProgress, Calibration, ClassFingerprints, ScreenSettings } from './bank/index.js';
+export { DetectorError, FingerprintDetector } from './detect/index.js';
+export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scorer } from './detect/index.js';
+export { auc, tprAtFpr } from './eval/index.js';

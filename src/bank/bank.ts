@@ -1,0 +1,186 @@
+// FingerprintBank: every class's fingerprints in one set of arrays (class c owns the contiguous
+// rows start_c .. start_c + count_c), with the header that binds them to a model and its taps. The
+// native Bank built from it scores any row against its own class's rows in one call.
+import { Bank } from '../kernels.js';
+import type { ClassFingerprints, ScreenSettings } from './fit.js';
+
+export class BankFormatError extends Error {
+  constructor(readonly source: string, message: string) {
+    super(`${source}: ${message}`);
+    this.name = 'BankFormatError';
+  }
+}
+
+export interface BankTap {
+  /** Tensor name in the model. */
+  tensor: string;
+  size: number;
+}
+
+export interface BankClass {
+  /** Whether this bank fitted the class (a shard fits some classes only). */
+  fitted: boolean;
+  /** Fingerprints kept. */
+  count: number;
+  /** Clean images, and attacked images per family, that the statistics came from. */
+  clean: number;
+  attacked: number[];
+  /** Candidates that passed the screen. */
+  passed: number;
+  relaxed?: string;
+}
+
+export interface Calibration {
+  fpr: number;
+  draws: number;
+  combine: 'max' | 'logsumexp';
+  /** Threshold from all classes' clean scores. */
+  global: number;
+  /** Per class threshold where that class had enough clean images, else null (the global one applies). */
+  perClass: Array<number | null>;
+  /** Clean images and draws per image the thresholds came from. */
+  images: number;
+  drawsPerImage: number;
+}
+
+export interface BankHeader {
+  model: { sha256: string; source: string; inputShape: number[]; classes: number };
+  taps: BankTap[];
+  neurons: number;
+  k: number;
+  /** Attack family names, in the order of the attacked statistics. */
+  families: string[];
+  classes: BankClass[];
+  fit: ScreenSettings & { attacks: Record<string, unknown>; seed?: number };
+  calibration?: Calibration;
+  created: string;
+}
+
+export interface BankArrays {
+  /** [F x k] */
+  indices: Uint32Array;
+  mu0: Float32Array;
+  sd0: Float32Array;
+  /** Family-major [families x F]. */
+  mu1: Float32Array;
+  sd1: Float32Array;
+  /** Largest |d| over families, [F]. */
+  effect: Float32Array;
+}
+
+export class FingerprintBank {
+  readonly starts: number[];
+  #native: Bank | undefined;
+
+  constructor(readonly header: BankHeader, readonly arrays: BankArrays) {
+    this.starts = [];
+    let at = 0;
+    for (const c of header.classes) {
+      this.starts.push(at);
+      at += c.count;
+    }
+  }
+
+  /** A bank from fitted classes; classes absent from `fitted` are marked not fitted. */
+  static fromClasses(header: Omit<BankHeader, 'classes'>, fitted: Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>): FingerprintBank {
+    const classes: BankClass[] = [];
+    const parts: ClassFingerprints[] = [];
+    for (let c = 0; c < header.model.classes; c++) {
+      const f = fitted.get(c);
+      if (f === undefined) {
+        classes.push({ fitted: false, count: 0, clean: 0, attacked: header.families.map(() => 0), passed: 0 });
+        continue;
+      }
+      const count = f.fingerprints.mu0.length;
+      classes.push({ fitted: true, count, clean: f.clean, attacked: f.attacked, passed: f.fingerprints.passed, ...(f.fingerprints.relaxed ? { relaxed: f.fingerprints.relaxed } : {}) });
+      parts.push(f.fingerprints);
+    }
+    return new FingerprintBank({ ...header, classes }, concatenate(parts, header.families.length, header.k));
+  }
+
+  get fingerprints(): number { return this.arrays.mu0.length; }
+  get families(): number { return this.header.families.length; }
+
+  /** The rows of class c. */
+  range(c: number): { start: number; count: number } {
+    return { start: this.starts[c]!, count: this.header.classes[c]!.count };
+  }
+
+  /** The native scorer over every fingerprint (built once). */
+  get native(): Bank {
+    this.#native ??= new Bank({ neurons: this.header.neurons, k: this.header.k, families: this.families, ...this.arrays });
+    return this.#native;
+  }
+
+  withCalibration(calibration: Calibration): FingerprintBank {
+    return new FingerprintBank({ ...this.header, calibration }, this.arrays);
+  }
+
+  /** Class shards of one model, taps and fit settings, as one bank; a class may be fitted in one shard only. */
+  static merge(banks: FingerprintBank[]): FingerprintBank {
+    if (banks.length === 0) throw new RangeError('Expected at least one bank to merge but received none');
+    const first = banks[0]!.header;
+    for (const b of banks.slice(1)) {
+      const h = b.header;
+      const same = h.model.sha256 === first.model.sha256 && h.neurons === first.neurons && h.k === first.k
+        && JSON.stringify(h.taps) === JSON.stringify(first.taps) && JSON.stringify(h.families) === JSON.stringify(first.families)
+        && h.classes.length === first.classes.length;
+      if (!same) throw new RangeError('Expected banks of the same model, taps, k and attack families to merge but they differ');
+    }
+    const fitted = new Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>();
+    for (const b of banks) {
+      b.header.classes.forEach((c, i) => {
+        if (!c.fitted) return;
+        if (fitted.has(i)) throw new RangeError(`Expected each class fitted in one bank only but class ${i} is fitted in two`);
+        fitted.set(i, { fingerprints: b.classFingerprints(i), clean: c.clean, attacked: c.attacked });
+      });
+    }
+    const { calibration: _dropped, classes: _classes, ...rest } = first;
+    return FingerprintBank.fromClasses({ ...rest, created: new Date().toISOString() }, fitted);
+  }
+
+  /** Class c's fingerprints as their own arrays. */
+  classFingerprints(c: number): ClassFingerprints {
+    const { start, count } = this.range(c);
+    const { k } = this.header;
+    const F = this.fingerprints;
+    const fam = (a: Float32Array) => {
+      const out = new Float32Array(this.families * count);
+      for (let f = 0; f < this.families; f++) out.set(a.subarray(f * F + start, f * F + start + count), f * count);
+      return out;
+    };
+    const entry = this.header.classes[c]!;
+    return {
+      indices: this.arrays.indices.slice(start * k, (start + count) * k),
+      mu0: this.arrays.mu0.slice(start, start + count),
+      sd0: this.arrays.sd0.slice(start, start + count),
+      mu1: fam(this.arrays.mu1),
+      sd1: fam(this.arrays.sd1),
+      effect: this.arrays.effect.slice(start, start + count),
+      passed: entry.passed,
+      ...(entry.relaxed ? { relaxed: entry.relaxed } : {}),
+    };
+  }
+}
+
+function concatenate(parts: ClassFingerprints[], families: number, k: number): BankArrays {
+  const F = parts.reduce((a, p) => a + p.mu0.length, 0);
+  const out: BankArrays = {
+    indices: new Uint32Array(F * k), mu0: new Float32Array(F), sd0: new Float32Array(F),
+    mu1: new Float32Array(families * F), sd1: new Float32Array(families * F), effect: new Float32Array(F),
+  };
+  let at = 0;
+  for (const p of parts) {
+    const n = p.mu0.length;
+    out.indices.set(p.indices, at * k);
+    out.mu0.set(p.mu0, at);
+    out.sd0.set(p.sd0, at);
+    out.effect.set(p.effect, at);
+    for (let f = 0; f < families; f++) {
+      out.mu1.set(p.mu1.subarray(f * n, (f + 1) * n), f * F + at);
+      out.sd1.set(p.sd1.subarray(f * n, (f + 1) * n), f * F + at);
+    }
+    at += n;
+  }
+  return out;
+}

@@ -1,0 +1,224 @@
+// The .nfp bank file. Bank files are untrusted input, so every field is checked before use.
+// Little-endian layout:
+//   magic "NFPBANK\0" | u32 version | u32 header length H | H bytes of JSON header | zero padding
+//   to a multiple of 4 | u32 indices [F x k] | f32 mu0 [F] | f32 sd0 [F] | f32 mu1 [families x F] |
+//   f32 sd1 [families x F] | f32 effect [F] | SHA-256 of every byte before it (32 bytes)
+// where F is the sum of the header's per-class counts. Writes go to a temporary file that is then
+// renamed, so a crash never leaves half a bank under the real name.
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+import { BankFormatError, FingerprintBank } from './bank.js';
+import type { BankArrays, BankClass, BankHeader, Calibration } from './bank.js';
+
+export const bankMagic = 'NFPBANK\0';
+export const bankVersion = 1;
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+const MAX_CLASSES = 1_000_000;
+const MAX_FAMILIES = 64;
+const MAX_K = 4096;
+const MAX_NEURONS = 2 ** 31 - 1;
+
+export function encodeBank(bank: FingerprintBank): Uint8Array {
+  const json = Buffer.from(JSON.stringify(bank.header), 'utf8');
+  const headerEnd = align4(16 + json.length);
+  const a = bank.arrays;
+  const arrays = [a.indices, a.mu0, a.sd0, a.mu1, a.sd1, a.effect];
+  const body = arrays.reduce((n, t) => n + t.byteLength, 0);
+  const out = new Uint8Array(headerEnd + body + 32);
+  const view = new DataView(out.buffer);
+  out.set(Buffer.from(bankMagic, 'latin1'), 0);
+  view.setUint32(8, bankVersion, true);
+  view.setUint32(12, json.length, true);
+  out.set(json, 16);
+  let at = headerEnd;
+  for (const t of arrays) {
+    // Typed arrays are host-endian; every platform Node supports is little-endian.
+    out.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), at);
+    at += t.byteLength;
+  }
+  out.set(createHash('sha256').update(out.subarray(0, at)).digest(), at);
+  return out;
+}
+
+/** Writes atomically: a temporary file in the same folder, then a rename. */
+export function writeBank(path: string, bank: FingerprintBank): void {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    writeFileSync(tmp, encodeBank(bank));
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+export function readBank(path: string): FingerprintBank {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new BankFormatError(basename(path), `cannot read (${(error as Error).message})`);
+  }
+  return decodeBank(bytes, basename(path));
+}
+
+export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank {
+  const fail = (message: string): never => { throw new BankFormatError(source, message); };
+  if (bytes.length < 16 + 32) fail(`too short to be a bank (${bytes.length} bytes)`);
+  if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== bankMagic) fail('not a bank file (bad magic)');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(8, true);
+  if (version !== bankVersion) fail(`unsupported bank format version ${version}; this build reads version ${bankVersion}`);
+  const headerLength = view.getUint32(12, true);
+  if (headerLength > MAX_HEADER_BYTES || 16 + headerLength + 32 > bytes.length) fail(`header length ${headerLength} does not fit in the file (${bytes.length} bytes)`);
+  const bodyEnd = bytes.length - 32;
+  const digest = createHash('sha256').update(bytes.subarray(0, bodyEnd)).digest();
+  if (!digest.equals(bytes.subarray(bodyEnd))) fail('checksum mismatch: the file is corrupt or truncated');
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(16, 16 + headerLength)));
+  } catch (error) {
+    fail(`header is not valid JSON (${(error as Error).message})`);
+  }
+  const header = checkHeader(json, fail);
+  const F = header.classes.reduce((n, c) => n + c.count, 0);
+  const fam = header.families.length;
+  const headerEnd = align4(16 + headerLength);
+  for (let i = 16 + headerLength; i < headerEnd; i++) if (bytes[i] !== 0) fail('nonzero header padding');
+  const expected = F * header.k * 4 + F * 4 * 3 + fam * F * 4 * 2;
+  if (headerEnd + expected !== bodyEnd) fail(`expected ${expected} bytes of fingerprint arrays for ${F} fingerprints but the file holds ${bodyEnd - headerEnd}`);
+  // Copy into aligned arrays (a Buffer's offset need not be a multiple of 4).
+  const body = new Uint8Array(expected);
+  body.set(bytes.subarray(headerEnd, bodyEnd));
+  let at = 0;
+  const take = <T extends Uint32Array | Float32Array>(make: (b: ArrayBuffer, o: number, n: number) => T, n: number): T => {
+    const t = make(body.buffer, at, n);
+    at += n * 4;
+    return t;
+  };
+  const arrays: BankArrays = {
+    indices: take((b, o, n) => new Uint32Array(b, o, n), F * header.k),
+    mu0: take((b, o, n) => new Float32Array(b, o, n), F),
+    sd0: take((b, o, n) => new Float32Array(b, o, n), F),
+    mu1: take((b, o, n) => new Float32Array(b, o, n), fam * F),
+    sd1: take((b, o, n) => new Float32Array(b, o, n), fam * F),
+    effect: take((b, o, n) => new Float32Array(b, o, n), F),
+  };
+  const bad = arrays.indices.findIndex((v) => v >= header.neurons);
+  if (bad >= 0) fail(`fingerprint index ${arrays.indices[bad]} at position ${bad} is out of range for ${header.neurons} neurons`);
+  for (const [name, a, positive] of [['mu0', arrays.mu0, false], ['sd0', arrays.sd0, true], ['mu1', arrays.mu1, false], ['sd1', arrays.sd1, true], ['effect', arrays.effect, false]] as const) {
+    const i = a.findIndex((v) => !Number.isFinite(v) || (positive && !(v > 0)));
+    if (i >= 0) fail(`${name}[${i}] is ${a[i]}, expected a finite${positive ? ' positive' : ''} number`);
+  }
+  return new FingerprintBank(header, arrays);
+}
+
+function align4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}
+
+type Fail = (message: string) => never;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(v: unknown, what: string, lo: number, hi: number, fail: Fail): number {
+  if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) fail(`header field ${what} must be an integer in [${lo}, ${hi}] but is ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+function num(v: unknown, what: string, fail: Fail): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(`header field ${what} must be a finite number but is ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+function str(v: unknown, what: string, fail: Fail): string {
+  if (typeof v !== 'string') fail(`header field ${what} must be a string but is ${JSON.stringify(v)}`);
+  return v as string;
+}
+
+function list(v: unknown, what: string, max: number, fail: Fail): unknown[] {
+  if (!Array.isArray(v) || v.length > max) fail(`header field ${what} must be an array of at most ${max} entries`);
+  return v as unknown[];
+}
+
+function checkHeader(h: unknown, fail: Fail): BankHeader {
+  if (!isObject(h)) fail('header is not a JSON object');
+  const o = h as Record<string, unknown>;
+  if (!isObject(o.model)) fail('header field model is missing');
+  const m = o.model as Record<string, unknown>;
+  const sha = str(m.sha256, 'model.sha256', fail);
+  if (!/^[0-9a-f]{64}$/.test(sha)) fail('header field model.sha256 must be 64 hex digits');
+  const classCount = int(m.classes, 'model.classes', 1, MAX_CLASSES, fail);
+  const inputShape = list(m.inputShape, 'model.inputShape', 8, fail).map((d, i) => int(d, `model.inputShape[${i}]`, 1, 2 ** 20, fail));
+  const neurons = int(o.neurons, 'neurons', 1, MAX_NEURONS, fail);
+  const k = int(o.k, 'k', 1, Math.min(MAX_K, neurons), fail);
+  const families = list(o.families, 'families', MAX_FAMILIES, fail).map((f, i) => str(f, `families[${i}]`, fail));
+  if (families.length === 0) fail('header field families must name at least one attack family');
+  let tapTotal = 0;
+  const taps = list(o.taps, 'taps', 4096, fail).map((t, i) => {
+    if (!isObject(t)) fail(`header field taps[${i}] must be an object`);
+    const tap = t as Record<string, unknown>;
+    const size = int(tap.size, `taps[${i}].size`, 1, MAX_NEURONS, fail);
+    tapTotal += size;
+    return { tensor: str(tap.tensor, `taps[${i}].tensor`, fail), size };
+  });
+  if (tapTotal !== neurons) fail(`tap sizes add up to ${tapTotal} but neurons is ${neurons}`);
+  const classes = list(o.classes, 'classes', MAX_CLASSES, fail).map((c, i): BankClass => {
+    if (!isObject(c)) fail(`header field classes[${i}] must be an object`);
+    const e = c as Record<string, unknown>;
+    if (typeof e.fitted !== 'boolean') fail(`header field classes[${i}].fitted must be true or false`);
+    const attacked = list(e.attacked, `classes[${i}].attacked`, MAX_FAMILIES, fail).map((n, j) => int(n, `classes[${i}].attacked[${j}]`, 0, 2 ** 31, fail));
+    if (attacked.length !== families.length) fail(`header field classes[${i}].attacked must have one count per family`);
+    return {
+      fitted: e.fitted as boolean,
+      count: int(e.count, `classes[${i}].count`, 0, 2 ** 31, fail),
+      clean: int(e.clean, `classes[${i}].clean`, 0, 2 ** 31, fail),
+      attacked,
+      passed: int(e.passed, `classes[${i}].passed`, 0, 2 ** 53, fail),
+      ...(e.relaxed !== undefined ? { relaxed: str(e.relaxed, `classes[${i}].relaxed`, fail) } : {}),
+    };
+  });
+  if (classes.length !== classCount) fail(`header lists ${classes.length} classes but model.classes is ${classCount}`);
+  const F = classes.reduce((n, c) => n + c.count, 0);
+  // Bounds the arrays before anything is allocated: the file length check then settles it.
+  if (F * k > 2 ** 31 || F * families.length > 2 ** 31) fail(`${F} fingerprints of ${k} neurons are more than a bank can hold`);
+  if (!isObject(o.fit)) fail('header field fit is missing');
+  const fit = o.fit as Record<string, unknown>;
+  let calibration: Calibration | undefined;
+  if (o.calibration !== undefined) {
+    if (!isObject(o.calibration)) fail('header field calibration must be an object');
+    const c = o.calibration as Record<string, unknown>;
+    const perClass = list(c.perClass, 'calibration.perClass', MAX_CLASSES, fail).map((t, i) => (t === null ? null : num(t, `calibration.perClass[${i}]`, fail)));
+    if (perClass.length !== classCount) fail('header field calibration.perClass must have one entry per class');
+    if (c.combine !== 'max' && c.combine !== 'logsumexp') fail("header field calibration.combine must be 'max' or 'logsumexp'");
+    calibration = {
+      fpr: num(c.fpr, 'calibration.fpr', fail),
+      draws: int(c.draws, 'calibration.draws', 1, 1_000_000, fail),
+      combine: c.combine as 'max' | 'logsumexp',
+      global: num(c.global, 'calibration.global', fail),
+      perClass,
+      images: int(c.images, 'calibration.images', 0, 2 ** 31, fail),
+      drawsPerImage: int(c.drawsPerImage, 'calibration.drawsPerImage', 0, 1_000_000, fail),
+    };
+  }
+  return {
+    model: { sha256: sha, source: str(m.source, 'model.source', fail), inputShape, classes: classCount },
+    taps, neurons, k, families, classes,
+    fit: {
+      candidates: int(fit.candidates, 'fit.candidates', 1, 2 ** 31, fail),
+      k: int(fit.k, 'fit.k', 1, MAX_K, fail),
+      pMax: num(fit.pMax, 'fit.pMax', fail),
+      dMin: num(fit.dMin, 'fit.dMin', fail),
+      topK: int(fit.topK, 'fit.topK', 1, 2 ** 31, fail),
+      minFingerprints: int(fit.minFingerprints, 'fit.minFingerprints', 0, 2 ** 31, fail),
+      attacks: isObject(fit.attacks) ? fit.attacks as Record<string, unknown> : fail('header field fit.attacks must be an object'),
+      ...(fit.seed !== undefined ? { seed: int(fit.seed, 'fit.seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, fail) } : {}),
+    },
+    ...(calibration ? { calibration } : {}),
+    created: str(o.created, 'created', fail),
+  };
+}

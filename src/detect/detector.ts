@@ -1,0 +1,273 @@
+// FingerprintDetector: one inference with the bank's taps per batch, then, per input, a fresh
+// random draw of fingerprints from its predicted class and the native fused score. A threshold
+// calibrated on held-out clean images (per class where possible) decides.
+import * as ort from 'onnxruntime-node';
+
+import { FingerprintBank, readBank, writeBank } from '../bank/index.js';
+import type { Calibration } from '../bank/index.js';
+import { decodeImage } from '../data/index.js';
+import { Classifier } from '../model/index.js';
+import type { ImageBatch, SessionSettings } from '../model/index.js';
+import type { Combine } from '../native.js';
+import { thresholdFor } from './calibrate.js';
+import { CryptoDraws, SeededDraws, drawDistinct } from './draws.js';
+import type { DrawSource } from './draws.js';
+
+export type Scorer = 'llr' | 'vote' | 'likelihood';
+
+/** One image: an ONNX Runtime tensor or {data, dims} ([C,H,W] or [N,C,H,W], float32 in the model's input range), an image file path, or encoded image bytes. */
+export type DetectInput = ort.Tensor | ImageBatch | string | Uint8Array;
+
+export interface DetectorOptions extends SessionSettings {
+  model: string | Uint8Array;
+  bank: string | FingerprintBank;
+  /** Fingerprints drawn per input (default: the calibration's, else 25). */
+  draws?: number;
+  /** How attack families combine (default: the calibration's, else 'max'). */
+  combine?: Combine;
+  scorer?: Scorer;
+  /** A threshold to use instead of the bank's calibration. */
+  threshold?: number;
+  /** Reproducible draws, for tests and evaluation only; the default is node:crypto. */
+  seed?: number;
+  /** Accept a bank fitted on a model with other bytes (same taps and shapes). */
+  allowModelMismatch?: boolean;
+  batchSize?: number;
+}
+
+export interface Detection {
+  label: number;
+  score: number;
+  attacked: boolean;
+  threshold: number;
+  /** With { explain: true }: the class-local ids of the drawn fingerprints and their score terms. */
+  fingerprints?: number[];
+  terms?: number[];
+  /** Set when the predicted class has no fingerprints in this bank: the input is not scored. */
+  unscored?: string;
+}
+
+export interface CalibrateOptions {
+  fpr?: number;
+  /** Random draws per clean image (default 10). */
+  drawsPerImage?: number;
+  /** Clean images a class needs for its own threshold (default 200). */
+  minPerClass?: number;
+}
+
+export class DetectorError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DetectorError';
+  }
+}
+
+interface Scored {
+  labels: Int32Array;
+  scores: Float64Array;
+  draws: Array<number[] | undefined>;
+  terms: Array<number[] | undefined>;
+}
+
+export class FingerprintDetector {
+  private constructor(
+    readonly classifier: Classifier,
+    private bankNow: FingerprintBank,
+    readonly draws: number,
+    readonly combine: Combine,
+    readonly scorer: Scorer,
+    private readonly threshold: number | undefined,
+    private readonly source: DrawSource,
+  ) {}
+
+  get bank(): FingerprintBank { return this.bankNow; }
+
+  static async load(options: DetectorOptions): Promise<FingerprintDetector> {
+    const bank = typeof options.bank === 'string' ? readBank(options.bank) : options.bank;
+    const h = bank.header;
+    const cal = h.calibration;
+    const draws = options.draws ?? cal?.draws ?? 25;
+    if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`Expected a positive integer for draws but received ${draws}`);
+    const combine = options.combine ?? cal?.combine ?? 'max';
+    if (combine !== 'max' && combine !== 'logsumexp') throw new RangeError(`Expected 'max' or 'logsumexp' for combine but received ${String(combine)}`);
+    const scorer = options.scorer ?? 'llr';
+    if (!['llr', 'vote', 'likelihood'].includes(scorer)) throw new RangeError(`Expected 'llr', 'vote' or 'likelihood' for scorer but received ${String(scorer)}`);
+    if (options.threshold !== undefined && !Number.isFinite(options.threshold)) throw new RangeError(`Expected a finite number for threshold but received ${options.threshold}`);
+    const { model, bank: _bank, draws: _d, combine: _c, scorer: _s, threshold: _t, seed, allowModelMismatch, batchSize, ...settings } = options;
+    const classifier = await Classifier.load(model, { ...settings, taps: h.taps.map((t) => t.tensor), inputShape: h.model.inputShape, ...(batchSize ? { batchSize } : {}) });
+    try {
+      if (classifier.sha256 !== h.model.sha256 && allowModelMismatch !== true) {
+        throw new DetectorError(`The bank was fitted on model ${h.model.source} (sha256 ${h.model.sha256.slice(0, 12)}…) but ${classifier.source} has sha256 ${classifier.sha256.slice(0, 12)}…; pass allowModelMismatch to use it anyway`);
+      }
+      const sizes = classifier.taps.map((t) => t.size);
+      if (classifier.neurons !== h.neurons || sizes.some((s, i) => s !== h.taps[i]!.size) || classifier.classes !== h.model.classes) {
+        throw new DetectorError(`The bank's taps (${h.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}) and ${h.model.classes} classes do not match the model's (${classifier.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}; ${classifier.classes} classes)`);
+      }
+      return new FingerprintDetector(classifier, bank, draws, combine, scorer, options.threshold, seed === undefined ? new CryptoDraws() : new SeededDraws(seed));
+    } catch (error) {
+      await classifier.release();
+      throw error;
+    }
+  }
+
+  /** Scores every image of the input(s): one Detection per image. */
+  async detect(input: DetectInput | DetectInput[], options: { explain?: boolean } = {}): Promise<Detection[]> {
+    const batch = await this.toBatch(input);
+    const scored = await this.score(batch, options.explain === true);
+    return Array.from(scored.labels, (label, i) => {
+      const score = scored.scores[i]!;
+      const count = this.bankNow.header.classes[label]!.count;
+      const threshold = this.thresholdOf(label);
+      const detection: Detection = { label, score, attacked: score > threshold, threshold };
+      if (count === 0) detection.unscored = `class ${label} has no fingerprints in this bank`;
+      if (options.explain === true) {
+        detection.fingerprints = scored.draws[i] ?? [];
+        detection.terms = scored.terms[i] ?? [];
+      }
+      return detection;
+    });
+  }
+
+  /** Calibrates thresholds on held-out clean images and keeps them with the bank (see save()). */
+  async calibrate(clean: ImageBatch, options: CalibrateOptions = {}): Promise<Calibration> {
+    const fpr = options.fpr ?? 0.05;
+    if (!(fpr > 0 && fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${fpr}`);
+    const drawsPerImage = options.drawsPerImage ?? 10;
+    const minPerClass = options.minPerClass ?? 200;
+    const out = await this.classifier.run(clean);
+    const classes = this.bankNow.header.model.classes;
+    const byClass = Array.from({ length: classes }, () => [] as number[]);
+    const imagesOf = new Int32Array(classes);
+    out.labels.forEach((c) => imagesOf[c]!++);
+    for (let rep = 0; rep < drawsPerImage; rep++) {
+      const s = await this.scoreActivations(out.activations, out.labels, false);
+      s.scores.forEach((v, i) => { if (Number.isFinite(v)) byClass[out.labels[i]!]!.push(v); });
+    }
+    const all = byClass.flat();
+    const calibration: Calibration = {
+      fpr, draws: this.draws, combine: this.combine,
+      global: thresholdFor(all, fpr),
+      perClass: byClass.map((scores, c) => (imagesOf[c]! >= minPerClass ? thresholdFor(scores, fpr) : null)),
+      images: out.rows, drawsPerImage,
+    };
+    this.bankNow = this.bankNow.withCalibration(calibration);
+    return calibration;
+  }
+
+  /** Writes the bank with its current calibration. */
+  save(path: string): void {
+    writeBank(path, this.bankNow);
+  }
+
+  /** Scores without thresholds, for evaluation: labels and scores per image. */
+  async score(batch: ImageBatch, explain = false): Promise<Scored> {
+    const out = await this.classifier.run(batch);
+    return this.scoreActivations(out.activations, out.labels, explain);
+  }
+
+  async release(): Promise<void> {
+    await this.classifier.release();
+  }
+
+  private thresholdOf(label: number): number {
+    if (this.threshold !== undefined) return this.threshold;
+    const cal = this.bankNow.header.calibration;
+    if (cal === undefined) throw new DetectorError('The bank is not calibrated: call calibrate() on held-out clean images, or pass a threshold');
+    if (cal.draws !== this.draws || cal.combine !== this.combine || this.scorer !== 'llr') {
+      throw new DetectorError(`The bank was calibrated for ${cal.draws} draws with '${cal.combine}' and the llr scorer; this detector uses ${this.draws} with '${this.combine}' and '${this.scorer}': calibrate again or pass a threshold`);
+    }
+    return cal.perClass[label] ?? cal.global;
+  }
+
+  private async scoreActivations(acts: Float32Array, labels: Int32Array, explain: boolean): Promise<Scored> {
+    const bank = this.bankNow;
+    const rows = labels.length;
+    const n = bank.header.neurons;
+    const scores = new Float64Array(rows).fill(NaN);
+    const draws: Array<number[] | undefined> = new Array(rows);
+    const terms: Array<number[] | undefined> = new Array(rows);
+    // Rows whose class has fewer fingerprints than the draw size draw all of them; group by draw size.
+    const groups = new Map<number, number[]>();
+    labels.forEach((c, r) => {
+      const count = bank.header.classes[c]?.count ?? 0;
+      if (count === 0) return;
+      const m = Math.min(this.draws, count);
+      (groups.get(m) ?? groups.set(m, []).get(m)!).push(r);
+    });
+    const fam = bank.families;
+    for (const [m, members] of groups) {
+      const all = members.length === rows;
+      const groupActs = all ? acts : new Float32Array(members.length * n);
+      if (!all) members.forEach((r, i) => groupActs.set(acts.subarray(r * n, (r + 1) * n), i * n));
+      const drawn = new Uint32Array(members.length * m);
+      members.forEach((r, i) => {
+        const { start, count } = bank.range(labels[r]!);
+        drawDistinct(this.source, start, count, m, drawn, i * m);
+      });
+      const needTerms = explain || this.scorer === 'vote';
+      const needMeans = this.scorer === 'likelihood';
+      const res = await bank.native.detectScores({ acts: groupActs, rows: members.length, draws: drawn, combine: this.combine, ...(needTerms ? { terms: true } : {}), ...(needMeans ? { means: true } : {}) });
+      members.forEach((r, i) => {
+        if (this.scorer === 'llr') scores[r] = res.score[i]!;
+        else if (this.scorer === 'vote') {
+          let votes = 0;
+          for (let j = 0; j < m; j++) {
+            let best = -Infinity;
+            for (let f = 0; f < fam; f++) best = Math.max(best, res.terms![(i * m + j) * fam + f]!);
+            if (best > 0) votes++;
+          }
+          scores[r] = votes / m;
+        } else {
+          let nll = 0;
+          for (let j = 0; j < m; j++) {
+            const id = drawn[i * m + j]!;
+            const z = (res.means![i * m + j]! - bank.arrays.mu0[id]!) / bank.arrays.sd0[id]!;
+            nll += 0.5 * z * z + Math.log(bank.arrays.sd0[id]!) + 0.5 * Math.log(2 * Math.PI);
+          }
+          scores[r] = nll / m;
+        }
+        if (explain) {
+          const { start } = bank.range(labels[r]!);
+          draws[r] = Array.from(drawn.subarray(i * m, (i + 1) * m), (id) => id - start);
+          terms[r] = Array.from(res.terms!.subarray(i * m * fam, (i + 1) * m * fam));
+        }
+      });
+    }
+    return { labels, scores, draws, terms };
+  }
+
+  private async toBatch(input: DetectInput | DetectInput[]): Promise<ImageBatch> {
+    const items = Array.isArray(input) ? input : [input];
+    const shape = this.classifier.inputShape;
+    const per = shape.reduce((a, v) => a * v, 1);
+    const parts: Float32Array[] = [];
+    for (const [i, item] of items.entries()) {
+      const where = Array.isArray(input) ? `input[${i}]` : 'input';
+      if (typeof item === 'string' || (item instanceof Uint8Array && !(item instanceof Float32Array))) {
+        const [c, h, w] = shape as [number, number, number];
+        if (c !== 1 && c !== 3) throw new TypeError(`Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`);
+        const image = await decodeImage(item, { channels: c, resize: Math.min(h, w), crop: h === w ? h : null });
+        if (image.dims[2] !== h || image.dims[3] !== w) throw new RangeError(`Expected an image that resizes to ${h}x${w} for ${where} but it became ${image.dims[2]}x${image.dims[3]}`);
+        parts.push(image.data);
+        continue;
+      }
+      const data = (item as ImageBatch).data;
+      const dims = [...(item as ImageBatch).dims].map(Number);
+      const full = dims.length === 3 ? [1, ...dims] : dims;
+      if (!(data instanceof Float32Array) || full.length !== 4 || full.slice(1).some((d, j) => d !== shape[j]) || data.length !== full.reduce((a, v) => a * v, 1)) {
+        throw new TypeError(`Expected a float32 tensor of shape [N, ${shape.join(', ')}] or [${shape.join(', ')}] for ${where} but received ${data?.constructor?.name ?? typeof data} [${dims.join(', ')}]`);
+      }
+      parts.push(data);
+    }
+    if (parts.length === 1) return { data: parts[0]!, dims: [parts[0]!.length / per, ...shape] };
+    const total = parts.reduce((a, p) => a + p.length, 0);
+    const data = new Float32Array(total);
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.length;
+    }
+    return { data, dims: [total / per, ...shape] };
+  }
+}
+

@@ -1,0 +1,265 @@
+// The randomized detector on the committed CNN with a small bank fitted in the test: draws are
+// fresh per input (seeded: reproducible; unseeded: different), scores equal the plain TypeScript
+// Gaussian LLR of the drawn fingerprints, calibration meets its false-positive rate on held-out
+// clean images, every input form is accepted, concurrent calls equal serial ones, and a bank of
+// another model is refused.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+
+import { PGD } from '../../src/attacks/index.js';
+import { GradientModel } from '../../src/autodiff/index.js';
+import { FingerprintBank, buildBank } from '../../src/bank/index.js';
+import { loadFashionMnist } from '../../src/data/index.js';
+import { CryptoDraws, DetectorError, FingerprintDetector, SeededDraws, drawDistinct, thresholdFor } from '../../src/detect/index.js';
+import { auc, rateAbove, tprAtFpr } from '../../src/eval/index.js';
+import { packageRoot } from '../../src/paths.js';
+import { useTempDir } from '../reference/temp-dir.js';
+
+const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+const taps = ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
+
+describe('draws and thresholds', () => {
+  it('draws m distinct fingerprints of the class, uniformly', () => {
+    const source = new SeededDraws(1);
+    const counts = new Array(20).fill(0);
+    const out = new Uint32Array(5);
+    for (let t = 0; t < 8000; t++) {
+      drawDistinct(source, 100, 20, 5, out, 0);
+      expect(new Set(out).size).to.equal(5);
+      for (const v of out) {
+        expect(v).to.be.within(100, 119);
+        counts[v - 100]++;
+      }
+    }
+    for (const c of counts) expect(c).to.be.within(1800, 2200); // 2,000 expected
+    drawDistinct(new CryptoDraws(), 0, 7, 7, out.subarray(0, 0), 0); // m = 0 writes nothing
+    const all = new Uint32Array(7);
+    drawDistinct(new CryptoDraws(), 0, 7, 7, all, 0);
+    expect([...all].sort()).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('crypto draws are unbiased over a range that does not divide 2^32', () => {
+    const source = new CryptoDraws();
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 30000; i++) counts[source.below(3)]!++;
+    for (const c of counts) expect(c).to.be.within(9500, 10500);
+  });
+
+  it('thresholds let at most the target share of clean scores through', () => {
+    const scores = Array.from({ length: 1000 }, (_, i) => i);
+    const t = thresholdFor(scores, 0.05);
+    expect(rateAbove(scores, t)).to.equal(0.05);
+    expect(thresholdFor([1, 1, 1, 1], 0.5)).to.equal(1);
+    expect(auc([0, 1, 2], [3, 4])).to.equal(1);
+    expect(auc([0, 1], [0, 1])).to.equal(0.5);
+    expect(tprAtFpr([0, 1, 2, 3], [2.5, 3.5], 0.25)).to.equal(1);
+    expect(tprAtFpr([0, 1, 2, 3], [2.5, 3.5], 0)).to.equal(0.5);
+  });
+});
+
+describe('FingerprintDetector on the committed CNN', function () {
+  this.timeout(300000);
+  const dir = useTempDir('nfp-detect-');
+  let bank: FingerprintBank;
+  let test: Awaited<ReturnType<typeof loadFashionMnist>>;
+  let model: GradientModel;
+  const slice = (from: number, to: number) => ({ data: test.data.slice(from * 784, to * 784), dims: [to - from, 1, 28, 28] });
+
+  before(async () => {
+    test = await loadFashionMnist({ split: 'test' });
+    model = await GradientModel.load(modelPath, { taps, batchSize: 128 });
+    bank = await buildBank({
+      model, images: slice(0, 2000), labels: test.labels.slice(0, 2000),
+      families: [{ name: 'pgd', attack: new PGD({ eps: 0.1, steps: 5 }), settings: { eps: 0.1, steps: 5 } }],
+      cleanPerClass: 80, attackedPerClass: 80, attackMode: 'untargeted', screen: { candidates: 4000, k: 5, topK: 200 }, seed: 1,
+    });
+  });
+  after(async () => model.release());
+
+  it('fits every class, with per-family counts and the model and taps recorded', () => {
+    expect(bank.header.model.sha256).to.equal(model.classifier.sha256);
+    expect(bank.header.taps.map((t) => t.tensor)).to.deep.equal(taps);
+    expect(bank.header.neurons).to.equal(1290);
+    for (const c of bank.header.classes) {
+      expect(c.fitted).to.equal(true);
+      expect(c.count).to.be.greaterThan(0);
+      expect(c.clean).to.equal(80);
+    }
+  });
+
+  it('scores equal the TypeScript Gaussian LLR of the drawn fingerprints (explain)', async () => {
+    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 3 });
+    try {
+      const batch = slice(3000, 3008);
+      const out = await det.detect(batch, { explain: true });
+      const acts = (await model.classifier.run(batch)).activations;
+      const n = bank.header.neurons, k = bank.header.k;
+      out.forEach((d, r) => {
+        const { start } = bank.range(d.label);
+        expect(d.fingerprints!.length).to.equal(Math.min(25, bank.header.classes[d.label]!.count));
+        let sum = 0;
+        d.fingerprints!.forEach((local, j) => {
+          const id = start + local;
+          let mean = 0;
+          for (let q = 0; q < k; q++) mean += acts[r * n + bank.arrays.indices[id * k + q]!]!;
+          mean /= k;
+          const logN = (mu: number, sd: number) => -0.5 * ((mean - mu) / sd) ** 2 - Math.log(sd);
+          const term = logN(bank.arrays.mu1[id]!, bank.arrays.sd1[id]!) - logN(bank.arrays.mu0[id]!, bank.arrays.sd0[id]!);
+          expect(d.terms![j]).to.be.closeTo(term, 1e-3 * (1 + Math.abs(term)));
+          sum += term;
+        });
+        expect(d.score).to.be.closeTo(sum, 1e-3 * (1 + Math.abs(sum)));
+      });
+    } finally {
+      await det.release();
+    }
+  });
+
+  it('reproduces a seeded detector exactly; unseeded detectors draw differently', async () => {
+    const batch = slice(3000, 3032);
+    const run = async (seed?: number) => {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, ...(seed === undefined ? {} : { seed }) });
+      try {
+        return (await det.detect(batch, { explain: true })).map((d) => [d.score, ...d.fingerprints!]);
+      } finally {
+        await det.release();
+      }
+    };
+    expect(await run(7)).to.deep.equal(await run(7));
+    expect(await run()).to.not.deep.equal(await run());
+    // Within one detector, the same input gets a fresh draw every time.
+    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
+    const first = (await det.detect(slice(3000, 3001), { explain: true }))[0]!;
+    const second = (await det.detect(slice(3000, 3001), { explain: true }))[0]!;
+    await det.release();
+    expect(first.fingerprints).to.not.deep.equal(second.fingerprints);
+  });
+
+  it('calibrates to its false-positive rate on held-out clean images and separates PGD from clean', async () => {
+    const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 11 });
+    try {
+      const cal = await det.calibrate(slice(2000, 4500), { fpr: 0.05, drawsPerImage: 4 });
+      expect(cal.perClass.filter((t) => t !== null).length).to.equal(10); // 250 images a class
+      const held = slice(4500, 6000);
+      const clean = await det.detect(held);
+      const fpr = clean.filter((d) => d.attacked).length / clean.length;
+      expect(fpr).to.be.within(0.05 - 0.025, 0.05 + 0.025);
+      const labels = test.labels.slice(4500, 4700);
+      const attack = await new PGD({ eps: 0.1, steps: 10 }).run(model, { data: held.data.slice(0, 200 * 784), dims: [200, 1, 28, 28] }, { labels, seed: 2 });
+      const ok = [...attack.success.keys()].filter((i) => attack.success[i]);
+      const adv = new Float32Array(ok.length * 784);
+      ok.forEach((r, i) => adv.set(attack.adv.subarray(r * 784, (r + 1) * 784), i * 784));
+      const attacked = await det.detect({ data: adv, dims: [ok.length, 1, 28, 28] });
+      const margin = (d: { score: number; threshold: number }) => d.score - d.threshold;
+      expect(auc(clean.map(margin), attacked.map(margin))).to.be.greaterThan(0.85);
+      expect(attacked.filter((d) => d.attacked).length / attacked.length).to.be.greaterThan(0.4);
+      // The calibration travels with the bank.
+      const path = join(dir(), 'calibrated.nfp');
+      det.save(path);
+      const again = await FingerprintDetector.load({ model: modelPath, bank: path, seed: 11 });
+      expect(again.bank.header.calibration).to.deep.equal(cal);
+      await again.release();
+    } finally {
+      await det.release();
+    }
+  });
+
+  it('accepts a Tensor, {data, dims}, [C,H,W], an image path, image bytes and a mixed batch', async () => {
+    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 1 });
+    try {
+      const one = slice(5000, 5001);
+      const png = await sharp(Buffer.from(Uint8Array.from(one.data, (v) => Math.round(v * 255))), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+      const path = join(dir(), 'x.png');
+      await sharp(png).toFile(path);
+      const forms = [
+        new ort.Tensor('float32', one.data, [1, 1, 28, 28]),
+        one,
+        { data: one.data, dims: [1, 28, 28] },
+        path,
+        png,
+      ];
+      const labels = await Promise.all(forms.map(async (f) => (await det.detect(f))[0]!.label));
+      expect(new Set(labels).size).to.equal(1);
+      const mixed = await det.detect([forms[0]!, path, png, slice(5001, 5004)]);
+      expect(mixed.length).to.equal(6);
+      expect(mixed[1]!.label).to.equal(labels[0]);
+      for (const bad of [{ data: new Float32Array(10), dims: [1, 1, 28, 28] }, { data: new Float64Array(784) as unknown as Float32Array, dims: [1, 1, 28, 28] }, { data: one.data, dims: [1, 28, 28, 1] }]) {
+        let error: unknown;
+        try { await det.detect(bad); } catch (e) { error = e; }
+        expect(error).to.be.instanceOf(TypeError);
+        expect((error as Error).message).to.match(/for input/);
+      }
+      let error: unknown;
+      try { await det.detect(Buffer.from('not an image')); } catch (e) { error = e; }
+      expect(error).to.be.instanceOf(Error);
+    } finally {
+      await det.release();
+    }
+  });
+
+  it('gives concurrent detect() calls the same results as serial ones', async () => {
+    const batches = Array.from({ length: 12 }, (_, i) => slice(6000 + i * 7, 6000 + i * 7 + 1 + (i % 4)));
+    const serialDet = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
+    const concurrentDet = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
+    try {
+      // Draws are random, so compare what does not depend on them: labels, and scores with every fingerprint drawn.
+      const serial: Array<Awaited<ReturnType<FingerprintDetector['detect']>>> = [];
+      for (const b of batches) serial.push(await serialDet.detect(b, { explain: true }));
+      const concurrent = await Promise.all(batches.map((b) => concurrentDet.detect(b, { explain: true })));
+      concurrent.forEach((res, i) => {
+        expect(res.map((d) => d.label)).to.deep.equal(serial[i]!.map((d) => d.label));
+        res.forEach((d) => {
+          const sum = d.terms!.reduce((a, v) => a + v, 0);
+          expect(d.score).to.be.closeTo(sum, 1e-3 * (1 + Math.abs(sum)));
+        });
+      });
+    } finally {
+      await Promise.all([serialDet.release(), concurrentDet.release()]);
+    }
+  });
+
+  it('refuses an uncalibrated bank, a bank of another model and bad options, with clear errors', async () => {
+    const uncalibrated = await FingerprintDetector.load({ model: modelPath, bank });
+    try {
+      let error: unknown;
+      try { await uncalibrated.detect(slice(0, 1)); } catch (e) { error = e; }
+      expect(error).to.be.instanceOf(DetectorError);
+      expect((error as Error).message).to.match(/not calibrated/);
+    } finally {
+      await uncalibrated.release();
+    }
+    const resnet = readFileSync(join(packageRoot, 'models', 'fmnist-resnet.onnx'));
+    let error: unknown;
+    try { await FingerprintDetector.load({ model: resnet, bank }); } catch (e) { error = e; }
+    expect(error).to.be.instanceOf(Error);
+    expect((error as Error).message).to.match(/tap/);
+    const foreign = new FingerprintBank({ ...bank.header, model: { ...bank.header.model, sha256: '0'.repeat(64) } }, bank.arrays);
+    error = undefined;
+    try { await FingerprintDetector.load({ model: modelPath, bank: foreign }); } catch (e) { error = e; }
+    expect(error).to.be.instanceOf(DetectorError);
+    expect((error as Error).message).to.match(/sha256 000000000000.*allowModelMismatch/);
+    await (await FingerprintDetector.load({ model: modelPath, bank: foreign, allowModelMismatch: true })).release();
+    for (const [options, message] of [[{ draws: 0 }, /draws/], [{ combine: 'mean' }, /combine/], [{ scorer: 'knn' }, /scorer/], [{ threshold: NaN }, /threshold/]] as const) {
+      let e: unknown;
+      try { await FingerprintDetector.load({ model: modelPath, bank, ...(options as object) }); } catch (err) { e = err; }
+      expect(e).to.be.instanceOf(RangeError);
+      expect((e as Error).message).to.match(message);
+    }
+  });
+
+  it('offers the vote and clean-likelihood scorers for comparison', async () => {
+    for (const scorer of ['vote', 'likelihood'] as const) {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, scorer, seed: 1 });
+      const out = await det.detect(slice(3000, 3010));
+      await det.release();
+      for (const d of out) {
+        expect(Number.isFinite(d.score)).to.equal(true);
+        if (scorer === 'vote') expect(d.score).to.be.within(0, 1);
+      }
+    }
+  });
+});
