@@ -3,13 +3,14 @@
 // perturbation norms, time) goes to stdout as one JSON line, progress to stderr.
 import { basename, dirname, join } from 'node:path';
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
 import { AttackRandom, attackNames, boundedAttacks, createAttack } from '../attacks/index.js';
 import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/index.js';
 import { loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
 import { ProgressBar } from './progress.js';
+import { parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 
 export interface AttackCommandOptions {
   model: string;
@@ -163,22 +164,4 @@ function summarize(options: AttackCommandOptions, settings: AttackSettings, r: A
 
 function round(v: number): number {
   return Number(v.toPrecision(5));
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}
-
-function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-function parseInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('expected an integer');
-  return n;
 }

@@ -1,11 +1,12 @@
 // `nfp grad`: the input gradient of sum(seed * logits) + sum(tapSeed * activations) for a batch
 // of images, through the reverse-mode ONNX transform (src/autodiff), written as .npy files.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
 import { readNpy, writeNpy } from '../data/index.js';
 import type { NpyArray } from '../data/index.js';
 import type { TapSpec } from '../model/index.js';
+import { parsePositiveInt, parseTaps } from './parse.js';
 
 export interface GradOptions {
   model: string;
@@ -69,17 +70,4 @@ export async function gradCommand(options: GradOptions, usage: (message: string)
 function floatArray(a: NpyArray, what: string, usage: (message: string) => never): { data: Float32Array; dims: number[] } {
   if (!(a.data instanceof Float32Array)) usage(`Expected a float32 array for ${what} but received ${a.dtype}`);
   return { data: a.data as Float32Array, dims: [...a.dims] };
-}
-
-function parseTaps(value: string): TapSpec {
-  if (value === 'auto') return 'auto';
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (names.length === 0) throw new InvalidArgumentError("expected 'auto' or comma-separated layer names");
-  return names;
-}
-
-function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
 }

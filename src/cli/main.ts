@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // The `nfp` command. Exit codes: 0 ok, 1 failure, 2 bad usage. Results go to stdout, progress
 // and diagnostics to stderr.
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 
 import { version } from '../version.js';
 import { registerAttackCommand } from './attack.js';
+import { registerBankCommand } from './bank.js';
+import { registerDetectCommand } from './detect.js';
+import { registerFitCommand } from './fit.js';
 import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
 import { predictCommand } from './predict.js';
+import { parsePositiveInt, parseShape } from './parse.js';
 
 const program = new Command();
 program
@@ -55,20 +59,9 @@ program
 
 registerGradCommand(program);
 registerAttackCommand(program);
-
-function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-function parseShape(value: string): number[] {
-  const dims = value.split(',').map(Number);
-  if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new InvalidArgumentError('expected three positive integers C,H,W such as 3,224,224');
-  }
-  return dims;
-}
+registerFitCommand(program);
+registerDetectCommand(program);
+registerBankCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,163 @@
+// `nfp fit`: builds a fingerprint bank for a model from a labelled dataset (clean images, attacked
+// images per attack family), calibrates it on a held-out share of the data, and writes the .nfp file.
+// `--classes` fits a shard; `nfp bank merge` joins shards and `nfp bank calibrate` calibrates the result.
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+import { attackNames, boundedAttacks, createAttack } from '../attacks/index.js';
+import type { AttackName, AttackSettings, Norm } from '../attacks/index.js';
+import { GradientModel } from '../autodiff/index.js';
+import { buildBank, writeBank } from '../bank/index.js';
+import type { AttackFamily } from '../bank/index.js';
+import { loadLabelFile, loadTensorFile } from '../data/index.js';
+import type { ImageBatch, TapSpec } from '../model/index.js';
+import { FingerprintDetector } from '../detect/index.js';
+import { ProgressBar } from './progress.js';
+import { parseClasses, parseInteger, parsePositive, parsePositiveInt, parseShare, parseTaps } from './parse.js';
+
+export interface FitOptions {
+  model: string;
+  data: string;
+  labels?: string;
+  attacks: AttackName[];
+  eps?: number;
+  norm?: Norm;
+  steps?: number;
+  taps?: TapSpec;
+  k: number;
+  candidates: number;
+  top: number;
+  cleanPerClass: number;
+  attackedPerClass: number;
+  attackMode: 'untargeted' | 'targeted' | 'mixed';
+  classes?: number[];
+  calibrateShare: number;
+  fpr: number;
+  draws: number;
+  limit?: number;
+  seed?: number;
+  out: string;
+}
+
+export function registerFitCommand(program: Command): Command {
+  return program
+    .command('fit')
+    .description('build a fingerprint bank for a model from labelled images, calibrate it, and write it (.nfp)')
+    .requiredOption('--model <model>', 'an ONNX image classifier')
+    .requiredOption('--data <path>', 'labelled images: an IDX file with its labels beside it, a .npy tensor (with --labels) or a folder of class folders')
+    .option('--labels <path>', 'labels for --data (.npy or IDX)')
+    .option('--attacks <names>', `attack families, comma-separated (${attackNames.join(', ')})`, parseAttacks, ['pgd'] as AttackName[])
+    .option('--eps <e>', 'perturbation bound of the bounded attacks', parsePositive)
+    .addOption(new Option('--norm <norm>', "the attacks' norm").choices(['linf', 'l2']))
+    .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
+    .option('--taps <auto|names>', "tapped layers: 'auto' or comma-separated node/tensor names (see nfp layers)", parseTaps)
+    .option('--k <n>', 'neurons per fingerprint', parsePositiveInt, 10)
+    .option('--candidates <n>', 'random subsets screened per class', parsePositiveInt, 100_000)
+    .option('--top <n>', 'fingerprints kept per class', parsePositiveInt, 2000)
+    .option('--clean-per-class <n>', 'clean images per class', parsePositiveInt, 400)
+    .option('--attacked-per-class <n>', 'attacked images per class and family', parsePositiveInt, 400)
+    .addOption(new Option('--attack-mode <mode>', 'where attacked images of a class come from').choices(['untargeted', 'targeted', 'mixed']).default('mixed'))
+    .option('--classes <list>', "fit only these classes (a shard), e.g. '0-4' or '1,3,5'", parseClasses)
+    .option('--calibrate-share <s>', 'share of the data held out to calibrate the threshold (0: none)', parseShare, 0.2)
+    .option('--fpr <rate>', 'target false-positive rate of the calibrated threshold', parseShare, 0.05)
+    .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
+    .option('--limit <n>', 'only the first n images', parsePositiveInt)
+    .option('--seed <n>', 'reproducible fit', parseInteger)
+    .requiredOption('--out <bank.nfp>', 'where to write the bank')
+    .addHelpText('after', [
+      '\nExamples:',
+      '  $ nfp fit --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 7500 \\',
+      '      --attacks pgd,cw --eps 0.1 --taps /features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits --k 5 --out bank.nfp',
+      '  $ nfp fit ... --classes 0-4 --out shard-a.nfp && nfp fit ... --classes 5-9 --out shard-b.nfp',
+      '  $ nfp bank merge shard-a.nfp shard-b.nfp --out bank.nfp && nfp bank calibrate --model m.onnx --bank bank.nfp --data held-out/ --out bank.nfp\n',
+    ].join('\n'))
+    .action(async (options: FitOptions, command: Command) => {
+      await fitCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
+    });
+}
+
+export async function fitCommand(options: FitOptions, usage: (message: string) => never): Promise<void> {
+  const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
+  if (bounded.length > 0 && options.eps === undefined) usage(`--attacks ${bounded.join(',')} need --eps`);
+  if (!options.out.endsWith('.nfp')) usage(`Expected a .nfp path for --out but received ${options.out}`);
+  const tensor = await loadTensorFile(options.data);
+  let labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
+  if (labels === undefined) usage('--data carries no labels: pass --labels');
+  let rows = tensor.dims[0]!;
+  if (options.limit !== undefined) rows = Math.min(rows, options.limit);
+  if (labels.length < rows) usage(`--labels has ${labels.length} labels but --data has ${rows} images`);
+  const per = tensor.data.length / tensor.dims[0]!;
+  // The calibration share is the tail of the data, so the fit never sees it.
+  const calibrateRows = options.classes === undefined ? Math.floor(rows * options.calibrateShare) : 0;
+  const fitRows = rows - calibrateRows;
+  const fitImages: ImageBatch = { data: tensor.data.subarray(0, fitRows * per), dims: [fitRows, ...tensor.dims.slice(1)] };
+  const families: AttackFamily[] = options.attacks.map((name) => {
+    const settings: AttackSettings = {
+      ...(boundedAttacks.includes(name) ? { eps: options.eps! } : {}),
+      ...(options.norm !== undefined && name !== 'mifgsm' && name !== 'square' && name !== 'cw' ? { norm: options.norm } : {}),
+      ...(options.steps !== undefined ? { steps: options.steps } : {}),
+    };
+    return { name, attack: createAttack(name, settings), settings: { ...settings } };
+  });
+  const model = await GradientModel.load(options.model, { taps: options.taps ?? 'auto', inputShape: tensor.dims.slice(1), batchSize: 128 });
+  try {
+    const classes = options.classes ?? Array.from({ length: model.classes }, (_, c) => c);
+    const bad = classes.find((c) => c >= model.classes);
+    if (bad !== undefined) usage(`Expected classes below ${model.classes} for --classes but received ${bad}`);
+    const overall = new ProgressBar('classes', classes.length);
+    let attackBar: ProgressBar | undefined;
+    let barKey = '';
+    const started = performance.now();
+    const bank = await buildBank({
+      model, images: fitImages, labels: labels.subarray(0, fitRows), families, classes,
+      cleanPerClass: options.cleanPerClass, attackedPerClass: options.attackedPerClass, attackMode: options.attackMode,
+      screen: { k: options.k, candidates: options.candidates, topK: options.top },
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      onProgress: (p) => {
+        if (p.stage === 'attack' && p.total !== undefined) {
+          const key = `${p.class}:${p.family}`;
+          if (key !== barKey) {
+            attackBar?.done();
+            barKey = key;
+            attackBar = new ProgressBar(`${p.family} ${p.class < 0 ? 'untargeted' : `-> class ${p.class}`}`, p.total);
+          }
+          attackBar!.update(p.done ?? 0);
+        } else if (p.stage === 'done') {
+          attackBar?.done();
+          attackBar = undefined;
+          barKey = '';
+          overall.update(p.classesDone);
+        }
+      },
+    });
+    overall.done();
+    let calibrated = bank;
+    if (calibrateRows > 0) {
+      const detector = await FingerprintDetector.load({ model: options.model, bank, draws: options.draws });
+      try {
+        await detector.calibrate({ data: tensor.data.subarray(fitRows * per, rows * per), dims: [calibrateRows, ...tensor.dims.slice(1)] }, { fpr: options.fpr });
+        calibrated = detector.bank;
+      } finally {
+        await detector.release();
+      }
+    }
+    writeBank(options.out, calibrated);
+    const h = calibrated.header;
+    process.stdout.write(`${JSON.stringify({
+      out: options.out, model: h.model.source, neurons: h.neurons, k: h.k, families: h.families,
+      fingerprints: calibrated.fingerprints, perClass: h.classes.map((c) => c.count),
+      relaxed: h.classes.map((c, i) => (c.relaxed ? { class: i, why: c.relaxed } : null)).filter((x) => x !== null),
+      fitImages: fitRows, calibrationImages: calibrateRows,
+      ...(h.calibration ? { threshold: h.calibration.global, fpr: h.calibration.fpr, draws: h.calibration.draws } : {}),
+      seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    })}\n`);
+  } finally {
+    await model.release();
+  }
+}
+
+function parseAttacks(value: string): AttackName[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const n of names) if (!(attackNames as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown attack '${n}' (known: ${attackNames.join(', ')})`);
+  if (names.length === 0 || new Set(names).size !== names.length) throw new InvalidArgumentError('expected distinct attack names');
+  return names as AttackName[];
+}

@@ -1,0 +1,106 @@
+// `nfp fit`, `nfp detect` and `nfp bank info | merge | calibrate` as commander runs them, in-process,
+// on a small slice of the shipped Fashion-MNIST test set with the committed CNN.
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+import { Command, CommanderError } from 'commander';
+
+import { readBank } from '../../src/bank/index.js';
+import { registerBankCommand } from '../../src/cli/bank.js';
+import { registerDetectCommand } from '../../src/cli/detect.js';
+import { registerFitCommand } from '../../src/cli/fit.js';
+import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
+import { packageRoot } from '../../src/paths.js';
+import { useTempDir } from '../reference/temp-dir.js';
+
+const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+const testImages = join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
+const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
+
+/** Runs `nfp <args>` with stdout captured (stderr silenced); returns stdout. */
+async function nfp(args: string[]): Promise<string> {
+  let out = '';
+  const p = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  registerFitCommand(p);
+  registerDetectCommand(p);
+  registerBankCommand(p);
+  const [write, writeErr] = [process.stdout.write, process.stderr.write];
+  process.stdout.write = ((chunk: string) => { out += chunk; return true; }) as typeof process.stdout.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await p.parseAsync(args, { from: 'user' });
+  } finally {
+    [process.stdout.write, process.stderr.write] = [write, writeErr];
+  }
+  return out;
+}
+
+const small = ['--model', modelPath, '--data', testImages, '--limit', '1500', '--attacks', 'pgd', '--eps', '0.1', '--steps', '3',
+  '--taps', taps, '--k', '5', '--candidates', '2000', '--top', '100', '--clean-per-class', '40', '--attacked-per-class', '40', '--attack-mode', 'untargeted', '--seed', '1'];
+
+describe('nfp fit, detect and bank', function () {
+  this.timeout(300000);
+  const dir = useTempDir('nfp-bank-cli-');
+
+  it('fits and calibrates a bank, shows it, and detects with it', async () => {
+    const out = join(dir(), 'bank.nfp');
+    const fit = JSON.parse(await nfp(['fit', ...small, '--out', out])) as { fingerprints: number; perClass: number[]; calibrationImages: number; threshold: number };
+    expect(fit.perClass).to.have.length(10);
+    expect(fit.calibrationImages).to.equal(300);
+    expect(Number.isFinite(fit.threshold)).to.equal(true);
+    const bank = readBank(out);
+    expect(bank.fingerprints).to.equal(fit.fingerprints);
+    expect(bank.header.calibration?.draws).to.equal(25);
+
+    const info = JSON.parse(await nfp(['bank', 'info', out, '--json'])) as { fingerprints: number; classes: unknown[]; effectHistogram: Array<{ count: number }> };
+    expect(info.fingerprints).to.equal(fit.fingerprints);
+    expect(info.effectHistogram.reduce((a, b) => a + b.count, 0)).to.equal(fit.fingerprints);
+    expect(await nfp(['bank', 'info', out])).to.match(/\|d\| histogram/);
+
+    const test = await loadFashionMnist({ split: 'test' });
+    const x = join(dir(), 'x.npy');
+    writeNpy(x, { dims: [5, 1, 28, 28], data: test.data.subarray(9000 * 784, 9005 * 784) });
+    const lines = (await nfp(['detect', '--model', modelPath, '--bank', out, '--explain', x])).trim().split('\n').map((l) => JSON.parse(l) as { input: string; index: number; label: number; attacked: boolean; fingerprints: number[] });
+    expect(lines.map((l) => l.index)).to.deep.equal([0, 1, 2, 3, 4]);
+    for (const l of lines) {
+      expect(l.input).to.equal(x);
+      expect(l.fingerprints.length).to.be.greaterThan(0);
+    }
+  });
+
+  it('fits class shards, merges them and calibrates the merged bank', async () => {
+    const a = join(dir(), 'a.nfp');
+    const b = join(dir(), 'b.nfp');
+    await nfp(['fit', ...small, '--classes', '0-4', '--out', a]);
+    await nfp(['fit', ...small, '--classes', '5-9', '--out', b]);
+    expect(readBank(a).header.classes.map((c) => c.fitted)).to.deep.equal([true, true, true, true, true, false, false, false, false, false]);
+    expect(readBank(a).header.calibration).to.equal(undefined);
+    const merged = join(dir(), 'merged.nfp');
+    const m = JSON.parse(await nfp(['bank', 'merge', a, b, '--out', merged])) as { fittedClasses: number };
+    expect(m.fittedClasses).to.equal(10);
+    const test = await loadFashionMnist({ split: 'test' });
+    const held = join(dir(), 'held.npy');
+    writeNpy(held, { dims: [400, 1, 28, 28], data: test.data.subarray(8000 * 784, 8400 * 784) });
+    const cal = JSON.parse(await nfp(['bank', 'calibrate', '--model', modelPath, '--bank', merged, '--data', held, '--draws-per-image', '2', '--out', merged])) as { fpr: number; images: number };
+    expect(cal.fpr).to.equal(0.05);
+    expect(cal.images).to.equal(400);
+    expect(readBank(merged).header.calibration?.images).to.equal(400);
+    let error: unknown;
+    try { await nfp(['bank', 'merge', a, a, '--out', join(dir(), 'x.nfp')]); } catch (e) { error = e; }
+    expect((error as Error).message).to.match(/fitted in two/);
+  });
+
+  it('answers bad usage with a usage error', async () => {
+    for (const [args, message] of [
+      [['fit', '--model', modelPath, '--data', testImages, '--attacks', 'pgd', '--out', join(dir(), 'x.nfp')], /need --eps/],
+      [['fit', '--model', modelPath, '--data', testImages, '--attacks', 'jsma', '--eps', '0.1', '--out', join(dir(), 'x.nfp')], /unknown attack 'jsma'/],
+      [['fit', '--model', modelPath, '--data', testImages, '--eps', '0.1', '--classes', '3-1', '--out', join(dir(), 'x.nfp')], /bad range/],
+      [['fit', '--model', modelPath, '--data', testImages, '--eps', '0.1', '--out', join(dir(), 'x.bin')], /\.nfp path for --out/],
+    ] as Array<[string[], RegExp]>) {
+      let error: unknown;
+      try { await nfp(args); } catch (e) { error = e; }
+      expect(error, args.join(' ')).to.be.instanceOf(CommanderError);
+      expect((error as Error).message).to.match(message);
+    }
+  });
+});
