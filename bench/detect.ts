@@ -1,0 +1,94 @@
+// `npx tsx bench/detect.ts` (npm run bench:detect): the cost of detect() over the inference it
+// needs anyway, measured in one run: bare ONNX Runtime inference of the model with the same tapped
+// outputs (one session.run per batch) vs FingerprintDetector.detect() on the same batch (inference,
+// tap gathering, crypto draws, native scoring).
+//   ResNet-50 (random weights, 224x224, batch 32; models/cache/resnet50-224.onnx from
+//   /usr/bin/python3 models/export_torchvision.py --arch resnet50) with taps 'auto' (penultimate
+//   2,048 + logits 1,000) and a bank of 200 random fingerprints per class (k = 10, 2 families);
+//   the committed fmnist-cnn at batch 32 and 256 with three taps and 2,000 fingerprints per class.
+// Scores do not depend on what the fingerprints are, so a random bank measures the real cost.
+// Options (env): NFP_BENCH_REPS (default 5), NFP_BENCH_QUICK=1 (CNN only).
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import * as ort from 'onnxruntime-node';
+
+import { FingerprintBank } from '../src/bank/index.js';
+import { FingerprintDetector } from '../src/detect/index.js';
+import { Classifier } from '../src/model/index.js';
+import { withExtraOutputs } from '../src/model/onnx.js';
+import { packageRoot } from '../src/paths.js';
+import { SeededRandom } from '../test/reference/random.js';
+import { bestOf, machine, printTable } from './machine.js';
+
+const quick = process.env.NFP_BENCH_QUICK === '1';
+const reps = Number(process.env.NFP_BENCH_REPS ?? 5);
+
+interface Case { name: string; path: string; batch: number; taps: 'auto' | string[]; perClass: number; draws: number }
+interface Row { model: string; batch: number; neurons: number; bareS: number; detectS: number; overhead: number }
+
+function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number, k: number): FingerprintBank {
+  const fingerprints = new Map(Array.from({ length: classifier.classes }, (_, c) => {
+    const sd = (n: number) => Float32Array.from({ length: n }, () => rnd.uniform(0.1, 1));
+    return [c, {
+      fingerprints: {
+        indices: rnd.subsets(perClass, k, classifier.neurons), mu0: rnd.floats(perClass), sd0: sd(perClass),
+        mu1: rnd.floats(2 * perClass), sd1: sd(2 * perClass), effect: new Float32Array(perClass).fill(2), passed: perClass,
+      },
+      clean: 0, attacked: [0, 0],
+    }];
+  }));
+  return FingerprintBank.fromClasses({
+    model: { sha256: classifier.sha256, source: classifier.source, inputShape: classifier.inputShape, classes: classifier.classes },
+    taps: classifier.taps.map((t) => ({ tensor: t.tensor, size: t.size })), neurons: classifier.neurons, k, families: ['pgd', 'cw'],
+    fit: { candidates: 0, k, pMax: 1e-3, dMin: 1.5, topK: perClass, minFingerprints: 0, attacks: {} }, created: new Date().toISOString(),
+  }, fingerprints);
+}
+
+async function measure(c: Case): Promise<Row> {
+  const rnd = new SeededRandom(1);
+  const bytes = new Uint8Array(await readFile(c.path));
+  const classifier = await Classifier.load(bytes, { taps: c.taps, batchSize: c.batch });
+  const images = { data: rnd.floats(c.batch * classifier.inputShape.reduce((a, v) => a * v, 1), 0, 1), dims: [c.batch, ...classifier.inputShape] };
+  // Bare: the model with the same tap outputs, one run, outputs left as ONNX Runtime returns them.
+  const outputs = [classifier.logitsName, ...classifier.taps.map((t) => t.tensor)];
+  const session = await ort.InferenceSession.create(withExtraOutputs(bytes, classifier.taps.map((t) => t.tensor).filter((t) => t !== classifier.logitsName)), { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+  const feeds = { [classifier.inputName]: new ort.Tensor('float32', images.data, images.dims) };
+  const bank = randomBank(rnd, classifier, c.perClass, 10);
+  const detector = await FingerprintDetector.load({ model: bytes, bank, threshold: 0, draws: c.draws, batchSize: c.batch });
+  // Interleave the two so that drift in the machine's speed hits both alike.
+  let bareS = Infinity, detectS = Infinity;
+  await session.run(feeds, outputs);
+  await detector.detect(images);
+  for (let r = 0; r < reps; r++) {
+    bareS = Math.min(bareS, await bestOf(1, () => session.run(feeds, outputs)));
+    detectS = Math.min(detectS, await bestOf(1, () => detector.detect(images)));
+  }
+  await Promise.all([session.release(), detector.release(), classifier.release()]);
+  return { model: c.name, batch: c.batch, neurons: classifier.neurons, bareS, detectS, overhead: detectS / bareS - 1 };
+}
+
+const cnnTaps = ['/features/pool1/MaxPool_output_0', '/features/pool2/MaxPool_output_0', '/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
+const cases: Case[] = [];
+const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
+if (!quick) {
+  if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 32, taps: 'auto', perClass: 200, draws: 25 });
+  else console.error(`skipping ResNet-50: ${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`);
+}
+for (const batch of [32, 256]) cases.push({ name: 'fmnist-cnn', path: join(packageRoot, 'models', 'fmnist-cnn.onnx'), batch, taps: cnnTaps, perClass: 2000, draws: 25 });
+
+const m0 = machine();
+console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads)`);
+console.log(`25 draws per image, k = 10, 2 attack families; best of ${reps}, bare and detect() interleaved`);
+const rows: Row[] = [];
+for (const c of cases) {
+  process.stderr.write(`measuring ${c.name} at batch ${c.batch} ...\n`);
+  rows.push(await measure(c));
+}
+printTable('detect() vs bare ONNX Runtime inference with the same taps', ['model', 'batch', 'neurons', 'bare img/s', 'detect img/s', 'overhead'],
+  rows.map((r) => [r.model, String(r.batch), String(r.neurons), (r.batch / r.bareS).toFixed(1), (r.batch / r.detectS).toFixed(1), `${(r.overhead * 100).toFixed(1)}%`]));
+mkdirSync(join(packageRoot, 'bench', 'results'), { recursive: true });
+const file = join(packageRoot, 'bench', 'results', `detect-${m0.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify({ machine: m0, reps, rows }, null, 2)}\n`);
+console.log(`\nwrote ${file}`);
