@@ -78,26 +78,26 @@ export class AttackBatch {
    * direction * CE(lossClass), which the attack climbs, with that objective per image and the logits.
    */
   async crossEntropy(x: Float32Array, rows: ArrayLike<number>): Promise<{ grad: Float32Array; loss: Float32Array; logits: Float32Array }> {
-    const sub = this.criterion.subset(rows);
-    const out = await this.model.gradient({ data: x, dims: this.dims(rows.length) }, { labels: sub.lossClasses });
-    const loss = out.loss!;
-    if (sub.direction < 0) {
-      for (let i = 0; i < out.grad.length; i++) out.grad[i] = -out.grad[i]!;
-      for (let i = 0; i < loss.length; i++) loss[i] = -loss[i]!;
-    }
-    return { grad: out.grad, loss, logits: out.logits };
+    const { grad, value, logits } = await this.signedLoss(x, rows, 'labels');
+    return { grad, loss: value, logits };
   }
 
   /** At images x (rows `rows`): the criterion's margin (negative = adversarial), its gradient and the logits. */
   async margin(x: Float32Array, rows: ArrayLike<number>): Promise<{ grad: Float32Array; margin: Float32Array; logits: Float32Array }> {
+    const { grad, value, logits } = await this.signedLoss(x, rows, 'marginLabels');
+    return { grad, margin: value, logits };
+  }
+
+  /** Cross-entropy or margin against the loss classes, negated with its gradient for targeted criteria. */
+  private async signedLoss(x: Float32Array, rows: ArrayLike<number>, kind: 'labels' | 'marginLabels'): Promise<{ grad: Float32Array; value: Float32Array; logits: Float32Array }> {
     const sub = this.criterion.subset(rows);
-    const out = await this.model.gradient({ data: x, dims: this.dims(rows.length) }, { marginLabels: sub.lossClasses });
-    const margin = out.margin!;
+    const out = await this.model.gradient({ data: x, dims: this.dims(rows.length) }, { [kind]: sub.lossClasses });
+    const value = (kind === 'labels' ? out.loss : out.margin)!;
     if (sub.direction < 0) {
       for (let i = 0; i < out.grad.length; i++) out.grad[i] = -out.grad[i]!;
-      for (let i = 0; i < margin.length; i++) margin[i] = -margin[i]!;
+      for (let i = 0; i < value.length; i++) value[i] = -value[i]!;
     }
-    return { grad: out.grad, margin, logits: out.logits };
+    return { grad: out.grad, value, logits: out.logits };
   }
 
   /** d(sum_r seed[r] . logits[r]) / dx for arbitrary logit seeds (rows need not be batch rows). */

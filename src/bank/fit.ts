@@ -5,6 +5,7 @@
 import { screen } from '../kernels.js';
 import type { ScreenResult } from '../native.js';
 import type { AttackRandom } from '../attacks/index.js';
+import type { BankArrays } from './bank.js';
 import { drawCandidates } from './candidates.js';
 
 export interface ScreenSettings {
@@ -30,16 +31,7 @@ export interface ActivationSet {
   rows: number;
 }
 
-export interface ClassFingerprints {
-  /** [count x k] */
-  indices: Uint32Array;
-  mu0: Float32Array;
-  sd0: Float32Array;
-  /** Family-major [families x count]. */
-  mu1: Float32Array;
-  sd1: Float32Array;
-  /** The largest |d| over the families, per fingerprint. */
-  effect: Float32Array;
+export interface ClassFingerprints extends BankArrays {
   /** Candidates that passed p < pMax and |d| >= dMin for at least one family. */
   passed: number;
   /** Why the class kept fingerprints that did not pass, when it had to. */
