@@ -45,7 +45,7 @@ const { values } = parseArgs({
     eval: { type: 'string', default: 'pgd,cw,deepfool,fgsm' },
     fit: { type: 'string', default: '6000' },
     'per-class': { type: 'string', default: '300' },
-    k: { type: 'string', default: '5' },
+    k: { type: 'string', default: '3' },
     candidates: { type: 'string', default: '100000' },
     draws: { type: 'string', default: '25' },
     combine: { type: 'string', default: 'max' },
