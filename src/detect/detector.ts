@@ -26,6 +26,8 @@ export interface DetectorOptions extends SessionSettings {
   /** How attack families combine (default: the calibration's, else 'max'). */
   combine?: Combine;
   scorer?: Scorer;
+  /** Target false-positive rate: the bank's calibration must be for it, and calibrate() uses it (default 0.05). */
+  fpr?: number;
   /** A threshold to use instead of the bank's calibration. */
   threshold?: number;
   /** Reproducible draws, for tests and evaluation only; the default is node:crypto. */
@@ -78,6 +80,8 @@ export class FingerprintDetector {
     readonly scorer: Scorer,
     private readonly threshold: number | undefined,
     private readonly source: DrawSource,
+    /** The false-positive rate asked for, if any. */
+    readonly fpr: number | undefined,
   ) {}
 
   get bank(): FingerprintBank { return this.bankNow; }
@@ -93,7 +97,8 @@ export class FingerprintDetector {
     const scorer = options.scorer ?? 'llr';
     if (!['llr', 'vote', 'likelihood'].includes(scorer)) throw new RangeError(`Expected 'llr', 'vote' or 'likelihood' for scorer but received ${String(scorer)}`);
     if (options.threshold !== undefined && !Number.isFinite(options.threshold)) throw new RangeError(`Expected a finite number for threshold but received ${options.threshold}`);
-    const { model, bank: _bank, draws: _d, combine: _c, scorer: _s, threshold: _t, seed, allowModelMismatch, batchSize, ...settings } = options;
+    if (options.fpr !== undefined && !(options.fpr > 0 && options.fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${options.fpr}`);
+    const { model, bank: _bank, draws: _d, combine: _c, scorer: _s, threshold: _t, fpr, seed, allowModelMismatch, batchSize, ...settings } = options;
     const classifier = await Classifier.load(model, { ...settings, taps: h.taps.map((t) => t.tensor), inputShape: h.model.inputShape, ...(batchSize ? { batchSize } : {}) });
     try {
       if (classifier.sha256 !== h.model.sha256 && allowModelMismatch !== true) {
@@ -103,7 +108,7 @@ export class FingerprintDetector {
       if (classifier.neurons !== h.neurons || sizes.some((s, i) => s !== h.taps[i]!.size) || classifier.classes !== h.model.classes) {
         throw new DetectorError(`The bank's taps (${h.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}) and ${h.model.classes} classes do not match the model's (${classifier.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}; ${classifier.classes} classes)`);
       }
-      return new FingerprintDetector(classifier, bank, draws, combine, scorer, options.threshold, seed === undefined ? new CryptoDraws() : new SeededDraws(seed));
+      return new FingerprintDetector(classifier, bank, draws, combine, scorer, options.threshold, seed === undefined ? new CryptoDraws() : new SeededDraws(seed), fpr);
     } catch (error) {
       await classifier.release();
       throw error;
@@ -130,7 +135,7 @@ export class FingerprintDetector {
 
   /** Calibrates thresholds on held-out clean images and keeps them with the bank (see save()). */
   async calibrate(clean: ImageBatch, options: CalibrateOptions = {}): Promise<Calibration> {
-    const fpr = options.fpr ?? 0.05;
+    const fpr = options.fpr ?? this.fpr ?? 0.05;
     if (!(fpr > 0 && fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${fpr}`);
     const drawsPerImage = options.drawsPerImage ?? 10;
     const minPerClass = options.minPerClass ?? 200;
@@ -173,6 +178,9 @@ export class FingerprintDetector {
     if (this.threshold !== undefined) return this.threshold;
     const cal = this.bankNow.header.calibration;
     if (cal === undefined) throw new DetectorError('The bank is not calibrated: call calibrate() on held-out clean images, or pass a threshold');
+    if (this.fpr !== undefined && Math.abs(cal.fpr - this.fpr) > 1e-12) {
+      throw new DetectorError(`The bank was calibrated for a false-positive rate of ${cal.fpr}, not ${this.fpr}: calibrate again or pass a threshold`);
+    }
     if (cal.draws !== this.draws || cal.combine !== this.combine || this.scorer !== 'llr') {
       throw new DetectorError(`The bank was calibrated for ${cal.draws} draws with '${cal.combine}' and the llr scorer; this detector uses ${this.draws} with '${this.combine}' and '${this.scorer}': calibrate again or pass a threshold`);
     }

@@ -160,9 +160,15 @@ describe('FingerprintDetector on the committed CNN', function () {
       // The calibration travels with the bank.
       const path = join(dir(), 'calibrated.nfp');
       det.save(path);
-      const again = await FingerprintDetector.load({ model: modelPath, bank: path, seed: 11 });
+      const again = await FingerprintDetector.load({ model: modelPath, bank: path, seed: 11, fpr: 0.05 });
       expect(again.bank.header.calibration).to.deep.equal(cal);
+      await again.detect({ data: held.data.subarray(0, 784), dims: [1, 1, 28, 28] });
       await again.release();
+      const otherRate = await FingerprintDetector.load({ model: modelPath, bank: path, fpr: 0.01 });
+      let error: unknown;
+      try { await otherRate.detect({ data: held.data.subarray(0, 784), dims: [1, 1, 28, 28] }); } catch (e) { error = e; }
+      await otherRate.release();
+      expect((error as Error).message).to.match(/calibrated for a false-positive rate of 0.05, not 0.01/);
     } finally {
       await det.release();
     }
@@ -243,7 +249,7 @@ describe('FingerprintDetector on the committed CNN', function () {
     expect(error).to.be.instanceOf(DetectorError);
     expect((error as Error).message).to.match(/sha256 000000000000.*allowModelMismatch/);
     await (await FingerprintDetector.load({ model: modelPath, bank: foreign, allowModelMismatch: true })).release();
-    for (const [options, message] of [[{ draws: 0 }, /draws/], [{ combine: 'mean' }, /combine/], [{ scorer: 'knn' }, /scorer/], [{ threshold: NaN }, /threshold/]] as const) {
+    for (const [options, message] of [[{ draws: 0 }, /draws/], [{ combine: 'mean' }, /combine/], [{ scorer: 'knn' }, /scorer/], [{ threshold: NaN }, /threshold/], [{ fpr: 1 }, /fpr/]] as const) {
       let e: unknown;
       try { await FingerprintDetector.load({ model: modelPath, bank, ...(options as object) }); } catch (err) { e = err; }
       expect(e).to.be.instanceOf(RangeError);
