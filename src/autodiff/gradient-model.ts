@@ -67,7 +67,8 @@ export class GradientModel {
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
     const { taps, batchSize = 32, inputShape, ...settings } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
-    const classifier = await Classifier.load(bytes, { ...settings, batchSize, ...(taps ? { taps } : {}), ...(inputShape ? { inputShape } : {}) });
+    // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
+    const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, { ...settings, batchSize, ...(taps ? { taps } : {}), ...(inputShape ? { inputShape } : {}) });
     try {
       const gradientBytes = await classifierGradientBytes(bytes, source, { name: classifier.inputName, shape: classifier.inputShape },
         { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps }, settings);

@@ -43,6 +43,20 @@ export interface Calibration {
   drawsPerImage: number;
 }
 
+/** Which images a bank was fitted and calibrated on, so an evaluation can hold them out. */
+export interface DataRecord {
+  /** File or folder name, for people. */
+  source: string;
+  /** SHA-256 of the float32 image tensor, to recognise the same data later. */
+  sha256: string;
+  images: number;
+  /** Rows [start, end) used to fit, and to calibrate. */
+  fit: [number, number];
+  calibration?: [number, number];
+}
+
+export type FitRecord = ScreenSettings & { attacks: Record<string, unknown>; seed?: number; cleanPerClass?: number; attackedPerClass?: number; data?: DataRecord };
+
 export interface BankHeader {
   model: { sha256: string; source: string; inputShape: number[]; classes: number };
   taps: BankTap[];
@@ -51,7 +65,7 @@ export interface BankHeader {
   /** Attack family names, in the order of the attacked statistics. */
   families: string[];
   classes: BankClass[];
-  fit: ScreenSettings & { attacks: Record<string, unknown>; seed?: number };
+  fit: FitRecord;
   calibration?: Calibration;
   created: string;
 }

@@ -7,6 +7,7 @@ import { AttackRandom } from '../attacks/index.js';
 import type { GradientModel } from '../autodiff/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { FingerprintBank } from './bank.js';
+import type { DataRecord } from './bank.js';
 import { defaultScreenSettings, fitClass } from './fit.js';
 import type { ActivationSet, ClassFingerprints, ScreenSettings } from './fit.js';
 
@@ -53,6 +54,8 @@ export interface BuildOptions {
   /** Reproducible fitting (image choice, candidates, attack randomness). */
   seed?: number;
   onProgress?: (progress: BuildProgress) => void;
+  /** Where the images came from, recorded in the bank so that evaluations can hold them out. */
+  data?: DataRecord;
 }
 
 export async function buildBank(options: BuildOptions): Promise<FingerprintBank> {
@@ -145,12 +148,10 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
     taps: model.taps.map((t) => ({ tensor: t.tensor, size: t.size })),
     neurons, k: settings.k,
     families: families.map((f) => f.name),
-    fit: { ...settings, attacks: Object.fromEntries(families.map((f) => [f.name, f.settings])), ...(options.seed !== undefined ? { seed: options.seed } : {}), cleanPerClass, attackedPerClass } as BuildFit,
+    fit: { ...settings, attacks: Object.fromEntries(families.map((f) => [f.name, f.settings])), ...(options.seed !== undefined ? { seed: options.seed } : {}), cleanPerClass, attackedPerClass, ...(options.data ? { data: options.data } : {}) },
     created: new Date().toISOString(),
   }, fitted);
 }
-
-type BuildFit = ScreenSettings & { attacks: Record<string, unknown>; seed?: number };
 
 interface LabelledSet extends ActivationSet { labels: Int32Array }
 

@@ -10,7 +10,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 import { BankFormatError, FingerprintBank } from './bank.js';
-import type { BankArrays, BankClass, BankHeader, Calibration } from './bank.js';
+import type { BankArrays, BankClass, BankHeader, Calibration, DataRecord } from './bank.js';
 
 export const bankMagic = 'NFPBANK\0';
 export const bankVersion = 1;
@@ -145,6 +145,26 @@ function list(v: unknown, what: string, max: number, fail: Fail): unknown[] {
   return v as unknown[];
 }
 
+function range(v: unknown, what: string, fail: Fail): [number, number] {
+  const r = list(v, what, 2, fail);
+  if (r.length !== 2) fail(`header field ${what} must be [start, end]`);
+  const [a, b] = [int(r[0], `${what}[0]`, 0, 2 ** 31, fail), int(r[1], `${what}[1]`, 0, 2 ** 31, fail)];
+  if (b < a) fail(`header field ${what} must have start <= end`);
+  return [a, b];
+}
+
+function checkData(v: unknown, fail: Fail): DataRecord {
+  if (!isObject(v)) fail('header field fit.data must be an object');
+  const d = v as Record<string, unknown>;
+  const sha = str(d.sha256, 'fit.data.sha256', fail);
+  if (!/^[0-9a-f]{64}$/.test(sha)) fail('header field fit.data.sha256 must be 64 hex digits');
+  return {
+    source: str(d.source, 'fit.data.source', fail), sha256: sha, images: int(d.images, 'fit.data.images', 0, 2 ** 31, fail),
+    fit: range(d.fit, 'fit.data.fit', fail),
+    ...(d.calibration !== undefined ? { calibration: range(d.calibration, 'fit.data.calibration', fail) } : {}),
+  };
+}
+
 function checkHeader(h: unknown, fail: Fail): BankHeader {
   if (!isObject(h)) fail('header is not a JSON object');
   const o = h as Record<string, unknown>;
@@ -217,6 +237,9 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       minFingerprints: int(fit.minFingerprints, 'fit.minFingerprints', 0, 2 ** 31, fail),
       attacks: isObject(fit.attacks) ? fit.attacks as Record<string, unknown> : fail('header field fit.attacks must be an object'),
       ...(fit.seed !== undefined ? { seed: int(fit.seed, 'fit.seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, fail) } : {}),
+      ...(fit.cleanPerClass !== undefined ? { cleanPerClass: int(fit.cleanPerClass, 'fit.cleanPerClass', 0, 2 ** 31, fail) } : {}),
+      ...(fit.attackedPerClass !== undefined ? { attackedPerClass: int(fit.attackedPerClass, 'fit.attackedPerClass', 0, 2 ** 31, fail) } : {}),
+      ...(fit.data !== undefined ? { data: checkData(fit.data, fail) } : {}),
     },
     ...(calibration ? { calibration } : {}),
     created: str(o.created, 'created', fail),

@@ -1,18 +1,20 @@
 // `nfp fit`: builds a fingerprint bank for a model from a labelled dataset (clean images, attacked
 // images per attack family), calibrates it on a held-out share of the data, and writes the .nfp file.
 // `--classes` fits a shard; `nfp bank merge` joins shards and `nfp bank calibrate` calibrates the result.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { basename } from 'node:path';
+
+import { Command, Option } from 'commander';
 
 import { attackNames, boundedAttacks, createAttack } from '../attacks/index.js';
 import type { AttackName, AttackSettings, Norm } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
 import { buildBank, writeBank } from '../bank/index.js';
 import type { AttackFamily } from '../bank/index.js';
-import { loadLabelFile, loadTensorFile } from '../data/index.js';
+import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { ProgressBar } from './progress.js';
-import { parseClasses, parseInteger, parsePositive, parsePositiveInt, parseShare, parseTaps } from './parse.js';
+import { parseAttackList, parseClasses, parseInteger, parsePositive, parsePositiveInt, parseShare, parseTaps } from './parse.js';
 
 export interface FitOptions {
   model: string;
@@ -45,7 +47,7 @@ export function registerFitCommand(program: Command): Command {
     .requiredOption('--model <model>', 'an ONNX image classifier')
     .requiredOption('--data <path>', 'labelled images: an IDX file with its labels beside it, a .npy tensor (with --labels) or a folder of class folders')
     .option('--labels <path>', 'labels for --data (.npy or IDX)')
-    .option('--attacks <names>', `attack families, comma-separated (${attackNames.join(', ')}); default pgd,cw`, parseAttacks, ['pgd', 'cw'] as AttackName[])
+    .option('--attacks <names>', `attack families, comma-separated (${attackNames.join(', ')}); default pgd,cw`, parseAttackList, ['pgd', 'cw'] as AttackName[])
     .option('--eps <e>', 'perturbation bound of the bounded attacks', parsePositive)
     .addOption(new Option('--norm <norm>', "the attacks' norm").choices(['linf', 'l2']))
     .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
@@ -112,6 +114,10 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
       cleanPerClass: options.cleanPerClass, attackedPerClass: options.attackedPerClass, attackMode: options.attackMode,
       screen: { k: options.k, candidates: options.candidates, topK: options.top },
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      data: {
+        source: basename(options.data), sha256: tensorDigest(tensor.data), images: tensor.dims[0]!,
+        fit: [0, fitRows], ...(calibrateRows > 0 ? { calibration: [fitRows, rows] as [number, number] } : {}),
+      },
       onProgress: (p) => {
         if (p.stage === 'attack' && p.total !== undefined) {
           const key = `${p.class}:${p.family}`;
@@ -153,11 +159,4 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
   } finally {
     await model.release();
   }
-}
-
-function parseAttacks(value: string): AttackName[] {
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const n of names) if (!(attackNames as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown attack '${n}' (known: ${attackNames.join(', ')})`);
-  if (names.length === 0 || new Set(names).size !== names.length) throw new InvalidArgumentError('expected distinct attack names');
-  return names as AttackName[];
 }

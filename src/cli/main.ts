@@ -7,6 +7,7 @@ import { version } from '../version.js';
 import { registerAttackCommand } from './attack.js';
 import { registerBankCommand } from './bank.js';
 import { registerDetectCommand } from './detect.js';
+import { registerEvaluateCommand } from './evaluate.js';
 import { registerFitCommand } from './fit.js';
 import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
@@ -62,6 +63,7 @@ registerAttackCommand(program);
 registerFitCommand(program);
 registerDetectCommand(program);
 registerBankCommand(program);
+registerEvaluateCommand(program);
 
 try {
   await program.parseAsync(process.argv);

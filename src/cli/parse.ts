@@ -2,6 +2,8 @@
 // `nfp` program reports as bad usage (exit code 2).
 import { InvalidArgumentError } from 'commander';
 
+import { attackNames } from '../attacks/index.js';
+import type { AttackName } from '../attacks/index.js';
 import type { TapSpec } from '../model/index.js';
 
 export function parsePositive(value: string): number {
@@ -61,4 +63,12 @@ export function parseShape(value: string): number[] {
     throw new InvalidArgumentError('expected three positive integers C,H,W such as 3,224,224');
   }
   return dims;
+}
+
+/** Distinct attack names: 'pgd,cw'. */
+export function parseAttackList(value: string): AttackName[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const n of names) if (!(attackNames as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown attack '${n}' (known: ${attackNames.join(', ')})`);
+  if (names.length === 0 || new Set(names).size !== names.length) throw new InvalidArgumentError('expected distinct attack names');
+  return names as AttackName[];
 }

@@ -17,5 +17,5 @@ export {
   shippedFashionMnistDir,
 } from './fashion-mnist.js';
 export type { FashionMnist, FashionMnistSplit } from './fashion-mnist.js';
-export { loadLabelFile, loadTensorFile } from './tensor-file.js';
+export { loadLabelFile, loadTensorFile, tensorDigest } from './tensor-file.js';
 export type { TensorFile } from './tensor-file.js';

@@ -1,5 +1,6 @@
 // The CLI's --data argument: one path that may be a .npy file, an IDX file (gzipped or not) or an image
 // folder, recognised by content (and, for folders, by being a directory) rather than by extension alone.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -92,4 +93,9 @@ export function loadLabelFile(path: string): Int32Array {
     return toInt32Labels(array.data, path);
   }
   return readIdxLabels(path);
+}
+
+/** SHA-256 of a float32 tensor's bytes: recognises the same data set later (e.g. to hold out a bank's fit images). */
+export function tensorDigest(data: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
 }

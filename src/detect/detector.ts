@@ -64,7 +64,7 @@ export class DetectorError extends Error {
   }
 }
 
-interface Scored {
+export interface Scored {
   labels: Int32Array;
   scores: Float64Array;
   draws: Array<number[] | undefined>;
@@ -145,7 +145,7 @@ export class FingerprintDetector {
     const imagesOf = new Int32Array(classes);
     out.labels.forEach((c) => imagesOf[c]!++);
     for (let rep = 0; rep < drawsPerImage; rep++) {
-      const s = await this.scoreActivations(out.activations, out.labels, false);
+      const s = await this.scoreActivations(out.activations, out.labels);
       s.scores.forEach((v, i) => { if (Number.isFinite(v)) byClass[out.labels[i]!]!.push(v); });
     }
     const all = byClass.flat();
@@ -167,14 +167,15 @@ export class FingerprintDetector {
   /** Scores without thresholds, for evaluation: labels and scores per image. */
   async score(batch: ImageBatch, explain = false): Promise<Scored> {
     const out = await this.classifier.run(batch);
-    return this.scoreActivations(out.activations, out.labels, explain);
+    return this.scoreActivations(out.activations, out.labels, { explain });
   }
 
   async release(): Promise<void> {
     await this.classifier.release();
   }
 
-  private thresholdOf(label: number): number {
+  /** The decision threshold for inputs labelled `label`: the explicit one, or the calibration's. */
+  thresholdOf(label: number): number {
     if (this.threshold !== undefined) return this.threshold;
     const cal = this.bankNow.header.calibration;
     if (cal === undefined) throw new DetectorError('The bank is not calibrated: call calibrate() on held-out clean images, or pass a threshold');
@@ -187,7 +188,15 @@ export class FingerprintDetector {
     return cal.perClass[label] ?? cal.global;
   }
 
-  private async scoreActivations(acts: Float32Array, labels: Int32Array, explain: boolean): Promise<Scored> {
+  /**
+   * Scores tapped activations [rows x neurons] of images the model labelled `labels`. `draws` picks
+   * the fingerprints: this detector's source (default), another source (an evaluation's independent
+   * detectors), or 'fixed': every input of a class gets the same, strongest fingerprints (the
+   * non-randomized reference detector, for comparison only).
+   */
+  async scoreActivations(acts: Float32Array, labels: Int32Array, options: { explain?: boolean; draws?: DrawSource | 'fixed' } = {}): Promise<Scored> {
+    const explain = options.explain === true;
+    const source = options.draws ?? this.source;
     const bank = this.bankNow;
     const rows = labels.length;
     const n = bank.header.neurons;
@@ -210,7 +219,9 @@ export class FingerprintDetector {
       const drawn = new Uint32Array(members.length * m);
       members.forEach((r, i) => {
         const { start, count } = bank.range(labels[r]!);
-        drawDistinct(this.source, start, count, m, drawn, i * m);
+        // Fingerprints are stored strongest first, so the fixed detector takes the first m.
+        if (source === 'fixed') for (let j = 0; j < m; j++) drawn[i * m + j] = start + j;
+        else drawDistinct(source, start, count, m, drawn, i * m);
       });
       const needTerms = explain || this.scorer === 'vote';
       const needMeans = this.scorer === 'likelihood';

@@ -1,6 +1,6 @@
 // The detector's front door: FingerprintDetector (detect, calibrate), random draws, thresholds.
 export { DetectorError, FingerprintDetector } from './detector.js';
-export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scorer } from './detector.js';
+export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scored, Scorer } from './detector.js';
 export { CryptoDraws, SeededDraws, drawDistinct } from './draws.js';
 export type { DrawSource } from './draws.js';
 export { thresholdFor } from './calibrate.js';

@@ -1,2 +1,7 @@
-// Evaluation's front door: metrics (AUC, TPR at FPR).
-export { auc, rateAbove, tprAtFpr } from './metrics.js';
+// Evaluation's front door: metrics (AUC, TPR at FPR, ROC) and the evaluation of a calibrated detector.
+export { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
+export type { Summary } from './metrics.js';
+export { evaluate, evaluationSchema } from './evaluate.js';
+export type { AttackEvaluation, EvaluateOptions, Evaluation, EvaluationAttack, Scores } from './evaluate.js';
+export { writeReport } from './report.js';
+export type { ReportContext } from './report.js';

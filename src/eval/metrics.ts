@@ -34,3 +34,38 @@ export function tprAtFpr(negatives: ArrayLike<number>, positives: ArrayLike<numb
   const threshold = index < 0 ? -Infinity : sorted[index]!;
   return rateAbove(positives, threshold);
 }
+
+/** ROC curve points (fpr, tpr) at every distinct threshold, thinned to at most `points`. */
+export function rocCurve(negatives: ArrayLike<number>, positives: ArrayLike<number>, points = 200): { fpr: number[]; tpr: number[] } {
+  const thresholds = Float64Array.from([...Array.from(negatives), ...Array.from(positives)]).sort().reverse();
+  const neg = Float64Array.from(negatives).sort();
+  const pos = Float64Array.from(positives).sort();
+  const above = (sorted: Float64Array, t: number) => {
+    let lo = 0, hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]! > t) hi = mid;
+      else lo = mid + 1;
+    }
+    return (sorted.length - lo) / Math.max(1, sorted.length);
+  };
+  const fpr = [0];
+  const tpr = [0];
+  const step = Math.max(1, Math.floor(thresholds.length / points));
+  for (let i = 0; i < thresholds.length; i += step) {
+    fpr.push(above(neg, thresholds[i]! - 1e-12 * Math.abs(thresholds[i]!)));
+    tpr.push(above(pos, thresholds[i]! - 1e-12 * Math.abs(thresholds[i]!)));
+  }
+  fpr.push(1);
+  tpr.push(1);
+  return { fpr, tpr };
+}
+
+export interface Summary { mean: number; std: number; min: number; max: number }
+
+export function summarize(values: number[]): Summary {
+  const n = values.length;
+  const mean = values.reduce((a, v) => a + v, 0) / Math.max(1, n);
+  const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, n - 1));
+  return { mean, std, min: Math.min(...values), max: Math.max(...values) };
+}

@@ -1,0 +1,125 @@
+// `nfp evaluate`: attacks held-out images with the suite, scores them and clean ones with the
+// detector, and writes metrics.json, report.md and report.html with figures into a folder.
+import { cpus } from 'node:os';
+import { basename } from 'node:path';
+
+import { Command, Option } from 'commander';
+
+import { boundedAttacks, createAttack } from '../attacks/index.js';
+import type { AttackName, AttackSettings, Norm } from '../attacks/index.js';
+import { GradientModel } from '../autodiff/index.js';
+import { readBank } from '../bank/index.js';
+import type { FingerprintBank } from '../bank/index.js';
+import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
+import { FingerprintDetector } from '../detect/index.js';
+import { evaluate, writeReport } from '../eval/index.js';
+import type { Evaluation } from '../eval/index.js';
+import type { ImageBatch } from '../model/index.js';
+import { parseAttackList, parseInteger, parsePositive, parsePositiveInt } from './parse.js';
+import { ProgressBar } from './progress.js';
+
+export interface EvaluateCommandOptions {
+  model: string;
+  bank: string;
+  data: string;
+  labels?: string;
+  attacks: AttackName[];
+  eps?: number;
+  norm?: Norm;
+  steps?: number;
+  detectors: number;
+  draws?: number;
+  maxImages: number;
+  seed: number;
+  report: string;
+}
+
+export const defaultEvaluationAttacks: AttackName[] = ['pgd', 'fgsm', 'mifgsm', 'cw', 'deepfool', 'square', 'apgd'];
+
+export function registerEvaluateCommand(program: Command): Command {
+  return program
+    .command('evaluate')
+    .description('evaluate a calibrated bank against the attack suite on held-out images; writes a report folder')
+    .requiredOption('--model <model>', 'the ONNX classifier the bank was fitted on')
+    .requiredOption('--bank <bank.nfp>', 'a calibrated bank')
+    .requiredOption('--data <path>', 'labelled images; when they are the data the bank was fitted on, its fit and calibration rows are left out')
+    .option('--labels <path>', 'labels for --data (.npy or IDX)')
+    .option('--attacks <names>', `attacks, comma-separated (default ${defaultEvaluationAttacks.join(',')})`, parseAttackList, defaultEvaluationAttacks)
+    .option('--eps <e>', "bound of the bounded attacks (default: the bank's PGD eps)", parsePositive)
+    .addOption(new Option('--norm <norm>', "the attacks' norm").choices(['linf', 'l2']))
+    .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
+    .option('--detectors <R>', 'independent random detectors for the consistency figures', parsePositiveInt, 100)
+    .option('--draws <n>', "fingerprints drawn per input (default: the calibration's)", parsePositiveInt)
+    .option('--max-images <n>', 'attack at most this many correctly classified held-out images', parsePositiveInt, 1000)
+    .option('--seed <n>', 'seed of the attacks and of the random detectors', parseInteger, 1)
+    .requiredOption('--report <dir>', 'folder for metrics.json, report.md, report.html and figures/')
+    .addHelpText('after', '\nExample:\n  $ nfp evaluate --model models/fmnist-cnn.onnx --bank bank.nfp --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n      --attacks pgd,fgsm,cw,deepfool --report report/\n')
+    .action(async (options: EvaluateCommandOptions, command: Command) => {
+      await evaluateCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
+    });
+}
+
+/** Held-out rows of `data`: everything but the bank's fit and calibration rows when it is the same data set. */
+export function heldOut(bank: FingerprintBank, data: ImageBatch, source: string): { start: number; split: string } {
+  const record = bank.header.fit.data;
+  const rows = data.dims[0]!;
+  if (record === undefined || record.sha256 !== tensorDigest(data.data)) {
+    return { start: 0, split: `all ${rows} images of ${source} (the bank records no fit on this data)` };
+  }
+  const start = Math.max(record.fit[1], record.calibration?.[1] ?? 0);
+  return { start, split: `${source}: rows ${record.fit[0]}-${record.fit[1]} fitted the bank${record.calibration ? `, ${record.calibration[0]}-${record.calibration[1]} calibrated it` : ''}; rows ${start}-${rows} evaluated` };
+}
+
+export async function evaluateCommand(options: EvaluateCommandOptions, usage: (message: string) => never): Promise<Evaluation> {
+  const bank = readBank(options.bank);
+  const pgdEps = (bank.header.fit.attacks.pgd as { eps?: unknown } | undefined)?.eps;
+  const eps = options.eps ?? (typeof pgdEps === 'number' ? pgdEps : undefined);
+  const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
+  if (bounded.length > 0 && eps === undefined) usage(`--attacks ${bounded.join(',')} need --eps (the bank records no PGD eps)`);
+  const tensor = await loadTensorFile(options.data);
+  const labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
+  if (labels === undefined) usage('--data carries no labels: pass --labels');
+  if (labels.length !== tensor.dims[0]) usage(`--labels has ${labels.length} labels but --data has ${tensor.dims[0]} images`);
+  const { start, split } = heldOut(bank, tensor, basename(options.data));
+  const rows = tensor.dims[0]! - start;
+  if (rows < 10) usage(`only ${rows} held-out images remain in --data after the bank's own rows`);
+  const per = tensor.data.length / tensor.dims[0]!;
+  const images = { data: tensor.data.subarray(start * per), dims: [rows, ...tensor.dims.slice(1)] };
+  const attacks = options.attacks.map((name) => {
+    const settings: AttackSettings = {
+      ...(boundedAttacks.includes(name) ? { eps: eps! } : {}),
+      ...(options.norm !== undefined && !['mifgsm', 'square', 'cw'].includes(name) ? { norm: options.norm } : {}),
+      ...(options.steps !== undefined ? { steps: options.steps } : {}),
+    };
+    return { name, attack: createAttack(name, settings), settings: { ...settings } };
+  });
+  const detector = await FingerprintDetector.load({ model: options.model, bank, ...(options.draws !== undefined ? { draws: options.draws } : {}) });
+  const attackModel = await GradientModel.load(options.model, { taps: [], inputShape: tensor.dims.slice(1), batchSize: 128 });
+  try {
+    const bars = new Map<string, ProgressBar>();
+    const evaluation = await evaluate({
+      detector, attackModel, images, labels: labels.subarray(start), attacks, detectors: options.detectors, maxSources: options.maxImages, seed: options.seed,
+      onProgress: (stage, done, total) => {
+        let bar = bars.get(stage);
+        if (bar === undefined) bars.set(stage, (bar = new ProgressBar(stage, total)));
+        bar.update(done);
+        if (done >= total) bar.done();
+      },
+    });
+    const command = `nfp evaluate --model ${options.model} --bank ${options.bank} --data ${options.data} --attacks ${options.attacks.join(',')}${eps !== undefined ? ` --eps ${eps}` : ''} --detectors ${options.detectors} --max-images ${options.maxImages} --seed ${options.seed} --report ${options.report}`;
+    const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
+    const paths = await writeReport(options.report, evaluation, { command, machine, split });
+    process.stdout.write(`${JSON.stringify({
+      report: paths.markdown, html: paths.html, metrics: paths.metrics, cleanFpr: round(evaluation.clean.fprAtThreshold),
+      attacks: evaluation.attacks.map((a) => ({ attack: a.attack, successRate: round(a.successRate), auc: round(a.auc), tprAt5: round(a.tprAt5), aucStd: round(a.consistency.auc.std) })),
+      seconds: round(evaluation.seconds),
+    })}\n`);
+    return evaluation;
+  } finally {
+    await Promise.all([detector.release(), attackModel.release()]);
+  }
+}
+
+function round(v: number): number {
+  return Number.isFinite(v) ? Number(v.toPrecision(4)) : v;
+}

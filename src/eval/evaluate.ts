@@ -1,0 +1,177 @@
+// The evaluation of a calibrated detector on held-out images: per attack, the attack's success
+// rate and the detector's AUC, TPR at 1% and 5% FPR, TPR at its calibrated threshold, a per-class
+// breakdown, the consistency of R independent random detectors (draws), and two baselines on the
+// same images: the non-randomized detector (every input of a class scored with the same, strongest
+// fingerprints) and max-softmax confidence.
+import type { Attack, AttackModel } from '../attacks/index.js';
+import type { FingerprintDetector } from '../detect/index.js';
+import { SeededDraws } from '../detect/index.js';
+import type { ImageBatch } from '../model/index.js';
+import { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
+import type { Summary } from './metrics.js';
+
+export const evaluationSchema = 'nfp-evaluation/1';
+
+export interface EvaluationAttack {
+  name: string;
+  attack: Attack;
+  settings: Record<string, unknown>;
+}
+
+export interface EvaluateOptions {
+  detector: FingerprintDetector;
+  /** The model the attacks differentiate (same weights as the detector's). */
+  attackModel: AttackModel;
+  /** Held-out images: never used to fit or calibrate the bank. */
+  images: ImageBatch;
+  labels: Int32Array;
+  attacks: EvaluationAttack[];
+  /** Independent random detectors for the consistency figures (default 100). */
+  detectors?: number;
+  /** Attack at most this many correctly classified images (default 1,000). */
+  maxSources?: number;
+  seed?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface Scores { clean: number[]; attacked: number[] }
+
+export interface AttackEvaluation {
+  attack: string;
+  settings: Record<string, unknown>;
+  sources: number;
+  adversarial: number;
+  successRate: number;
+  auc: number;
+  tprAt1: number;
+  tprAt5: number;
+  /** Share of adversarial images above the calibrated threshold. */
+  tprAtThreshold: number;
+  perClass: Array<{ class: number; clean: number; adversarial: number; auc: number | null; tprAtThreshold: number | null }>;
+  /** R independent random detectors: summaries, and each one's AUC. */
+  consistency: { detectors: number; auc: Summary; tprAt5: Summary; tprAtThreshold: Summary; aucs: number[] };
+  baselines: { fixedFingerprints: { auc: number; tprAt5: number }; maxSoftmax: { auc: number; tprAt5: number } };
+  roc: { fpr: number[]; tpr: number[] };
+  /** Score minus the calibrated threshold of the predicted class, for histograms. */
+  scores: Scores;
+  seconds: number;
+}
+
+export interface Evaluation {
+  schema: typeof evaluationSchema;
+  bank: { model: string; sha256: string; neurons: number; k: number; families: string[]; fingerprints: number; draws: number; combine: string; fpr: number | null };
+  clean: { images: number; correct: number; accuracy: number; fprAtThreshold: number; perClassFpr: Array<number | null> };
+  attacks: AttackEvaluation[];
+  seconds: number;
+}
+
+/** Per class c: scores minus the (1 - fpr) quantile of that class's clean scores, so classes share one scale. */
+function perClassMargins(cleanScores: number[], cleanLabels: number[], scores: number[], labels: number[], classes: number, fpr: number): { clean: number[]; attacked: number[] } {
+  const cut = Array.from({ length: classes }, (_, c) => {
+    const s = cleanScores.filter((_, i) => cleanLabels[i] === c).sort((a, b) => a - b);
+    return s.length === 0 ? 0 : s[Math.max(0, s.length - 1 - Math.floor(fpr * s.length))]!;
+  });
+  return { clean: cleanScores.map((v, i) => v - cut[cleanLabels[i]!]!), attacked: scores.map((v, i) => v - cut[labels[i]!]!) };
+}
+
+function maxSoftmaxScore(logits: Float32Array, classes: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < logits.length / classes; r++) {
+    const z = logits.subarray(r * classes, (r + 1) * classes);
+    const max = Math.max(...z);
+    const sum = z.reduce((a, v) => a + Math.exp(v - max), 0);
+    out.push(-1 / sum); // -max softmax: less confident = more suspicious
+  }
+  return out;
+}
+
+export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
+  const started = performance.now();
+  const { detector, images, labels } = options;
+  const R = options.detectors ?? 100;
+  const seed = options.seed ?? 1;
+  const classes = detector.classifier.classes;
+  const perImage = images.data.length / images.dims[0]!;
+  const progress = options.onProgress ?? (() => {});
+  const thresholds = Array.from({ length: classes }, (_, c) => detector.thresholdOf(c));
+  const fpr = detector.bank.header.calibration?.fpr ?? 0.05;
+
+  progress('clean', 0, 1);
+  const cleanOut = await detector.classifier.run(images);
+  const correct = [...cleanOut.labels.keys()].filter((i) => cleanOut.labels[i] === labels[i]);
+  const pick = (a: Float32Array, rows: number[], width: number) => {
+    const out = new Float32Array(rows.length * width);
+    rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
+    return out;
+  };
+  const n = detector.classifier.neurons;
+  const cleanActs = pick(cleanOut.activations, correct, n);
+  const cleanLabels = Int32Array.from(correct, (i) => cleanOut.labels[i]!);
+  const cleanLogits = pick(cleanOut.logits, correct, classes);
+  const margin = (scores: Float64Array, ls: Int32Array) => Array.from(scores, (v, i) => v - thresholds[ls[i]!]!);
+  const cleanMain = margin((await detector.scoreActivations(cleanActs, cleanLabels)).scores, cleanLabels);
+  const perClassFpr = Array.from({ length: classes }, (_, c) => {
+    const v = cleanMain.filter((_, i) => cleanLabels[i] === c);
+    return v.length === 0 ? null : rateAbove(v, 0);
+  });
+  // Independent random detectors: their own seeded draws on the same clean activations.
+  const cleanByDetector: number[][] = [];
+  for (let r = 0; r < R; r++) cleanByDetector.push(margin((await detector.scoreActivations(cleanActs, cleanLabels, { draws: new SeededDraws(seed * 1_000_003 + r) })).scores, cleanLabels));
+  const cleanFixed = Array.from((await detector.scoreActivations(cleanActs, cleanLabels, { draws: 'fixed' })).scores);
+  const cleanSoftmax = maxSoftmaxScore(cleanLogits, classes);
+  progress('clean', 1, 1);
+
+  const sources = correct.slice(0, options.maxSources ?? 1000);
+  const sourceImages = { data: pick(images.data, sources, perImage), dims: [sources.length, ...images.dims.slice(1)] };
+  const sourceLabels = Int32Array.from(sources, (i) => labels[i]!);
+  const results: AttackEvaluation[] = [];
+  for (const [a, spec] of options.attacks.entries()) {
+    const t0 = performance.now();
+    const run = await spec.attack.run(options.attackModel, sourceImages, {
+      labels: sourceLabels, seed: seed + a, onProgress: (done, total) => progress(spec.name, done, total),
+    });
+    const ok = [...run.success.keys()].filter((i) => run.success[i]);
+    const advOut = await detector.classifier.run({ data: pick(run.adv, ok, perImage), dims: [ok.length, ...images.dims.slice(1)] });
+    const advLabels = advOut.labels;
+    const advMain = margin((await detector.scoreActivations(advOut.activations, advLabels)).scores, advLabels);
+    const aucs: number[] = [];
+    const tprs5: number[] = [];
+    const tprsT: number[] = [];
+    for (let r = 0; r < R; r++) {
+      const adv = margin((await detector.scoreActivations(advOut.activations, advLabels, { draws: new SeededDraws(seed * 1_000_003 + r) })).scores, advLabels);
+      const cleanR = cleanByDetector[r]!;
+      aucs.push(ok.length > 0 ? auc(cleanR, adv) : NaN);
+      tprs5.push(tprAtFpr(cleanR, adv, 0.05));
+      tprsT.push(rateAbove(adv, 0));
+    }
+    const fixedAdv = Array.from((await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed' })).scores);
+    const fixed = perClassMargins(cleanFixed, Array.from(cleanLabels), fixedAdv, Array.from(advLabels), classes, fpr);
+    const soft = perClassMargins(cleanSoftmax, Array.from(cleanLabels), maxSoftmaxScore(advOut.logits, classes), Array.from(advLabels), classes, fpr);
+    const has = ok.length > 0;
+    results.push({
+      attack: spec.name, settings: spec.settings, sources: sources.length, adversarial: ok.length, successRate: ok.length / Math.max(1, sources.length),
+      auc: has ? auc(cleanMain, advMain) : NaN, tprAt1: tprAtFpr(cleanMain, advMain, 0.01), tprAt5: tprAtFpr(cleanMain, advMain, 0.05), tprAtThreshold: rateAbove(advMain, 0),
+      perClass: Array.from({ length: classes }, (_, c) => {
+        const neg = cleanMain.filter((_, i) => cleanLabels[i] === c);
+        const pos = advMain.filter((_, i) => advLabels[i] === c);
+        return { class: c, clean: neg.length, adversarial: pos.length, auc: neg.length > 0 && pos.length > 0 ? auc(neg, pos) : null, tprAtThreshold: pos.length > 0 ? rateAbove(pos, 0) : null };
+      }),
+      consistency: { detectors: R, auc: summarize(aucs), tprAt5: summarize(tprs5), tprAtThreshold: summarize(tprsT), aucs },
+      baselines: {
+        fixedFingerprints: { auc: has ? auc(fixed.clean, fixed.attacked) : NaN, tprAt5: tprAtFpr(fixed.clean, fixed.attacked, 0.05) },
+        maxSoftmax: { auc: has ? auc(soft.clean, soft.attacked) : NaN, tprAt5: tprAtFpr(soft.clean, soft.attacked, 0.05) },
+      },
+      roc: has ? rocCurve(cleanMain, advMain) : { fpr: [0, 1], tpr: [0, 1] },
+      scores: { clean: cleanMain, attacked: advMain },
+      seconds: (performance.now() - t0) / 1000,
+    });
+  }
+  const h = detector.bank.header;
+  return {
+    schema: evaluationSchema,
+    bank: { model: h.model.source, sha256: h.model.sha256, neurons: h.neurons, k: h.k, families: h.families, fingerprints: detector.bank.fingerprints, draws: detector.draws, combine: detector.combine, fpr: h.calibration?.fpr ?? null },
+    clean: { images: labels.length, correct: correct.length, accuracy: correct.length / Math.max(1, labels.length), fprAtThreshold: rateAbove(cleanMain, 0), perClassFpr },
+    attacks: results,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
