@@ -7,7 +7,7 @@
 //       [--draws 25] [--combine max|logsumexp] [--seed 1]
 // Prints a markdown table (AUC and TPR at the calibrated 5% FPR per attack, the measured FPR on held-out
 // clean images, per-class AUC) and writes bench/results/detection-report-<date>.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -23,12 +23,12 @@ import { auc } from '../src/eval/index.js';
 import { packageRoot } from '../src/paths.js';
 import { machine } from '../bench/machine.js';
 
-/** Taps per committed model: every ReLU and pooling output (CNN, ResNet), the residual stream and MLP activations (ViT), plus the logits. */
-const presets: Record<string, string[]> = {
-  'fmnist-cnn': ['relu1', 'pool1', 'relu2', 'pool2', 'relu3', 'pool3'].map((l) => `/features/${l}/${l.startsWith('relu') ? 'Relu' : 'MaxPool'}_output_0`).concat(['/classifier/relu/Relu_output_0', 'logits']),
-  'fmnist-resnet': ['/stem/relu/Relu_output_0', ...[1, 2, 3].flatMap((b) => [`/layer${b}/relu1/Relu_output_0`, `/layer${b}/relu2/Relu_output_0`]), '/flatten/Flatten_output_0', 'logits'],
-  'fmnist-vit': [1, 2, 3].flatMap((b) => [`/block${b}/mlp/act/Add_output_0`, `/block${b}/Add_1_output_0`]).concat(['/ReduceMean_output_0', 'logits']),
-};
+/** The taps each model card recommends for the detector (models/<name>.json, detectorTaps). */
+function cardTaps(name: string): string[] {
+  const card = JSON.parse(readFileSync(join(packageRoot, 'models', `${name}.json`), 'utf8')) as { detectorTaps?: { tensors: string[] } };
+  if (card.detectorTaps === undefined) throw new Error(`models/${name}.json recommends no detectorTaps`);
+  return card.detectorTaps.tensors;
+}
 
 const attacks: Record<string, () => Attack> = {
   pgd: () => new PGD({ eps: 0.1, steps: 20 }),
@@ -65,8 +65,7 @@ const margin = (d: Detection) => d.score - d.threshold;
 
 for (const name of values.models.split(',')) {
   const modelPath = join(packageRoot, 'models', `${name}.onnx`);
-  const taps = presets[name];
-  if (taps === undefined) throw new Error(`no tap preset for ${name}`);
+  const taps = cardTaps(name);
   const model = await GradientModel.load(modelPath, { taps, batchSize: 128 });
   const families: AttackFamily[] = values.bank.split(',').map((f) => ({ name: f, attack: attacks[f]!(), settings: settingsOf[f]! }));
   const started = performance.now();

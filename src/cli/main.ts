@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../version.js';
 import { registerAttackCommand } from './attack.js';
 import { registerBankCommand } from './bank.js';
+import { registerDemoCommand } from './demo.js';
 import { registerDetectCommand } from './detect.js';
 import { registerEvaluateCommand } from './evaluate.js';
 import { registerFitCommand } from './fit.js';
@@ -64,6 +65,7 @@ registerFitCommand(program);
 registerDetectCommand(program);
 registerBankCommand(program);
 registerEvaluateCommand(program);
+registerDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 // `nfp fit`, `nfp detect` and `nfp bank info | merge | calibrate` as commander runs them, in-process,
 // on a small slice of the shipped Fashion-MNIST test set with the committed CNN.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -8,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { readBank } from '../../src/bank/index.js';
 import { registerBankCommand } from '../../src/cli/bank.js';
 import { registerDetectCommand } from '../../src/cli/detect.js';
+import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
@@ -24,6 +26,7 @@ async function nfp(args: string[]): Promise<string> {
   registerFitCommand(p);
   registerDetectCommand(p);
   registerBankCommand(p);
+  registerEvaluateCommand(p);
   const [write, writeErr] = [process.stdout.write, process.stderr.write];
   process.stdout.write = ((chunk: string) => { out += chunk; return true; }) as typeof process.stdout.write;
   process.stderr.write = (() => true) as typeof process.stderr.write;
@@ -66,6 +69,12 @@ describe('nfp fit, detect and bank', function () {
       expect(l.input).to.equal(x);
       expect(l.fingerprints.length).to.be.greaterThan(0);
     }
+
+    // Evaluating on the same data file leaves out the bank's own fit and calibration rows.
+    const report = join(dir(), 'report');
+    const evaluation = JSON.parse(await nfp(['evaluate', '--model', modelPath, '--bank', out, '--data', testImages, '--attacks', 'fgsm', '--detectors', '3', '--max-images', '30', '--report', report])) as { attacks: Array<{ attack: string }> };
+    expect(evaluation.attacks.map((a) => a.attack)).to.deep.equal(['fgsm']);
+    expect(readFileSync(join(report, 'report.md'), 'utf8')).to.match(/rows 0-1200 fitted the bank, 1200-1500 calibrated it; rows 1500-10000 evaluated/);
   });
 
   it('fits class shards, merges them and calibrates the merged bank', async () => {
