@@ -39,6 +39,28 @@ export interface ClassFingerprints extends BankArrays {
 }
 
 /**
+ * The top K of the passing candidates, the budget shared out among the families: each family gets
+ * its K / families strongest (by its own |d|), and what a family cannot fill goes to the others. A
+ * plain ranking by the largest |d| would give the budget to whichever attack moves activations most
+ * (PGD's d runs to 5 and more) and leave the subtle ones (CW, DeepFool) without fingerprints.
+ */
+function selectPerFamily(results: ScreenResult[], passing: number[], settings: ScreenSettings): number[] {
+  if (results.length <= 1 || passing.length <= settings.topK) return passing;
+  const passesFor = (r: ScreenResult, c: number) => r.p[c]! < settings.pMax && Math.abs(r.d[c]!) >= settings.dMin;
+  const ranked = results.map((r) => passing.filter((c) => passesFor(r, c)).sort((a, b) => Math.abs(r.d[b]!) - Math.abs(r.d[a]!)));
+  const chosen = new Set<number>();
+  const next = ranked.map(() => 0);
+  // Round-robin over the families' rankings until the budget is spent or every ranking is exhausted.
+  while (chosen.size < settings.topK && ranked.some((list, f) => next[f]! < list.length)) {
+    for (const [f, list] of ranked.entries()) {
+      while (next[f]! < list.length && chosen.has(list[next[f]!]!)) next[f]!++;
+      if (next[f]! < list.length && chosen.size < settings.topK) chosen.add(list[next[f]!++]!);
+    }
+  }
+  return [...chosen];
+}
+
+/**
  * A floor for standard deviations, relative to the scale of the two groups: a neuron that is
  * constant on clean images (a dead ReLU) would otherwise give an infinite log-likelihood.
  */
@@ -73,7 +95,7 @@ export async function fitClass(clean: ActivationSet, families: ActivationSet[], 
   }
   const byEffect = (pool: number[]) => pool.sort((a, b) => effect[b]! - effect[a]!).slice(0, settings.topK);
   const passing = [...passes.keys()].filter((c) => passes[c]);
-  let chosen = byEffect(passing);
+  let chosen = byEffect(selectPerFamily(results, passing, settings));
   let relaxed: string | undefined;
   if (passing.length < settings.minFingerprints && families.length > 0) {
     const sig = [...significant.keys()].filter((c) => significant[c]);

@@ -262,6 +262,18 @@ describe('bank fitting', () => {
     expect(fp.relaxed).to.equal(undefined);
   });
 
+  it('shares the fingerprint budget among families, so a subtle attack keeps fingerprints of its own', async () => {
+    const rnd = new SeededRandom(8);
+    const neurons = 40, rows = 300;
+    const make = (shift: (j: number) => number) => ({ acts: Float32Array.from({ length: rows * neurons }, (_, i) => rnd.normal() + shift(i % neurons)), rows });
+    // Family A moves neurons 0-9 by 6 sd; family B moves neurons 10-19 by 2 sd.
+    const fp = await fitClass(make(() => 0), [make((j) => (j < 10 ? 6 : 0)), make((j) => (j >= 10 && j < 20 ? 2 : 0))], neurons,
+      { candidates: 3000, k: 1, pMax: 1e-3, dMin: 1.5, topK: 40, minFingerprints: 5 }, new AttackRandom(4));
+    const neuronsKept = [...fp.indices];
+    expect(neuronsKept.filter((j) => j < 10).length).to.be.within(15, 25);
+    expect(neuronsKept.filter((j) => j >= 10 && j < 20).length).to.be.within(15, 25);
+  });
+
   it('relaxes, and says so, when too few fingerprints pass', async () => {
     const rnd = new SeededRandom(6);
     const rows = 200, neurons = 30;
