@@ -37,6 +37,11 @@ def main():
     for name in args.names:
         torch.manual_seed(0)
         model = getattr(torchvision.models, name)(weights=None).eval()
+        # torchvision zero-initializes some classification heads (ViT): every input gradient
+        # through them is exactly 0, which checks nothing; give those random weights.
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and not module.weight.detach().any():
+                torch.nn.init.normal_(module.weight, std=0.02)
         x = np.random.default_rng(0).random((2, 3, args.size, args.size), dtype=np.float32)
         seed = np.random.default_rng(1).standard_normal((2, 1000)).astype(np.float32)
         path = os.path.join(OUT, f"{name}.onnx")

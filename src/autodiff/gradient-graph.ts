@@ -9,6 +9,7 @@ import { GradientError } from './rules/index.js';
 import { addClassifierSeeds, GradientOutputs } from './seeds.js';
 import type { SeedLayout } from './seeds.js';
 import { probeShapes } from './shapes.js';
+import type { Probed } from './shapes.js';
 import { addBackward } from './transform.js';
 
 interface Parsed {
@@ -24,8 +25,8 @@ function parse(bytes: Uint8Array, source: string): Parsed {
 }
 
 /** Appends the backward pass and `nfp_input_grad`; `extraOutputs` become graph outputs too. */
-function finish(bytes: Uint8Array, graph: Graph, b: GraphBuilder, input: string, seeds: Map<string, string[]>, shapes: Map<string, number[]>, extraOutputs: string[]): Uint8Array {
-  const grad = addBackward(graph, b, { input, seeds, shapes });
+function finish(bytes: Uint8Array, graph: Graph, b: GraphBuilder, input: string, seeds: Map<string, string[]>, probed: Probed, extraOutputs: string[]): Uint8Array {
+  const grad = addBackward(graph, b, { input, seeds, shapes: probed.shapes, constants: probed.constants });
   b.node('Identity', [grad], {}, [GradientOutputs.grad]);
   b.addOutput(GradientOutputs.grad);
   const declared = new Set((graph.output ?? []).map((o) => o.name));
@@ -42,10 +43,10 @@ export async function classifierGradientBytes(
   settings: SessionSettings = {},
 ): Promise<Uint8Array> {
   const { graph, opset } = parse(bytes, source);
-  const shapes = await probeShapes(bytes, graph, input, settings);
+  const probed = await probeShapes(bytes, graph, input, settings);
   const b = new GraphBuilder(graph, opset);
   const seeds = addClassifierSeeds(b, layout);
-  return finish(bytes, graph, b, input.name, seeds, shapes, [layout.logits, ...layout.taps.map((t) => t.tensor)]);
+  return finish(bytes, graph, b, input.name, seeds, probed, [layout.logits, ...layout.taps.map((t) => t.tensor)]);
 }
 
 /**
@@ -59,7 +60,8 @@ export async function seededGradientBytes(
   const { graph, opset } = parse(bytes, 'model');
   const input = options.input ?? realInputs(graph)[0]?.name;
   if (input === undefined) throw new GradientError('model has no input');
-  const shapes = await probeShapes(bytes, graph, { name: input, shape: options.inputShape }, options.settings);
+  const probed = await probeShapes(bytes, graph, { name: input, shape: options.inputShape }, options.settings);
+  const shapes = probed.shapes;
   const b = new GraphBuilder(graph, opset);
   const seeds = new Map<string, string[]>();
   const seedInputs = options.tensors.map((tensor, i) => {
@@ -70,5 +72,5 @@ export async function seededGradientBytes(
     seeds.set(tensor, [...(seeds.get(tensor) ?? []), name]);
     return name;
   });
-  return { bytes: finish(bytes, graph, b, input, seeds, shapes, options.tensors), seedInputs };
+  return { bytes: finish(bytes, graph, b, input, seeds, probed, options.tensors), seedInputs };
 }

@@ -1,15 +1,25 @@
-// Static shapes for the gradient rules: per-image shapes of every node output from one probe
-// run at batch size 1 (stored with that leading 1), plus the declared shapes of constants.
+// Static facts for the gradient rules from probe runs: the shape of every node output at batch
+// size 1 (wherever the batch axis lies), the declared shapes of constants, and the values of
+// integer shape arithmetic that does not depend on the batch size.
 import { probeLayers } from '../model/layers.js';
 import type { Graph } from '../model/onnx-schema.js';
 import type { SessionSettings } from '../model/session.js';
+
+export interface Probed {
+  shapes: Map<string, number[]>;
+  /**
+   * Integer tensors computed from shapes (Shape -> Gather -> Mul ... feeding Slice or Reshape, as
+   * attention exports do) whose values are the same at batch sizes 1 and 2: constants in effect.
+   */
+  constants: Map<string, number[]>;
+}
 
 export async function probeShapes(
   bytes: Uint8Array,
   graph: Graph,
   input: { name: string; shape: number[] },
   settings: SessionSettings = {},
-): Promise<Map<string, number[]>> {
+): Promise<Probed> {
   const shapes = new Map<string, number[]>();
   for (const t of graph.initializer ?? []) shapes.set(t.name, (t.dims ?? []).map(Number));
   for (const node of graph.node ?? []) {
@@ -17,8 +27,16 @@ export async function probeShapes(
     if (node.opType === 'Constant' && value !== undefined && node.output?.[0]) shapes.set(node.output[0], (value.dims ?? []).map(Number));
   }
   shapes.set(input.name, [1, ...input.shape]);
-  for (const layer of await probeLayers(bytes, graph, input, settings)) {
-    if (layer.shape !== undefined) shapes.set(layer.output, [1, ...layer.shape]);
+  const one = await probeLayers(bytes, graph, input, settings, { integerValues: true });
+  for (const layer of one) if (layer.dims !== undefined) shapes.set(layer.output, layer.dims);
+  const constants = new Map<string, number[]>();
+  if (one.some((l) => l.values !== undefined)) {
+    // A second probe at batch size 2 tells batch-independent shape arithmetic from batch-dependent.
+    const two = new Map((await probeLayers(bytes, graph, input, settings, { batch: 2, integerValues: true })).map((l) => [l.output, l.values]));
+    for (const l of one) {
+      const other = two.get(l.output);
+      if (l.values !== undefined && other !== undefined && other.length === l.values.length && other.every((v, i) => v === l.values![i])) constants.set(l.output, l.values);
+    }
   }
-  return shapes;
+  return { shapes, constants };
 }

@@ -14,6 +14,8 @@ export interface TransformSpec {
   seeds: Map<string, string[]>;
   /** Shapes with batch size 1 of the data tensors (probed) and of constants. */
   shapes: ReadonlyMap<string, number[]>;
+  /** Probed values of batch-independent integer tensors, used as constants by the rules. */
+  constants?: ReadonlyMap<string, number[]>;
 }
 
 /** Tensors whose value depends on `input`; ONNX requires graph nodes in topological order. */
@@ -38,7 +40,8 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
     if (s === undefined) throw new GradientError(`no shape known for tensor '${tensor}' (the probe run did not produce it)`);
     return s;
   };
-  const constant = constantLookup(graph);
+  const declared = constantLookup(graph);
+  const constant = (tensor: string) => declared(tensor) ?? spec.constants?.get(tensor);
   const nodes = graph.node ?? [];
   for (let n = nodes.length - 1; n >= 0; n--) {
     const node = nodes[n]!;
@@ -53,7 +56,8 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
       return terms === undefined ? undefined : b.sum(terms);
     });
     const inputs = node.input ?? [];
-    const needs = inputs.map((i) => i !== '' && live.has(i));
+    // Shape arithmetic downstream of the input is live but has a known, batch-independent value: no gradient.
+    const needs = inputs.map((i) => i !== '' && live.has(i) && spec.constants?.has(i) !== true);
     const grads = rule({ node, b, gradOutputs, needs, shape, constant });
     inputs.forEach((name, i) => {
       const g = grads[i];

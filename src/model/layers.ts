@@ -13,6 +13,13 @@ export interface LayerInfo {
   output: string;
   /** Shape of one image's output (batch dimension removed); undefined if not float or not probed. */
   shape?: number[];
+  /**
+   * The output's full shape in the probe run (batch size 1), also for tensors whose leading axis is
+   * not the batch (attention reshapes to [tokens, batch * heads, ...]), where `shape` is undefined.
+   */
+  dims?: number[];
+  /** Values of small integer outputs (shape arithmetic), when asked for. */
+  values?: number[];
   neurons?: number;
   dtype?: string;
 }
@@ -22,6 +29,7 @@ export async function probeLayers(
   graph: Graph,
   input: { name: string; shape: number[] },
   settings: SessionSettings = {},
+  probe: { batch?: number; integerValues?: boolean } = {},
 ): Promise<LayerInfo[]> {
   const constants = new Set(['Constant', 'ConstantOfShape', 'Shape', 'Size']);
   const layers: LayerInfo[] = [];
@@ -37,14 +45,19 @@ export async function probeLayers(
     settings,
   );
   try {
-    const size = input.shape.reduce((a, b) => a * b, 1);
+    const batch = probe.batch ?? 1;
+    const size = batch * input.shape.reduce((a, b) => a * b, 1);
     const x = new Float32Array(size);
     for (let i = 0; i < size; i++) x[i] = (i * 7919) % 255 / 255; // deterministic, not constant
-    const result = await session.run({ [input.name]: new ort.Tensor('float32', x, [1, ...input.shape]) });
+    const result = await session.run({ [input.name]: new ort.Tensor('float32', x, [batch, ...input.shape]) });
     for (const layer of layers) {
       const t = result[layer.output];
       if (t === undefined) continue;
       layer.dtype = t.type;
+      layer.dims = t.dims.map(Number);
+      if (probe.integerValues === true && (t.type === 'int64' || t.type === 'int32') && t.size <= 64) {
+        layer.values = Array.from(t.data as BigInt64Array | Int32Array, Number);
+      }
       if (t.dims.length >= 1 && t.dims[0] === 1) {
         layer.shape = t.dims.slice(1).map(Number);
         layer.neurons = layer.shape.reduce((a, b) => a * b, 1);

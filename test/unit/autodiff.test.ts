@@ -487,6 +487,37 @@ describe('autodiff: attention, normalization and selection rules against finite 
   }));
 });
 
+describe('autodiff: batch axis not first and shape arithmetic (torchvision attention exports)', () => {
+  // x [N, 4, 6] -> tokens first [4, N, 6] -> [4, 2N, 3] (a batch-dependent target computed from
+  // Shape) -> Slice of the last axis with bounds computed from Shape(x) (batch-independent) ->
+  // Softmax -> back to [4, N, 4] -> [N, 4, 4]. The probe must record shapes whose leading axis is not
+  // the batch, and the Slice must see its computed bounds as the constants they are.
+  it('differentiates through it, as finite differences say', () => checkFiniteDifferences({
+    shape: [4, 6],
+    constants: {
+      one: { dims: [1], ints: [1] }, two: { dims: [1], ints: [2] }, four: { dims: [1], ints: [4] }, three: { dims: [1], ints: [3] },
+      lastAxis: { dims: [1], ints: [2] },
+    },
+    nodes: [
+      node('Transpose', ['x'], ['t'], [ints('perm', [1, 0, 2])]),
+      node('Shape', ['t'], ['st']),
+      node('Gather', ['st', 'one'], ['n']),
+      node('Mul', ['n', 'two'], ['n2']),
+      node('Concat', ['four', 'n2', 'three'], ['target'], [int('axis', 0)]),
+      node('Reshape', ['t', 'target'], ['r']),
+      node('Shape', ['x'], ['sx']),
+      node('Gather', ['sx', 'lastAxis'], ['d']),
+      node('Div', ['d', 'two'], ['half']),
+      node('Sub', ['half', 'two'], ['start']),
+      node('Slice', ['r', 'start', 'half', 'lastAxis'], ['sl']),
+      node('Softmax', ['sl'], ['sm'], [int('axis', -1)]),
+      node('Concat', ['four', 'n', 'four'], ['back'], [int('axis', 0)]),
+      node('Reshape', ['sm', 'back'], ['rb']),
+      node('Transpose', ['rb'], ['y'], [ints('perm', [1, 0, 2])]),
+    ],
+  }));
+});
+
 describe('autodiff: errors', () => {
   it('an op without a rule names the op and the node', async () => {
     const bytes = tinyModel({ shape: [3], nodes: [node('Relu', ['x'], ['r']), { name: 'my/hardmax', opType: 'Hardmax', input: ['r'], output: ['y'] }] }, new SeededRandom(1));
