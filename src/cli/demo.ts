@@ -48,7 +48,7 @@ const sizes: Record<'full' | 'quick', DemoSize> = {
 export function registerDemoCommand(program: Command): Command {
   return program
     .command('demo')
-    .description('fit, calibrate and evaluate a detector for the committed Fashion-MNIST CNN on the shipped data (about 5 minutes on 2 cores)')
+    .description('fit, calibrate and evaluate a detector for the committed Fashion-MNIST CNN on the shipped data (about 3 minutes on 2 cores)')
     .option('--out <dir>', 'where the bank and the report go', 'nfp-demo')
     .option('--quick', 'a tiny version that finishes in seconds (a smoke test, not a result)')
     .option('--seed <n>', 'seed of the fit, the attacks and the evaluation', parseInteger, 1)

@@ -23,7 +23,13 @@ program
   .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride()
-  .addHelpText('after', '\nExamples:\n  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions\n  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps\n');
+  .addHelpText('after', [
+    '\nExamples:',
+    '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
+    '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
+    '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
+    '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
+  ].join('\n'));
 
 program
   .command('info')
