@@ -12,7 +12,8 @@ export interface DrawSource {
 
 /** node:crypto, read in blocks; unbiased by rejection of the top partial range. */
 export class CryptoDraws implements DrawSource {
-  private readonly pool = new Uint32Array(1024);
+  // One randomFillSync call per 16,384 words: the call, not the bytes, is what costs.
+  private readonly pool = new Uint32Array(16384);
   private at = this.pool.length;
 
   private next(): number {
@@ -49,10 +50,25 @@ export class SeededDraws implements DrawSource {
 }
 
 /**
- * Writes m distinct values of start + [0, count) into out[offset ..], by a partial Fisher-Yates
- * shuffle over a sparse map (no O(count) work per draw, whatever the bank's size).
+ * Writes m distinct values of start + [0, count) into out[offset ..], uniformly over ordered
+ * samples. Small draws from large classes (the usual 25 of hundreds) redraw on a repeat, checked by
+ * a scan of the few values drawn so far; larger ones run a partial Fisher-Yates shuffle over a
+ * sparse map, so no draw costs O(count).
  */
 export function drawDistinct(source: DrawSource, start: number, count: number, m: number, out: Uint32Array, offset: number): void {
+  if (m * 4 <= count && m <= 64) {
+    for (let i = 0; i < m; i++) {
+      let v: number;
+      let repeated: boolean;
+      do {
+        v = start + source.below(count);
+        repeated = false;
+        for (let j = offset; j < offset + i; j++) if (out[j] === v) { repeated = true; break; }
+      } while (repeated);
+      out[offset + i] = v;
+    }
+    return;
+  }
   const swapped = new Map<number, number>();
   for (let i = 0; i < m; i++) {
     const j = i + source.below(count - i);

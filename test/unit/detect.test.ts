@@ -23,20 +23,26 @@ const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const taps = ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
 
 describe('draws and thresholds', () => {
-  it('draws m distinct fingerprints of the class, uniformly', () => {
-    const source = new SeededDraws(1);
-    const counts = new Array(20).fill(0);
-    const out = new Uint32Array(5);
-    for (let t = 0; t < 8000; t++) {
-      drawDistinct(source, 100, 20, 5, out, 0);
-      expect(new Set(out).size).to.equal(5);
-      for (const v of out) {
-        expect(v).to.be.within(100, 119);
-        counts[v - 100]++;
+  for (const count of [20, 12]) {
+    it(`draws m distinct fingerprints of the class, uniformly (5 of ${count}: ${count >= 20 ? 'redraw on repeat' : 'partial shuffle'})`, () => {
+      const source = new SeededDraws(1);
+      const counts = new Array(count).fill(0);
+      const out = new Uint32Array(5);
+      for (let t = 0; t < 8000; t++) {
+        drawDistinct(source, 100, count, 5, out, 0);
+        expect(new Set(out).size).to.equal(5);
+        for (const v of out) {
+          expect(v).to.be.within(100, 100 + count - 1);
+          counts[v - 100]++;
+        }
       }
-    }
-    for (const c of counts) expect(c).to.be.within(1800, 2200); // 2,000 expected
-    drawDistinct(new CryptoDraws(), 0, 7, 7, out.subarray(0, 0), 0); // m = 0 writes nothing
+      const expected = (8000 * 5) / count;
+      for (const c of counts) expect(c).to.be.within(expected * 0.9, expected * 1.1);
+    });
+  }
+
+  it('draws every fingerprint when m equals the class size, and nothing for m = 0', () => {
+    drawDistinct(new CryptoDraws(), 0, 7, 0, new Uint32Array(0), 0);
     const all = new Uint32Array(7);
     drawDistinct(new CryptoDraws(), 0, 7, 7, all, 0);
     expect([...all].sort()).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
