@@ -1,7 +1,8 @@
 // `nfp evaluate`: attacks held-out images with the suite, scores them and clean ones with the
 // detector, and writes metrics.json, report.md and report.html with figures into a folder.
 import { cpus } from 'node:os';
-import { basename } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 import { Command, Option } from 'commander';
 
@@ -13,14 +14,15 @@ import type { FingerprintBank } from '../bank/index.js';
 import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { evaluate, writeReport } from '../eval/index.js';
-import type { Evaluation } from '../eval/index.js';
+import type { AdversarialSet, Evaluation } from '../eval/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { parseAttackList, parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 import { ProgressBar } from './progress.js';
 
 export interface EvaluateCommandOptions {
   model: string;
-  bank: string;
+  /** One bank, or several to compare on the same attacked images (a cross-attack matrix). */
+  bank: string[];
   data: string;
   labels?: string;
   attacks: AttackName[];
@@ -41,7 +43,7 @@ export function registerEvaluateCommand(program: Command): Command {
     .command('evaluate')
     .description('evaluate a calibrated bank against the attack suite on held-out images; writes a report folder')
     .requiredOption('--model <model>', 'the ONNX classifier the bank was fitted on')
-    .requiredOption('--bank <bank.nfp>', 'a calibrated bank')
+    .requiredOption('--bank <banks...>', 'a calibrated bank; several (e.g. each fitted on one attack) are compared on the same attacked images in matrix.md')
     .requiredOption('--data <path>', 'labelled images; when they are the data the bank was fitted on, its fit and calibration rows are left out')
     .option('--labels <path>', 'labels for --data (.npy or IDX)')
     .option('--attacks <names>', `attacks, comma-separated (default ${defaultEvaluationAttacks.join(',')})`, parseAttackList, defaultEvaluationAttacks)
@@ -53,7 +55,7 @@ export function registerEvaluateCommand(program: Command): Command {
     .option('--max-images <n>', 'attack at most this many correctly classified held-out images', parsePositiveInt, 1000)
     .option('--seed <n>', 'seed of the attacks and of the random detectors', parseInteger, 1)
     .requiredOption('--report <dir>', 'folder for metrics.json, report.md, report.html and figures/')
-    .addHelpText('after', '\nExample:\n  $ nfp evaluate --model models/fmnist-cnn.onnx --bank bank.nfp --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n      --attacks pgd,fgsm,cw,deepfool --report report/\n')
+    .addHelpText('after', '\nExamples:\n  $ nfp evaluate --model models/fmnist-cnn.onnx --bank bank.nfp --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n      --attacks pgd,fgsm,cw,deepfool --report report/\n  $ nfp evaluate ... --bank pgd.nfp fgsm.nfp cw.nfp --report matrix/   # cross-attack matrix\n')
     .action(async (options: EvaluateCommandOptions, command: Command) => {
       await evaluateCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
     });
@@ -70,9 +72,9 @@ export function heldOut(bank: FingerprintBank, data: ImageBatch, source: string)
   return { start, split: `${source}: rows ${record.fit[0]}-${record.fit[1]} fitted the bank${record.calibration ? `, ${record.calibration[0]}-${record.calibration[1]} calibrated it` : ''}; rows ${start}-${rows} evaluated` };
 }
 
-export async function evaluateCommand(options: EvaluateCommandOptions, usage: (message: string) => never): Promise<Evaluation> {
-  const bank = readBank(options.bank);
-  const pgdEps = (bank.header.fit.attacks.pgd as { eps?: unknown } | undefined)?.eps;
+export async function evaluateCommand(options: EvaluateCommandOptions, usage: (message: string) => never): Promise<Evaluation[]> {
+  const banks = options.bank.map((path) => ({ path, bank: readBank(path) }));
+  const pgdEps = (banks[0]!.bank.header.fit.attacks.pgd as { eps?: unknown } | undefined)?.eps;
   const eps = options.eps ?? (typeof pgdEps === 'number' ? pgdEps : undefined);
   const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
   if (bounded.length > 0 && eps === undefined) usage(`--attacks ${bounded.join(',')} need --eps (the bank records no PGD eps)`);
@@ -80,9 +82,12 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   if (labels.length !== tensor.dims[0]) usage(`--labels has ${labels.length} labels but --data has ${tensor.dims[0]} images`);
-  const { start, split } = heldOut(bank, tensor, basename(options.data));
+  // Every bank's own rows stay out: the evaluation starts after the last of them.
+  const splits = banks.map(({ bank }) => heldOut(bank, tensor, basename(options.data)));
+  const start = Math.max(...splits.map((h) => h.start));
+  const split = banks.length === 1 ? splits[0]!.split : `${splits.map((h, i) => `${basename(banks[i]!.path)}: ${h.split}`).join('; ')}; all banks evaluated on rows ${start}-${tensor.dims[0]}`;
   const rows = tensor.dims[0]! - start;
-  if (rows < 10) usage(`only ${rows} held-out images remain in --data after the bank's own rows`);
+  if (rows < 10) usage(`only ${rows} held-out images remain in --data after the banks' own rows`);
   const per = tensor.data.length / tensor.dims[0]!;
   const images = { data: tensor.data.subarray(start * per), dims: [rows, ...tensor.dims.slice(1)] };
   const attacks = options.attacks.map((name) => {
@@ -93,31 +98,67 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
     };
     return { name, attack: createAttack(name, settings), settings: { ...settings } };
   });
-  const detector = await FingerprintDetector.load({ model: options.model, bank, ...(options.draws !== undefined ? { draws: options.draws } : {}) });
   const attackModel = await GradientModel.load(options.model, { taps: [], inputShape: tensor.dims.slice(1), batchSize: 128 });
+  const adversarial = new Map<string, AdversarialSet>();
+  const evaluations: Evaluation[] = [];
+  const reports: Array<{ bank: string; report: string }> = [];
   try {
-    const bars = new Map<string, ProgressBar>();
-    const evaluation = await evaluate({
-      detector, attackModel, images, labels: labels.subarray(start), attacks, detectors: options.detectors, maxSources: options.maxImages, seed: options.seed,
-      onProgress: (stage, done, total) => {
-        let bar = bars.get(stage);
-        if (bar === undefined) bars.set(stage, (bar = new ProgressBar(stage, total)));
-        bar.update(done);
-        if (done >= total) bar.done();
-      },
-    });
-    const command = `nfp evaluate --model ${options.model} --bank ${options.bank} --data ${options.data} --attacks ${options.attacks.join(',')}${eps !== undefined ? ` --eps ${eps}` : ''} --detectors ${options.detectors} --max-images ${options.maxImages} --seed ${options.seed} --report ${options.report}`;
-    const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
-    const paths = await writeReport(options.report, evaluation, { command, machine, split });
-    process.stdout.write(`${JSON.stringify({
-      report: paths.markdown, html: paths.html, metrics: paths.metrics, cleanFpr: round(evaluation.clean.fprAtThreshold),
-      attacks: evaluation.attacks.map((a) => ({ attack: a.attack, successRate: round(a.successRate), auc: round(a.auc), tprAt5: round(a.tprAt5), aucStd: round(a.consistency.auc.std) })),
-      seconds: round(evaluation.seconds),
-    })}\n`);
-    return evaluation;
+    for (const { path, bank } of banks) {
+      const detector = await FingerprintDetector.load({ model: options.model, bank, ...(options.draws !== undefined ? { draws: options.draws } : {}) });
+      try {
+        const bars = new Map<string, ProgressBar>();
+        const evaluation = await evaluate({
+          detector, attackModel, images, labels: labels.subarray(start), attacks, detectors: options.detectors, maxSources: options.maxImages, seed: options.seed,
+          adversarial, onAdversarial: (name, set) => adversarial.set(name, set),
+          onProgress: (stage, done, total) => {
+            let bar = bars.get(stage);
+            if (bar === undefined) bars.set(stage, (bar = new ProgressBar(stage, total)));
+            bar.update(done);
+            if (done >= total) bar.done();
+          },
+        });
+        const dir = banks.length === 1 ? options.report : join(options.report, basename(path, '.nfp'));
+        const command = `nfp evaluate --model ${options.model} --bank ${options.bank.join(' ')} --data ${options.data} --attacks ${options.attacks.join(',')}${eps !== undefined ? ` --eps ${eps}` : ''} --detectors ${options.detectors} --max-images ${options.maxImages} --seed ${options.seed} --report ${options.report}`;
+        const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
+        const paths = await writeReport(dir, evaluation, { command, machine, split });
+        evaluations.push(evaluation);
+        reports.push({ bank: path, report: paths.markdown });
+      } finally {
+        await detector.release();
+      }
+    }
   } finally {
-    await Promise.all([detector.release(), attackModel.release()]);
+    await attackModel.release();
   }
+  const matrix = banks.length > 1 ? writeMatrix(options.report, banks.map((b) => b.path), evaluations) : undefined;
+  process.stdout.write(`${JSON.stringify({
+    reports, ...(matrix ? { matrix } : {}),
+    banks: evaluations.map((e, i) => ({
+      bank: banks[i]!.path, cleanFpr: round(e.clean.fprAtThreshold),
+      attacks: e.attacks.map((a) => ({ attack: a.attack, successRate: round(a.successRate), auc: round(a.auc), tprAt5: round(a.tprAt5), aucStd: round(a.consistency.auc.std) })),
+    })),
+  })}\n`);
+  return evaluations;
+}
+
+/** The cross-attack matrix: one row per bank (with its attack families), one column per attack; AUC and TPR at the calibrated threshold. */
+function writeMatrix(dir: string, banks: string[], evaluations: Evaluation[]): string {
+  mkdirSync(dir, { recursive: true });
+  const attacks = evaluations[0]!.attacks.map((a) => a.attack);
+  const lines = [
+    '# Cross-attack matrix', '',
+    'AUC (TPR at the calibrated threshold) of each bank against each attack, on the same held-out attacked images.', '',
+    `| bank (families) | clean FPR | ${attacks.join(' | ')} |`,
+    `|---|---|${attacks.map(() => '---').join('|')}|`,
+    ...evaluations.map((e, i) => `| ${basename(banks[i]!)} (${e.bank.families.join(', ')}) | ${e.clean.fprAtThreshold.toFixed(3)} | ${e.attacks.map((a) => `${a.auc.toFixed(4)} (${a.tprAtThreshold.toFixed(3)})`).join(' | ')} |`),
+  ];
+  const path = join(dir, 'matrix.md');
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  writeFileSync(join(dir, 'matrix.json'), `${JSON.stringify({
+    schema: 'nfp-matrix/1', attacks,
+    banks: evaluations.map((e, i) => ({ bank: basename(banks[i]!), families: e.bank.families, cleanFpr: e.clean.fprAtThreshold, auc: e.attacks.map((a) => a.auc), tprAtThreshold: e.attacks.map((a) => a.tprAtThreshold) })),
+  }, null, 1)}\n`);
+  return path;
 }
 
 function round(v: number): number {

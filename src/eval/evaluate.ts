@@ -32,6 +32,19 @@ export interface EvaluateOptions {
   maxSources?: number;
   seed?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
+  /**
+   * Adversarial images already made for an attack name (by an earlier evaluation of the same model
+   * and images): the attack is not run again. Lets several banks be compared on the same images.
+   */
+  adversarial?: ReadonlyMap<string, AdversarialSet>;
+  /** Receives each attack's adversarial images, for reuse through `adversarial`. */
+  onAdversarial?: (attack: string, set: AdversarialSet) => void;
+}
+
+/** Successful adversarial images of one attack, and how many images were attacked. */
+export interface AdversarialSet {
+  images: ImageBatch;
+  sources: number;
 }
 
 export interface Scores { clean: number[]; attacked: number[] }
@@ -127,11 +140,17 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const results: AttackEvaluation[] = [];
   for (const [a, spec] of options.attacks.entries()) {
     const t0 = performance.now();
-    const run = await spec.attack.run(options.attackModel, sourceImages, {
-      labels: sourceLabels, seed: seed + a, onProgress: (done, total) => progress(spec.name, done, total),
-    });
-    const ok = [...run.success.keys()].filter((i) => run.success[i]);
-    const advOut = await detector.classifier.run({ data: pick(run.adv, ok, perImage), dims: [ok.length, ...images.dims.slice(1)] });
+    let set = options.adversarial?.get(spec.name);
+    if (set === undefined) {
+      const run = await spec.attack.run(options.attackModel, sourceImages, {
+        labels: sourceLabels, seed: seed + a, onProgress: (done, total) => progress(spec.name, done, total),
+      });
+      const hit = [...run.success.keys()].filter((i) => run.success[i]);
+      set = { images: { data: pick(run.adv, hit, perImage), dims: [hit.length, ...images.dims.slice(1)] }, sources: sources.length };
+    }
+    options.onAdversarial?.(spec.name, set);
+    const ok = { length: set.images.dims[0]! };
+    const advOut = await detector.classifier.run(set.images);
     const advLabels = advOut.labels;
     const advMain = margin((await detector.scoreActivations(advOut.activations, advLabels)).scores, advLabels);
     const aucs: number[] = [];
@@ -149,7 +168,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     const soft = perClassMargins(cleanSoftmax, Array.from(cleanLabels), maxSoftmaxScore(advOut.logits, classes), Array.from(advLabels), classes, fpr);
     const has = ok.length > 0;
     results.push({
-      attack: spec.name, settings: spec.settings, sources: sources.length, adversarial: ok.length, successRate: ok.length / Math.max(1, sources.length),
+      attack: spec.name, settings: spec.settings, sources: set.sources, adversarial: ok.length, successRate: ok.length / Math.max(1, set.sources),
       auc: has ? auc(cleanMain, advMain) : NaN, tprAt1: tprAtFpr(cleanMain, advMain, 0.01), tprAt5: tprAtFpr(cleanMain, advMain, 0.05), tprAtThreshold: rateAbove(advMain, 0),
       perClass: Array.from({ length: classes }, (_, c) => {
         const neg = cleanMain.filter((_, i) => cleanLabels[i] === c);

@@ -72,9 +72,23 @@ describe('nfp fit, detect and bank', function () {
 
     // Evaluating on the same data file leaves out the bank's own fit and calibration rows.
     const report = join(dir(), 'report');
-    const evaluation = JSON.parse(await nfp(['evaluate', '--model', modelPath, '--bank', out, '--data', testImages, '--attacks', 'fgsm', '--detectors', '3', '--max-images', '30', '--report', report])) as { attacks: Array<{ attack: string }> };
-    expect(evaluation.attacks.map((a) => a.attack)).to.deep.equal(['fgsm']);
+    const evaluation = JSON.parse(await nfp(['evaluate', '--model', modelPath, '--bank', out, '--data', testImages, '--attacks', 'fgsm', '--detectors', '3', '--max-images', '30', '--report', report])) as { banks: Array<{ attacks: Array<{ attack: string }> }> };
+    expect(evaluation.banks[0]!.attacks.map((a) => a.attack)).to.deep.equal(['fgsm']);
     expect(readFileSync(join(report, 'report.md'), 'utf8')).to.match(/rows 0-1200 fitted the bank, 1200-1500 calibrated it; rows 1500-10000 evaluated/);
+
+    // Two banks (fitted on different attacks) on the same attacked images: a cross-attack matrix.
+    const fgsmBank = join(dir(), 'fgsm.nfp');
+    await nfp(['fit', ...small.map((a) => (a === 'pgd' ? 'fgsm' : a)), '--limit', '1600', '--out', fgsmBank]);
+    const both = join(dir(), 'matrix');
+    const matrix = JSON.parse(await nfp(['evaluate', '--model', modelPath, '--bank', out, fgsmBank, '--data', testImages, '--attacks', 'fgsm,pgd', '--steps', '3', '--detectors', '3', '--max-images', '30', '--report', both])) as { matrix: string; banks: Array<{ attacks: Array<{ auc: number }> }> };
+    expect(matrix.banks).to.have.length(2);
+    const table = readFileSync(matrix.matrix, 'utf8');
+    expect(table).to.match(/\| bank.nfp \(pgd\) \|/);
+    expect(table).to.match(/\| fgsm.nfp \(fgsm\) \|/);
+    expect(readFileSync(join(both, 'bank', 'report.md'), 'utf8')).to.match(/all banks evaluated on rows 1600-10000/);
+    const json = JSON.parse(readFileSync(join(both, 'matrix.json'), 'utf8')) as { attacks: string[]; banks: Array<{ auc: number[] }> };
+    expect(json.attacks).to.deep.equal(['fgsm', 'pgd']);
+    expect(json.banks[1]!.auc).to.have.length(2);
   });
 
   it('fits class shards, merges them and calibrates the merged bank', async () => {
