@@ -91,7 +91,7 @@ export class AttackBatch {
   /** Cross-entropy or margin against the loss classes, negated with its gradient for targeted criteria. */
   private async signedLoss(x: Float32Array, rows: ArrayLike<number>, kind: 'labels' | 'marginLabels'): Promise<{ grad: Float32Array; value: Float32Array; logits: Float32Array }> {
     const sub = this.criterion.subset(rows);
-    const out = await this.model.gradient({ data: x, dims: this.dims(rows.length) }, { [kind]: sub.lossClasses });
+    const out = await this.model.gradient({ data: x, dims: this.dims(rows.length) }, { [kind]: sub.lossClasses, activations: false });
     const value = (kind === 'labels' ? out.loss : out.margin)!;
     if (sub.direction < 0) {
       for (let i = 0; i < out.grad.length; i++) out.grad[i] = -out.grad[i]!;
@@ -102,7 +102,7 @@ export class AttackBatch {
 
   /** d(sum_r seed[r] . logits[r]) / dx for arbitrary logit seeds (rows need not be batch rows). */
   async logitGradient(x: Float32Array, rows: number, logitSeed: Float32Array): Promise<{ grad: Float32Array; logits: Float32Array }> {
-    const out = await this.model.gradient({ data: x, dims: this.dims(rows) }, { logitSeed });
+    const out = await this.model.gradient({ data: x, dims: this.dims(rows) }, { logitSeed, activations: false });
     return { grad: out.grad, logits: out.logits };
   }
 

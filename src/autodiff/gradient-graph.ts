@@ -34,18 +34,22 @@ function finish(bytes: Uint8Array, graph: Graph, b: GraphBuilder, input: string,
   return b.appendTo(bytes);
 }
 
-/** A classifier's gradient model: seeds at the logits and taps (seeds.ts), logits and taps as outputs. */
+/**
+ * A classifier's gradient model: seeds at the logits and, with `tapSeeds` (default), at the taps
+ * (seeds.ts); logits and taps as outputs either way.
+ */
 export async function classifierGradientBytes(
   bytes: Uint8Array,
   source: string,
   input: { name: string; shape: number[] },
   layout: SeedLayout,
   settings: SessionSettings = {},
+  tapSeeds = true,
 ): Promise<Uint8Array> {
   const { graph, opset } = parse(bytes, source);
   const probed = await probeShapes(bytes, graph, input, settings);
   const b = new GraphBuilder(graph, opset);
-  const seeds = addClassifierSeeds(b, layout);
+  const seeds = addClassifierSeeds(b, layout, tapSeeds);
   return finish(bytes, graph, b, input.name, seeds, probed, [layout.logits, ...layout.taps.map((t) => t.tensor)]);
 }
 

@@ -32,6 +32,8 @@ export interface GradientRequest {
   labels?: Int32Array;
   /** Class per row: adds the Carlini-Wagner margin z_label - max_{j != label} z_j. */
   marginLabels?: Int32Array;
+  /** false: leave the tapped activations out of the result (they are not fetched or copied). */
+  activations?: boolean;
 }
 
 export interface GradientResult {
@@ -39,7 +41,7 @@ export interface GradientResult {
   classes: number;
   /** [rows x classes] */
   logits: Float32Array;
-  /** [rows x neurons], as Classifier.run returns them. */
+  /** [rows x neurons], as Classifier.run returns them; empty with `activations: false`. */
   activations: Float32Array;
   /** Same shape as the images: d loss / d images. */
   grad: Float32Array;
@@ -50,11 +52,16 @@ export interface GradientResult {
 }
 
 export class GradientModel {
+  /** The gradient graph with a tap seed input, built on the first request that seeds the taps. */
+  #tapSeeded: Promise<ort.InferenceSession> | undefined;
+
   private constructor(
     /** The plain forward model (same taps), for runs that need no gradient. */
     readonly classifier: Classifier,
+    /** The gradient graph without tap seeds: what attacks use, with no backward work for the taps. */
     private readonly session: ort.InferenceSession,
     readonly batchSize: number,
+    private readonly build: (tapSeeds: boolean) => Promise<ort.InferenceSession>,
   ) {}
 
   get inputShape(): number[] { return this.classifier.inputShape; }
@@ -69,11 +76,10 @@ export class GradientModel {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
     // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
     const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, { ...settings, batchSize, ...(taps ? { taps } : {}), ...(inputShape ? { inputShape } : {}) });
+    const build = async (tapSeeds: boolean) => createSession(await classifierGradientBytes(bytes, source, { name: classifier.inputName, shape: classifier.inputShape },
+      { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps }, settings, tapSeeds), settings);
     try {
-      const gradientBytes = await classifierGradientBytes(bytes, source, { name: classifier.inputName, shape: classifier.inputShape },
-        { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps }, settings);
-      const session = await createSession(gradientBytes, settings);
-      return new GradientModel(classifier, session, batchSize);
+      return new GradientModel(classifier, await build(false), batchSize, build);
     } catch (error) {
       await classifier.release();
       throw error;
@@ -96,11 +102,14 @@ export class GradientModel {
     const onehot = request.labels === undefined ? undefined : oneHot('labels', request.labels, rows, k);
     const marginHot = request.marginLabels === undefined ? undefined : oneHot('marginLabels', request.marginLabels, rows, k);
     const logits = new Float32Array(rows * k);
-    const activations = new Float32Array(rows * n);
     const grad = new Float32Array(rows * perImage);
     const loss = onehot === undefined ? undefined : new Float32Array(rows);
     const margin = marginHot === undefined ? undefined : new Float32Array(rows);
-    const outputs = [this.classifier.logitsName, ...this.taps.map((t) => t.tensor), GradientOutputs.grad, GradientOutputs.ceLoss, GradientOutputs.margin];
+    const seeded = request.tapSeed !== undefined;
+    const session = seeded ? await (this.#tapSeeded ??= this.build(true)) : this.session;
+    const taps = request.activations === false ? [] : this.taps;
+    const activations = new Float32Array(taps.length === 0 ? 0 : rows * n);
+    const outputs = [this.classifier.logitsName, ...taps.map((t) => t.tensor), GradientOutputs.grad, GradientOutputs.ceLoss, GradientOutputs.margin];
     for (let start = 0; start < rows; start += this.batchSize) {
       const m = Math.min(this.batchSize, rows - start);
       const rowsOf = (a: Float32Array | undefined, width: number) => (a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width));
@@ -110,13 +119,13 @@ export class GradientModel {
         [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [m, k]),
         [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [m, k]),
       };
-      if (n > 0) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [m, n]);
-      const result = await this.session.run(feeds, outputs);
+      if (seeded) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [m, n]);
+      const result = await session.run(feeds, outputs);
       logits.set(result[this.classifier.logitsName]!.data as Float32Array, start * k);
       grad.set(result[GradientOutputs.grad]!.data as Float32Array, start * perImage);
       loss?.set(result[GradientOutputs.ceLoss]!.data as Float32Array, start);
       margin?.set(result[GradientOutputs.margin]!.data as Float32Array, start);
-      for (const tap of this.taps) {
+      for (const tap of taps) {
         const t = result[tap.tensor]!.data as Float32Array;
         for (let r = 0; r < m; r++) activations.set(t.subarray(r * tap.size, (r + 1) * tap.size), (start + r) * n + tap.offset);
       }
@@ -124,13 +133,15 @@ export class GradientModel {
     return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
   }
 
-  /** Logits only, from the plain forward model (no gradient graph). */
+  /** Logits only, from the plain forward model (no gradient graph, no taps fetched). */
   async logits(images: ImageBatch): Promise<Float32Array> {
-    return (await this.classifier.run(images)).logits;
+    return (await this.classifier.run(images, { activations: false })).logits;
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.session.release(), this.classifier.release()]);
+    const seeded = this.#tapSeeded;
+    this.#tapSeeded = undefined;
+    await Promise.all([this.session.release(), this.classifier.release(), seeded?.then((s) => s.release(), () => undefined)]);
   }
 }
 

@@ -27,8 +27,11 @@ function addSeed(seeds: Map<string, string[]>, tensor: string, g: string): void 
   else list.push(g);
 }
 
-/** Declares the seed inputs and the loss output; returns the seeded gradients per tensor. */
-export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout): Map<string, string[]> {
+/**
+ * Declares the seed inputs and the loss output; returns the seeded gradients per tensor. Without
+ * `tapSeeds` the taps get no seed input, so the backward pass does no work for them.
+ */
+export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds = true): Map<string, string[]> {
   const seeds = new Map<string, string[]>();
   const { logits, classes } = layout;
   b.addInput(SeedInputs.logits, ElemType.FLOAT, ['batch', classes]);
@@ -59,7 +62,7 @@ export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout): Map<str
   b.addOutput(GradientOutputs.margin);
 
   const neurons = layout.taps.reduce((n, t) => n + t.size, 0);
-  if (neurons > 0) {
+  if (tapSeeds && neurons > 0) {
     b.addInput(SeedInputs.taps, ElemType.FLOAT, ['batch', neurons]);
     for (const tap of layout.taps) {
       const slice = b.op('Slice', [SeedInputs.taps, b.int64([tap.offset]), b.int64([tap.offset + tap.size]), b.int64([1])]);

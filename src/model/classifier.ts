@@ -154,21 +154,25 @@ export class Classifier {
     return probeLayers(this.bytes, this.graph, { name: this.inputName, shape: this.inputShape }, this.settings);
   }
 
-  /** Runs the model on NCHW images: logits, predicted labels and the tapped activation matrix. */
-  async run(images: ImageBatch | ort.Tensor): Promise<ClassifierOutput> {
+  /**
+   * Runs the model on NCHW images: logits, predicted labels and the tapped activation matrix.
+   * `{ activations: false }` fetches the logits only (the activation matrix comes back empty).
+   */
+  async run(images: ImageBatch | ort.Tensor, options: { activations?: boolean } = {}): Promise<ClassifierOutput> {
     const { data, dims } = this.checkInput(images);
     const rows = dims[0]!;
     const perImage = this.inputShape[0]! * this.inputShape[1]! * this.inputShape[2]!;
+    const taps = options.activations === false ? [] : this.taps;
     const logits = new Float32Array(rows * this.classes);
-    const activations = new Float32Array(rows * this.neurons);
-    const outputs = [this.logitsName, ...this.taps.map((t) => t.tensor)];
+    const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
+    const outputs = [this.logitsName, ...taps.map((t) => t.tensor)];
     for (let start = 0; start < rows; start += this.batchSize) {
       const n = Math.min(this.batchSize, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);
       if (this.preprocess) x = this.normalize(x);
       const result = await this.session.run({ [this.inputName]: new ort.Tensor('float32', x, [n, ...this.inputShape]) }, outputs);
       logits.set(result[this.logitsName]!.data as Float32Array, start * this.classes);
-      for (const tap of this.taps) {
+      for (const tap of taps) {
         const t = result[tap.tensor]!.data as Float32Array;
         for (let b = 0; b < n; b++) {
           activations.set(t.subarray(b * tap.size, (b + 1) * tap.size), (start + b) * this.neurons + tap.offset);

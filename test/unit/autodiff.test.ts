@@ -123,6 +123,28 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
     }
   });
 
+  it('leaves the activations out on request, with the same gradient, and builds the tap-seeded graph only when asked', async () => {
+    const [name, path] = fixtureModels[0]!;
+    const model = await GradientModel.load(path, { taps: 'auto' });
+    try {
+      const x = fixture(name, 'input');
+      const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
+      const full = await model.gradient(x, { labels });
+      const lean = await model.gradient(x, { labels, activations: false });
+      expect(full.activations.length).to.equal(x.dims[0]! * model.neurons);
+      expect(lean.activations.length).to.equal(0);
+      expect([...lean.grad]).to.deep.equal([...full.grad]);
+      expect([...lean.logits]).to.deep.equal([...full.logits]);
+      expect([...(await model.logits(x))]).to.deep.equal([...(await model.classifier.run(x)).logits]);
+      expect((await model.classifier.run(x, { activations: false })).activations.length).to.equal(0);
+      // A zero tap seed (the tap-seeded graph) changes nothing.
+      const zeroTaps = await model.gradient(x, { labels, tapSeed: new Float32Array(x.dims[0]! * model.neurons) });
+      expectClose(zeroTaps.grad, full.grad, 'zero tap seed');
+    } finally {
+      await model.release();
+    }
+  });
+
   it('rejects seeds and labels of the wrong size', async () => {
     const [name, path] = fixtureModels[0]!;
     const model = await GradientModel.load(path);
