@@ -2,9 +2,9 @@
 // over x' = (tanh(w) + 1) / 2, which keeps x' in [0, 1] without clipping; m is the criterion's
 // logit margin (negative = adversarial). Adam on w; a binary search per image over c keeps the
 // smallest c that succeeds. Returns, per image, the smallest adversarial perturbation found.
+import { gatherRows } from '../data/index.js';
 import { Attack } from './attack.js';
 import type { AttackBatch, Perturbation } from './attack.js';
-import { gatherRows } from './geometry.js';
 import { nonNegative, positive, positiveInt } from './options.js';
 
 export interface CwOptions {

@@ -5,9 +5,10 @@
 // clean image. Targeted: the boundary between the target and whichever candidate currently beats it.
 // Gradients of the logit differences for all candidates come from one batched run, each image
 // repeated once per candidate with its own logit seed.
+import { gatherRows } from '../data/index.js';
 import { Attack } from './attack.js';
 import type { AttackBatch, Perturbation } from './attack.js';
-import { gatherRows, l1Of, l2Of } from './geometry.js';
+import { l1Of, l2Of } from './geometry.js';
 import type { Norm } from './geometry.js';
 import { nonNegative, norm as checkNorm, positiveInt } from './options.js';
 

@@ -107,15 +107,3 @@ export function perturbationNorms(adv: Float32Array, x0: Float32Array, perImage:
   }
   return { linf, l2 };
 }
-
-/** Copies images `rows` of `src` into a new compact array. */
-export function gatherRows(src: Float32Array, rows: ArrayLike<number>, perImage: number): Float32Array {
-  const out = new Float32Array(rows.length * perImage);
-  for (let i = 0; i < rows.length; i++) out.set(src.subarray(rows[i]! * perImage, (rows[i]! + 1) * perImage), i * perImage);
-  return out;
-}
-
-/** Writes the compact images `src` back to positions `rows` of `dst`. */
-export function scatterRows(dst: Float32Array, rows: ArrayLike<number>, src: Float32Array, perImage: number): void {
-  for (let i = 0; i < rows.length; i++) dst.set(src.subarray(i * perImage, (i + 1) * perImage), rows[i]! * perImage);
-}

@@ -2,9 +2,10 @@
 // PGD (random start, restarts) and MI-FGSM (momentum on L1-normalized gradients). Each file of the
 // family only fixes its defaults. Per step: climb the loss along sign(g) (L-inf) or g/||g|| (L2),
 // then project onto the eps-ball and [0, 1].
+import { gatherRows } from '../data/index.js';
 import { Attack } from './attack.js';
 import type { AttackBatch, Perturbation } from './attack.js';
-import { ascend, gatherRows, l1Of, project, randomStart } from './geometry.js';
+import { ascend, l1Of, project, randomStart } from './geometry.js';
 import type { Norm } from './geometry.js';
 import { nonNegative, norm as checkNorm, oneOf, positive, positiveInt } from './options.js';
 

@@ -3,9 +3,9 @@
 // set to x0 +- eps (one sign per channel), keeping a proposal only when it lowers the criterion's
 // logit margin. The window's share p of the image shrinks on the paper's schedule. It reads logits
 // only (no gradients) and counts queries per image; an image stops querying once adversarial.
+import { gatherRows } from '../data/index.js';
 import { Attack } from './attack.js';
 import type { AttackBatch, Perturbation } from './attack.js';
-import { gatherRows } from './geometry.js';
 import { positive, positiveInt } from './options.js';
 
 export interface SquareOptions {

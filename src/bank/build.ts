@@ -5,6 +5,7 @@
 import type { Attack } from '../attacks/index.js';
 import { AttackRandom } from '../attacks/index.js';
 import type { GradientModel } from '../autodiff/index.js';
+import { gatherImages, gatherRows } from '../data/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { FingerprintBank } from './bank.js';
 import type { DataRecord } from './bank.js';
@@ -70,7 +71,6 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   const cleanPerClass = options.cleanPerClass ?? 400;
   const attackedPerClass = options.attackedPerClass ?? 400;
   const rng = new AttackRandom(options.seed);
-  const perImage = images.data.length / images.dims[0]!;
   const neurons = model.neurons;
 
   // Which images the model gets right, in a random order so that the first n of a class are a fair sample.
@@ -95,12 +95,12 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   if (mode !== 'targeted') {
     const pool = interleave(sourcesOf).slice(0, attackedPerClass * classCount);
     for (const [f, family] of families.entries()) {
-      const run = await family.attack.run(model, gather(images, pool, perImage), {
+      const run = await family.attack.run(model, gatherImages(images, pool), {
         labels: Int32Array.from(pool, (i) => labels[i]!), seed: rng.nextUint32(),
         onProgress: (done, total) => report({ class: -1, stage: 'attack', family: family.name, done, total }),
       });
       const hits = [...run.success.keys()].filter((i) => run.success[i] && wanted.has(run.predicted[i]!));
-      const set = await activations(model, gather({ data: run.adv, dims: run.dims }, hits, perImage));
+      const set = await activations(model, gatherImages({ data: run.adv, dims: run.dims }, hits));
       for (const c of classes) landed[f]![c] = keepLabelled(set, c, attackedPerClass);
     }
   }
@@ -108,7 +108,7 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
     report({ class: c, stage: 'clean' });
     const cleanRows = correctOf[c]!.slice(0, cleanPerClass);
     if (cleanRows.length < 2) throw new RangeError(`Expected at least 2 correctly classified images of class ${c} but found ${cleanRows.length}`);
-    const clean = await activations(model, gather(images, cleanRows, perImage));
+    const clean = await activations(model, gatherImages(images, cleanRows));
     const attackedSets: ActivationSet[] = [];
     for (const [f, family] of families.entries()) {
       const have = landed[f]![c] ?? { acts: new Float32Array(0), rows: 0, labels: new Int32Array(0) };
@@ -119,12 +119,12 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
       }
       // Targeted top-up: images of the other classes, drawn evenly from them, attacked towards c.
       const others = interleave(sourcesOf.filter((_, k) => k !== c)).slice(0, missing);
-      const run = await family.attack.run(model, gather(images, others, perImage), {
+      const run = await family.attack.run(model, gatherImages(images, others), {
         labels: Int32Array.from(others, (i) => labels[i]!), targets: new Int32Array(others.length).fill(c),
         seed: rng.nextUint32(), onProgress: (done, total) => report({ class: c, stage: 'attack', family: family.name, done, total }),
       });
       const hits = [...run.success.keys()].filter((i) => run.success[i] && run.predicted[i] === c);
-      const targeted = keepLabelled(await activations(model, gather({ data: run.adv, dims: run.dims }, hits, perImage)), c, missing);
+      const targeted = keepLabelled(await activations(model, gatherImages({ data: run.adv, dims: run.dims }, hits)), c, missing);
       attackedSets.push(stack(have, targeted));
     }
     report({ class: c, stage: 'screen' });
@@ -166,9 +166,7 @@ function keepLabelled(set: LabelledSet, c: number, limit: number): LabelledSet {
   const rows = [...set.labels.keys()].filter((i) => set.labels[i] === c).slice(0, limit);
   if (rows.length === set.rows) return set;
   const n = set.rows === 0 ? 0 : set.acts.length / set.rows;
-  const acts = new Float32Array(rows.length * n);
-  rows.forEach((r, i) => acts.set(set.acts.subarray(r * n, (r + 1) * n), i * n));
-  return { acts, rows: rows.length, labels: new Int32Array(rows.length).fill(c) };
+  return { acts: gatherRows(set.acts, rows, n), rows: rows.length, labels: new Int32Array(rows.length).fill(c) };
 }
 
 function stack(a: LabelledSet, b: LabelledSet): LabelledSet {
@@ -181,12 +179,6 @@ function stack(a: LabelledSet, b: LabelledSet): LabelledSet {
   labels.set(a.labels);
   labels.set(b.labels, a.rows);
   return { acts, rows: a.rows + b.rows, labels };
-}
-
-function gather(images: ImageBatch, rows: number[], perImage: number): ImageBatch {
-  const data = new Float32Array(rows.length * perImage);
-  rows.forEach((r, i) => data.set(images.data.subarray(r * perImage, (r + 1) * perImage), i * perImage));
-  return { data, dims: [rows.length, ...images.dims.slice(1)] };
 }
 
 function shuffle<T>(a: T[], rng: AttackRandom): T[] {

@@ -6,9 +6,9 @@ import { basename, dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
-import { AttackRandom, attackNames, boundedAttacks, createAttack } from '../attacks/index.js';
+import { AttackRandom, attackNames, boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
 import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/index.js';
-import { loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
+import { gatherImages, loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
 import { ProgressBar } from './progress.js';
 import { parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 
@@ -99,10 +99,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
       const keep = [...targets.keys()].filter((i) => targets![i] !== labels![i]);
       skipped = labels.length - keep.length;
       if (skipped > 0) {
-        const per = data.length / dims[0]!;
-        const kept = new Float32Array(keep.length * per);
-        keep.forEach((r, i) => kept.set(data.subarray(r * per, (r + 1) * per), i * per));
-        [data, dims] = [kept, [keep.length, ...dims.slice(1)]];
+        ({ data, dims } = gatherImages({ data, dims }, keep));
         labels = Int32Array.from(keep, (i) => labels![i]!);
         targets = Int32Array.from(keep, (i) => targets![i]!);
       }
@@ -126,12 +123,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
 }
 
 function chooseTargets(spec: string, labels: Int32Array, classes: number, rng: AttackRandom, usage: (message: string) => never): Int32Array {
-  if (spec === 'random') {
-    return labels.map((label) => {
-      const t = rng.int(classes - 1);
-      return t >= label ? t + 1 : t;
-    });
-  }
+  if (spec === 'random') return randomTargets(labels, classes, rng);
   const c = Number(spec);
   if (!Number.isInteger(c) || c < 0 || c >= classes) usage(`Expected a class in [0, ${classes}) or 'random' for --target but received ${spec}`);
   return new Int32Array(labels.length).fill(c);

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 
 import { FingerprintBank, readBank, writeBank } from '../bank/index.js';
 import type { Calibration } from '../bank/index.js';
-import { decodeImage } from '../data/index.js';
+import { decodeImage, gatherRows } from '../data/index.js';
 import { Classifier } from '../model/index.js';
 import type { ImageBatch, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
@@ -213,9 +213,7 @@ export class FingerprintDetector {
     });
     const fam = bank.families;
     for (const [m, members] of groups) {
-      const all = members.length === rows;
-      const groupActs = all ? acts : new Float32Array(members.length * n);
-      if (!all) members.forEach((r, i) => groupActs.set(acts.subarray(r * n, (r + 1) * n), i * n));
+      const groupActs = members.length === rows ? acts : gatherRows(acts, members, n);
       const drawn = new Uint32Array(members.length * m);
       members.forEach((r, i) => {
         const { start, count } = bank.range(labels[r]!);

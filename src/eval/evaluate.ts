@@ -4,6 +4,7 @@
 // same images: the non-randomized detector (every input of a class scored with the same, strongest
 // fingerprints) and max-softmax confidence.
 import type { Attack, AttackModel } from '../attacks/index.js';
+import { gatherRows } from '../data/index.js';
 import type { FingerprintDetector } from '../detect/index.js';
 import { SeededDraws } from '../detect/index.js';
 import type { ImageBatch } from '../model/index.js';
@@ -112,15 +113,10 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   progress('clean', 0, 1);
   const cleanOut = await detector.classifier.run(images);
   const correct = [...cleanOut.labels.keys()].filter((i) => cleanOut.labels[i] === labels[i]);
-  const pick = (a: Float32Array, rows: number[], width: number) => {
-    const out = new Float32Array(rows.length * width);
-    rows.forEach((r, i) => out.set(a.subarray(r * width, (r + 1) * width), i * width));
-    return out;
-  };
   const n = detector.classifier.neurons;
-  const cleanActs = pick(cleanOut.activations, correct, n);
+  const cleanActs = gatherRows(cleanOut.activations, correct, n);
   const cleanLabels = Int32Array.from(correct, (i) => cleanOut.labels[i]!);
-  const cleanLogits = pick(cleanOut.logits, correct, classes);
+  const cleanLogits = gatherRows(cleanOut.logits, correct, classes);
   const margin = (scores: Float64Array, ls: Int32Array) => Array.from(scores, (v, i) => v - thresholds[ls[i]!]!);
   const cleanMain = margin((await detector.scoreActivations(cleanActs, cleanLabels)).scores, cleanLabels);
   const perClassFpr = Array.from({ length: classes }, (_, c) => {
@@ -135,7 +131,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   progress('clean', 1, 1);
 
   const sources = correct.slice(0, options.maxSources ?? 1000);
-  const sourceImages = { data: pick(images.data, sources, perImage), dims: [sources.length, ...images.dims.slice(1)] };
+  const sourceImages = { data: gatherRows(images.data, sources, perImage), dims: [sources.length, ...images.dims.slice(1)] };
   const sourceLabels = Int32Array.from(sources, (i) => labels[i]!);
   const results: AttackEvaluation[] = [];
   for (const [a, spec] of options.attacks.entries()) {
@@ -146,7 +142,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
         labels: sourceLabels, seed: seed + a, onProgress: (done, total) => progress(spec.name, done, total),
       });
       const hit = [...run.success.keys()].filter((i) => run.success[i]);
-      set = { images: { data: pick(run.adv, hit, perImage), dims: [hit.length, ...images.dims.slice(1)] }, sources: sources.length };
+      set = { images: { data: gatherRows(run.adv, hit, perImage), dims: [hit.length, ...images.dims.slice(1)] }, sources: sources.length };
     }
     options.onAdversarial?.(spec.name, set);
     const ok = { length: set.images.dims[0]! };
