@@ -19,5 +19,5 @@ export { DeepFool } from './deepfool.js';
 export type { DeepFoolOptions } from './deepfool.js';
 export { Square, squareShare } from './square.js';
 export type { SquareOptions } from './square.js';
-export { attackNames, boundedAttacks, createAttack } from './registry.js';
+export { attackNames, attackSettings, boundedAttacks, createAttack, createAttacks } from './registry.js';
 export type { AttackName, AttackSettings } from './registry.js';

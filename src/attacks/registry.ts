@@ -29,22 +29,45 @@ export type AttackName = (typeof attackNames)[number];
 /** Attacks that need an eps (the others minimize the perturbation). */
 export const boundedAttacks: readonly AttackName[] = ['fgsm', 'bim', 'pgd', 'mifgsm', 'apgd', 'square'];
 
+/** The settings each attack takes; the rest of an AttackSettings is ignored for it. */
+const settingsUsed: Record<AttackName, ReadonlyArray<keyof AttackSettings>> = {
+  fgsm: ['eps', 'norm'],
+  bim: ['eps', 'norm', 'steps', 'stepSize', 'earlyStop'],
+  pgd: ['eps', 'norm', 'steps', 'stepSize', 'restarts', 'earlyStop'],
+  mifgsm: ['eps', 'steps', 'stepSize', 'earlyStop'],
+  apgd: ['eps', 'norm', 'steps'],
+  cw: ['steps', 'binarySteps'],
+  deepfool: ['norm', 'steps'],
+  square: ['eps', 'queries'],
+};
+
+/** The defined settings that attack `name` takes, e.g. to record what an attack ran with. */
+export function attackSettings(name: AttackName, settings: AttackSettings): AttackSettings {
+  const used = settingsUsed[name];
+  if (used === undefined) throw new RangeError(`Expected one of ${attackNames.join(', ')} for attack but received ${String(name)}`);
+  return Object.fromEntries(used.filter((key) => settings[key] !== undefined).map((key) => [key, settings[key]])) as AttackSettings;
+}
+
 export function createAttack(name: AttackName, settings: AttackSettings = {}): Attack {
-  const { eps, norm, steps, stepSize, restarts, earlyStop, queries, binarySteps } = settings;
-  const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-  const needEps = (): number => {
-    if (eps === undefined) throw new RangeError(`Expected a positive number for eps but received undefined (${name} is bounded)`);
-    return eps;
-  };
+  const own = attackSettings(name, settings);
+  if (boundedAttacks.includes(name) && own.eps === undefined) throw new RangeError(`Expected a positive number for eps but received undefined (${name} is bounded)`);
+  const eps = own.eps!;
   switch (name) {
-    case 'fgsm': return new FGSM(defined({ eps: needEps(), norm }));
-    case 'bim': return new BIM(defined({ eps: needEps(), norm, steps, stepSize, earlyStop }));
-    case 'pgd': return new PGD(defined({ eps: needEps(), norm, steps, stepSize, restarts, earlyStop }));
-    case 'mifgsm': return new MIFGSM(defined({ eps: needEps(), steps, stepSize, earlyStop }));
-    case 'apgd': return new APGD(defined({ eps: needEps(), norm, steps }));
-    case 'cw': return new CarliniWagnerL2(defined({ steps, binarySteps }));
-    case 'deepfool': return new DeepFool(defined({ norm, steps }));
-    case 'square': return new Square(defined({ eps: needEps(), queries }));
-    default: throw new RangeError(`Expected one of ${attackNames.join(', ')} for attack but received ${String(name)}`);
+    case 'fgsm': return new FGSM({ ...own, eps });
+    case 'bim': return new BIM({ ...own, eps });
+    case 'pgd': return new PGD({ ...own, eps });
+    case 'mifgsm': return new MIFGSM({ ...own, eps });
+    case 'apgd': return new APGD({ ...own, eps });
+    case 'cw': return new CarliniWagnerL2(own);
+    case 'deepfool': return new DeepFool(own);
+    case 'square': return new Square({ ...own, eps });
   }
+}
+
+/** Attacks by name with shared settings, each with the settings it takes (the CLI's --attacks). */
+export function createAttacks(names: readonly AttackName[], settings: AttackSettings): Array<{ name: AttackName; attack: Attack; settings: AttackSettings }> {
+  return names.map((name) => {
+    const own = attackSettings(name, settings);
+    return { name, attack: createAttack(name, own), settings: own };
+  });
 }

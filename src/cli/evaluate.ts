@@ -6,8 +6,8 @@ import { basename, join } from 'node:path';
 
 import { Command, Option } from 'commander';
 
-import { boundedAttacks, createAttack } from '../attacks/index.js';
-import type { AttackName, AttackSettings, Norm } from '../attacks/index.js';
+import { boundedAttacks, createAttacks } from '../attacks/index.js';
+import type { AttackName, Norm } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
 import { readBank } from '../bank/index.js';
 import type { FingerprintBank } from '../bank/index.js';
@@ -90,14 +90,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   if (rows < 10) usage(`only ${rows} held-out images remain in --data after the banks' own rows`);
   const per = tensor.data.length / tensor.dims[0]!;
   const images = { data: tensor.data.subarray(start * per), dims: [rows, ...tensor.dims.slice(1)] };
-  const attacks = options.attacks.map((name) => {
-    const settings: AttackSettings = {
-      ...(boundedAttacks.includes(name) ? { eps: eps! } : {}),
-      ...(options.norm !== undefined && !['mifgsm', 'square', 'cw'].includes(name) ? { norm: options.norm } : {}),
-      ...(options.steps !== undefined ? { steps: options.steps } : {}),
-    };
-    return { name, attack: createAttack(name, settings), settings: { ...settings } };
-  });
+  const attacks = createAttacks(options.attacks, { eps, norm: options.norm, steps: options.steps })
+    .map(({ name, attack, settings }) => ({ name, attack, settings: { ...settings } }));
   const attackModel = await GradientModel.load(options.model, { taps: [], inputShape: tensor.dims.slice(1), batchSize: 128 });
   const adversarial = new Map<string, AdversarialSet>();
   const evaluations: Evaluation[] = [];

@@ -5,8 +5,8 @@ import { basename } from 'node:path';
 
 import { Command, Option } from 'commander';
 
-import { attackNames, boundedAttacks, createAttack } from '../attacks/index.js';
-import type { AttackName, AttackSettings, Norm } from '../attacks/index.js';
+import { attackNames, boundedAttacks, createAttacks } from '../attacks/index.js';
+import type { AttackName, Norm } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
 import { buildBank, writeBank } from '../bank/index.js';
 import type { AttackFamily } from '../bank/index.js';
@@ -92,14 +92,8 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
   const calibrateRows = options.classes === undefined ? Math.floor(rows * options.calibrateShare) : 0;
   const fitRows = rows - calibrateRows;
   const fitImages: ImageBatch = { data: tensor.data.subarray(0, fitRows * per), dims: [fitRows, ...tensor.dims.slice(1)] };
-  const families: AttackFamily[] = options.attacks.map((name) => {
-    const settings: AttackSettings = {
-      ...(boundedAttacks.includes(name) ? { eps: options.eps! } : {}),
-      ...(options.norm !== undefined && name !== 'mifgsm' && name !== 'square' && name !== 'cw' ? { norm: options.norm } : {}),
-      ...(options.steps !== undefined ? { steps: options.steps } : {}),
-    };
-    return { name, attack: createAttack(name, settings), settings: { ...settings } };
-  });
+  const families: AttackFamily[] = createAttacks(options.attacks, { eps: options.eps, norm: options.norm, steps: options.steps })
+    .map(({ name, attack, settings }) => ({ name, attack, settings: { ...settings } }));
   const model = await GradientModel.load(options.model, { taps: options.taps ?? 'auto', inputShape: tensor.dims.slice(1), batchSize: 128 });
   try {
     const classes = options.classes ?? Array.from({ length: model.classes }, (_, c) => c);

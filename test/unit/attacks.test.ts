@@ -6,7 +6,7 @@ import { expect } from 'chai';
 
 import {
   APGD, AttackRandom, BIM, CarliniWagnerL2, Criterion, DeepFool, FGSM, MIFGSM, PGD, Square,
-  apgdCheckpoints, attackNames, createAttack, randomTargets, squareShare,
+  apgdCheckpoints, attackNames, attackSettings, createAttack, createAttacks, randomTargets, squareShare,
 } from '../../src/attacks/index.js';
 import type { Attack, AttackResult } from '../../src/attacks/index.js';
 import { project, randomStart } from '../../src/attacks/geometry.js';
@@ -309,5 +309,16 @@ describe('attacks: argument checks', () => {
 
   it('knows every attack by name', () => {
     for (const name of attackNames) expect(createAttack(name, { eps: 0.1 }).name).to.equal(name);
+  });
+
+  it('gives each attack only the settings it takes', () => {
+    const shared = { eps: 0.1, norm: 'l2' as const, steps: 5, queries: 300 };
+    expect(attackSettings('cw', shared)).to.deep.equal({ steps: 5 });
+    expect(attackSettings('mifgsm', shared)).to.deep.equal({ eps: 0.1, steps: 5 });
+    expect(attackSettings('square', shared)).to.deep.equal({ eps: 0.1, queries: 300 });
+    expect(attackSettings('pgd', { eps: 0.1, norm: undefined })).to.deep.equal({ eps: 0.1 });
+    const [pgd, cw] = createAttacks(['pgd', 'cw'], shared);
+    expect([pgd!.name, (pgd!.attack as PGD).norm, (pgd!.attack as PGD).steps]).to.deep.equal(['pgd', 'l2', 5]);
+    expect(cw!.settings).to.deep.equal({ steps: 5 });
   });
 });
