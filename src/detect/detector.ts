@@ -260,7 +260,7 @@ export class FingerprintDetector {
     const parts: Float32Array[] = [];
     for (const [i, item] of items.entries()) {
       const where = Array.isArray(input) ? `input[${i}]` : 'input';
-      if (typeof item === 'string' || (item instanceof Uint8Array && !(item instanceof Float32Array))) {
+      if (typeof item === 'string' || item instanceof Uint8Array) {
         const [c, h, w] = shape as [number, number, number];
         if (c !== 1 && c !== 3) throw new TypeError(`Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`);
         const image = await decodeImage(item, { channels: c, resize: Math.min(h, w), crop: h === w ? h : null });

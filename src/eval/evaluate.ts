@@ -4,7 +4,7 @@
 // same images: the non-randomized detector (every input of a class scored with the same, strongest
 // fingerprints) and max-softmax confidence.
 import type { Attack, AttackModel } from '../attacks/index.js';
-import { gatherRows } from '../data/index.js';
+import { gatherImages, gatherRows } from '../data/index.js';
 import type { FingerprintDetector } from '../detect/index.js';
 import { SeededDraws } from '../detect/index.js';
 import type { ImageBatch } from '../model/index.js';
@@ -105,7 +105,6 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const R = options.detectors ?? 100;
   const seed = options.seed ?? 1;
   const classes = detector.classifier.classes;
-  const perImage = images.data.length / images.dims[0]!;
   const progress = options.onProgress ?? (() => {});
   const thresholds = Array.from({ length: classes }, (_, c) => detector.thresholdOf(c));
   const fpr = detector.bank.header.calibration?.fpr ?? 0.05;
@@ -131,7 +130,7 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   progress('clean', 1, 1);
 
   const sources = correct.slice(0, options.maxSources ?? 1000);
-  const sourceImages = { data: gatherRows(images.data, sources, perImage), dims: [sources.length, ...images.dims.slice(1)] };
+  const sourceImages = gatherImages(images, sources);
   const sourceLabels = Int32Array.from(sources, (i) => labels[i]!);
   const results: AttackEvaluation[] = [];
   for (const [a, spec] of options.attacks.entries()) {
@@ -142,10 +141,11 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
         labels: sourceLabels, seed: seed + a, onProgress: (done, total) => progress(spec.name, done, total),
       });
       const hit = [...run.success.keys()].filter((i) => run.success[i]);
-      set = { images: { data: gatherRows(run.adv, hit, perImage), dims: [hit.length, ...images.dims.slice(1)] }, sources: sources.length };
+      set = { images: gatherImages({ data: run.adv, dims: run.dims }, hit), sources: sources.length };
     }
     options.onAdversarial?.(spec.name, set);
-    const ok = { length: set.images.dims[0]! };
+    const count = set.images.dims[0]!;
+    const has = count > 0;
     const advOut = await detector.classifier.run(set.images);
     const advLabels = advOut.labels;
     const advMain = margin((await detector.scoreActivations(advOut.activations, advLabels)).scores, advLabels);
@@ -155,16 +155,15 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     for (let r = 0; r < R; r++) {
       const adv = margin((await detector.scoreActivations(advOut.activations, advLabels, { draws: new SeededDraws(seed * 1_000_003 + r) })).scores, advLabels);
       const cleanR = cleanByDetector[r]!;
-      aucs.push(ok.length > 0 ? auc(cleanR, adv) : NaN);
+      aucs.push(has ? auc(cleanR, adv) : NaN);
       tprs5.push(tprAtFpr(cleanR, adv, 0.05));
       tprsT.push(rateAbove(adv, 0));
     }
     const fixedAdv = Array.from((await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed' })).scores);
     const fixed = perClassMargins(cleanFixed, Array.from(cleanLabels), fixedAdv, Array.from(advLabels), classes, fpr);
     const soft = perClassMargins(cleanSoftmax, Array.from(cleanLabels), maxSoftmaxScore(advOut.logits, classes), Array.from(advLabels), classes, fpr);
-    const has = ok.length > 0;
     results.push({
-      attack: spec.name, settings: spec.settings, sources: set.sources, adversarial: ok.length, successRate: ok.length / Math.max(1, set.sources),
+      attack: spec.name, settings: spec.settings, sources: set.sources, adversarial: count, successRate: count / Math.max(1, set.sources),
       auc: has ? auc(cleanMain, advMain) : NaN, tprAt1: tprAtFpr(cleanMain, advMain, 0.01), tprAt5: tprAtFpr(cleanMain, advMain, 0.05), tprAtThreshold: rateAbove(advMain, 0),
       perClass: Array.from({ length: classes }, (_, c) => {
         const neg = cleanMain.filter((_, i) => cleanLabels[i] === c);
