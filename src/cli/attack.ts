@@ -11,6 +11,7 @@ import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/
 import { gatherImages, loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
 import { ProgressBar } from './progress.js';
 import { parseInteger, parsePositive, parsePositiveInt } from './parse.js';
+import { significant } from './table.js';
 
 export interface AttackCommandOptions {
   model: string;
@@ -135,7 +136,7 @@ function summarize(options: AttackCommandOptions, settings: AttackSettings, r: A
   const ok = [...r.success.keys()].filter((i) => r.success[i]);
   const stat = (values: Float32Array) => {
     const v = ok.map((i) => values[i]!).sort((a, b) => a - b);
-    return v.length === 0 ? null : { mean: round(v.reduce((a, b) => a + b, 0) / v.length), median: round(v[v.length >> 1]!), max: round(v[v.length - 1]!) };
+    return v.length === 0 ? null : { mean: significant(v.reduce((a, b) => a + b, 0) / v.length, 5), median: significant(v[v.length >> 1]!, 5), max: significant(v[v.length - 1]!, 5) };
   };
   const spent = r.iterations ?? r.queries!;
   return {
@@ -143,17 +144,13 @@ function summarize(options: AttackCommandOptions, settings: AttackSettings, r: A
     settings,
     ...(options.targeted ? { targeted: options.target ?? 'random' } : {}),
     images: n,
-    successRate: n === 0 ? 0 : round(ok.length / n),
+    successRate: n === 0 ? 0 : significant(ok.length / n, 5),
     successes: ok.length,
     linf: stat(r.norms.linf),
     l2: stat(r.norms.l2),
-    [r.iterations ? 'meanIterations' : 'meanQueries']: n === 0 ? 0 : round(spent.reduce((a, b) => a + b, 0) / n),
-    seconds: round(r.seconds),
-    imagesPerSecond: round(n / Math.max(r.seconds, 1e-9)),
+    [r.iterations ? 'meanIterations' : 'meanQueries']: n === 0 ? 0 : significant(spent.reduce((a, b) => a + b, 0) / n, 5),
+    seconds: significant(r.seconds, 5),
+    imagesPerSecond: significant(n / Math.max(r.seconds, 1e-9), 5),
     out: options.out,
   };
-}
-
-function round(v: number): number {
-  return Number(v.toPrecision(5));
 }

@@ -17,6 +17,7 @@ import type { EvaluationAttack } from '../eval/index.js';
 import { packageRoot } from '../paths.js';
 import { parseInteger } from './parse.js';
 import { ProgressBar } from './progress.js';
+import { significant } from './table.js';
 
 interface DemoSize {
   fit: number; calibrate: number; perClass: number; candidates: number; pgdSteps: number;
@@ -117,15 +118,11 @@ export async function demoCommand(options: { out: string; quick?: boolean; seed:
     const seconds = (performance.now() - started) / 1000;
     say(`\nreport: ${paths.html}\n        ${paths.markdown}\nbank:   ${bankPath}\n(${seconds.toFixed(0)} s)`);
     process.stdout.write(`${JSON.stringify({
-      report: paths.markdown, html: paths.html, metrics: paths.metrics, bank: bankPath, cleanFpr: round(evaluation.clean.fprAtThreshold),
-      attacks: evaluation.attacks.map((a) => ({ attack: a.attack, auc: round(a.auc), tprAt5: round(a.tprAt5), tprAtThreshold: round(a.tprAtThreshold) })),
-      seconds: round(seconds),
+      report: paths.markdown, html: paths.html, metrics: paths.metrics, bank: bankPath, cleanFpr: significant(evaluation.clean.fprAtThreshold, 4),
+      attacks: evaluation.attacks.map((a) => ({ attack: a.attack, auc: significant(a.auc, 4), tprAt5: significant(a.tprAt5, 4), tprAtThreshold: significant(a.tprAtThreshold, 4) })),
+      seconds: significant(seconds, 4),
     })}\n`);
   } finally {
     await Promise.all([detector.release(), attackModel.release()]);
   }
-}
-
-function round(v: number): number {
-  return Number.isFinite(v) ? Number(v.toPrecision(4)) : v;
 }

@@ -8,6 +8,7 @@ import { imageExtensions, loadTensorFile } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import type { Scorer } from '../detect/index.js';
 import { parseInteger, parseNumber, parsePositiveInt } from './parse.js';
+import { significant } from './table.js';
 
 export interface DetectCommandOptions {
   model: string;
@@ -55,9 +56,9 @@ export async function detectCommand(inputs: string[], options: DetectCommandOpti
       const results = await detector.detect(batch, { explain: options.explain === true });
       results.forEach((d, index) => {
         const line = {
-          input, index, label: d.label, score: round(d.score), attacked: d.attacked, threshold: round(d.threshold),
+          input, index, label: d.label, score: significant(d.score, 6), attacked: d.attacked, threshold: significant(d.threshold, 6),
           ...(d.unscored ? { unscored: d.unscored } : {}),
-          ...(d.fingerprints ? { fingerprints: d.fingerprints, terms: d.terms!.map(round) } : {}),
+          ...(d.fingerprints ? { fingerprints: d.fingerprints, terms: d.terms!.map((t) => significant(t, 6)) } : {}),
         };
         process.stdout.write(`${JSON.stringify(line)}\n`);
       });
@@ -87,8 +88,4 @@ function* expand(inputs: string[]): Generator<string> {
       else if (imageExtensions.some((x) => e.name.toLowerCase().endsWith(x))) yield path;
     }
   }
-}
-
-function round(v: number): number {
-  return Number.isFinite(v) ? Number(v.toPrecision(6)) : v;
 }

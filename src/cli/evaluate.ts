@@ -18,6 +18,7 @@ import type { AdversarialSet, Evaluation } from '../eval/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { parseAttackList, parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 import { ProgressBar } from './progress.js';
+import { significant } from './table.js';
 
 export interface EvaluateCommandOptions {
   model: string;
@@ -128,8 +129,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   process.stdout.write(`${JSON.stringify({
     reports, ...(matrix ? { matrix } : {}),
     banks: evaluations.map((e, i) => ({
-      bank: banks[i]!.path, cleanFpr: round(e.clean.fprAtThreshold),
-      attacks: e.attacks.map((a) => ({ attack: a.attack, successRate: round(a.successRate), auc: round(a.auc), tprAt5: round(a.tprAt5), aucStd: round(a.consistency.auc.std) })),
+      bank: banks[i]!.path, cleanFpr: significant(e.clean.fprAtThreshold, 4),
+      attacks: e.attacks.map((a) => ({ attack: a.attack, successRate: significant(a.successRate, 4), auc: significant(a.auc, 4), tprAt5: significant(a.tprAt5, 4), aucStd: significant(a.consistency.auc.std, 4) })),
     })),
   })}\n`);
   return evaluations;
@@ -153,8 +154,4 @@ function writeMatrix(dir: string, banks: string[], evaluations: Evaluation[]): s
     banks: evaluations.map((e, i) => ({ bank: basename(banks[i]!), families: e.bank.families, cleanFpr: e.clean.fprAtThreshold, auc: e.attacks.map((a) => a.auc), tprAtThreshold: e.attacks.map((a) => a.tprAtThreshold) })),
   }, null, 1)}\n`);
   return path;
-}
-
-function round(v: number): number {
-  return Number.isFinite(v) ? Number(v.toPrecision(4)) : v;
 }

@@ -5,3 +5,8 @@ export function formatTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
 }
+
+/** v to `digits` significant digits, for JSON output (NaN and infinities as they are). */
+export function significant(v: number, digits: number): number {
+  return Number.isFinite(v) ? Number(v.toPrecision(digits)) : v;
+}
