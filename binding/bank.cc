@@ -3,7 +3,8 @@
 
 #include "args.h"
 #include "job.h"
-#include "nfp/kernels.h"
+#include "nfp/dispatch.h"
+#include "runtime.h"
 
 namespace binding {
 namespace {
@@ -107,7 +108,8 @@ Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::B
   const std::size_t rows = a.rows, per_row = a.per_row;
   const nfp::Combine combine = a.combine;
   Job job;
-  job.run = [=] { return nfp::cpu::detect_scores({acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, out); };
+  const nfp::BackendKind backend = CurrentBackend();
+  job.run = [=] { return nfp::detect_scores(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, out); };
   job.result = [want_means, want_terms](Napi::Env env, const std::vector<Napi::Value>& kept) {
     Napi::Object r = Napi::Object::New(env);
     r.Set("score", kept[2]);
@@ -132,7 +134,8 @@ Job GradientJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp:
   const std::size_t rows = a.rows, per_row = a.per_row;
   const nfp::Combine combine = a.combine;
   Job job;
-  job.run = [=] { return nfp::cpu::score_gradient({acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, g); };
+  const nfp::BackendKind backend = CurrentBackend();
+  job.run = [=] { return nfp::score_gradient(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, g); };
   job.result = [](Napi::Env, const std::vector<Napi::Value>& kept) { return kept[2]; };
   job.keep_alive = {a.acts, a.draws, grad, info.This()};
   job.work = static_cast<double>(a.acts.ElementLength()) + static_cast<double>(a.draws.ElementLength()) * bank->k();

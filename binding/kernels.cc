@@ -3,7 +3,8 @@
 
 #include "args.h"
 #include "job.h"
-#include "nfp/kernels.h"
+#include "nfp/dispatch.h"
+#include "runtime.h"
 
 namespace binding {
 namespace {
@@ -29,7 +30,8 @@ Job SubsetMeansJob(const Napi::CallbackInfo& info) {
   const float* a = acts.Data();
   const std::uint32_t* s = subsets.Data();
   float* dst = out.Data();
-  job.run = [=] { return nfp::cpu::subset_means({a, rows, neurons}, {s, count, k}, dst); };
+  const nfp::BackendKind backend = CurrentBackend();
+  job.run = [=] { return nfp::subset_means(backend, {a, rows, neurons}, {s, count, k}, dst); };
   job.result = [](Napi::Env, const std::vector<Napi::Value>& kept) { return kept[2]; };
   job.keep_alive = {acts, subsets, out};
   job.work = static_cast<double>(rows) * count * k;
@@ -65,10 +67,11 @@ Job ScreenJob(const Napi::CallbackInfo& info) {
   const float* c1 = attacked.Data();
   const std::uint32_t* idx = candidates.Data();
   const auto kind = test == "student" ? nfp::stats::TTest::kStudent : nfp::stats::TTest::kWelch;
+  const nfp::BackendKind backend = CurrentBackend();
   job.run = [=] {
     nfp::cpu::ScreenOutputs out{base, base + count, base + 2 * count, base + 3 * count,
                                 base + 4 * count, base + 5 * count, base + 6 * count};
-    return nfp::cpu::screen({c0, clean_rows, neurons}, {c1, attacked_rows, neurons}, {idx, count, k}, kind, out);
+    return nfp::screen(backend, {c0, clean_rows, neurons}, {c1, attacked_rows, neurons}, {idx, count, k}, kind, out);
   };
   job.result = [count](Napi::Env env, const std::vector<Napi::Value>& kept) {
     auto buf = kept[3].As<Napi::ArrayBuffer>();

@@ -33,6 +33,11 @@ void InitRuntime() {
   backend_choice = choice;
 }
 
+nfp::BackendKind CurrentBackend() {
+  std::lock_guard<std::mutex> lock(backend_mu);
+  return backend_choice.kind;
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);

@@ -94,4 +94,10 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
   return bank;
 }
 
+std::shared_ptr<void> Bank::attachment(const std::function<std::shared_ptr<void>()>& make) const {
+  std::lock_guard<std::mutex> lock(attachment_mu_);
+  if (!attachment_) attachment_ = make();
+  return attachment_;
+}
+
 }  // namespace nfp

@@ -16,7 +16,7 @@ struct CudaInfo {
   std::string device_name;  // first device, when any
   std::string runtime;      // CUDA runtime version, when compiled
   std::string reason;       // why CUDA is unusable, empty when usable
-  bool kernels = false;     // whether the CUDA backend implements the kernels
+  bool kernels = false;     // whether the device can run the kernels (compute capability >= 8.0)
   bool usable() const { return compiled && devices > 0 && kernels; }
 };
 

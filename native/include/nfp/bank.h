@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "nfp/status.h"
@@ -46,6 +48,16 @@ class Bank {
   double log_sd_ratio(std::size_t a, std::size_t f) const { return log_sd_ratio_[a * count_ + f]; }
 
   const std::vector<std::uint32_t>& all_indices() const { return indices_; }
+  const std::vector<float>& all_mu0() const { return mu0_; }
+  const std::vector<double>& all_inv_sd0() const { return inv_sd0_; }
+  const std::vector<float>& all_mu1() const { return mu1_; }
+  const std::vector<double>& all_inv_sd1() const { return inv_sd1_; }
+  const std::vector<double>& all_log_sd_ratio() const { return log_sd_ratio_; }
+
+  // A backend's own copy of this bank (the CUDA backend keeps one in device memory so that it
+  // is uploaded once, not per call): made by `make` on first use, then shared by every caller
+  // for the bank's lifetime. A null result is not kept, so a failed upload is retried.
+  std::shared_ptr<void> attachment(const std::function<std::shared_ptr<void>()>& make) const;
 
  private:
   Bank() = default;
@@ -53,6 +65,8 @@ class Bank {
   std::vector<std::uint32_t> indices_;
   std::vector<float> mu0_, sd0_, mu1_, sd1_;
   std::vector<double> inv_sd0_, inv_sd1_, log_sd_ratio_;
+  mutable std::mutex attachment_mu_;
+  mutable std::shared_ptr<void> attachment_;
 };
 
 }  // namespace nfp

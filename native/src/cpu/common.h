@@ -1,5 +1,5 @@
 // Pieces shared by the CPU kernels: index bound checks, first-failure tracking across threads,
-// and the per-family combination of log-likelihood ratio sums.
+// and the score arithmetic shared with the CUDA backend (shared/score_math.h).
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "nfp/kernels.h"
+#include "shared/score_math.h"
 
 namespace nfp {
 namespace cpu {
@@ -50,41 +51,57 @@ class FirstFailure {
   std::atomic<std::size_t> first_{kNone};
 };
 
-// Mean of the k activations of one subset in one row, accumulated in double. Four partial
-// sums break the chain of dependent adds, which otherwise bounds this gather by add latency.
-inline double SubsetMean(const float* row, const std::uint32_t* idx, std::size_t k) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-  std::size_t j = 0;
-  for (; j + 4 <= k; j += 4) {
-    s0 += row[idx[j]];
-    s1 += row[idx[j + 1]];
-    s2 += row[idx[j + 2]];
-    s3 += row[idx[j + 3]];
+// Shape checks of screen, shared with the CUDA backend so both reject the same input alike.
+inline Status CheckScreenShapes(const Activations& clean, const Activations& attacked, const Subsets& candidates) {
+  if (clean.neurons != attacked.neurons) {
+    return Error(Code::kInvalidArgument, "attacked",
+                 "Expected rows of " + std::to_string(clean.neurons) + " neurons (as clean) for attacked but received " +
+                     std::to_string(attacked.neurons));
   }
-  for (; j < k; ++j) s0 += row[idx[j]];
-  return ((s0 + s1) + (s2 + s3)) / static_cast<double>(k);
+  if (clean.rows < 2) {
+    return Error(Code::kInvalidArgument, "clean",
+                 "Expected at least 2 rows for clean but received " + std::to_string(clean.rows));
+  }
+  if (attacked.rows < 2) {
+    return Error(Code::kInvalidArgument, "attacked",
+                 "Expected at least 2 rows for attacked but received " + std::to_string(attacked.rows));
+  }
+  if (candidates.k == 0) return Error(Code::kInvalidArgument, "k", "Expected a positive integer for k but received 0");
+  return Status::Ok();
 }
 
-// Combines per-family sums; fills `weights` (may be null) with d combined / d sum_a.
-inline double CombineFamilies(const double* sums, std::size_t families, Combine combine, double* weights) {
-  std::size_t best = 0;
-  for (std::size_t a = 1; a < families; ++a) {
-    if (sums[a] > sums[best]) best = a;
+// Shape check of detect_scores and score_gradient, shared with the CUDA backend.
+inline Status CheckScoreShapes(const Activations& acts, const Bank& bank) {
+  if (acts.neurons != bank.neurons()) {
+    return Error(Code::kInvalidArgument, "acts",
+                 "Expected rows of " + std::to_string(bank.neurons()) + " neurons (the bank's) for acts but received " +
+                     std::to_string(acts.neurons));
   }
-  if (combine == Combine::kMax || families == 1) {
-    if (weights != nullptr) {
-      for (std::size_t a = 0; a < families; ++a) weights[a] = a == best ? 1.0 : 0.0;
-    }
-    return sums[best];
-  }
-  const double top = sums[best];
-  double total = 0.0;
-  for (std::size_t a = 0; a < families; ++a) total += std::exp(sums[a] - top);
-  if (weights != nullptr) {
-    for (std::size_t a = 0; a < families; ++a) weights[a] = std::exp(sums[a] - top) / total;
-  }
-  return top + std::log(total);
+  return Status::Ok();
 }
+
+// The error for a candidate whose statistics came out non-finite: names the first row of clean,
+// then of attacked, holding a NaN or Inf among its neurons (shared with the CUDA backend, which
+// finds the candidate on the device and the row here).
+inline Status ScreenNonFiniteError(const Activations& clean, const Activations& attacked, const Subsets& candidates,
+                                   std::size_t cand) {
+  const std::uint32_t* idx = candidates.indices + cand * candidates.k;
+  for (const Activations* acts : {&clean, &attacked}) {
+    for (std::size_t r = 0; r < acts->rows; ++r) {
+      const float* a = acts->data + r * acts->neurons;
+      for (std::size_t j = 0; j < candidates.k; ++j) {
+        if (!std::isfinite(a[idx[j]])) return NonFiniteError(acts == &clean ? "clean" : "attacked", r, "candidate", cand);
+      }
+    }
+  }
+  return Error(Code::kNonFinite, "clean",
+               "Expected finite statistics but candidate " + std::to_string(cand) +
+                   " overflowed (activations too large for float64 moments)");
+}
+
+using score::CombineFamilies;
+using score::LlrTerm;
+using score::SubsetMean;
 
 }  // namespace cpu
 }  // namespace nfp

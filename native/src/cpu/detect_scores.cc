@@ -11,13 +11,10 @@ namespace cpu {
 
 Status detect_scores(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
                      const DetectOutputs& out) {
-  if (acts.neurons != bank.neurons()) {
-    return Error(Code::kInvalidArgument, "acts",
-                 "Expected rows of " + std::to_string(bank.neurons()) + " neurons (the bank's) for acts but received " +
-                     std::to_string(acts.neurons));
-  }
+  Status st = CheckScoreShapes(acts, bank);
+  if (!st.ok()) return st;
   const std::size_t m = draws.per_row, A = bank.families(), k = bank.k(), N = acts.neurons;
-  Status st = CheckIndices(draws.ids, acts.rows * m, bank.count(), "draws");
+  st = CheckIndices(draws.ids, acts.rows * m, bank.count(), "draws");
   if (!st.ok()) return st;
   FirstFailure bad;
   // At least ~64k gathers per chunk: waking a pool thread costs tens of microseconds, more than a
@@ -35,9 +32,7 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
         if (!std::isfinite(mean)) bad.Record(pos);
         const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
         for (std::size_t a = 0; a < A; ++a) {
-          const double z1 = (mean - bank.mu1(a, f)) * bank.inv_sd1(a, f);
-          // log N(x; mu1, sd1) - log N(x; mu0, sd0); the 2*pi terms cancel.
-          const double term = 0.5 * (z0 * z0 - z1 * z1) + bank.log_sd_ratio(a, f);
+          const double term = LlrTerm(mean, z0, bank.mu1(a, f), bank.inv_sd1(a, f), bank.log_sd_ratio(a, f));
           sums[a] += term;
           if (out.terms != nullptr) out.terms[pos * A + a] = static_cast<float>(term);
         }

@@ -11,13 +11,10 @@ namespace cpu {
 
 Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
                       float* grad) {
-  if (acts.neurons != bank.neurons()) {
-    return Error(Code::kInvalidArgument, "acts",
-                 "Expected rows of " + std::to_string(bank.neurons()) + " neurons (the bank's) for acts but received " +
-                     std::to_string(acts.neurons));
-  }
+  Status st = CheckScoreShapes(acts, bank);
+  if (!st.ok()) return st;
   const std::size_t m = draws.per_row, A = bank.families(), k = bank.k(), N = acts.neurons;
-  Status st = CheckIndices(draws.ids, acts.rows * m, bank.count(), "draws");
+  st = CheckIndices(draws.ids, acts.rows * m, bank.count(), "draws");
   if (!st.ok()) return st;
   FirstFailure bad;
   const double inv_k = 1.0 / static_cast<double>(k);
@@ -35,8 +32,7 @@ Status score_gradient(const Activations& acts, const Bank& bank, const Draws& dr
         means[i] = mean;
         const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
         for (std::size_t a = 0; a < A; ++a) {
-          const double z1 = (mean - bank.mu1(a, f)) * bank.inv_sd1(a, f);
-          sums[a] += 0.5 * (z0 * z0 - z1 * z1) + bank.log_sd_ratio(a, f);
+          sums[a] += LlrTerm(mean, z0, bank.mu1(a, f), bank.inv_sd1(a, f), bank.log_sd_ratio(a, f));
         }
       }
       if (A == 0) continue;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpu/common.h"
+#include "shared/stats_math.h"
 #include "nfp/thread_pool.h"
 
 namespace nfp {
@@ -56,40 +57,14 @@ std::size_t TileImages(std::size_t neurons, std::size_t images) {
   return std::min(t, images);
 }
 
-// Finds the first row of `acts` whose values at idx are not all finite.
-bool FindNonFiniteRow(const Activations& acts, const std::uint32_t* idx, std::size_t k, std::size_t* row) {
-  for (std::size_t r = 0; r < acts.rows; ++r) {
-    const float* a = acts.data + r * acts.neurons;
-    for (std::size_t j = 0; j < k; ++j) {
-      if (!std::isfinite(a[idx[j]])) {
-        *row = r;
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates, stats::TTest test,
               const ScreenOutputs& out) {
-  if (clean.neurons != attacked.neurons) {
-    return Error(Code::kInvalidArgument, "attacked",
-                 "Expected rows of " + std::to_string(clean.neurons) + " neurons (as clean) for attacked but received " +
-                     std::to_string(attacked.neurons));
-  }
-  if (clean.rows < 2) {
-    return Error(Code::kInvalidArgument, "clean",
-                 "Expected at least 2 rows for clean but received " + std::to_string(clean.rows));
-  }
-  if (attacked.rows < 2) {
-    return Error(Code::kInvalidArgument, "attacked",
-                 "Expected at least 2 rows for attacked but received " + std::to_string(attacked.rows));
-  }
-  if (candidates.k == 0) return Error(Code::kInvalidArgument, "k", "Expected a positive integer for k but received 0");
+  Status st = CheckScreenShapes(clean, attacked, candidates);
+  if (!st.ok()) return st;
   const std::size_t N = clean.neurons, k = candidates.k, C = candidates.count;
-  Status st = CheckIndices(candidates.indices, C * k, N, "candidates");
+  st = CheckIndices(candidates.indices, C * k, N, "candidates");
   if (!st.ok() || C == 0) return st;
 
   // Tiles: the clean images first, then the attacked ones; no tile spans both.
@@ -152,35 +127,14 @@ Status screen(const Activations& clean, const Activations& attacked, const Subse
     }
     for (std::size_t c = 0; c < n; ++c) {
       const std::size_t cand = begin + c;
-      const double mean_shift = shift[c] / kk;
-      // Moments of the per-image subset *sums*; divide by k (and k^2) to get the means'.
       const double s0 = moments[4 * c], ss0 = moments[4 * c + 1];
       const double s1 = moments[4 * c + 2], ss1 = moments[4 * c + 3];
-      const double var0 = std::max(0.0, (ss0 - s0 * s0 / n0) / (n0 - 1.0)) / (kk * kk);
-      const double var1 = std::max(0.0, (ss1 - s1 * s1 / n1) / (n1 - 1.0)) / (kk * kk);
-      stats::SampleMoments m0{s0 / (n0 * kk) + mean_shift, var0, n0};
-      stats::SampleMoments m1{s1 / (n1 * kk) + mean_shift, var1, n1};
-      if (!std::isfinite(s0 + ss0 + s1 + ss1 + mean_shift)) bad.Record(cand);
-      const stats::TwoSampleResult r = stats::two_sample_test(m0, m1, test);
-      out.mu0[cand] = m0.mean;
-      out.sd0[cand] = std::sqrt(var0);
-      out.mu1[cand] = m1.mean;
-      out.sd1[cand] = std::sqrt(var1);
-      out.t[cand] = r.t;
-      out.p[cand] = r.p;
-      out.d[cand] = r.d;
+      if (!std::isfinite(s0 + ss0 + s1 + ss1 + shift[c])) bad.Record(cand);
+      const stats::math::CandidateStats r = stats::math::FromSumMoments(s0, ss0, n0, s1, ss1, n1, shift[c], kk, test);
+      stats::math::Store(r, cand, out);
     }
   });
-  if (bad.found()) {
-    const std::size_t cand = bad.position();
-    const std::uint32_t* idx = candidates.indices + cand * k;
-    std::size_t row = 0;
-    if (FindNonFiniteRow(clean, idx, k, &row)) return NonFiniteError("clean", row, "candidate", cand);
-    if (FindNonFiniteRow(attacked, idx, k, &row)) return NonFiniteError("attacked", row, "candidate", cand);
-    return Error(Code::kNonFinite, "clean",
-                 "Expected finite statistics but candidate " + std::to_string(cand) +
-                     " overflowed (activations too large for float64 moments)");
-  }
+  if (bad.found()) return ScreenNonFiniteError(clean, attacked, candidates, bad.position());
   return Status::Ok();
 }
 

@@ -28,11 +28,21 @@ const CudaInfo& cuda_info() {
       i.reason = "no CUDA device is present";
       return i;
     }
-    cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) i.device_name = prop.name;
-    // The CUDA kernels land with the CUDA backend issue; until then CPU does the work.
-    i.kernels = false;
-    i.reason = "the CUDA kernels are not implemented in this version";
+    cudaDeviceProp prop{};
+    err = cudaGetDeviceProperties(&prop, 0);
+    if (err != cudaSuccess) {
+      i.reason = std::string("the first CUDA device cannot be queried (") + cudaGetErrorString(err) + ")";
+      cudaGetLastError();
+      return i;
+    }
+    i.device_name = prop.name;
+    // The kernels are built for sm_80 and sm_90 (plus PTX): older devices cannot run them.
+    if (prop.major < 8) {
+      i.reason = "the CUDA device " + i.device_name + " has compute capability " + std::to_string(prop.major) + "." +
+                 std::to_string(prop.minor) + "; the kernels need 8.0 or newer";
+      return i;
+    }
+    i.kernels = true;
     return i;
   }();
   return info;

@@ -1,0 +1,33 @@
+// Runs a kernel on a chosen backend (see backend.h for the choice): the one place that maps a
+// BackendKind to nfp::cpu or nfp::cuda, so callers such as the Node binding stay backend-blind.
+#pragma once
+
+#include "nfp/backend.h"
+#include "nfp/cuda.h"
+#include "nfp/kernels.h"
+
+namespace nfp {
+
+inline Status subset_means(BackendKind kind, const Activations& acts, const Subsets& subsets, float* out) {
+  return kind == BackendKind::kCuda ? cuda::subset_means(acts, subsets, out) : cpu::subset_means(acts, subsets, out);
+}
+
+inline Status detect_scores(BackendKind kind, const Activations& acts, const Bank& bank, const Draws& draws,
+                            Combine combine, const DetectOutputs& out) {
+  return kind == BackendKind::kCuda ? cuda::detect_scores(acts, bank, draws, combine, out)
+                                    : cpu::detect_scores(acts, bank, draws, combine, out);
+}
+
+inline Status score_gradient(BackendKind kind, const Activations& acts, const Bank& bank, const Draws& draws,
+                             Combine combine, float* grad) {
+  return kind == BackendKind::kCuda ? cuda::score_gradient(acts, bank, draws, combine, grad)
+                                    : cpu::score_gradient(acts, bank, draws, combine, grad);
+}
+
+inline Status screen(BackendKind kind, const Activations& clean, const Activations& attacked,
+                     const Subsets& candidates, stats::TTest test, const cpu::ScreenOutputs& out) {
+  return kind == BackendKind::kCuda ? cuda::screen(clean, attacked, candidates, test, out)
+                                    : cpu::screen(clean, attacked, candidates, test, out);
+}
+
+}  // namespace nfp
