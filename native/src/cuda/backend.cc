@@ -30,11 +30,6 @@ Status CudaError(cudaError_t err, const char* what) {
     if (nfp_err_ != cudaSuccess) return CudaError(nfp_err_, what); \
   } while (0)
 
-Status Usable() {
-  const CudaInfo& info = cuda_info();
-  if (info.usable()) return Status::Ok();
-  return Error(Code::kUnavailable, "backend", "The cuda backend is unavailable: " + info.reason);
-}
 
 // Device memory for one call, from the stream-ordered pool: freeing returns it to the pool
 // (kept, see KeepPoolMemory) so a steady stream of calls does not reach the driver.
@@ -73,6 +68,13 @@ void KeepPoolMemory() {
   (void)done;
 }
 
+Status Usable() {
+  const CudaInfo& info = cuda_info();
+  if (!info.usable()) return Error(Code::kUnavailable, "backend", "The cuda backend is unavailable: " + info.reason);
+  KeepPoolMemory();
+  return Status::Ok();
+}
+
 // Per-thread stream and pinned staging buffers for the host forms. Two pinned chunks let the
 // host copy into one while the DMA engine drains the other.
 class HostContext {
@@ -83,7 +85,6 @@ class HostContext {
     thread_local HostContext context;
     if (!context.ready_) {
       NFP_CUDA_TRY(cudaSetDevice(0), "cudaSetDevice");
-      KeepPoolMemory();
       if (context.stream_ == nullptr)
         NFP_CUDA_TRY(cudaStreamCreateWithFlags(&context.stream_, cudaStreamNonBlocking), "cudaStreamCreate");
       for (int i = 0; i < 2; ++i) {

@@ -205,12 +205,16 @@ __global__ void ScreenKernel(const float* fm, std::size_t neurons, std::size_t n
     ss0 = WarpSum(ss0);
     s1 = WarpSum(s1);
     ss1 = WarpSum(ss1);
-    if (lane != 0) continue;
-    if (!Finite(s0 + ss0 + s1 + ss1 + shift)) atomicMin(&flags->non_finite, static_cast<unsigned long long>(c));
-    const stats::math::CandidateStats r =
-        stats::math::FromSumMoments(s0, ss0, static_cast<double>(n0), s1, ss1, static_cast<double>(n1), shift,
-                                    static_cast<double>(k), test);
-    stats::math::Store(r, c, out);
+    // Only lane 0 works from here, inside a branch rather than after a `continue`, so the warp
+    // re-converges before the next candidate's warp-wide intrinsics.
+    if (lane == 0) {
+      if (!Finite(s0 + ss0 + s1 + ss1 + shift)) atomicMin(&flags->non_finite, static_cast<unsigned long long>(c));
+      const stats::math::CandidateStats r =
+          stats::math::FromSumMoments(s0, ss0, static_cast<double>(n0), s1, ss1, static_cast<double>(n1), shift,
+                                      static_cast<double>(k), test);
+      stats::math::Store(r, c, out);
+    }
+    __syncwarp();
   }
 }
 
@@ -234,6 +238,12 @@ cudaError_t RowScores(const float* acts, std::size_t rows, const BankView& bank,
                       float* terms, float* grad, double* scratch, Flags* flags, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   const std::size_t shared = (2 * bank.families + kRowThreads / 32) * sizeof(double);
+  if (shared > 48 * 1024) {
+    // Past the default limit only with thousands of families; Hopper allows up to 227 KiB.
+    const cudaError_t err =
+        cudaFuncSetAttribute(RowScoresKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+    if (err != cudaSuccess) return err;
+  }
   RowScoresKernel<<<static_cast<unsigned>(rows), kRowThreads, shared, stream>>>(
       acts, bank, draws, per_row, combine, score, family_scores, means, terms, grad, scratch, flags);
   return cudaGetLastError();
