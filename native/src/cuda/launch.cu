@@ -8,6 +8,13 @@
 #include "shared/score_math.h"
 #include "shared/stats_math.h"
 
+#if !defined(NFP_CUDA_EMULATE)
+// On a GPU: a plain launch. Under the emulator (cuda/emulate.h, tests only) these run the
+// kernel on host threads.
+#define NFP_LAUNCH(kernel, grid, block, shared, stream, ...) kernel<<<(grid), (block), (shared), (stream)>>>(__VA_ARGS__)
+#define NFP_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 namespace nfp {
 namespace cuda {
 namespace launch {
@@ -66,7 +73,7 @@ __global__ void SubsetMeansKernel(const float* acts, std::size_t rows, std::size
 __global__ void RowScoresKernel(const float* acts, BankView bank, const std::uint32_t* draws, std::size_t per_row,
                                 Combine combine, float* score, float* family_scores, float* means, float* terms,
                                 float* grad, double* scratch, Flags* flags) {
-  extern __shared__ double shared[];  // [families] sums, [families] weights, [warps] reduction
+  NFP_DYNAMIC_SHARED(double, shared);  // [families] sums, [families] weights, [warps] reduction
   const std::size_t A = bank.families, F = bank.count, k = bank.k, N = bank.neurons;
   double* sums = shared;
   double* weights = shared + A;
@@ -229,7 +236,8 @@ unsigned GridFor(std::size_t items, std::size_t per_block) {
 cudaError_t SubsetMeans(const float* acts, std::size_t rows, std::size_t neurons, const std::uint32_t* indices,
                         std::size_t count, std::size_t k, float* out, Flags* flags, cudaStream_t stream) {
   if (rows == 0 || count == 0) return cudaSuccess;
-  SubsetMeansKernel<<<GridFor(rows * count, 256), 256, 0, stream>>>(acts, rows, neurons, indices, count, k, out, flags);
+  NFP_LAUNCH(SubsetMeansKernel, GridFor(rows * count, 256), 256, 0, stream, acts, rows, neurons, indices, count, k, out,
+             flags);
   return cudaGetLastError();
 }
 
@@ -244,8 +252,8 @@ cudaError_t RowScores(const float* acts, std::size_t rows, const BankView& bank,
         cudaFuncSetAttribute(RowScoresKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
     if (err != cudaSuccess) return err;
   }
-  RowScoresKernel<<<static_cast<unsigned>(rows), kRowThreads, shared, stream>>>(
-      acts, bank, draws, per_row, combine, score, family_scores, means, terms, grad, scratch, flags);
+  NFP_LAUNCH(RowScoresKernel, static_cast<unsigned>(rows), kRowThreads, shared, stream, acts, bank, draws, per_row,
+             combine, score, family_scores, means, terms, grad, scratch, flags);
   return cudaGetLastError();
 }
 
@@ -254,7 +262,7 @@ cudaError_t Transpose(const float* src, std::size_t rows, std::size_t cols, floa
   if (rows == 0 || cols == 0) return cudaSuccess;
   const dim3 block(kTile, 8);
   const dim3 grid(static_cast<unsigned>((cols + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile));
-  TransposeKernel<<<grid, block, 0, stream>>>(src, rows, cols, dst, ld, offset);
+  NFP_LAUNCH(TransposeKernel, grid, block, 0, stream, src, rows, cols, dst, ld, offset);
   return cudaGetLastError();
 }
 
@@ -262,8 +270,8 @@ cudaError_t Screen(const float* feature_major, std::size_t neurons, std::size_t 
                    const std::uint32_t* candidates, std::size_t count, std::size_t k, stats::TTest test,
                    const cpu::ScreenOutputs& out, Flags* flags, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  ScreenKernel<<<GridFor(count, kScreenThreads / 32), kScreenThreads, 0, stream>>>(
-      feature_major, neurons, n0, n1, candidates, count, k, test, out, flags);
+  NFP_LAUNCH(ScreenKernel, GridFor(count, kScreenThreads / 32), kScreenThreads, 0, stream, feature_major, neurons, n0,
+             n1, candidates, count, k, test, out, flags);
   return cudaGetLastError();
 }
 

@@ -4,7 +4,11 @@
 // error, if any.
 #pragma once
 
+#if defined(NFP_CUDA_EMULATE)
+#include "cuda/emulate.h"
+#else
 #include <cuda_runtime.h>
+#endif
 
 #include <cstddef>
 #include <cstdint>
