@@ -30,6 +30,14 @@ export interface BankClass {
   relaxed?: string;
 }
 
+/** Clean-image statistics for the detector's optional confidence term (src/detect/confidence.ts). */
+export interface ConfidenceCalibration {
+  /** Per class [mean, sd] of the clean fingerprint score. */
+  fingerprint: Array<[number, number]>;
+  /** Per class [mean, sd] of the clean confidence statistic, -log(top-1 minus top-2 logit). */
+  margin: Array<[number, number]>;
+}
+
 export interface Calibration {
   fpr: number;
   draws: number;
@@ -41,6 +49,8 @@ export interface Calibration {
   /** Clean images and draws per image the thresholds came from. */
   images: number;
   drawsPerImage: number;
+  /** Present when the thresholds are for fingerprints combined with the confidence term. */
+  confidence?: ConfidenceCalibration;
 }
 
 /** Which images a bank was fitted and calibrated on, so an evaluation can hold them out. */

@@ -10,7 +10,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 import { BankFormatError, FingerprintBank } from './bank.js';
-import type { BankArrays, BankClass, BankHeader, Calibration, DataRecord } from './bank.js';
+import type { BankArrays, BankClass, BankHeader, Calibration, ConfidenceCalibration, DataRecord } from './bank.js';
 
 export const bankMagic = 'NFPBANK\0';
 export const bankVersion = 1;
@@ -153,6 +153,26 @@ function range(v: unknown, what: string, fail: Fail): [number, number] {
   return [a, b];
 }
 
+/** Per class [mean, sd > 0] pairs of the confidence term, one list per statistic. */
+function confidenceCalibration(value: unknown, classCount: number, fail: Fail): ConfidenceCalibration {
+  if (!isObject(value)) fail('header field calibration.confidence must be an object');
+  const c = value as Record<string, unknown>;
+  const pairs = (field: 'fingerprint' | 'margin'): Array<[number, number]> => {
+    const name = `calibration.confidence.${field}`;
+    const items = list(c[field], name, MAX_CLASSES, fail);
+    if (items.length !== classCount) fail(`header field ${name} must have one entry per class`);
+    return items.map((pair, i) => {
+      const entry = list(pair, `${name}[${i}]`, 2, fail);
+      if (entry.length !== 2) fail(`header field ${name}[${i}] must be [mean, sd]`);
+      const [mean, sd] = entry;
+      const m = num(mean, `${name}[${i}][0]`, fail), s = num(sd, `${name}[${i}][1]`, fail);
+      if (!(s > 0)) fail(`header field ${name}[${i}][1] must be a positive standard deviation`);
+      return [m, s];
+    });
+  };
+  return { fingerprint: pairs('fingerprint'), margin: pairs('margin') };
+}
+
 function checkData(v: unknown, fail: Fail): DataRecord {
   if (!isObject(v)) fail('header field fit.data must be an object');
   const d = v as Record<string, unknown>;
@@ -224,6 +244,7 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       images: int(c.images, 'calibration.images', 0, 2 ** 31, fail),
       drawsPerImage: int(c.drawsPerImage, 'calibration.drawsPerImage', 0, 1_000_000, fail),
     };
+    if (c.confidence !== undefined) calibration.confidence = confidenceCalibration(c.confidence, classCount, fail);
   }
   return {
     model: { sha256: sha, source: str(m.source, 'model.source', fail), inputShape, classes: classCount },

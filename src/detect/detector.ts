@@ -4,12 +4,13 @@
 import * as ort from 'onnxruntime-node';
 
 import { FingerprintBank, readBank, writeBank } from '../bank/index.js';
-import type { Calibration } from '../bank/index.js';
+import type { Calibration, ConfidenceCalibration } from '../bank/index.js';
 import { decodeImage, gatherRows } from '../data/index.js';
 import { Classifier } from '../model/index.js';
 import type { ImageBatch, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
 import { thresholdFor } from './calibrate.js';
+import { combineConfidence, confidenceStatistic, fitConfidence } from './confidence.js';
 import { CryptoDraws, SeededDraws, drawDistinct } from './draws.js';
 import type { DrawSource } from './draws.js';
 
@@ -26,6 +27,12 @@ export interface DetectorOptions extends SessionSettings {
   /** How attack families combine (default: the calibration's, else 'max'). */
   combine?: Combine;
   scorer?: Scorer;
+  /**
+   * Score max(fingerprints, logit-margin confidence), each standardized per class on clean images
+   * (see confidence.ts): catches the minimal-perturbation attacks (CW-L2, DeepFool) that the
+   * fingerprints alone miss. Default: whatever the bank's calibration was made with.
+   */
+  confidence?: boolean;
   /** Target false-positive rate: the bank's calibration must be for it, and calibrate() uses it (default 0.05). */
   fpr?: number;
   /** A threshold to use instead of the bank's calibration. */
@@ -66,7 +73,11 @@ export class DetectorError extends Error {
 
 export interface Scored {
   labels: Int32Array;
+  /** The decision scores: the fingerprint score, or with the confidence term the combined one. */
   scores: Float64Array;
+  /** With the confidence term: the fingerprint score alone, and the confidence statistic. */
+  fingerprint?: Float64Array;
+  confidence?: Float64Array;
   draws: Array<number[] | undefined>;
   terms: Array<number[] | undefined>;
 }
@@ -82,6 +93,8 @@ export class FingerprintDetector {
     private readonly source: DrawSource,
     /** The false-positive rate asked for, if any. */
     readonly fpr: number | undefined,
+    /** Whether scores add the logit-margin confidence term. */
+    readonly confidence: boolean,
   ) {}
 
   get bank(): FingerprintBank { return this.bankNow; }
@@ -98,7 +111,9 @@ export class FingerprintDetector {
     if (!['llr', 'vote', 'likelihood'].includes(scorer)) throw new RangeError(`Expected 'llr', 'vote' or 'likelihood' for scorer but received ${String(scorer)}`);
     if (options.threshold !== undefined && !Number.isFinite(options.threshold)) throw new RangeError(`Expected a finite number for threshold but received ${options.threshold}`);
     if (options.fpr !== undefined && !(options.fpr > 0 && options.fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${options.fpr}`);
-    const { model, bank: _bank, draws: _d, combine: _c, scorer: _s, threshold: _t, fpr, seed, allowModelMismatch, batchSize, ...settings } = options;
+    const confidence = options.confidence ?? cal?.confidence !== undefined;
+    if (confidence && scorer !== 'llr') throw new RangeError(`Expected the llr scorer with confidence but received '${scorer}'`);
+    const { model, bank: _bank, draws: _d, combine: _c, scorer: _s, threshold: _t, fpr, seed, allowModelMismatch, batchSize, confidence: _q, ...settings } = options;
     const classifier = await Classifier.load(model, { ...settings, taps: h.taps.map((t) => t.tensor), inputShape: h.model.inputShape, ...(batchSize ? { batchSize } : {}) });
     try {
       if (classifier.sha256 !== h.model.sha256 && allowModelMismatch !== true) {
@@ -108,7 +123,7 @@ export class FingerprintDetector {
       if (classifier.neurons !== h.neurons || sizes.some((s, i) => s !== h.taps[i]!.size) || classifier.classes !== h.model.classes) {
         throw new DetectorError(`The bank's taps (${h.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}) and ${h.model.classes} classes do not match the model's (${classifier.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}; ${classifier.classes} classes)`);
       }
-      return new FingerprintDetector(classifier, bank, draws, combine, scorer, options.threshold, seed === undefined ? new CryptoDraws() : new SeededDraws(seed), fpr);
+      return new FingerprintDetector(classifier, bank, draws, combine, scorer, options.threshold, seed === undefined ? new CryptoDraws() : new SeededDraws(seed), fpr, confidence);
     } catch (error) {
       await classifier.release();
       throw error;
@@ -144,9 +159,22 @@ export class FingerprintDetector {
     const byClass = Array.from({ length: classes }, () => [] as number[]);
     const imagesOf = new Int32Array(classes);
     out.labels.forEach((c) => imagesOf[c]!++);
+    // Fingerprint scores of every repeated draw; with the confidence term, its per-class statistics
+    // are fitted on these same images before the combined scores set the thresholds.
+    const reps: Float64Array[] = [];
+    let statistic: Float64Array | undefined;
     for (let rep = 0; rep < drawsPerImage; rep++) {
-      const s = await this.scoreActivations(out.activations, out.labels);
-      s.scores.forEach((v, i) => { if (Number.isFinite(v)) byClass[out.labels[i]!]!.push(v); });
+      const s = await this.scoreActivations(out.activations, out.labels, { logits: out.logits });
+      reps.push(s.fingerprint ?? s.scores);
+      statistic = s.confidence;
+    }
+    const confidence = this.confidence ? fitConfidence(out.labels, reps, statistic!, classes, minPerClass) : undefined;
+    for (const rep of reps) {
+      rep.forEach((v, i) => {
+        const c = out.labels[i]!;
+        const score = confidence === undefined ? v : combineConfidence(confidence, c, v, statistic![i]!);
+        if (Number.isFinite(score)) byClass[c]!.push(score);
+      });
     }
     const all = byClass.flat();
     const calibration: Calibration = {
@@ -154,6 +182,7 @@ export class FingerprintDetector {
       global: thresholdFor(all, fpr),
       perClass: byClass.map((scores, c) => (imagesOf[c]! >= minPerClass ? thresholdFor(scores, fpr) : null)),
       images: out.rows, drawsPerImage,
+      ...(confidence !== undefined ? { confidence } : {}),
     };
     this.bankNow = this.bankNow.withCalibration(calibration);
     return calibration;
@@ -167,7 +196,7 @@ export class FingerprintDetector {
   /** Scores without thresholds, for evaluation: labels and scores per image. */
   async score(batch: ImageBatch, explain = false): Promise<Scored> {
     const out = await this.classifier.run(batch);
-    return this.scoreActivations(out.activations, out.labels, { explain });
+    return this.scoreActivations(out.activations, out.labels, { explain, logits: out.logits });
   }
 
   async release(): Promise<void> {
@@ -182,6 +211,9 @@ export class FingerprintDetector {
     if (this.fpr !== undefined && Math.abs(cal.fpr - this.fpr) > 1e-12) {
       throw new DetectorError(`The bank was calibrated for a false-positive rate of ${cal.fpr}, not ${this.fpr}: calibrate again or pass a threshold`);
     }
+    if ((cal.confidence !== undefined) !== this.confidence) {
+      throw new DetectorError(`The bank was calibrated ${cal.confidence ? 'with' : 'without'} the confidence term; this detector scores ${this.confidence ? 'with' : 'without'} it: calibrate again or pass a threshold`);
+    }
     if (cal.draws !== this.draws || cal.combine !== this.combine || this.scorer !== 'llr') {
       throw new DetectorError(`The bank was calibrated for ${cal.draws} draws with '${cal.combine}' and the llr scorer; this detector uses ${this.draws} with '${this.combine}' and '${this.scorer}': calibrate again or pass a threshold`);
     }
@@ -192,9 +224,11 @@ export class FingerprintDetector {
    * Scores tapped activations [rows x neurons] of images the model labelled `labels`. `draws` picks
    * the fingerprints: this detector's source (default), another source (an evaluation's independent
    * detectors), or 'fixed': every input of a class gets the same, strongest fingerprints (the
-   * non-randomized reference detector, for comparison only).
+   * non-randomized reference detector, for comparison only). A detector with the confidence term
+   * needs the images' `logits` [rows x classes] too; its scores combine both once the bank is
+   * calibrated for it (before that, they are the fingerprint scores).
    */
-  async scoreActivations(acts: Float32Array, labels: Int32Array, options: { explain?: boolean; draws?: DrawSource | 'fixed' } = {}): Promise<Scored> {
+  async scoreActivations(acts: Float32Array, labels: Int32Array, options: { explain?: boolean; draws?: DrawSource | 'fixed'; logits?: Float32Array } = {}): Promise<Scored> {
     const explain = options.explain === true;
     const source = options.draws ?? this.source;
     const bank = this.bankNow;
@@ -250,7 +284,14 @@ export class FingerprintDetector {
         }
       });
     }
-    return { labels, scores, draws, terms };
+    if (!this.confidence) return { labels, scores, draws, terms };
+    if (options.logits === undefined || options.logits.length !== rows * bank.header.model.classes) {
+      throw new DetectorError(`This detector scores with the confidence term: pass the images' logits [${rows} x ${bank.header.model.classes}]`);
+    }
+    const confidence = confidenceStatistic(options.logits, rows);
+    const cal: ConfidenceCalibration | undefined = bank.header.calibration?.confidence;
+    const combined = cal === undefined ? scores : scores.map((v, r) => combineConfidence(cal, labels[r]!, v, confidence[r]!));
+    return { labels, scores: combined, fingerprint: scores, confidence, draws, terms };
   }
 
   private async toBatch(input: DetectInput | DetectInput[]): Promise<ImageBatch> {

@@ -10,11 +10,11 @@ import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
-import { PGD } from '../../src/attacks/index.js';
+import { DeepFool, PGD } from '../../src/attacks/index.js';
 import { GradientModel } from '../../src/autodiff/index.js';
 import { FingerprintBank, buildBank } from '../../src/bank/index.js';
 import { loadFashionMnist } from '../../src/data/index.js';
-import { CryptoDraws, DetectorError, FingerprintDetector, SeededDraws, drawDistinct, thresholdFor } from '../../src/detect/index.js';
+import { CryptoDraws, DetectorError, FingerprintDetector, SeededDraws, combineConfidence, confidenceStatistic, drawDistinct, fitConfidence, logitMargins, thresholdFor } from '../../src/detect/index.js';
 import { auc, rateAbove, tprAtFpr } from '../../src/eval/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { useTempDir } from '../reference/temp-dir.js';
@@ -64,6 +64,32 @@ describe('draws and thresholds', () => {
     expect(auc([0, 1], [0, 1])).to.equal(0.5);
     expect(tprAtFpr([0, 1, 2, 3], [2.5, 3.5], 0.25)).to.equal(1);
     expect(tprAtFpr([0, 1, 2, 3], [2.5, 3.5], 0)).to.equal(0.5);
+  });
+});
+
+describe('confidence term', () => {
+  it('takes top-1 minus top-2 logit, with ties and a single class', () => {
+    const logits = Float32Array.from([1, 5, 3, /**/ 2, 2, 0, /**/ -1, -4, -2]);
+    expect(Array.from(logitMargins(logits, 3))).to.deep.equal([2, 0, 1]);
+    expect(Array.from(logitMargins(Float32Array.from([4, 7]), 2))).to.deep.equal([Infinity, Infinity]);
+    const q = confidenceStatistic(logits, 3);
+    expect(q[1]).to.equal(-Math.log(1e-12)); // a zero margin saturates instead of reaching Infinity
+    expect(q[0]).to.be.closeTo(-Math.log(2), 1e-12);
+  });
+
+  it('standardizes per class, falls back to all classes when a class has few images, and takes the larger z', () => {
+    const labels = Int32Array.from([0, 0, 0, 1]);
+    const reps = [Float64Array.from([1, 2, 3, 50]), Float64Array.from([3, 2, 1, 50])];
+    const q = Float64Array.from([0, 1, 2, 9]);
+    const cal = fitConfidence(labels, reps, q, 3, 2);
+    expect(cal.fingerprint[0]![0]).to.equal(2);
+    expect(cal.fingerprint[0]![1]).to.be.closeTo(Math.sqrt(0.8), 1e-12);
+    expect(cal.margin[0]).to.deep.equal([1, 1]);
+    // Class 1 has one image and class 2 none: both take the pooled statistics.
+    expect(cal.margin[1]).to.deep.equal(cal.margin[2]);
+    expect(cal.margin[1]![0]).to.equal(3);
+    expect(combineConfidence(cal, 0, 2, 4)).to.equal(3); // fingerprint z 0, confidence z 3
+    expect(combineConfidence(cal, 0, 2 + 5 * Math.sqrt(0.8), 1)).to.be.closeTo(5, 1e-12);
   });
 });
 
@@ -175,6 +201,47 @@ describe('FingerprintDetector on the committed CNN', function () {
       try { await otherRate.detect({ data: held.data.subarray(0, 784), dims: [1, 1, 28, 28] }); } catch (e) { error = e; }
       await otherRate.release();
       expect((error as Error).message).to.match(/calibrated for a false-positive rate of 0.05, not 0.01/);
+    } finally {
+      await det.release();
+    }
+  });
+
+  it('adds the confidence term: meets its false-positive rate, catches DeepFool that fingerprints alone miss, and travels with the bank', async () => {
+    const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 12, confidence: true });
+    try {
+      const cal = await det.calibrate(slice(2000, 4500), { fpr: 0.05, drawsPerImage: 4 });
+      expect(cal.confidence?.fingerprint).to.have.length(10);
+      expect(cal.confidence!.margin.every(([, sd]) => sd > 0)).to.equal(true);
+      const held = slice(4500, 6000);
+      const clean = await det.score(held);
+      const cleanAlarms = await det.detect(held);
+      expect(cleanAlarms.filter((d) => d.attacked).length / cleanAlarms.length).to.be.within(0.025, 0.075);
+      const labels = test.labels.slice(4500, 4600);
+      const attack = await new DeepFool().run(model, { data: held.data.slice(0, 100 * 784), dims: [100, 1, 28, 28] }, { labels, seed: 3 });
+      const ok = [...attack.success.keys()].filter((i) => attack.success[i] && labels[i] === clean.labels[i]);
+      const adv = new Float32Array(ok.length * 784);
+      ok.forEach((r, i) => adv.set(attack.adv.subarray(r * 784, (r + 1) * 784), i * 784));
+      const attacked = await det.score({ data: adv, dims: [ok.length, 1, 28, 28] });
+      const combinedAuc = auc(clean.scores, attacked.scores);
+      const fingerprintAuc = auc(clean.fingerprint!, attacked.fingerprint!);
+      expect(combinedAuc).to.be.greaterThan(0.95);
+      expect(combinedAuc).to.be.greaterThan(fingerprintAuc + 0.03);
+      // Saved and loaded, the bank's calibration switches the term on; asking for a detector without
+      // it, or scoring without logits, is refused.
+      const path = join(dir(), 'confidence.nfp');
+      det.save(path);
+      const again = await FingerprintDetector.load({ model: modelPath, bank: path, seed: 12 });
+      expect(again.confidence).to.equal(true);
+      expect((await again.detect({ data: adv.subarray(0, 784), dims: [1, 1, 28, 28] }))[0]!.threshold).to.equal(again.thresholdOf(attacked.labels[0]!));
+      let missing: unknown;
+      try { await again.scoreActivations(new Float32Array(1290), Int32Array.from([0])); } catch (e) { missing = e; }
+      expect(missing).to.be.instanceOf(DetectorError).with.property('message').that.matches(/pass the images' logits/);
+      await again.release();
+      const without = await FingerprintDetector.load({ model: modelPath, bank: path, confidence: false });
+      let refused: unknown;
+      try { await without.detect({ data: adv.subarray(0, 784), dims: [1, 1, 28, 28] }); } catch (e) { refused = e; }
+      await without.release();
+      expect((refused as Error).message).to.match(/calibrated with the confidence term/);
     } finally {
       await det.release();
     }
