@@ -33,9 +33,10 @@ export function registerBankCommand(program: Command): Command {
     .option('--fpr <rate>', 'target false-positive rate', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
     .option('--draws-per-image <n>', 'random draws scored per clean image', parsePositiveInt, 10)
+    .option('--confidence', 'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)')
     .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)')
-    .action(async (options: { model: string; bank: string; data: string; fpr: number; draws: number; drawsPerImage: number; out: string }) => {
-      const detector = await FingerprintDetector.load({ model: options.model, bank: options.bank, draws: options.draws });
+    .action(async (options: { model: string; bank: string; data: string; fpr: number; draws: number; drawsPerImage: number; confidence?: boolean; out: string }) => {
+      const detector = await FingerprintDetector.load({ model: options.model, bank: options.bank, draws: options.draws, confidence: options.confidence === true });
       try {
         const clean = await loadTensorFile(options.data);
         const calibration = await detector.calibrate(clean, { fpr: options.fpr, drawsPerImage: options.drawsPerImage });
@@ -66,7 +67,7 @@ function bankInfo(path: string, options: { json?: boolean }): void {
   const out = process.stdout;
   out.write(`${path}: ${bank.fingerprints} fingerprints of k=${h.k} over ${h.neurons} neurons (${h.taps.map((t) => `${t.tensor} ${t.size}`).join(', ')})\n`);
   out.write(`model ${h.model.source} sha256 ${h.model.sha256.slice(0, 16)}…, ${h.model.classes} classes; families ${h.families.join(', ')}; created ${h.created}\n`);
-  out.write(h.calibration ? `calibrated: fpr ${h.calibration.fpr}, ${h.calibration.draws} draws, ${h.calibration.combine}, global threshold ${h.calibration.global.toFixed(3)} (${h.calibration.images} images)\n` : 'not calibrated\n');
+  out.write(h.calibration ? `calibrated: fpr ${h.calibration.fpr}, ${h.calibration.draws} draws, ${h.calibration.combine}${h.calibration.confidence ? ' + confidence term' : ''}, global threshold ${h.calibration.global.toFixed(3)} (${h.calibration.images} images)\n` : 'not calibrated\n');
   out.write('\n');
   out.write(formatTable(['class', 'fitted', 'fingerprints', 'passed', 'clean', ...h.families.map((f) => `attacked ${f}`), 'threshold', 'note'],
     h.classes.map((c, i) => [String(i), c.fitted ? 'yes' : 'no', String(c.count), String(c.passed), String(c.clean), ...c.attacked.map(String),

@@ -1,6 +1,8 @@
 // `nfp demo`: the whole loop on the shipped Fashion-MNIST test set and the committed CNN, in one
 // command: fit a bank on the first images (PGD family), calibrate it on the next ones, attack the
 // rest with the suite, and write the evaluation report. --quick runs a tiny version (the CI smoke test).
+// --confidence adds the logit-margin confidence term and, to test it, the attack built to defeat it
+// (CW-L2 with a confidence margin kappa near the median clean margin).
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +27,8 @@ interface DemoSize {
 }
 
 const eps = 0.1;
+/** CW's confidence margin in the adaptive attack on the confidence term: about the committed CNN's median clean logit margin (5.8). */
+const adaptiveKappa = 5;
 const sizes: Record<'full' | 'quick', DemoSize> = {
   full: {
     fit: 6000, calibrate: 2000, perClass: 300, candidates: 100_000, pgdSteps: 20, evalImages: 500, detectors: 100, taps: 'card',
@@ -46,6 +50,12 @@ const sizes: Record<'full' | 'quick', DemoSize> = {
   },
 };
 
+/** CW-L2 pushed past the decision boundary by kappa, so its logit margin looks like a clean image's. */
+function adaptiveCw(size: DemoSize): EvaluationAttack {
+  const steps = size === sizes.quick ? 10 : 50, binarySteps = size === sizes.quick ? 1 : 3;
+  return { name: `cw-kappa${adaptiveKappa}`, attack: new CarliniWagnerL2({ steps, binarySteps, kappa: adaptiveKappa }), settings: { steps, binarySteps, kappa: adaptiveKappa } };
+}
+
 export function registerDemoCommand(program: Command): Command {
   return program
     .command('demo')
@@ -53,13 +63,14 @@ export function registerDemoCommand(program: Command): Command {
     .option('--out <dir>', 'where the bank and the report go', 'nfp-demo')
     .option('--quick', 'a tiny version that finishes in seconds (a smoke test, not a result)')
     .option('--seed <n>', 'seed of the fit, the attacks and the evaluation', parseInteger, 1)
+    .option('--confidence', 'add the logit-margin confidence term to the detector, and CW-L2 with kappa 5 (built to defeat it) to the attacks')
     .addHelpText('after', '\nExample:\n  $ npx nfp demo && open nfp-demo/report.html\n')
-    .action(async (options: { out: string; quick?: boolean; seed: number }) => {
+    .action(async (options: { out: string; quick?: boolean; seed: number; confidence?: boolean }) => {
       await demoCommand(options);
     });
 }
 
-export async function demoCommand(options: { out: string; quick?: boolean; seed: number }): Promise<void> {
+export async function demoCommand(options: { out: string; quick?: boolean; seed: number; confidence?: boolean }): Promise<void> {
   const size = sizes[options.quick === true ? 'quick' : 'full'];
   const started = performance.now();
   const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
@@ -91,7 +102,8 @@ export async function demoCommand(options: { out: string; quick?: boolean; seed:
   await model.release();
 
   say(`2/3 calibrating for a 5% false-positive rate on test images ${size.fit}-${size.fit + size.calibrate} ...`);
-  const detector = await FingerprintDetector.load({ model: modelPath, bank, draws: 25 });
+  const confidence = options.confidence === true;
+  const detector = await FingerprintDetector.load({ model: modelPath, bank, draws: 25, confidence });
   const attackModel = await GradientModel.load(modelPath, { taps: [], batchSize: 128 });
   try {
     await detector.calibrate(rows(size.fit, size.fit + size.calibrate), { fpr: 0.05 });
@@ -100,7 +112,7 @@ export async function demoCommand(options: { out: string; quick?: boolean; seed:
     say(`3/3 attacking up to ${size.evalImages} held-out images (${held}-10000) and evaluating ...`);
     const bars = new Map<string, ProgressBar>();
     const evaluation = await evaluate({
-      detector, attackModel, images: rows(held, 10000), labels: test.labels.subarray(held), attacks: size.attacks(),
+      detector, attackModel, images: rows(held, 10000), labels: test.labels.subarray(held), attacks: [...size.attacks(), ...(confidence ? [adaptiveCw(size)] : [])],
       detectors: size.detectors, maxSources: size.evalImages, seed: options.seed,
       onProgress: (stage, done, total) => {
         let b = bars.get(stage);
@@ -110,7 +122,7 @@ export async function demoCommand(options: { out: string; quick?: boolean; seed:
       },
     });
     const paths = await writeReport(options.out, evaluation, {
-      command: `nfp demo${options.quick ? ' --quick' : ''} --seed ${options.seed}`,
+      command: `nfp demo${options.quick ? ' --quick' : ''}${confidence ? ' --confidence' : ''} --seed ${options.seed}`,
       machine: `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`,
       split: `Fashion-MNIST test set (shipped): rows 0-${size.fit} fitted the bank, ${size.fit}-${held} calibrated it, ${held}-10000 evaluated`,
     });

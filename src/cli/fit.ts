@@ -35,6 +35,7 @@ export interface FitOptions {
   calibrateShare: number;
   fpr: number;
   draws: number;
+  confidence?: boolean;
   limit?: number;
   seed?: number;
   out: string;
@@ -62,6 +63,7 @@ export function registerFitCommand(program: Command): Command {
     .option('--calibrate-share <s>', 'share of the data held out to calibrate the threshold (0: none)', parseShare, 0.2)
     .option('--fpr <rate>', 'target false-positive rate of the calibrated threshold', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
+    .option('--confidence', 'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)')
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
     .option('--seed <n>', 'reproducible fit', parseInteger)
     .requiredOption('--out <bank.nfp>', 'where to write the bank')
@@ -132,7 +134,7 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
     overall.done();
     let calibrated = bank;
     if (calibrateRows > 0) {
-      const detector = await FingerprintDetector.load({ model: options.model, bank, draws: options.draws });
+      const detector = await FingerprintDetector.load({ model: options.model, bank, draws: options.draws, confidence: options.confidence === true });
       try {
         await detector.calibrate({ data: tensor.data.subarray(fitRows * per, rows * per), dims: [calibrateRows, ...tensor.dims.slice(1)] }, { fpr: options.fpr });
         calibrated = detector.bank;

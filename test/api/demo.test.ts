@@ -52,4 +52,22 @@ describe('nfp demo --quick', function () {
       expect(png.subarray(1, 4).toString('latin1')).to.equal('PNG');
     }
   });
+
+  it('--confidence calibrates the confidence term into the bank and adds the CW attack built against it', async () => {
+    const out = join(dir(), 'demo-confidence');
+    const [write, writeErr] = [process.stdout.write, process.stderr.write];
+    let stdout = '';
+    process.stdout.write = ((chunk: string) => { stdout += chunk; return true; }) as typeof process.stdout.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await demoCommand({ out, quick: true, seed: 2, confidence: true });
+    } finally {
+      [process.stdout.write, process.stderr.write] = [write, writeErr];
+    }
+    const summary = JSON.parse(stdout) as { attacks: Array<{ attack: string; auc: number }> };
+    expect(summary.attacks.map((a) => a.attack)).to.deep.equal(['pgd', 'fgsm', 'cw-kappa5']);
+    const calibration = readBank(join(out, 'bank.nfp')).header.calibration;
+    expect(calibration?.confidence?.margin).to.have.length(10);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).to.match(/nfp demo --quick --confidence --seed 2/);
+  });
 });
