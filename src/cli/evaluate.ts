@@ -13,10 +13,10 @@ import { readBank } from '../bank/index.js';
 import type { FingerprintBank } from '../bank/index.js';
 import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
-import { evaluate, writeReport } from '../eval/index.js';
-import type { AdversarialSet, Evaluation } from '../eval/index.js';
+import { AblationError, checkAblationTaps, checkAblations, evaluate, refitParameters, runAblations, settingLabel, writeReport } from '../eval/index.js';
+import type { AblationSpec, AdversarialSet, AttackMode, Evaluation } from '../eval/index.js';
 import type { ImageBatch } from '../model/index.js';
-import { parseAttackList, parseInteger, parsePositive, parsePositiveInt } from './parse.js';
+import { parseAblation, parseAttackList, parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 import { ProgressBar } from './progress.js';
 import { significant } from './table.js';
 
@@ -35,6 +35,10 @@ export interface EvaluateCommandOptions {
   maxImages: number;
   seed: number;
   report: string;
+  /** Settings to ablate, one parameter each (see parseAblation). */
+  ablate?: AblationSpec[];
+  /** How the bank's attacked images were made, for the refits of --ablate k, candidates and taps. */
+  refitAttackMode?: AttackMode;
 }
 
 export const defaultEvaluationAttacks: AttackName[] = ['pgd', 'fgsm', 'mifgsm', 'cw', 'deepfool', 'square', 'apgd'];
@@ -56,7 +60,9 @@ export function registerEvaluateCommand(program: Command): Command {
     .option('--max-images <n>', 'attack at most this many correctly classified held-out images', parsePositiveInt, 1000)
     .option('--seed <n>', 'seed of the attacks and of the random detectors', parseInteger, 1)
     .requiredOption('--report <dir>', 'folder for metrics.json, report.md, report.html and figures/')
-    .addHelpText('after', '\nExamples:\n  $ nfp evaluate --model models/fmnist-cnn.onnx --bank bank.nfp --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n      --attacks pgd,fgsm,cw,deepfool --report report/\n  $ nfp evaluate ... --bank pgd.nfp fgsm.nfp cw.nfp --report matrix/   # cross-attack matrix\n')
+    .option('--ablate <parameter=values>', "repeat the evaluation at other settings of one parameter (repeatable): draws=1,5,25 or top=50,200 (no refit), k=1,3,5, candidates=1000,10000 or taps='auto;<layers>,...' (refit on the bank's fit rows); each setting is recalibrated on the bank's calibration rows", parseAblation)
+    .addOption(new Option('--refit-attack-mode <mode>', "how the bank's attacked images were made (nfp fit --attack-mode; banks do not record it), for the refits of --ablate k, candidates and taps").choices(['untargeted', 'targeted', 'mixed']).default('mixed'))
+    .addHelpText('after', '\nExamples:\n  $ nfp evaluate --model models/fmnist-cnn.onnx --bank bank.nfp --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n      --attacks pgd,fgsm,cw,deepfool --report report/\n  $ nfp evaluate ... --bank pgd.nfp fgsm.nfp cw.nfp --report matrix/   # cross-attack matrix\n  $ nfp evaluate ... --ablate draws=1,5,25,100 --ablate top=50,200,2000 --ablate k=1,3,10 --report ablations/\n')
     .action(async (options: EvaluateCommandOptions, command: Command) => {
       await evaluateCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
     });
@@ -75,6 +81,8 @@ export function heldOut(bank: FingerprintBank, data: ImageBatch, source: string)
 
 export async function evaluateCommand(options: EvaluateCommandOptions, usage: (message: string) => never): Promise<Evaluation[]> {
   const banks = options.bank.map((path) => ({ path, bank: readBank(path) }));
+  const ablate = options.ablate ?? [];
+  if (ablate.length > 0 && banks.length > 1) usage(`--ablate takes one --bank but received ${banks.length}`);
   const pgdEps = (banks[0]!.bank.header.fit.attacks.pgd as { eps?: unknown } | undefined)?.eps;
   const eps = options.eps ?? (typeof pgdEps === 'number' ? pgdEps : undefined);
   const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
@@ -87,6 +95,16 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   const splits = banks.map(({ bank }) => heldOut(bank, tensor, basename(options.data)));
   const start = Math.max(...splits.map((h) => h.start));
   const split = banks.length === 1 ? splits[0]!.split : `${splits.map((h, i) => `${basename(banks[i]!.path)}: ${h.split}`).join('; ')}; all banks evaluated on rows ${start}-${tensor.dims[0]}`;
+  if (ablate.length > 0) {
+    // Checked before any attack runs: a request that cannot be measured fails in a second, not after minutes.
+    try {
+      checkAblations(banks[0]!.bank, ablate, tensorDigest(tensor.data));
+      await checkAblationTaps(options.model, banks[0]!.bank, ablate);
+    } catch (error) {
+      if (!(error instanceof AblationError)) throw error;
+      usage(`--ablate${error.setting !== undefined ? ` ${error.setting}` : ''}: ${error.message}`);
+    }
+  }
   const rows = tensor.dims[0]! - start;
   if (rows < 10) usage(`only ${rows} held-out images remain in --data after the banks' own rows`);
   const per = tensor.data.length / tensor.dims[0]!;
@@ -102,20 +120,32 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
       const detector = await FingerprintDetector.load({ model: options.model, bank, ...(options.draws !== undefined ? { draws: options.draws } : {}) });
       try {
         const bars = new Map<string, ProgressBar>();
-        const evaluation = await evaluate({
+        const onProgress = (stage: string, done: number, total: number) => {
+          let bar = bars.get(stage);
+          if (bar === undefined) bars.set(stage, (bar = new ProgressBar(stage, total)));
+          bar.update(done);
+          if (done >= total) bar.done();
+        };
+        let evaluation = await evaluate({
           detector, attackModel, images, labels: labels.subarray(start), attacks, detectors: options.detectors, maxSources: options.maxImages, seed: options.seed,
-          adversarial, onAdversarial: (name, set) => adversarial.set(name, set),
-          onProgress: (stage, done, total) => {
-            let bar = bars.get(stage);
-            if (bar === undefined) bars.set(stage, (bar = new ProgressBar(stage, total)));
-            bar.update(done);
-            if (done >= total) bar.done();
-          },
+          adversarial, onAdversarial: (name, set) => adversarial.set(name, set), onProgress,
         });
+        if (ablate.length > 0) {
+          const ablations = await runAblations({
+            model: options.model, bank, specs: ablate, data: tensor, dataLabels: labels, images, labels: labels.subarray(start),
+            attacks, attackModel, adversarial, detectors: options.detectors, maxSources: options.maxImages, seed: options.seed,
+            ...(options.draws !== undefined ? { draws: options.draws } : {}),
+            ...(options.refitAttackMode !== undefined ? { attackMode: options.refitAttackMode } : {}),
+            onProgress: (stage, done, total) => onProgress(`ablation ${stage}`, done, total),
+          });
+          evaluation = { ...evaluation, ablations };
+        }
         const dir = banks.length === 1 ? options.report : join(options.report, basename(path, '.nfp'));
-        const command = `nfp evaluate --model ${options.model} --bank ${options.bank.join(' ')} --data ${options.data} --attacks ${options.attacks.join(',')}${eps !== undefined ? ` --eps ${eps}` : ''} --detectors ${options.detectors} --max-images ${options.maxImages} --seed ${options.seed} --report ${options.report}`;
+        const command = `nfp evaluate --model ${options.model} --bank ${options.bank.join(' ')} --data ${options.data} --attacks ${options.attacks.join(',')}${eps !== undefined ? ` --eps ${eps}` : ''} --detectors ${options.detectors} --max-images ${options.maxImages} --seed ${options.seed}${ablateArguments(ablate, options.refitAttackMode)} --report ${options.report}`;
         const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
-        const paths = await writeReport(dir, evaluation, { command, machine, split });
+        const cal = bank.header.calibration;
+        const calibration = cal && bank.header.fit.data?.calibration ? `FPR ${cal.fpr}, ${cal.drawsPerImage} draws per image, ${cal.combine}, rows ${bank.header.fit.data.calibration.join('-')}` : undefined;
+        const paths = await writeReport(dir, evaluation, { command, machine, split, ...(calibration && ablate.length > 0 ? { calibration } : {}) });
         evaluations.push(evaluation);
         reports.push({ bank: path, report: paths.markdown });
       } finally {
@@ -131,9 +161,22 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
     banks: evaluations.map((e, i) => ({
       bank: banks[i]!.path, cleanFpr: significant(e.clean.fprAtThreshold, 4),
       attacks: e.attacks.map((a) => ({ attack: a.attack, successRate: significant(a.successRate, 4), auc: significant(a.auc, 4), tprAt5: significant(a.tprAt5, 4), aucStd: significant(a.consistency.auc.std, 4) })),
+      ...(e.ablations ? {
+        ablations: e.ablations.map((a) => ({
+          parameter: a.parameter,
+          rows: a.rows.map((r) => ({ setting: r.label, own: r.own, cleanFpr: significant(r.fprAtThreshold, 4), auc: Object.fromEntries(r.attacks.map((x) => [x.attack, significant(x.auc, 4)])) })),
+        })),
+      } : {}),
     })),
   })}\n`);
   return evaluations;
+}
+
+/** The --ablate arguments as a shell would take them back (tap sets hold ';', so they are quoted). */
+function ablateArguments(specs: AblationSpec[], mode: AttackMode | undefined): string {
+  const args = specs.map((s) => ` --ablate ${s.parameter === 'taps' ? `'taps=${s.values.map(settingLabel).join(';')}'` : `${s.parameter}=${s.values.join(',')}`}`).join('');
+  const refits = specs.some((s) => refitParameters.includes(s.parameter));
+  return `${args}${refits && mode !== undefined ? ` --refit-attack-mode ${mode}` : ''}`;
 }
 
 /** The cross-attack matrix: one row per bank (with its attack families), one column per attack; AUC and TPR at the calibrated threshold. */

@@ -4,6 +4,8 @@ import { InvalidArgumentError } from 'commander';
 
 import { attackNames } from '../attacks/index.js';
 import type { AttackName } from '../attacks/index.js';
+import { ablationParameters } from '../eval/ablation-spec.js';
+import type { AblationParameter, AblationSpec } from '../eval/ablation-spec.js';
 import type { TapSpec } from '../model/index.js';
 
 export function parsePositive(value: string): number {
@@ -71,4 +73,42 @@ export function parseAttackList(value: string): AttackName[] {
   for (const n of names) if (!(attackNames as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown attack '${n}' (known: ${attackNames.join(', ')})`);
   if (names.length === 0 || new Set(names).size !== names.length) throw new InvalidArgumentError('expected distinct attack names');
   return names as AttackName[];
+}
+
+/**
+ * One `--ablate <parameter>=<values>`, added to the ones before it (the option repeats): numbers
+ * separated by commas for draws, top, k and candidates ('draws=1,5,25,100'); tap sets separated
+ * by semicolons for taps, each 'auto' or comma-separated layer names as --taps takes them
+ * ('taps=auto;/features/pool3/MaxPool_output_0,logits').
+ */
+export function parseAblation(value: string, previous: AblationSpec[] = []): AblationSpec[] {
+  const known = ablationParameters.join(', ');
+  const m = /^\s*([A-Za-z]+)\s*=(.*)$/s.exec(value);
+  if (!m) throw new InvalidArgumentError(`expected <parameter>=<values> such as draws=1,5,25 or top=50,200,2000 (parameters: ${known})`);
+  const parameter = m[1]!;
+  if (!(ablationParameters as readonly string[]).includes(parameter)) throw new InvalidArgumentError(`unknown parameter '${parameter}' (known: ${known})`);
+  if (previous.some((s) => s.parameter === parameter)) throw new InvalidArgumentError(`${parameter} is ablated twice: give all its values in one --ablate ${parameter}=...`);
+  const separator = parameter === 'taps' ? ';' : ',';
+  const parts = m[2]!.split(separator).map((s) => s.trim());
+  if (parts.every((s) => s === '')) throw new InvalidArgumentError(`expected at least one value after '${parameter}='`);
+  const empty = parts.findIndex((s) => s === '');
+  if (empty >= 0) throw new InvalidArgumentError(`empty value ${empty + 1} in '${parameter}=${m[2]}' (values are separated by '${separator}')`);
+  const repeated = parts.find((s, i) => parts.indexOf(s) !== i);
+  if (repeated !== undefined) throw new InvalidArgumentError(`expected distinct values for ${parameter} but '${repeated}' repeats`);
+  if (parameter === 'taps') {
+    const sets = parts.map((part) => {
+      try {
+        return parseTaps(part);
+      } catch {
+        throw new InvalidArgumentError(`expected 'auto' or comma-separated layer names for each tap set of taps but received '${part}'`);
+      }
+    });
+    return [...previous, { parameter: 'taps', values: sets }];
+  }
+  const values = parts.map((part) => {
+    const n = Number(part);
+    if (!/^\d+$/.test(part) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`expected positive integers for ${parameter} but received '${part}'`);
+    return n;
+  });
+  return [...previous, { parameter: parameter as Exclude<AblationParameter, 'taps'>, values }];
 }

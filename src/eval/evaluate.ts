@@ -8,6 +8,7 @@ import { gatherImages, gatherRows } from '../data/index.js';
 import type { FingerprintDetector } from '../detect/index.js';
 import { SeededDraws } from '../detect/index.js';
 import type { ImageBatch } from '../model/index.js';
+import type { Ablation } from './ablation.js';
 import { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
 import type { Summary } from './metrics.js';
 
@@ -77,6 +78,13 @@ export interface Evaluation {
   clean: { images: number; correct: number; accuracy: number; fprAtThreshold: number; perClassFpr: Array<number | null> };
   attacks: AttackEvaluation[];
   seconds: number;
+  /**
+   * Optional (nfp evaluate --ablate; absent otherwise, schema unchanged): per ablated parameter
+   * (draws, top, k, candidates or taps), one row per setting with the recalibrated detector's
+   * measured FPR and, per attack on the same attacked images, AUC, TPR at 5% FPR and at the
+   * threshold, and the AUC mean and std over the random detectors. See ablation.ts.
+   */
+  ablations?: Ablation[];
 }
 
 /** Per class c: scores minus the (1 - fpr) quantile of that class's clean scores, so classes share one scale. */
@@ -117,15 +125,15 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const cleanLabels = Int32Array.from(correct, (i) => cleanOut.labels[i]!);
   const cleanLogits = gatherRows(cleanOut.logits, correct, classes);
   const margin = (scores: Float64Array, ls: Int32Array) => Array.from(scores, (v, i) => v - thresholds[ls[i]!]!);
-  const cleanMain = margin((await detector.scoreActivations(cleanActs, cleanLabels)).scores, cleanLabels);
+  const cleanMain = margin((await detector.scoreActivations(cleanActs, cleanLabels, { logits: cleanLogits })).scores, cleanLabels);
   const perClassFpr = Array.from({ length: classes }, (_, c) => {
     const v = cleanMain.filter((_, i) => cleanLabels[i] === c);
     return v.length === 0 ? null : rateAbove(v, 0);
   });
   // Independent random detectors: their own seeded draws on the same clean activations.
   const cleanByDetector: number[][] = [];
-  for (let r = 0; r < R; r++) cleanByDetector.push(margin((await detector.scoreActivations(cleanActs, cleanLabels, { draws: new SeededDraws(seed * 1_000_003 + r) })).scores, cleanLabels));
-  const cleanFixed = Array.from((await detector.scoreActivations(cleanActs, cleanLabels, { draws: 'fixed' })).scores);
+  for (let r = 0; r < R; r++) cleanByDetector.push(margin((await detector.scoreActivations(cleanActs, cleanLabels, { draws: new SeededDraws(seed * 1_000_003 + r), logits: cleanLogits })).scores, cleanLabels));
+  const cleanFixed = Array.from((await detector.scoreActivations(cleanActs, cleanLabels, { draws: 'fixed', logits: cleanLogits })).scores);
   const cleanSoftmax = maxSoftmaxScore(cleanLogits, classes);
   progress('clean', 1, 1);
 
@@ -148,18 +156,18 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     const has = count > 0;
     const advOut = await detector.classifier.run(set.images);
     const advLabels = advOut.labels;
-    const advMain = margin((await detector.scoreActivations(advOut.activations, advLabels)).scores, advLabels);
+    const advMain = margin((await detector.scoreActivations(advOut.activations, advLabels, { logits: advOut.logits })).scores, advLabels);
     const aucs: number[] = [];
     const tprs5: number[] = [];
     const tprsT: number[] = [];
     for (let r = 0; r < R; r++) {
-      const adv = margin((await detector.scoreActivations(advOut.activations, advLabels, { draws: new SeededDraws(seed * 1_000_003 + r) })).scores, advLabels);
+      const adv = margin((await detector.scoreActivations(advOut.activations, advLabels, { draws: new SeededDraws(seed * 1_000_003 + r), logits: advOut.logits })).scores, advLabels);
       const cleanR = cleanByDetector[r]!;
       aucs.push(has ? auc(cleanR, adv) : NaN);
       tprs5.push(tprAtFpr(cleanR, adv, 0.05));
       tprsT.push(rateAbove(adv, 0));
     }
-    const fixedAdv = Array.from((await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed' })).scores);
+    const fixedAdv = Array.from((await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed', logits: advOut.logits })).scores);
     const fixed = perClassMargins(cleanFixed, Array.from(cleanLabels), fixedAdv, Array.from(advLabels), classes, fpr);
     const soft = perClassMargins(cleanSoftmax, Array.from(cleanLabels), maxSoftmaxScore(advOut.logits, classes), Array.from(advLabels), classes, fpr);
     results.push({

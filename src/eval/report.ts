@@ -9,6 +9,7 @@ import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
+import { ablationFigures, ablationMarkdown } from './ablation-report.js';
 import type { Evaluation } from './evaluate.js';
 
 export interface ReportContext {
@@ -18,6 +19,8 @@ export interface ReportContext {
   machine: string;
   /** How the data was split (fit / calibration / evaluation). */
   split: string;
+  /** How the ablations recalibrated, one phrase (default: the bank's FPR). */
+  calibration?: string;
 }
 
 const f = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
@@ -106,7 +109,9 @@ function markdown(e: Evaluation, context: ReportContext, pictures: string[]): st
   lines.push(`|---|${e.clean.perClassFpr.map(() => '---').join('|')}|`);
   lines.push(`| clean FPR | ${e.clean.perClassFpr.map((v) => f(v)).join(' | ')} |`);
   for (const a of e.attacks) lines.push(`| ${a.attack} AUC (n) | ${a.perClass.map((p) => (p.auc === null ? '-' : `${f(p.auc)} (${p.adversarial})`)).join(' | ')} |`);
-  lines.push('', '## Figures', '');
+  lines.push('');
+  lines.push(...ablationMarkdown(e.ablations ?? [], context.calibration ?? `FPR ${f(e.bank.fpr, 2)}`));
+  lines.push('## Figures', '');
   for (const p of pictures) lines.push(`![${p}](figures/${p}.png)`, '');
   return `${lines.join('\n')}\n`;
 }
@@ -131,6 +136,7 @@ function html(md: string, svgs: Record<string, string>): string {
     flush();
     const picture = /^!\[(.+)\]\(figures\/(.+)\.png\)$/.exec(line);
     if (picture) body.push(`<figure>${svgs[picture[2]!] ?? ''}</figure>`);
+    else if (line.startsWith('### ')) body.push(`<h3>${escape(line.slice(4))}</h3>`);
     else if (line.startsWith('## ')) body.push(`<h2>${escape(line.slice(3))}</h2>`);
     else if (line.startsWith('# ')) body.push(`<h1>${escape(line.slice(2))}</h1>`);
     else if (line.trim() !== '') body.push(`<p>${escape(line).replace(/`(.+?)`/g, '<code>$1</code>').replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')}</p>`);
@@ -145,13 +151,15 @@ export async function writeReport(dir: string, evaluation: Evaluation, context: 
   const metrics = join(dir, 'metrics.json');
   writeFileSync(metrics, `${JSON.stringify({ ...evaluation, context }, null, 1)}\n`);
   const svgs: Record<string, string> = {};
-  for (const [name, spec] of Object.entries(figures(evaluation))) {
+  const main = figures(evaluation);
+  for (const [name, spec] of Object.entries({ ...main, ...ablationFigures(evaluation.ablations ?? []) })) {
     const svg = await render(spec);
     svgs[name] = svg;
     writeFileSync(join(dir, 'figures', `${name}.svg`), svg);
     await sharp(Buffer.from(svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toFile(join(dir, 'figures', `${name}.png`));
   }
-  const md = markdown(evaluation, context, Object.keys(svgs));
+  // The ablation figures sit in their own section, beside their tables.
+  const md = markdown(evaluation, context, Object.keys(main));
   const mdPath = join(dir, 'report.md');
   writeFileSync(mdPath, md);
   const htmlPath = join(dir, 'report.html');
