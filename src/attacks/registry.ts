@@ -21,6 +21,8 @@ export interface AttackSettings {
   queries?: number;
   /** CW: binary-search steps. */
   binarySteps?: number;
+  /** CW: confidence margin the adversarial logit must clear (an attack on confidence-based detection). */
+  kappa?: number;
 }
 
 export const attackNames = ['fgsm', 'bim', 'pgd', 'mifgsm', 'apgd', 'cw', 'deepfool', 'square'] as const;
@@ -36,7 +38,7 @@ const settingsUsed: Record<AttackName, ReadonlyArray<keyof AttackSettings>> = {
   pgd: ['eps', 'norm', 'steps', 'stepSize', 'restarts', 'earlyStop'],
   mifgsm: ['eps', 'steps', 'stepSize', 'earlyStop'],
   apgd: ['eps', 'norm', 'steps'],
-  cw: ['steps', 'binarySteps'],
+  cw: ['steps', 'binarySteps', 'kappa'],
   deepfool: ['norm', 'steps'],
   square: ['eps', 'queries'],
 };

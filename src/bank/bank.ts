@@ -32,9 +32,9 @@ export interface BankClass {
 
 /** Clean-image statistics for the detector's optional confidence term (src/detect/confidence.ts). */
 export interface ConfidenceCalibration {
-  /** Per class [mean, sd] of the clean fingerprint score. */
+  /** Per class [center, scale] of the clean fingerprint score (median, upper-tail spread). */
   fingerprint: Array<[number, number]>;
-  /** Per class [mean, sd] of the clean confidence statistic, -log(top-1 minus top-2 logit). */
+  /** The same for the clean confidence statistic, -log(top-1 minus top-2 logit). */
   margin: Array<[number, number]>;
 }
 

@@ -153,7 +153,7 @@ function range(v: unknown, what: string, fail: Fail): [number, number] {
   return [a, b];
 }
 
-/** Per class [mean, sd > 0] pairs of the confidence term, one list per statistic. */
+/** Per class [center, scale > 0] pairs of the confidence term, one list per statistic. */
 function confidenceCalibration(value: unknown, classCount: number, fail: Fail): ConfidenceCalibration {
   if (!isObject(value)) fail('header field calibration.confidence must be an object');
   const c = value as Record<string, unknown>;
@@ -163,10 +163,10 @@ function confidenceCalibration(value: unknown, classCount: number, fail: Fail): 
     if (items.length !== classCount) fail(`header field ${name} must have one entry per class`);
     return items.map((pair, i) => {
       const entry = list(pair, `${name}[${i}]`, 2, fail);
-      if (entry.length !== 2) fail(`header field ${name}[${i}] must be [mean, sd]`);
+      if (entry.length !== 2) fail(`header field ${name}[${i}] must be [center, scale]`);
       const [mean, sd] = entry;
       const m = num(mean, `${name}[${i}][0]`, fail), s = num(sd, `${name}[${i}][1]`, fail);
-      if (!(s > 0)) fail(`header field ${name}[${i}][1] must be a positive standard deviation`);
+      if (!(s > 0)) fail(`header field ${name}[${i}][1] must be a positive scale`);
       return [m, s];
     });
   };

@@ -10,7 +10,7 @@ import { AttackRandom, attackNames, boundedAttacks, createAttack, randomTargets 
 import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/index.js';
 import { gatherImages, loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
 import { ProgressBar } from './progress.js';
-import { parseInteger, parsePositive, parsePositiveInt } from './parse.js';
+import { parseInteger, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
 import { significant } from './table.js';
 
 export interface AttackCommandOptions {
@@ -21,6 +21,7 @@ export interface AttackCommandOptions {
   eps?: number;
   norm?: Norm;
   steps?: number;
+  kappa?: number;
   stepSize?: number;
   restarts?: number;
   queries?: number;
@@ -44,6 +45,7 @@ export function registerAttackCommand(program: Command): Command {
     .option('--eps <e>', `perturbation bound (required for ${boundedAttacks.join(', ')})`, parsePositive)
     .addOption(new Option('--norm <norm>', "the attack's norm (fgsm, bim, pgd, apgd, deepfool)").choices(['linf', 'l2']))
     .option('--steps <n>', 'iterations (defaults per attack)', parsePositiveInt)
+    .option('--kappa <k>', 'cw: confidence margin past the decision boundary (default 0)', parseNonNegative)
     .option('--step-size <a>', 'step length (fgsm, bim, pgd, mifgsm)', parsePositive)
     .option('--restarts <n>', 'random restarts (pgd)', parsePositiveInt)
     .option('--queries <n>', 'query budget per image (square; default 1000)', parsePositiveInt)
@@ -72,6 +74,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
     ...(options.stepSize !== undefined ? { stepSize: options.stepSize } : {}),
     ...(options.restarts !== undefined ? { restarts: options.restarts } : {}),
     ...(options.queries !== undefined ? { queries: options.queries } : {}),
+    ...(options.kappa !== undefined ? { kappa: options.kappa } : {}),
     ...(options.earlyStop ? { earlyStop: true } : {}),
   };
   const attack = createAttack(options.attack, settings);

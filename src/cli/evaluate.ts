@@ -16,7 +16,7 @@ import { FingerprintDetector } from '../detect/index.js';
 import { AblationError, checkAblationTaps, checkAblations, evaluate, refitParameters, runAblations, settingLabel, writeReport } from '../eval/index.js';
 import type { AblationSpec, AdversarialSet, AttackMode, Evaluation } from '../eval/index.js';
 import type { ImageBatch } from '../model/index.js';
-import { parseAblation, parseAttackList, parseInteger, parsePositive, parsePositiveInt } from './parse.js';
+import { parseAblation, parseAttackList, parseInteger, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
 import { ProgressBar } from './progress.js';
 import { significant } from './table.js';
 
@@ -30,6 +30,7 @@ export interface EvaluateCommandOptions {
   eps?: number;
   norm?: Norm;
   steps?: number;
+  kappa?: number;
   detectors: number;
   draws?: number;
   maxImages: number;
@@ -55,6 +56,7 @@ export function registerEvaluateCommand(program: Command): Command {
     .option('--eps <e>', "bound of the bounded attacks (default: the bank's PGD eps)", parsePositive)
     .addOption(new Option('--norm <norm>', "the attacks' norm").choices(['linf', 'l2']))
     .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
+    .option('--kappa <k>', 'cw: confidence margin past the decision boundary, the attack on the confidence term (default 0)', parseNonNegative)
     .option('--detectors <R>', 'independent random detectors for the consistency figures', parsePositiveInt, 100)
     .option('--draws <n>', "fingerprints drawn per input (default: the calibration's)", parsePositiveInt)
     .option('--max-images <n>', 'attack at most this many correctly classified held-out images', parsePositiveInt, 1000)
@@ -109,7 +111,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   if (rows < 10) usage(`only ${rows} held-out images remain in --data after the banks' own rows`);
   const per = tensor.data.length / tensor.dims[0]!;
   const images = { data: tensor.data.subarray(start * per), dims: [rows, ...tensor.dims.slice(1)] };
-  const attacks = createAttacks(options.attacks, { eps, norm: options.norm, steps: options.steps })
+  const attacks = createAttacks(options.attacks, { eps, norm: options.norm, steps: options.steps, ...(options.kappa !== undefined ? { kappa: options.kappa } : {}) })
     .map(({ name, attack, settings }) => ({ name, attack, settings: { ...settings } }));
   const attackModel = await GradientModel.load(options.model, { taps: [], inputShape: tensor.dims.slice(1), batchSize: 128 });
   const adversarial = new Map<string, AdversarialSet>();

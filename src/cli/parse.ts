@@ -14,6 +14,12 @@ export function parsePositive(value: string): number {
   return n;
 }
 
+export function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number >= 0');
+  return n;
+}
+
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');

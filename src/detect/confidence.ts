@@ -2,15 +2,20 @@
 // perturbation (CW-L2, DeepFool) stop just past the decision boundary: their logit margin (top-1
 // minus top-2 logit) is tiny, while the fingerprints' log-likelihood ratios move little. Scoring
 // max(z_fingerprint, z_confidence), each standardized on the predicted class's clean calibration
-// images, alarms on either. Attacks that push the margin up (PGD, or CW with a confidence kappa)
+// images, alarms on either. The standardization looks at the upper tail, where thresholds live:
+// z = (x - median) / ((q95 - median) / 1.645). Mean and sd would not do: the clean log-likelihood
+// ratio sums have a long negative tail (a clean image far from the attacked mean gets a very negative
+// term) that inflates the sd and would hide the fingerprints behind the margin. Attacks that push the margin up (PGD, or CW with a confidence kappa)
 // are what the fingerprints catch. The threshold is still calibrated on the combined clean scores,
 // so the false-positive rate holds whatever the shape of either distribution.
 import type { ConfidenceCalibration } from '../bank/index.js';
 
 /** Below this margin the statistic saturates (-log of it): ties rather than Infinity. */
 const MARGIN_FLOOR = 1e-12;
-/** Standard deviations are floored so a constant statistic does not divide by zero. */
-const SD_FLOOR = 1e-9;
+/** Scales are floored so a constant statistic does not divide by zero. */
+const SCALE_FLOOR = 1e-9;
+/** The standard normal's 95% quantile: a Gaussian's (q95 - median) / this is its sd. */
+const Z95 = 1.6448536269514722;
 
 /** Top-1 minus top-2 logit of each row of [rows x classes] logits (Infinity with one class). */
 export function logitMargins(logits: Float32Array, rows: number): Float64Array {
@@ -35,17 +40,23 @@ export function confidenceStatistic(logits: Float32Array, rows: number): Float64
   return logitMargins(logits, rows).map((m) => -Math.log(Math.max(m, MARGIN_FLOOR)));
 }
 
-function meanSd(values: number[]): [number, number] {
-  const n = values.length;
-  if (n === 0) return [0, 1];
-  const mean = values.reduce((a, v) => a + v, 0) / n;
-  const variance = n > 1 ? values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) : 0;
-  return [mean, Math.max(Math.sqrt(variance), SD_FLOOR)];
+function quantile(sorted: Float64Array, p: number): number {
+  const at = p * (sorted.length - 1);
+  const lo = Math.floor(at), hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo]! + (at - lo) * (sorted[hi]! - sorted[lo]!);
+}
+
+/** [median, upper-tail scale] of the values. */
+function centerScale(values: number[]): [number, number] {
+  if (values.length === 0) return [0, 1];
+  const sorted = Float64Array.from(values).sort();
+  const median = quantile(sorted, 0.5);
+  return [median, Math.max((quantile(sorted, 0.95) - median) / Z95, SCALE_FLOOR)];
 }
 
 /**
- * Per-class mean and sd of the clean fingerprint scores (every repeated draw) and of the confidence
- * statistic; classes with fewer than `minPerClass` images take the statistics of all classes.
+ * Per-class center and scale of the clean fingerprint scores (every repeated draw) and of the
+ * confidence statistic; classes with fewer than `minPerClass` images take those of all classes.
  */
 export function fitConfidence(labels: Int32Array, fingerprintReps: Float64Array[], confidence: Float64Array, classes: number, minPerClass: number): ConfidenceCalibration {
   const fpBy = Array.from({ length: classes }, () => [] as number[]);
@@ -54,11 +65,11 @@ export function fitConfidence(labels: Int32Array, fingerprintReps: Float64Array[
     if (Number.isFinite(confidence[i]!)) qBy[c]!.push(confidence[i]!);
     for (const rep of fingerprintReps) if (Number.isFinite(rep[i]!)) fpBy[c]!.push(rep[i]!);
   });
-  const fpAll = meanSd(fpBy.flat()), qAll = meanSd(qBy.flat());
+  const fpAll = centerScale(fpBy.flat()), qAll = centerScale(qBy.flat());
   const enough = (c: number) => qBy[c]!.length >= minPerClass;
   return {
-    fingerprint: fpBy.map((v, c) => (enough(c) ? meanSd(v) : fpAll)),
-    margin: qBy.map((v, c) => (enough(c) ? meanSd(v) : qAll)),
+    fingerprint: fpBy.map((v, c) => (enough(c) ? centerScale(v) : fpAll)),
+    margin: qBy.map((v, c) => (enough(c) ? centerScale(v) : qAll)),
   };
 }
 

@@ -320,5 +320,9 @@ describe('attacks: argument checks', () => {
     const [pgd, cw] = createAttacks(['pgd', 'cw'], shared);
     expect([pgd!.name, (pgd!.attack as PGD).norm, (pgd!.attack as PGD).steps]).to.deep.equal(['pgd', 'l2', 5]);
     expect(cw!.settings).to.deep.equal({ steps: 5 });
+    const [withKappa] = createAttacks(['cw'], { ...shared, kappa: 5 });
+    expect(withKappa!.settings).to.deep.equal({ steps: 5, kappa: 5 });
+    expect((withKappa!.attack as CarliniWagnerL2).kappa).to.equal(5);
+    expect(attackSettings('pgd', { eps: 0.1, kappa: 5 })).to.deep.equal({ eps: 0.1 });
   });
 });

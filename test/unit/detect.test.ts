@@ -77,19 +77,23 @@ describe('confidence term', () => {
     expect(q[0]).to.be.closeTo(-Math.log(2), 1e-12);
   });
 
-  it('standardizes per class, falls back to all classes when a class has few images, and takes the larger z', () => {
-    const labels = Int32Array.from([0, 0, 0, 1]);
-    const reps = [Float64Array.from([1, 2, 3, 50]), Float64Array.from([3, 2, 1, 50])];
-    const q = Float64Array.from([0, 1, 2, 9]);
+  it('standardizes per class on the upper tail, falls back to all classes when a class has few images, and takes the larger z', () => {
+    const labels = Int32Array.from([0, 0, 0, 0, 0, 1]);
+    // A long negative tail (-1000) must not widen the scale: only the median and the 95% quantile count.
+    const reps = [Float64Array.from([-1000, 1, 2, 3, 4, 50]), Float64Array.from([2, 2, 2, 2, 2, 50])];
+    const q = Float64Array.from([0, 1, 2, 3, 4, 9]);
     const cal = fitConfidence(labels, reps, q, 3, 2);
+    // Class 0's ten fingerprint scores sorted: -1000, 1, 2 x 6, 3, 4; median 2, 95% quantile 3.55.
     expect(cal.fingerprint[0]![0]).to.equal(2);
-    expect(cal.fingerprint[0]![1]).to.be.closeTo(Math.sqrt(0.8), 1e-12);
-    expect(cal.margin[0]).to.deep.equal([1, 1]);
+    expect(cal.fingerprint[0]![1]).to.be.closeTo(1.55 / 1.6448536269514722, 1e-12);
+    expect(cal.margin[0]![0]).to.equal(2);
+    expect(cal.margin[0]![1]).to.be.closeTo(1.8 / 1.6448536269514722, 1e-12);
     // Class 1 has one image and class 2 none: both take the pooled statistics.
     expect(cal.margin[1]).to.deep.equal(cal.margin[2]);
-    expect(cal.margin[1]![0]).to.equal(3);
-    expect(combineConfidence(cal, 0, 2, 4)).to.equal(3); // fingerprint z 0, confidence z 3
-    expect(combineConfidence(cal, 0, 2 + 5 * Math.sqrt(0.8), 1)).to.be.closeTo(5, 1e-12);
+    expect(cal.margin[1]![0]).to.equal(2.5);
+    const [, sf] = cal.fingerprint[0]!, [, sq] = cal.margin[0]!;
+    expect(combineConfidence(cal, 0, 2, 2 + 3 * sq)).to.be.closeTo(3, 1e-12); // the confidence z decides
+    expect(combineConfidence(cal, 0, 2 + 5 * sf, 2)).to.be.closeTo(5, 1e-12); // the fingerprint z decides
   });
 });
 
