@@ -32,8 +32,8 @@ export interface BankClass {
 
 /** Clean-image statistics for the detector's optional confidence term (src/detect/confidence.ts). */
 export interface ConfidenceCalibration {
-  /** Per class [center, scale] of the clean fingerprint score (median, upper-tail spread). */
-  fingerprint: Array<[number, number]>;
+  /** Per class, per attack family: [center, scale] of the clean family sum (median, upper-tail spread). */
+  fingerprint: Array<Array<[number, number]>>;
   /** The same for the clean confidence statistic, -log(top-1 minus top-2 logit). */
   margin: Array<[number, number]>;
 }

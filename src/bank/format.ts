@@ -153,24 +153,32 @@ function range(v: unknown, what: string, fail: Fail): [number, number] {
   return [a, b];
 }
 
-/** Per class [center, scale > 0] pairs of the confidence term, one list per statistic. */
-function confidenceCalibration(value: unknown, classCount: number, fail: Fail): ConfidenceCalibration {
+/** [center, scale > 0] of one statistic. */
+function centerScale(v: unknown, name: string, fail: Fail): [number, number] {
+  const entry = list(v, name, 2, fail);
+  if (entry.length !== 2) fail(`header field ${name} must be [center, scale]`);
+  const center = num(entry[0], `${name}[0]`, fail), scale = num(entry[1], `${name}[1]`, fail);
+  if (!(scale > 0)) fail(`header field ${name}[1] must be a positive scale`);
+  return [center, scale];
+}
+
+/** The confidence term: per class, [center, scale] per attack family and of the margin statistic. */
+function confidenceCalibration(value: unknown, classCount: number, familyCount: number, fail: Fail): ConfidenceCalibration {
   if (!isObject(value)) fail('header field calibration.confidence must be an object');
   const c = value as Record<string, unknown>;
-  const pairs = (field: 'fingerprint' | 'margin'): Array<[number, number]> => {
-    const name = `calibration.confidence.${field}`;
-    const items = list(c[field], name, MAX_CLASSES, fail);
-    if (items.length !== classCount) fail(`header field ${name} must have one entry per class`);
-    return items.map((pair, i) => {
-      const entry = list(pair, `${name}[${i}]`, 2, fail);
-      if (entry.length !== 2) fail(`header field ${name}[${i}] must be [center, scale]`);
-      const [mean, sd] = entry;
-      const m = num(mean, `${name}[${i}][0]`, fail), s = num(sd, `${name}[${i}][1]`, fail);
-      if (!(s > 0)) fail(`header field ${name}[${i}][1] must be a positive scale`);
-      return [m, s];
-    });
+  const perClass = (field: string): unknown[] => {
+    const items = list(c[field], `calibration.confidence.${field}`, MAX_CLASSES, fail);
+    if (items.length !== classCount) fail(`header field calibration.confidence.${field} must have one entry per class`);
+    return items;
   };
-  return { fingerprint: pairs('fingerprint'), margin: pairs('margin') };
+  const fingerprint = perClass('fingerprint').map((byFamily, i) => {
+    const name = `calibration.confidence.fingerprint[${i}]`;
+    const entries = list(byFamily, name, MAX_FAMILIES, fail);
+    if (entries.length !== familyCount) fail(`header field ${name} must have one entry per attack family`);
+    return entries.map((e, a) => centerScale(e, `${name}[${a}]`, fail));
+  });
+  const margin = perClass('margin').map((e, i) => centerScale(e, `calibration.confidence.margin[${i}]`, fail));
+  return { fingerprint, margin };
 }
 
 function checkData(v: unknown, fail: Fail): DataRecord {
@@ -244,7 +252,7 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       images: int(c.images, 'calibration.images', 0, 2 ** 31, fail),
       drawsPerImage: int(c.drawsPerImage, 'calibration.drawsPerImage', 0, 1_000_000, fail),
     };
-    if (c.confidence !== undefined) calibration.confidence = confidenceCalibration(c.confidence, classCount, fail);
+    if (c.confidence !== undefined) calibration.confidence = confidenceCalibration(c.confidence, classCount, families.length, fail);
   }
   return {
     model: { sha256: sha, source: str(m.source, 'model.source', fail), inputShape, classes: classCount },

@@ -55,26 +55,41 @@ function centerScale(values: number[]): [number, number] {
 }
 
 /**
- * Per-class center and scale of the clean fingerprint scores (every repeated draw) and of the
- * confidence statistic; classes with fewer than `minPerClass` images take those of all classes.
+ * Per class: the center and scale of each attack family's clean log-likelihood ratio sum (over
+ * every repeated draw; `familyReps` are [rows x families] each) and of the confidence statistic.
+ * Classes with fewer than `minPerClass` images take those of all classes.
  */
-export function fitConfidence(labels: Int32Array, fingerprintReps: Float64Array[], confidence: Float64Array, classes: number, minPerClass: number): ConfidenceCalibration {
-  const fpBy = Array.from({ length: classes }, () => [] as number[]);
+export function fitConfidence(labels: Int32Array, familyReps: Float64Array[], families: number, confidence: Float64Array, classes: number, minPerClass: number): ConfidenceCalibration {
+  const fpBy = Array.from({ length: classes }, () => Array.from({ length: families }, () => [] as number[]));
   const qBy = Array.from({ length: classes }, () => [] as number[]);
   labels.forEach((c, i) => {
     if (Number.isFinite(confidence[i]!)) qBy[c]!.push(confidence[i]!);
-    for (const rep of fingerprintReps) if (Number.isFinite(rep[i]!)) fpBy[c]!.push(rep[i]!);
+    for (const rep of familyReps) {
+      for (let a = 0; a < families; a++) {
+        const v = rep[i * families + a]!;
+        if (Number.isFinite(v)) fpBy[c]![a]!.push(v);
+      }
+    }
   });
-  const fpAll = centerScale(fpBy.flat()), qAll = centerScale(qBy.flat());
+  const fpAll = Array.from({ length: families }, (_, a) => centerScale(fpBy.flatMap((byFamily) => byFamily[a]!)));
+  const qAll = centerScale(qBy.flat());
   const enough = (c: number) => qBy[c]!.length >= minPerClass;
   return {
-    fingerprint: fpBy.map((v, c) => (enough(c) ? centerScale(v) : fpAll)),
+    fingerprint: fpBy.map((byFamily, c) => (enough(c) ? byFamily.map(centerScale) : fpAll)),
     margin: qBy.map((v, c) => (enough(c) ? centerScale(v) : qAll)),
   };
 }
 
-/** The combined score of one input of class `label`. */
-export function combineConfidence(cal: ConfidenceCalibration, label: number, fingerprint: number, confidence: number): number {
-  const [mf, sf] = cal.fingerprint[label]!, [mq, sq] = cal.margin[label]!;
-  return Math.max((fingerprint - mf) / sf, (confidence - mq) / sq);
+/**
+ * The combined score of one input of class `label`: the largest standardized value among its
+ * families' sums (`familySums`, one per family) and its confidence statistic. Standardizing each
+ * family apart keeps one with large ratios (PGD) from setting the threshold for the others (CW).
+ */
+export function combineConfidence(cal: ConfidenceCalibration, label: number, familySums: ArrayLike<number>, confidence: number): number {
+  const [mq, sq] = cal.margin[label]!;
+  let best = (confidence - mq) / sq;
+  cal.fingerprint[label]!.forEach(([m, s], a) => {
+    best = Math.max(best, (familySums[a]! - m) / s);
+  });
+  return best;
 }

@@ -75,8 +75,9 @@ export interface Scored {
   labels: Int32Array;
   /** The decision scores: the fingerprint score, or with the confidence term the combined one. */
   scores: Float64Array;
-  /** With the confidence term: the fingerprint score alone, and the confidence statistic. */
+  /** With the confidence term: the fingerprint score alone, each family's sum [rows x families], and the confidence statistic. */
   fingerprint?: Float64Array;
+  familySums?: Float64Array;
   confidence?: Float64Array;
   draws: Array<number[] | undefined>;
   terms: Array<number[] | undefined>;
@@ -161,18 +162,13 @@ export class FingerprintDetector {
     out.labels.forEach((c) => imagesOf[c]!++);
     // Fingerprint scores of every repeated draw; with the confidence term, its per-class statistics
     // are fitted on these same images before the combined scores set the thresholds.
-    const reps: Float64Array[] = [];
-    let statistic: Float64Array | undefined;
-    for (let rep = 0; rep < drawsPerImage; rep++) {
-      const s = await this.scoreActivations(out.activations, out.labels, { logits: out.logits });
-      reps.push(s.fingerprint ?? s.scores);
-      statistic = s.confidence;
-    }
-    const confidence = this.confidence ? fitConfidence(out.labels, reps, statistic!, classes, minPerClass) : undefined;
+    const families = this.bankNow.families;
+    const reps: Scored[] = [];
+    for (let rep = 0; rep < drawsPerImage; rep++) reps.push(await this.scoreActivations(out.activations, out.labels, { logits: out.logits }));
+    const confidence = this.confidence ? fitConfidence(out.labels, reps.map((r) => r.familySums!), families, reps[0]!.confidence!, classes, minPerClass) : undefined;
     for (const rep of reps) {
-      rep.forEach((v, i) => {
-        const c = out.labels[i]!;
-        const score = confidence === undefined ? v : combineConfidence(confidence, c, v, statistic![i]!);
+      out.labels.forEach((c, i) => {
+        const score = confidence === undefined ? rep.scores[i]! : combineConfidence(confidence, c, rep.familySums!.subarray(i * families, (i + 1) * families), rep.confidence![i]!);
         if (Number.isFinite(score)) byClass[c]!.push(score);
       });
     }
@@ -235,6 +231,9 @@ export class FingerprintDetector {
     const rows = labels.length;
     const n = bank.header.neurons;
     const scores = new Float64Array(rows).fill(NaN);
+    const fam = bank.families;
+    // Each family's sum, kept for the confidence term, which standardizes the families apart.
+    const familySums = this.confidence ? new Float64Array(rows * fam).fill(NaN) : undefined;
     const draws: Array<number[] | undefined> = new Array(rows);
     const terms: Array<number[] | undefined> = new Array(rows);
     // Rows whose class has fewer fingerprints than the draw size draw all of them; group by draw size.
@@ -245,7 +244,6 @@ export class FingerprintDetector {
       const m = Math.min(this.draws, count);
       (groups.get(m) ?? groups.set(m, []).get(m)!).push(r);
     });
-    const fam = bank.families;
     for (const [m, members] of groups) {
       const groupActs = members.length === rows ? acts : gatherRows(acts, members, n);
       const drawn = new Uint32Array(members.length * m);
@@ -259,6 +257,7 @@ export class FingerprintDetector {
       const needMeans = this.scorer === 'likelihood';
       const res = await bank.native.detectScores({ acts: groupActs, rows: members.length, draws: drawn, combine: this.combine, ...(needTerms ? { terms: true } : {}), ...(needMeans ? { means: true } : {}) });
       members.forEach((r, i) => {
+        if (familySums !== undefined) for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
         if (this.scorer === 'llr') scores[r] = res.score[i]!;
         else if (this.scorer === 'vote') {
           let votes = 0;
@@ -290,8 +289,9 @@ export class FingerprintDetector {
     }
     const confidence = confidenceStatistic(options.logits, rows);
     const cal: ConfidenceCalibration | undefined = bank.header.calibration?.confidence;
-    const combined = cal === undefined ? scores : scores.map((v, r) => combineConfidence(cal, labels[r]!, v, confidence[r]!));
-    return { labels, scores: combined, fingerprint: scores, confidence, draws, terms };
+    const sums = familySums!;
+    const combined = cal === undefined ? scores : scores.map((v, r) => (Number.isNaN(v) ? NaN : combineConfidence(cal, labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!)));
+    return { labels, scores: combined, fingerprint: scores, familySums: sums, confidence, draws, terms };
   }
 
   private async toBatch(input: DetectInput | DetectInput[]): Promise<ImageBatch> {

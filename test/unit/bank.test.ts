@@ -186,14 +186,16 @@ describe('bank file (.nfp)', () => {
       ['header is null', () => null],
       ['calibration perClass short', (h) => { h.calibration = { fpr: 0.05, draws: 25, combine: 'max', global: 1, perClass: [1], images: 10, drawsPerImage: 1 }; }],
       ['calibration combine', (h) => { h.calibration = { fpr: 0.05, draws: 25, combine: 'mean', global: 1, perClass: [1, 2, 3, 4], images: 10, drawsPerImage: 1 }; }],
-      ...(['sd 0', 'sd negative', 'one class short', 'not a pair', 'mean string', 'not an object'] as const).map((what): [string, (h: Record<string, unknown>) => unknown] => [`calibration confidence ${what}`, (h) => {
+      ...(['sd 0', 'sd negative', 'one class short', 'not a pair', 'mean string', 'family missing', 'not an object'] as const).map((what): [string, (h: Record<string, unknown>) => unknown] => [`calibration confidence ${what}`, (h) => {
         const pairs = (): unknown[] => [[0, 1], [0, 1], [0, 1], [0, 1]];
-        const confidence: Record<string, unknown> = { fingerprint: pairs(), margin: pairs() };
+        const perFamily = (): unknown[] => pairs().map((p) => (h.families as unknown[]).map(() => p));
+        const confidence: Record<string, unknown> = { fingerprint: perFamily(), margin: pairs() };
         if (what === 'sd 0') (confidence.margin as unknown[])[2] = [0, 0];
-        if (what === 'sd negative') (confidence.fingerprint as unknown[])[0] = [0, -1];
+        if (what === 'sd negative') (confidence.fingerprint as unknown[][])[0]![0] = [0, -1];
         if (what === 'one class short') confidence.margin = pairs().slice(1);
         if (what === 'not a pair') (confidence.margin as unknown[])[1] = [0, 1, 2];
-        if (what === 'mean string') (confidence.fingerprint as unknown[])[3] = ['0', 1];
+        if (what === 'mean string') (confidence.fingerprint as unknown[][])[3]![0] = ['0', 1];
+        if (what === 'family missing') (confidence.fingerprint as unknown[][])[1] = [];
         h.calibration = { fpr: 0.05, draws: 25, combine: 'max', global: 1, perClass: [1, 2, 3, 4], images: 10, drawsPerImage: 1, confidence: what === 'not an object' ? 7 : confidence };
       }]),
       ['created missing', (h) => { delete h.created; }],

@@ -77,23 +77,33 @@ describe('confidence term', () => {
     expect(q[0]).to.be.closeTo(-Math.log(2), 1e-12);
   });
 
-  it('standardizes per class on the upper tail, falls back to all classes when a class has few images, and takes the larger z', () => {
+  it('standardizes each family and the margin per class on the upper tail, falls back to all classes when a class has few images, and takes the largest z', () => {
     const labels = Int32Array.from([0, 0, 0, 0, 0, 1]);
-    // A long negative tail (-1000) must not widen the scale: only the median and the 95% quantile count.
-    const reps = [Float64Array.from([-1000, 1, 2, 3, 4, 50]), Float64Array.from([2, 2, 2, 2, 2, 50])];
+    // Two families, [rows x 2]. A long negative tail (-1000) must not widen the scale: only the
+    // median and the 95% quantile count.
+    const reps = [
+      Float64Array.from([-1000, 10, 1, 20, 2, 30, 3, 40, 4, 50, 50, 0]),
+      Float64Array.from([2, 10, 2, 10, 2, 10, 2, 10, 2, 10, 50, 0]),
+    ];
     const q = Float64Array.from([0, 1, 2, 3, 4, 9]);
-    const cal = fitConfidence(labels, reps, q, 3, 2);
-    // Class 0's ten fingerprint scores sorted: -1000, 1, 2 x 6, 3, 4; median 2, 95% quantile 3.55.
-    expect(cal.fingerprint[0]![0]).to.equal(2);
-    expect(cal.fingerprint[0]![1]).to.be.closeTo(1.55 / 1.6448536269514722, 1e-12);
+    const cal = fitConfidence(labels, reps, 2, q, 3, 2);
+    // Class 0, family 0 sorted: -1000, 1, 2 x 6, 3, 4: median 2, 95% quantile 3.55.
+    expect(cal.fingerprint[0]![0]![0]).to.equal(2);
+    expect(cal.fingerprint[0]![0]![1]).to.be.closeTo(1.55 / 1.6448536269514722, 1e-12);
+    // Family 1: 10 x 6, 20, 30, 40, 50: median 10, 95% quantile 45.5.
+    expect(cal.fingerprint[0]![1]![0]).to.equal(10);
+    expect(cal.fingerprint[0]![1]![1]).to.be.closeTo(35.5 / 1.6448536269514722, 1e-12);
     expect(cal.margin[0]![0]).to.equal(2);
     expect(cal.margin[0]![1]).to.be.closeTo(1.8 / 1.6448536269514722, 1e-12);
     // Class 1 has one image and class 2 none: both take the pooled statistics.
     expect(cal.margin[1]).to.deep.equal(cal.margin[2]);
+    expect(cal.fingerprint[1]).to.deep.equal(cal.fingerprint[2]);
     expect(cal.margin[1]![0]).to.equal(2.5);
-    const [, sf] = cal.fingerprint[0]!, [, sq] = cal.margin[0]!;
-    expect(combineConfidence(cal, 0, 2, 2 + 3 * sq)).to.be.closeTo(3, 1e-12); // the confidence z decides
-    expect(combineConfidence(cal, 0, 2 + 5 * sf, 2)).to.be.closeTo(5, 1e-12); // the fingerprint z decides
+    const [[, s0], [, s1]] = cal.fingerprint[0]! as [[number, number], [number, number]];
+    const sq = cal.margin[0]![1];
+    expect(combineConfidence(cal, 0, [2, 10], 2 + 3 * sq)).to.be.closeTo(3, 1e-12); // the margin decides
+    expect(combineConfidence(cal, 0, [2 + 5 * s0, 10], 2)).to.be.closeTo(5, 1e-12); // family 0 decides
+    expect(combineConfidence(cal, 0, [2, 10 + 4 * s1], 2)).to.be.closeTo(4, 1e-12); // family 1 decides
   });
 });
 
