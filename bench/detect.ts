@@ -8,7 +8,8 @@
 //   the committed fmnist-cnn at batch 32 and 256 with three taps and 2,000 fingerprints per class.
 // Scores do not depend on what the fingerprints are, so a random bank measures the real cost.
 // Options (env): NFP_BENCH_REPS (default 5), NFP_BENCH_QUICK=1 (CNN only).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// benchDetect is also the detect section of `npm run bench` (bench/all.ts).
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -20,13 +21,12 @@ import { Classifier } from '../src/model/index.js';
 import { withExtraOutputs } from '../src/model/onnx.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../test/reference/random.js';
-import { bestOf, machine, printTable } from './machine.js';
+import { benchEnv, bestOf, isMain, machine, printTable, row, writeResult } from './machine.js';
+import type { Row } from './machine.js';
 
-const quick = process.env.NFP_BENCH_QUICK === '1';
-const reps = Number(process.env.NFP_BENCH_REPS ?? 5);
-
-interface Case { name: string; path: string; batch: number; taps: 'auto' | string[]; perClass: number; draws: number }
-interface Row { model: string; batch: number; neurons: number; bareS: number; detectS: number; overhead: number }
+export interface DetectCase { name: string; path: string; batch: number; taps: 'auto' | string[]; perClass: number; draws: number }
+export interface DetectRow { model: string; batch: number; neurons: number; bareS: number; detectS: number; overhead: number }
+export interface DetectOptions { cases: DetectCase[]; reps: number }
 
 function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number, k: number): FingerprintBank {
   const fingerprints = new Map(Array.from({ length: classifier.classes }, (_, c) => {
@@ -46,7 +46,7 @@ function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number,
   }, fingerprints);
 }
 
-async function measure(c: Case): Promise<Row> {
+async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
   const rnd = new SeededRandom(1);
   const bytes = new Uint8Array(await readFile(c.path));
   const classifier = await Classifier.load(bytes, { taps: c.taps, batchSize: c.batch });
@@ -70,25 +70,55 @@ async function measure(c: Case): Promise<Row> {
 }
 
 const cnnTaps = ['/features/pool1/MaxPool_output_0', '/features/pool2/MaxPool_output_0', '/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
-const cases: Case[] = [];
-const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
-if (!quick) {
-  if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 32, taps: 'auto', perClass: 200, draws: 25 });
-  else console.error(`skipping ResNet-50: ${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`);
-}
-for (const batch of [32, 256]) cases.push({ name: 'fmnist-cnn', path: join(packageRoot, 'models', 'fmnist-cnn.onnx'), batch, taps: cnnTaps, perClass: 2000, draws: 25 });
+export const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
+export const resnet50Missing = `${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`;
 
-const m0 = machine();
-console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads)`);
-console.log(`25 draws per image, k = 10, 2 attack families; best of ${reps}, bare and detect() interleaved`);
-const rows: Row[] = [];
-for (const c of cases) {
-  process.stderr.write(`measuring ${c.name} at batch ${c.batch} ...\n`);
-  rows.push(await measure(c));
+/** The cases measured, and a line for each one left out (quick mode, or a model not exported). */
+export function detectCases(quick: boolean): { cases: DetectCase[]; skipped: string[] } {
+  const cases: DetectCase[] = [], skipped: string[] = [];
+  if (quick) skipped.push('ResNet-50: skipped in quick mode');
+  else if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 32, taps: 'auto', perClass: 200, draws: 25 });
+  else skipped.push(`skipping ResNet-50: ${resnet50Missing}`);
+  for (const batch of [32, 256]) cases.push({ name: 'fmnist-cnn', path: join(packageRoot, 'models', 'fmnist-cnn.onnx'), batch, taps: cnnTaps, perClass: 2000, draws: 25 });
+  return { cases, skipped };
 }
-printTable('detect() vs bare ONNX Runtime inference with the same taps', ['model', 'batch', 'neurons', 'bare img/s', 'detect img/s', 'overhead'],
-  rows.map((r) => [r.model, String(r.batch), String(r.neurons), (r.batch / r.bareS).toFixed(1), (r.batch / r.detectS).toFixed(1), `${(r.overhead * 100).toFixed(1)}%`]));
-mkdirSync(join(packageRoot, 'bench', 'results'), { recursive: true });
-const file = join(packageRoot, 'bench', 'results', `detect-${m0.date.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ machine: m0, reps, rows }, null, 2)}\n`);
-console.log(`\nwrote ${file}`);
+
+export function detectReps(): number {
+  return benchEnv().reps ?? 5;
+}
+
+export async function benchDetect({ cases, reps }: DetectOptions): Promise<DetectRow[]> {
+  const rows: DetectRow[] = [];
+  for (const c of cases) {
+    process.stderr.write(`measuring ${c.name} at batch ${c.batch} ...\n`);
+    rows.push(await measure(c, reps));
+  }
+  return rows;
+}
+
+/** The detect section of `npm run bench`: detect() images/s against bare inference's. */
+export function detectRows(rows: DetectRow[], skipped: string[]): Row[] {
+  return [
+    ...rows.map((r) => row('detect', `${r.model}, batch ${r.batch}: detect() vs bare ORT inference (overhead ${r.overhead >= 0 ? '+' : ''}${(r.overhead * 100).toFixed(1)}%)`,
+      { value: r.batch / r.detectS, unit: 'img/s' }, { value: r.batch / r.bareS, unit: 'img/s' })),
+    ...skipped.map((line) => row('detect', line.replace(/\n\s*/g, ' '))),
+  ];
+}
+
+async function main(): Promise<void> {
+  const { quick } = benchEnv();
+  const reps = detectReps();
+  const { cases, skipped } = detectCases(quick);
+  // Quick mode has always left ResNet-50 out without a word; only a missing export is reported.
+  for (const line of skipped) if (!quick) console.error(line);
+  const m0 = machine();
+  console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads)`);
+  console.log(`25 draws per image, k = 10, 2 attack families; best of ${reps}, bare and detect() interleaved`);
+  const rows = await benchDetect({ cases, reps });
+  printTable('detect() vs bare ONNX Runtime inference with the same taps', ['model', 'batch', 'neurons', 'bare img/s', 'detect img/s', 'overhead'],
+    rows.map((r) => [r.model, String(r.batch), String(r.neurons), (r.batch / r.bareS).toFixed(1), (r.batch / r.detectS).toFixed(1), `${(r.overhead * 100).toFixed(1)}%`]));
+  const file = writeResult('detect', m0, { machine: m0, reps, rows });
+  console.log(`\nwrote ${file}`);
+}
+
+if (isMain(import.meta.url)) await main();

@@ -6,8 +6,9 @@
 //           (make it with /usr/bin/python3 models/export_torchvision.py --arch resnet50), and the
 //           committed fmnist-cnn / fmnist-resnet / fmnist-vit at batch 32.
 // Options (env): NFP_BENCH_REPS (default 3), NFP_BENCH_QUICK=1 (committed models only, 2 reps).
+// benchGrad and benchTorchGrad are also the grad section of `npm run bench` (bench/all.ts).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -18,16 +19,20 @@ import * as ort from 'onnxruntime-node';
 import { GradientModel } from '../src/autodiff/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../test/reference/random.js';
-import { bestOf, machine, printTable, pythonWith } from './machine.js';
+import { benchEnv, bestOf, isMain, machine, printTable, pythonWith, row, writeResult } from './machine.js';
+import type { Row } from './machine.js';
 
-const quick = process.env.NFP_BENCH_QUICK === '1';
-const reps = Number(process.env.NFP_BENCH_REPS ?? (quick ? 2 : 3));
+/** `torch`: the torchvision architecture the ONNX file was exported from, for PyTorch's figures. */
+export interface GradCase { name: string; path: string; batch: number; shape: number[]; torch?: { arch: string; size: number } }
 
-interface Case { name: string; path: string; batch: number; shape: number[] }
+export interface GradRow { model: string; batch: number; forwardS: number; gradientS: number; ratio: number; torchForwardS?: number; torchGradientS?: number }
 
-interface Row { model: string; batch: number; forwardS: number; gradientS: number; ratio: number; torchForwardS?: number; torchGradientS?: number }
+export interface GradOptions { cases: GradCase[]; reps: number }
 
-async function measure(c: Case): Promise<Row> {
+/** What bench/torch_grad.py prints: best-of-reps seconds of forward and of forward + input gradient. */
+export interface TorchGrad { torch: string; threads: number; arch: string; batch: number; size: number; forward_s: number; gradient_s: number }
+
+async function measure(c: GradCase, reps: number): Promise<GradRow> {
   const rnd = new SeededRandom(1);
   const perImage = c.shape.reduce((a, v) => a * v, 1);
   const images = { data: rnd.floats(c.batch * perImage, 0, 1), dims: [c.batch, ...c.shape] };
@@ -44,50 +49,101 @@ async function measure(c: Case): Promise<Row> {
   return { model: c.name, batch: c.batch, forwardS, gradientS, ratio: gradientS / forwardS };
 }
 
-const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
-const cases: Case[] = [];
-if (!quick) {
-  if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 8, shape: [3, 224, 224] });
-  else console.error(`skipping ResNet-50: ${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`);
-}
-for (const name of ['fmnist-cnn', 'fmnist-resnet', 'fmnist-vit']) {
-  const path = join(packageRoot, 'models', `${name}.onnx`);
-  if (existsSync(path)) cases.push({ name, path, batch: 32, shape: [1, 28, 28] });
+export const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
+const resnet18 = join(packageRoot, 'models', 'cache', 'resnet18-224.onnx');
+
+export function gradReps(quick: boolean): number {
+  return benchEnv().reps ?? (quick ? 2 : 3);
 }
 
-const m0 = machine();
-console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}`);
-const rows: Row[] = [];
-for (const c of cases) {
-  process.stderr.write(`measuring ${c.name} at batch ${c.batch} ...\n`);
-  rows.push(await measure(c));
-}
-
-let torch: Record<string, unknown> | undefined;
-const python = !quick && existsSync(resnet50) ? pythonWith(['torch', 'torchvision']) : undefined;
-if (python !== undefined) {
-  process.stderr.write(`measuring PyTorch autograd of resnet50 at batch 8 (${cpus().length} threads, as ONNX Runtime) ...\n`);
-  const out = execFileSync(python, [join(packageRoot, 'bench', 'torch_grad.py'), '--arch', 'resnet50', '--batch', '8', '--size', '224', '--reps', String(reps), '--threads', String(cpus().length)], { encoding: 'utf8' });
-  torch = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
-  const row = rows.find((r) => r.model.startsWith('torchvision resnet50'));
-  if (row) {
-    row.torchForwardS = torch.forward_s as number;
-    row.torchGradientS = torch.gradient_s as number;
+/**
+ * The cases measured, and a line for each one left out (a model not exported). `torchSmoke` adds,
+ * in quick mode, ResNet-18 at batch 1 (seconds, not minutes) so that a smoke run of `npm run bench`
+ * goes through the PyTorch comparison too.
+ */
+export function gradCases(quick: boolean, torchSmoke = false): { cases: GradCase[]; skipped: string[] } {
+  const cases: GradCase[] = [], skipped: string[] = [];
+  if (!quick) {
+    if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 8, shape: [3, 224, 224], torch: { arch: 'resnet50', size: 224 } });
+    else skipped.push(`skipping ResNet-50: ${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`);
+  } else if (torchSmoke) {
+    if (existsSync(resnet18)) cases.push({ name: 'torchvision resnet18 (random)', path: resnet18, batch: 1, shape: [3, 224, 224], torch: { arch: 'resnet18', size: 224 } });
+    else skipped.push(`skipping ResNet-18 (quick mode's PyTorch check): ${resnet18} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet18`);
   }
-} else if (!quick) {
-  console.log('PyTorch: skipped (no python with torch and torchvision, or no ResNet-50 export)');
+  for (const name of ['fmnist-cnn', 'fmnist-resnet', 'fmnist-vit']) {
+    const path = join(packageRoot, 'models', `${name}.onnx`);
+    if (existsSync(path)) cases.push({ name, path, batch: 32, shape: [1, 28, 28] });
+  }
+  return { cases, skipped };
 }
 
-const f = (s: number | undefined) => (s === undefined ? '-' : (s * 1000).toFixed(1));
-printTable('input gradient (forward + backward, one ONNX Runtime run) vs bare forward; best of ' + reps + ', ms per batch',
-  ['model', 'batch', 'ORT forward', 'ORT gradient', 'grad/fwd', 'torch forward', 'torch gradient', 'torch grad/fwd', 'ORT grad / torch grad'],
-  rows.map((r) => [r.model, String(r.batch), f(r.forwardS), f(r.gradientS), r.ratio.toFixed(2),
-    f(r.torchForwardS), f(r.torchGradientS),
-    r.torchGradientS && r.torchForwardS ? (r.torchGradientS / r.torchForwardS).toFixed(2) : '-',
-    r.torchGradientS ? (r.gradientS / r.torchGradientS).toFixed(2) : '-']));
-if (torch) console.log(`PyTorch ${String(torch.torch)}, ${String(torch.threads)} threads`);
+export async function benchGrad({ cases, reps }: GradOptions): Promise<GradRow[]> {
+  const rows: GradRow[] = [];
+  for (const c of cases) {
+    process.stderr.write(`measuring ${c.name} at batch ${c.batch} ...\n`);
+    rows.push(await measure(c, reps));
+  }
+  return rows;
+}
 
-mkdirSync(join(packageRoot, 'bench', 'results'), { recursive: true });
-const file = join(packageRoot, 'bench', 'results', `grad-${m0.date.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ machine: m0, reps, rows, torch }, null, 2)}\n`);
-console.log(`\nwrote ${file}`);
+/**
+ * PyTorch CPU autograd of the first case with a torchvision architecture (same batch, same thread
+ * count as ONNX Runtime), written into its row; undefined, with the reason, when there is no such
+ * case or no torch.
+ */
+export function benchTorchGrad(cases: GradCase[], rows: GradRow[], reps: number): { torch?: TorchGrad; skipped?: string } {
+  const c = cases.find((x) => x.torch !== undefined);
+  const target = c && rows.find((r) => r.model === c.name && r.batch === c.batch);
+  if (c?.torch === undefined || target === undefined) return { skipped: 'PyTorch: skipped (no torchvision model measured)' };
+  const python = pythonWith(['torch', 'torchvision']);
+  if (python === undefined) return { skipped: 'PyTorch: skipped (no python with torch and torchvision)' };
+  process.stderr.write(`measuring PyTorch autograd of ${c.torch.arch} at batch ${target.batch} (${cpus().length} threads, as ONNX Runtime) ...\n`);
+  const out = execFileSync(python, [join(packageRoot, 'bench', 'torch_grad.py'), '--arch', c.torch.arch, '--batch', String(target.batch), '--size', String(c.torch.size), '--reps', String(reps), '--threads', String(cpus().length)], { encoding: 'utf8' });
+  const torch = JSON.parse(out.trim().split('\n').pop()!) as TorchGrad;
+  target.torchForwardS = torch.forward_s;
+  target.torchGradientS = torch.gradient_s;
+  return { torch };
+}
+
+/** The grad section of `npm run bench`: input gradient images/s against forward's and PyTorch's. */
+export function gradRows(rows: GradRow[], skipped: string[], torch?: TorchGrad): Row[] {
+  const ips = (r: GradRow, s: number) => ({ value: r.batch / s, unit: 'img/s' });
+  const out: Row[] = [];
+  for (const r of rows) {
+    out.push(row('grad', `${r.model}, batch ${r.batch}: input gradient vs forward (ORT)`, ips(r, r.gradientS), ips(r, r.forwardS)));
+    if (r.torchGradientS !== undefined && r.torchForwardS !== undefined) {
+      const threads = torch === undefined ? '' : `, ${torch.threads} threads`;
+      out.push(row('grad', `${r.model}, batch ${r.batch}: input gradient, ORT vs PyTorch CPU${threads}`, ips(r, r.gradientS), ips(r, r.torchGradientS)));
+      out.push(row('grad', `${r.model}, batch ${r.batch}: forward, ORT vs PyTorch CPU${threads}`, ips(r, r.forwardS), ips(r, r.torchForwardS)));
+    }
+  }
+  for (const line of skipped) out.push(row('grad', line.replace(/\n\s*/g, ' ')));
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { quick } = benchEnv();
+  const reps = gradReps(quick);
+  const { cases, skipped } = gradCases(quick);
+  for (const line of skipped) console.error(line);
+  const m0 = machine();
+  console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}`);
+  const rows = await benchGrad({ cases, reps });
+  // Quick mode leaves PyTorch out without a word, as it leaves out the model it would compare.
+  const { torch } = quick ? {} : benchTorchGrad(cases, rows, reps);
+  if (!quick && torch === undefined) console.log('PyTorch: skipped (no python with torch and torchvision, or no ResNet-50 export)');
+
+  const f = (s: number | undefined) => (s === undefined ? '-' : (s * 1000).toFixed(1));
+  printTable('input gradient (forward + backward, one ONNX Runtime run) vs bare forward; best of ' + reps + ', ms per batch',
+    ['model', 'batch', 'ORT forward', 'ORT gradient', 'grad/fwd', 'torch forward', 'torch gradient', 'torch grad/fwd', 'ORT grad / torch grad'],
+    rows.map((r) => [r.model, String(r.batch), f(r.forwardS), f(r.gradientS), r.ratio.toFixed(2),
+      f(r.torchForwardS), f(r.torchGradientS),
+      r.torchGradientS && r.torchForwardS ? (r.torchGradientS / r.torchForwardS).toFixed(2) : '-',
+      r.torchGradientS ? (r.gradientS / r.torchGradientS).toFixed(2) : '-']));
+  if (torch) console.log(`PyTorch ${torch.torch}, ${torch.threads} threads`);
+
+  const file = writeResult('grad', m0, { machine: m0, reps, rows, torch });
+  console.log(`\nwrote ${file}`);
+}
+
+if (isMain(import.meta.url)) await main();
