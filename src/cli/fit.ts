@@ -14,7 +14,7 @@ import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { ProgressBar } from './progress.js';
-import { parseAttackList, parseClasses, parseInteger, parsePositive, parsePositiveInt, parseShare, parseTaps } from './parse.js';
+import { parseAttackList, parseClasses, parseInteger, parseNonNegative, parsePositive, parsePositiveInt, parseShare, parseTaps } from './parse.js';
 
 export interface FitOptions {
   model: string;
@@ -24,6 +24,7 @@ export interface FitOptions {
   eps?: number;
   norm?: Norm;
   steps?: number;
+  kappa?: number;
   taps?: TapSpec;
   k: number;
   candidates: number;
@@ -52,6 +53,7 @@ export function registerFitCommand(program: Command): Command {
     .option('--eps <e>', 'perturbation bound of the bounded attacks', parsePositive)
     .addOption(new Option('--norm <norm>', "the attacks' norm").choices(['linf', 'l2']))
     .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
+    .option('--kappa <k>', 'cw: confidence margin past the decision boundary (default 0)', parseNonNegative)
     .option('--taps <auto|names>', "tapped layers: 'auto' or comma-separated node/tensor names (see nfp layers)", parseTaps)
     .option('--k <n>', 'neurons per fingerprint', parsePositiveInt, 3)
     .option('--candidates <n>', 'random subsets screened per class', parsePositiveInt, 100_000)
@@ -94,7 +96,7 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
   const calibrateRows = options.classes === undefined ? Math.floor(rows * options.calibrateShare) : 0;
   const fitRows = rows - calibrateRows;
   const fitImages: ImageBatch = { data: tensor.data.subarray(0, fitRows * per), dims: [fitRows, ...tensor.dims.slice(1)] };
-  const families: AttackFamily[] = createAttacks(options.attacks, { eps: options.eps, norm: options.norm, steps: options.steps })
+  const families: AttackFamily[] = createAttacks(options.attacks, { eps: options.eps, norm: options.norm, steps: options.steps, ...(options.kappa !== undefined ? { kappa: options.kappa } : {}) })
     .map(({ name, attack, settings }) => ({ name, attack, settings: { ...settings } }));
   const model = await GradientModel.load(options.model, { taps: options.taps ?? 'auto', inputShape: tensor.dims.slice(1), batchSize: 128 });
   try {
