@@ -2,8 +2,9 @@
 // reverse-mode transform (GradientModel: forward + backward in one ONNX Runtime run) against a
 // bare ONNX Runtime forward of the same model, in this one run; and PyTorch CPU autograd of the
 // same ResNet-50 when /usr/bin/python3 has torch and torchvision.
-//   models: torchvision ResNet-50 (random weights) at batch 8, 224x224, from models/cache/
-//           (make it with /usr/bin/python3 models/export_torchvision.py --arch resnet50), and the
+//   models: torchvision ResNet-50, MobileNetV2 and ViT-B/16 (random weights) at batch 8, 224x224,
+//           from models/cache/ (make them with /usr/bin/python3 models/export_torchvision.py
+//           --arch resnet50 mobilenet_v2 vit_b_16; a missing one is skipped), and the
 //           committed fmnist-cnn / fmnist-resnet / fmnist-vit at batch 32.
 // Options (env): NFP_BENCH_REPS (default 3), NFP_BENCH_QUICK=1 (committed models only, 2 reps).
 // benchGrad and benchTorchGrad are also the grad section of `npm run bench` (bench/all.ts).
@@ -49,8 +50,10 @@ async function measure(c: GradCase, reps: number): Promise<GradRow> {
   return { model: c.name, batch: c.batch, forwardS, gradientS, ratio: gradientS / forwardS };
 }
 
-export const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
-const resnet18 = join(packageRoot, 'models', 'cache', 'resnet18-224.onnx');
+/** Where models/export_torchvision.py writes an architecture at 224x224. */
+const torchvisionModel = (arch: string): string => join(packageRoot, 'models', 'cache', `${arch}-224.onnx`);
+export const resnet50 = torchvisionModel('resnet50');
+const resnet18 = torchvisionModel('resnet18');
 
 export function gradReps(quick: boolean): number {
   return benchEnv().reps ?? (quick ? 2 : 3);
@@ -64,8 +67,13 @@ export function gradReps(quick: boolean): number {
 export function gradCases(quick: boolean, torchSmoke = false): { cases: GradCase[]; skipped: string[] } {
   const cases: GradCase[] = [], skipped: string[] = [];
   if (!quick) {
-    if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 8, shape: [3, 224, 224], torch: { arch: 'resnet50', size: 224 } });
-    else skipped.push(`skipping ResNet-50: ${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`);
+    // ResNet-50 is the goal's case; MobileNetV2 (depthwise convolutions, Clip) and ViT-B/16
+    // (attention, LayerNorm, GELU) show how the ratio moves with the architecture.
+    for (const arch of ['resnet50', 'mobilenet_v2', 'vit_b_16']) {
+      const path = torchvisionModel(arch);
+      if (existsSync(path)) cases.push({ name: `torchvision ${arch} (random)`, path, batch: 8, shape: [3, 224, 224], torch: { arch, size: 224 } });
+      else skipped.push(`skipping ${arch}: ${path} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch ${arch}`);
+    }
   } else if (torchSmoke) {
     if (existsSync(resnet18)) cases.push({ name: 'torchvision resnet18 (random)', path: resnet18, batch: 1, shape: [3, 224, 224], torch: { arch: 'resnet18', size: 224 } });
     else skipped.push(`skipping ResNet-18 (quick mode's PyTorch check): ${resnet18} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet18`);
@@ -87,22 +95,28 @@ export async function benchGrad({ cases, reps }: GradOptions): Promise<GradRow[]
 }
 
 /**
- * PyTorch CPU autograd of the first case with a torchvision architecture (same batch, same thread
- * count as ONNX Runtime), written into its row; undefined, with the reason, when there is no such
- * case or no torch.
+ * PyTorch CPU autograd of every case with a torchvision architecture (same batch, same thread count
+ * as ONNX Runtime), written into its row; returns the first run's versions, or the reason there is
+ * none (no such case, or no torch).
  */
 export function benchTorchGrad(cases: GradCase[], rows: GradRow[], reps: number): { torch?: TorchGrad; skipped?: string } {
-  const c = cases.find((x) => x.torch !== undefined);
-  const target = c && rows.find((r) => r.model === c.name && r.batch === c.batch);
-  if (c?.torch === undefined || target === undefined) return { skipped: 'PyTorch: skipped (no torchvision model measured)' };
+  const targets = cases.flatMap((c) => {
+    const target = rows.find((r) => r.model === c.name && r.batch === c.batch);
+    return c.torch === undefined || target === undefined ? [] : [{ arch: c.torch.arch, size: c.torch.size, target }];
+  });
+  if (targets.length === 0) return { skipped: 'PyTorch: skipped (no torchvision model measured)' };
   const python = pythonWith(['torch', 'torchvision']);
   if (python === undefined) return { skipped: 'PyTorch: skipped (no python with torch and torchvision)' };
-  process.stderr.write(`measuring PyTorch autograd of ${c.torch.arch} at batch ${target.batch} (${cpus().length} threads, as ONNX Runtime) ...\n`);
-  const out = execFileSync(python, [join(packageRoot, 'bench', 'torch_grad.py'), '--arch', c.torch.arch, '--batch', String(target.batch), '--size', String(c.torch.size), '--reps', String(reps), '--threads', String(cpus().length)], { encoding: 'utf8' });
-  const torch = JSON.parse(out.trim().split('\n').pop()!) as TorchGrad;
-  target.torchForwardS = torch.forward_s;
-  target.torchGradientS = torch.gradient_s;
-  return { torch };
+  let first: TorchGrad | undefined;
+  for (const { arch, size, target } of targets) {
+    process.stderr.write(`measuring PyTorch autograd of ${arch} at batch ${target.batch} (${cpus().length} threads, as ONNX Runtime) ...\n`);
+    const out = execFileSync(python, [join(packageRoot, 'bench', 'torch_grad.py'), '--arch', arch, '--batch', String(target.batch), '--size', String(size), '--reps', String(reps), '--threads', String(cpus().length)], { encoding: 'utf8' });
+    const torch = JSON.parse(out.trim().split('\n').pop()!) as TorchGrad;
+    target.torchForwardS = torch.forward_s;
+    target.torchGradientS = torch.gradient_s;
+    first ??= torch;
+  }
+  return { torch: first! };
 }
 
 /** The grad section of `npm run bench`: input gradient images/s against forward's and PyTorch's. */

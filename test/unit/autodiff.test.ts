@@ -427,6 +427,24 @@ describe('autodiff: attention, normalization and selection rules against finite 
     nodes: [node('Clip', ['x', 'lo', 'hi'], ['c']), node('Clip', ['x', '', 'hi'], ['d']), node('Mul', ['c', 'd'], ['y'])],
   }));
 
+  // Finite differences cannot see the bounds themselves: PyTorch's clamp backward passes the
+  // gradient at x == min and x == max and not for NaN ((x >= min) & (x <= max)).
+  for (const opset of [11, 17]) {
+    it(`Clip at its bounds${opset >= 12 ? ' and for NaN' : ''} (opset ${opset}): gradient as PyTorch's clamp backward`, async () => {
+      const x = Float32Array.from([-1, -0.5, 0, 0.5, 1, opset >= 12 ? NaN : 0.25]);
+      const bytes = tinyModel({
+        shape: [3], opset,
+        constants: { lo: { dims: [], values: [-0.5] }, hi: { dims: [], values: [0.5] } },
+        nodes: [node('Clip', ['x', 'lo', 'hi'], ['y'])],
+      }, new SeededRandom(1));
+      const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
+      const session = await ort.InferenceSession.create(gradBytes);
+      const result = await session.run({ x: new ort.Tensor('float32', x, [BATCH, 3]), [seedInputs[0]!]: new ort.Tensor('float32', new Float32Array(6).fill(1), [BATCH, 3]) });
+      await session.release();
+      expect(Array.from(result[GradientOutputs.grad]!.data as Float32Array)).to.deep.equal([0, 1, 1, 1, 0, opset >= 12 ? 0 : 1]);
+    });
+  }
+
   it('Concat of data tensors (one used twice), and Split with sizes and an unused part', () => checkFiniteDifferences({
     shape: [3, 5],
     constants: { sizes: { dims: [3], ints: [3, 4, 8] } },

@@ -52,7 +52,8 @@ export const pow: Rule = (ctx) => {
   return [unbroadcast(b, b.op('Mul', [gradOf(ctx), d]), ctx.shape(y0(ctx)), ctx.shape(x))];
 };
 
-// y = clip(x, min, max): g passes where min <= x <= max (PyTorch's clamp backward).
+// y = clip(x, min, max): g passes where min <= x <= max, bounds included and NaN excluded (PyTorch's
+// clamp backward; before opset 12, which lacks GreaterOrEqual, NaN passes).
 export const clip: Rule = (ctx) => {
   requireConstant(ctx, [0], 'min and max must be constants');
   const { b, node } = ctx;
@@ -61,8 +62,11 @@ export const clip: Rule = (ctx) => {
   }
   const x = x0(ctx);
   const conditions: string[] = [];
-  if (node.input![1]) conditions.push(b.op('Not', [b.op('Less', [x, node.input![1]])]));
-  if (node.input![2]) conditions.push(b.op('Not', [b.op('Greater', [x, node.input![2]])]));
+  // GreaterOrEqual/LessOrEqual (opset 12) in one op each; before that, the negated strict test.
+  const atLeast = (bound: string) => (b.opset >= 12 ? b.op('GreaterOrEqual', [x, bound]) : b.op('Not', [b.op('Less', [x, bound])]));
+  const atMost = (bound: string) => (b.opset >= 12 ? b.op('LessOrEqual', [x, bound]) : b.op('Not', [b.op('Greater', [x, bound])]));
+  if (node.input![1]) conditions.push(atLeast(node.input![1]));
+  if (node.input![2]) conditions.push(atMost(node.input![2]));
   if (conditions.length === 0) return [gradOf(ctx)];
   const inside = conditions.length === 1 ? conditions[0]! : b.op('And', conditions);
   return [b.op('Where', [inside, gradOf(ctx), b.float([0], [])])];
