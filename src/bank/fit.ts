@@ -11,7 +11,7 @@ import { drawCandidates } from './candidates.js';
 export interface ScreenSettings {
   /** Random subsets screened per class (default 100,000). */
   candidates: number;
-  /** Neurons per subset (default 3: on the committed CNN with wide taps k = 3 beat 5, which beat 10; see README). */
+  /** Neurons per subset (default 1: on the committed CNN with wide taps k = 1 beat 3 on every attack and 10 on all but CW-L2; docs/results.md). */
   k: number;
   /** Significance required of the t-test (default 1e-3). */
   pMax: number;
@@ -23,7 +23,7 @@ export interface ScreenSettings {
   minFingerprints: number;
 }
 
-export const defaultScreenSettings: ScreenSettings = { candidates: 100_000, k: 3, pMax: 1e-3, dMin: 1.5, topK: 2000, minFingerprints: 25 };
+export const defaultScreenSettings: ScreenSettings = { candidates: 100_000, k: 1, pMax: 1e-3, dMin: 1.5, topK: 2000, minFingerprints: 25 };
 
 export interface ActivationSet {
   /** Row-major [rows x neurons]. */

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { attackNames, boundedAttacks, createAttacks } from '../attacks/index.js';
 import type { AttackName, Norm } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
-import { buildBank, writeBank } from '../bank/index.js';
+import { buildBank, defaultScreenSettings, writeBank } from '../bank/index.js';
 import type { AttackFamily } from '../bank/index.js';
 import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
@@ -49,13 +49,13 @@ export function registerFitCommand(program: Command): Command {
     .requiredOption('--model <model>', 'an ONNX image classifier')
     .requiredOption('--data <path>', 'labelled images: an IDX file with its labels beside it, a .npy tensor (with --labels) or a folder of class folders')
     .option('--labels <path>', 'labels for --data (.npy or IDX)')
-    .option('--attacks <names>', `attack families, comma-separated (${attackNames.join(', ')}); default pgd,cw`, parseAttackList, ['pgd', 'cw'] as AttackName[])
+    .option('--attacks <names>', `attack families, comma-separated (${attackNames.join(', ')}); default pgd,fgsm`, parseAttackList, ['pgd', 'fgsm'] as AttackName[])
     .option('--eps <e>', 'perturbation bound of the bounded attacks', parsePositive)
     .addOption(new Option('--norm <norm>', "the attacks' norm").choices(['linf', 'l2']))
     .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
     .option('--kappa <k>', 'cw: confidence margin past the decision boundary (default 0)', parseNonNegative)
     .option('--taps <auto|names>', "tapped layers: 'auto' or comma-separated node/tensor names (see nfp layers)", parseTaps)
-    .option('--k <n>', 'neurons per fingerprint', parsePositiveInt, 3)
+    .option('--k <n>', 'neurons per fingerprint', parsePositiveInt, defaultScreenSettings.k)
     .option('--candidates <n>', 'random subsets screened per class', parsePositiveInt, 100_000)
     .option('--top <n>', 'fingerprints kept per class', parsePositiveInt, 2000)
     .option('--clean-per-class <n>', 'clean images per class', parsePositiveInt, 400)
