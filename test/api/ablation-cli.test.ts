@@ -6,34 +6,21 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 
 import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import type { Evaluation } from '../../src/eval/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { runCommands } from '../reference/cli.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
 
 /** Runs `nfp <args>` with stdout captured (stderr silenced); returns stdout. */
-async function nfp(args: string[]): Promise<string> {
-  let out = '';
-  const p = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerFitCommand(p);
-  registerEvaluateCommand(p);
-  const [write, writeErr] = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((chunk: string) => { out += chunk; return true; }) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await p.parseAsync(args, { from: 'user' });
-  } finally {
-    [process.stdout.write, process.stderr.write] = [write, writeErr];
-  }
-  return out;
-}
+const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand, registerEvaluateCommand], args);
 
 async function usageError(args: string[]): Promise<string> {
   let error: unknown;

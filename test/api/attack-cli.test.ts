@@ -3,32 +3,20 @@
 import { join } from 'node:path';
 
 import { expect } from 'chai';
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 
 import { GradientModel } from '../../src/autodiff/index.js';
 import { registerAttackCommand } from '../../src/cli/attack.js';
 import { readNpy, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { runCommands } from '../reference/cli.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const testImages = join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
 
-/** Runs `nfp attack <args>` with stdout and stderr captured; returns stdout. */
-async function attack(args: string[]): Promise<string> {
-  let out = '';
-  const p = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerAttackCommand(p);
-  const [write, writeErr] = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((chunk: string) => { out += chunk; return true; }) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await p.parseAsync(['attack', ...args], { from: 'user' });
-  } finally {
-    [process.stdout.write, process.stderr.write] = [write, writeErr];
-  }
-  return out;
-}
+/** Runs `nfp attack <args>` with stdout captured (stderr silenced); returns stdout. */
+const attack = (args: string[]): Promise<string> => runCommands([registerAttackCommand], ['attack', ...args]);
 
 /** Bad usage ends as a CommanderError, which the shipped `nfp` (main.ts) turns into exit code 2. */
 async function usageError(args: string[], message: RegExp): Promise<void> {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 
 import { readBank } from '../../src/bank/index.js';
 import { registerBankCommand } from '../../src/cli/bank.js';
@@ -13,6 +13,7 @@ import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { runCommands } from '../reference/cli.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
@@ -20,23 +21,7 @@ const testImages = join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-
 const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
 
 /** Runs `nfp <args>` with stdout captured (stderr silenced); returns stdout. */
-async function nfp(args: string[]): Promise<string> {
-  let out = '';
-  const p = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerFitCommand(p);
-  registerDetectCommand(p);
-  registerBankCommand(p);
-  registerEvaluateCommand(p);
-  const [write, writeErr] = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((chunk: string) => { out += chunk; return true; }) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await p.parseAsync(args, { from: 'user' });
-  } finally {
-    [process.stdout.write, process.stderr.write] = [write, writeErr];
-  }
-  return out;
-}
+const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand, registerDetectCommand, registerBankCommand, registerEvaluateCommand], args);
 
 const small = ['--model', modelPath, '--data', testImages, '--limit', '1500', '--attacks', 'pgd', '--eps', '0.1', '--steps', '3',
   '--taps', taps, '--k', '5', '--candidates', '2000', '--top', '100', '--clean-per-class', '40', '--attacked-per-class', '40', '--attack-mode', 'untargeted', '--seed', '1'];

@@ -9,6 +9,7 @@ import { readBank } from '../../src/bank/index.js';
 import { demoCommand } from '../../src/cli/demo.js';
 import { evaluationSchema } from '../../src/eval/index.js';
 import type { Evaluation } from '../../src/eval/index.js';
+import { captureStdout } from '../reference/cli.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 describe('nfp demo --quick', function () {
@@ -17,15 +18,7 @@ describe('nfp demo --quick', function () {
 
   it('writes a calibrated bank, metrics.json, report.md, report.html and the figures', async () => {
     const out = join(dir(), 'demo');
-    const [write, writeErr] = [process.stdout.write, process.stderr.write];
-    let stdout = '';
-    process.stdout.write = ((chunk: string) => { stdout += chunk; return true; }) as typeof process.stdout.write;
-    process.stderr.write = (() => true) as typeof process.stderr.write;
-    try {
-      await demoCommand({ out, quick: true, seed: 1 });
-    } finally {
-      [process.stdout.write, process.stderr.write] = [write, writeErr];
-    }
+    const stdout = await captureStdout(() => demoCommand({ out, quick: true, seed: 1 }));
     const summary = JSON.parse(stdout) as { attacks: Array<{ attack: string; auc: number }> };
     expect(summary.attacks.map((a) => a.attack)).to.deep.equal(['pgd', 'fgsm']);
     const bank = readBank(join(out, 'bank.nfp'));
@@ -55,15 +48,7 @@ describe('nfp demo --quick', function () {
 
   it('--confidence calibrates the confidence term into the bank and adds the CW attack built against it', async () => {
     const out = join(dir(), 'demo-confidence');
-    const [write, writeErr] = [process.stdout.write, process.stderr.write];
-    let stdout = '';
-    process.stdout.write = ((chunk: string) => { stdout += chunk; return true; }) as typeof process.stdout.write;
-    process.stderr.write = (() => true) as typeof process.stderr.write;
-    try {
-      await demoCommand({ out, quick: true, seed: 2, confidence: true });
-    } finally {
-      [process.stdout.write, process.stderr.write] = [write, writeErr];
-    }
+    const stdout = await captureStdout(() => demoCommand({ out, quick: true, seed: 2, confidence: true }));
     const summary = JSON.parse(stdout) as { attacks: Array<{ attack: string; auc: number }> };
     expect(summary.attacks.map((a) => a.attack)).to.deep.equal(['pgd', 'fgsm', 'cw-kappa5']);
     const calibration = readBank(join(out, 'bank.nfp')).header.calibration;

@@ -220,6 +220,27 @@ describe('FingerprintDetector on the committed CNN', function () {
     }
   });
 
+  it('gives a class its own threshold from minPerClass clean images and its own confidence statistics from minPerClassConfidence', async () => {
+    const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 13, confidence: true });
+    try {
+      const images = slice(2000, 2800);
+      const defaults = await det.calibrate(images, { drawsPerImage: 2 });
+      // About 80 images a class: below both defaults (100 and 200), so everything is pooled.
+      expect(defaults.perClass.every((t) => t === null)).to.equal(true);
+      const pooled = JSON.stringify(defaults.confidence!.margin[0]);
+      expect(defaults.confidence!.margin.every((m) => JSON.stringify(m) === pooled)).to.equal(true);
+      const split = await det.calibrate(images, { drawsPerImage: 2, minPerClass: 50, minPerClassConfidence: 10_000 });
+      const own = split.perClass.filter((t) => t !== null).length;
+      expect(own).to.be.within(8, 10);
+      expect(split.confidence!.margin.every((m) => JSON.stringify(m) === JSON.stringify(split.confidence!.margin[0]))).to.equal(true);
+      const perClass = await det.calibrate(images, { drawsPerImage: 2, minPerClass: 10_000, minPerClassConfidence: 50 });
+      expect(perClass.perClass.every((t) => t === null)).to.equal(true);
+      expect(new Set(perClass.confidence!.margin.map((m) => JSON.stringify(m))).size).to.be.above(5);
+    } finally {
+      await det.release();
+    }
+  });
+
   it('adds the confidence term: meets its false-positive rate, catches DeepFool that fingerprints alone miss, and travels with the bank', async () => {
     const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 12, confidence: true });
     try {
