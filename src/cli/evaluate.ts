@@ -96,7 +96,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   // Every bank's own rows stay out: the evaluation starts after the last of them.
   const splits = banks.map(({ bank }) => heldOut(bank, tensor, basename(options.data)));
   const start = Math.max(...splits.map((h) => h.start));
-  const split = banks.length === 1 ? splits[0]!.split : `${splits.map((h, i) => `${basename(banks[i]!.path)}: ${h.split}`).join('; ')}; all banks evaluated on rows ${start}-${tensor.dims[0]}`;
+  const names = reportNames(banks.map((b) => b.path));
+  const split = banks.length === 1 ? splits[0]!.split : `${splits.map((h, i) => `${names[i]!.label}: ${h.split}`).join('; ')}; all banks evaluated on rows ${start}-${tensor.dims[0]}`;
   if (ablate.length > 0) {
     // Checked before any attack runs: a request that cannot be measured fails in a second, not after minutes.
     try {
@@ -118,7 +119,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   const evaluations: Evaluation[] = [];
   const reports: Array<{ bank: string; report: string }> = [];
   try {
-    for (const { path, bank } of banks) {
+    for (const [index, { path, bank }] of banks.entries()) {
       const detector = await FingerprintDetector.load({ model: options.model, bank, ...(options.draws !== undefined ? { draws: options.draws } : {}) });
       try {
         const bars = new Map<string, ProgressBar>();
@@ -142,7 +143,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
           });
           evaluation = { ...evaluation, ablations };
         }
-        const dir = banks.length === 1 ? options.report : join(options.report, basename(path, '.nfp'));
+        const dir = banks.length === 1 ? options.report : join(options.report, names[index]!.dir);
         const command = `nfp evaluate --model ${options.model} --bank ${options.bank.join(' ')} --data ${options.data} --attacks ${options.attacks.join(',')}${eps !== undefined ? ` --eps ${eps}` : ''} --detectors ${options.detectors} --max-images ${options.maxImages} --seed ${options.seed}${ablateArguments(ablate, options.refitAttackMode)} --report ${options.report}`;
         const machine = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
         const cal = bank.header.calibration;
@@ -157,7 +158,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   } finally {
     await attackModel.release();
   }
-  const matrix = banks.length > 1 ? writeMatrix(options.report, banks.map((b) => b.path), evaluations) : undefined;
+  const matrix = banks.length > 1 ? writeMatrix(options.report, names.map((n) => n.label), evaluations) : undefined;
   process.stdout.write(`${JSON.stringify({
     reports, ...(matrix ? { matrix } : {}),
     banks: evaluations.map((e, i) => ({
@@ -174,6 +175,19 @@ export async function evaluateCommand(options: EvaluateCommandOptions, usage: (m
   return evaluations;
 }
 
+/**
+ * Each bank's report folder (its file name without .nfp) and label in the matrix (its file name); where
+ * two --bank files share a name (a/bank.nfp b/bank.nfp), their position on the command line is added,
+ * so that no report overwrites another.
+ */
+export function reportNames(paths: readonly string[]): Array<{ dir: string; label: string }> {
+  const files = paths.map((p) => basename(p));
+  return files.map((f, i) => {
+    const shared = files.indexOf(f) !== files.lastIndexOf(f);
+    return { dir: `${basename(f, '.nfp')}${shared ? `-${i + 1}` : ''}`, label: shared ? `${f} [${i + 1}]` : f };
+  });
+}
+
 /** The --ablate arguments as a shell would take them back (tap sets hold ';', so they are quoted). */
 function ablateArguments(specs: AblationSpec[], mode: AttackMode | undefined): string {
   const args = specs.map((s) => ` --ablate ${s.parameter === 'taps' ? `'taps=${s.values.map(settingLabel).join(';')}'` : `${s.parameter}=${s.values.join(',')}`}`).join('');
@@ -182,7 +196,7 @@ function ablateArguments(specs: AblationSpec[], mode: AttackMode | undefined): s
 }
 
 /** The cross-attack matrix: one row per bank (with its attack families), one column per attack; AUC and TPR at the calibrated threshold. */
-function writeMatrix(dir: string, banks: string[], evaluations: Evaluation[]): string {
+function writeMatrix(dir: string, labels: string[], evaluations: Evaluation[]): string {
   mkdirSync(dir, { recursive: true });
   const attacks = evaluations[0]!.attacks.map((a) => a.attack);
   const lines = [
@@ -190,13 +204,13 @@ function writeMatrix(dir: string, banks: string[], evaluations: Evaluation[]): s
     'AUC (TPR at the calibrated threshold) of each bank against each attack, on the same held-out attacked images.', '',
     `| bank (families) | clean FPR | ${attacks.join(' | ')} |`,
     `|---|---|${attacks.map(() => '---').join('|')}|`,
-    ...evaluations.map((e, i) => `| ${basename(banks[i]!)} (${e.bank.families.join(', ')}) | ${e.clean.fprAtThreshold.toFixed(3)} | ${e.attacks.map((a) => `${a.auc.toFixed(4)} (${a.tprAtThreshold.toFixed(3)})`).join(' | ')} |`),
+    ...evaluations.map((e, i) => `| ${labels[i]!} (${e.bank.families.join(', ')}) | ${e.clean.fprAtThreshold.toFixed(3)} | ${e.attacks.map((a) => `${a.auc.toFixed(4)} (${a.tprAtThreshold.toFixed(3)})`).join(' | ')} |`),
   ];
   const path = join(dir, 'matrix.md');
   writeFileSync(path, `${lines.join('\n')}\n`);
   writeFileSync(join(dir, 'matrix.json'), `${JSON.stringify({
     schema: 'nfp-matrix/1', attacks,
-    banks: evaluations.map((e, i) => ({ bank: basename(banks[i]!), families: e.bank.families, cleanFpr: e.clean.fprAtThreshold, auc: e.attacks.map((a) => a.auc), tprAtThreshold: e.attacks.map((a) => a.tprAtThreshold) })),
+    banks: evaluations.map((e, i) => ({ bank: labels[i]!, families: e.bank.families, cleanFpr: e.clean.fprAtThreshold, auc: e.attacks.map((a) => a.auc), tprAtThreshold: e.attacks.map((a) => a.tprAtThreshold) })),
   }, null, 1)}\n`);
   return path;
 }

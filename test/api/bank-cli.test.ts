@@ -1,6 +1,6 @@
 // `nfp fit`, `nfp detect` and `nfp bank info | merge | calibrate` as commander runs them, in-process,
 // on a small slice of the shipped Fashion-MNIST test set with the committed CNN.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -74,6 +74,15 @@ describe('nfp fit, detect and bank', function () {
     const json = JSON.parse(readFileSync(join(both, 'matrix.json'), 'utf8')) as { attacks: string[]; banks: Array<{ auc: number[] }> };
     expect(json.attacks).to.deep.equal(['fgsm', 'pgd']);
     expect(json.banks[1]!.auc).to.have.length(2);
+
+    // Two banks with one file name: each keeps its own report, told apart by position.
+    mkdirSync(join(dir(), 'copy'));
+    const twin = join(dir(), 'copy', 'bank.nfp');
+    copyFileSync(out, twin);
+    const twins = join(dir(), 'twins');
+    await nfp(['evaluate', '--model', modelPath, '--bank', out, twin, '--data', testImages, '--attacks', 'fgsm', '--detectors', '2', '--max-images', '10', '--report', twins]);
+    expect(existsSync(join(twins, 'bank-1', 'report.md')) && existsSync(join(twins, 'bank-2', 'report.md'))).to.equal(true);
+    expect(readFileSync(join(twins, 'matrix.md'), 'utf8')).to.match(/\| bank.nfp \[1\] \(pgd\) \|[\s\S]*\| bank.nfp \[2\] \(pgd\) \|/);
   });
 
   it('fits class shards, merges them and calibrates the merged bank', async () => {
