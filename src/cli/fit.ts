@@ -72,7 +72,7 @@ export function registerFitCommand(program: Command): Command {
     .addHelpText('after', [
       '\nExamples:',
       '  $ nfp fit --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 7500 \\',
-      '      --attacks pgd,cw --eps 0.1 --taps /features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits --k 5 --out bank.nfp',
+      '      --attacks pgd,fgsm --eps 0.1 --taps /features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits --confidence --out bank.nfp',
       '  $ nfp fit ... --classes 0-4 --out shard-a.nfp && nfp fit ... --classes 5-9 --out shard-b.nfp',
       '  $ nfp bank merge shard-a.nfp shard-b.nfp --out bank.nfp && nfp bank calibrate --model m.onnx --bank bank.nfp --data held-out/ --out bank.nfp\n',
     ].join('\n'))
