@@ -257,7 +257,6 @@ export class FingerprintDetector {
       (groups.get(m) ?? groups.set(m, []).get(m)!).push(r);
     });
     for (const [m, members] of groups) {
-      const groupActs = members.length === rows ? acts : gatherRows(acts, members, n);
       const drawn = new Uint32Array(members.length * m);
       members.forEach((r, i) => {
         const { start, count } = bank.range(labels[r]!);
@@ -267,8 +266,24 @@ export class FingerprintDetector {
       });
       const needTerms = explain || this.scorer === 'vote';
       const needMeans = this.scorer === 'likelihood';
-      const res = await bank.native.detectScores({ acts: groupActs, rows: members.length, draws: drawn, combine: this.combine, ...(needTerms ? { terms: true } : {}), ...(needMeans ? { means: true } : {}) });
-      members.forEach((r, i) => {
+      const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) => bank.native.detectScores({
+        acts: groupActs, rows: rowsIn, draws: groupDraws, combine: this.combine, ...(needTerms ? { terms: true } : {}), ...(needMeans ? { means: true } : {}),
+      });
+      // The full-size group is scored in place over every row, the others' rows given some valid
+      // draw and their scores dropped: copying most rows' activations cost more than scoring them.
+      // Should a dropped row make the kernel fail (a non-finite activation under its stand-in draw),
+      // the group is scored again on its own rows, as the smaller groups always are.
+      let slots: ArrayLike<number> = members.map((_, i) => i);
+      let inPlace: Awaited<ReturnType<typeof score>> | undefined;
+      if (m === this.draws && members.length < rows) {
+        const spread = new Uint32Array(rows * m).fill(drawn[0]!);
+        members.forEach((r, i) => spread.set(drawn.subarray(i * m, (i + 1) * m), r * m));
+        inPlace = await score(rows, acts, spread).catch(() => undefined);
+        if (inPlace !== undefined) slots = members;
+      }
+      const res = inPlace ?? await score(members.length, members.length === rows ? acts : gatherRows(acts, members, n), drawn);
+      members.forEach((r, at) => {
+        const i = slots[at]!;
         if (familySums !== undefined) for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
         if (this.scorer === 'llr') scores[r] = res.score[i]!;
         else if (this.scorer === 'vote') {
@@ -282,7 +297,7 @@ export class FingerprintDetector {
         } else {
           let nll = 0;
           for (let j = 0; j < m; j++) {
-            const id = drawn[i * m + j]!;
+            const id = drawn[at * m + j]!;
             const z = (res.means![i * m + j]! - bank.arrays.mu0[id]!) / bank.arrays.sd0[id]!;
             nll += 0.5 * z * z + Math.log(bank.arrays.sd0[id]!) + 0.5 * Math.log(2 * Math.PI);
           }
@@ -290,7 +305,7 @@ export class FingerprintDetector {
         }
         if (explain) {
           const { start } = bank.range(labels[r]!);
-          draws[r] = Array.from(drawn.subarray(i * m, (i + 1) * m), (id) => id - start);
+          draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
           terms[r] = Array.from(res.terms!.subarray(i * m * fam, (i + 1) * m * fam));
         }
       });

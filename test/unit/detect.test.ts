@@ -137,29 +137,61 @@ describe('FingerprintDetector on the committed CNN', function () {
     }
   });
 
-  it('scores equal the TypeScript Gaussian LLR of the drawn fingerprints (explain)', async () => {
-    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 3 });
-    try {
-      const batch = slice(3000, 3008);
-      const out = await det.detect(batch, { explain: true });
-      const acts = (await model.classifier.run(batch)).activations;
-      const n = bank.header.neurons, k = bank.header.k;
-      out.forEach((d, r) => {
-        const { start } = bank.range(d.label);
-        expect(d.fingerprints!.length).to.equal(Math.min(25, bank.header.classes[d.label]!.count));
-        let sum = 0;
-        d.fingerprints!.forEach((local, j) => {
-          const id = start + local;
-          let mean = 0;
-          for (let q = 0; q < k; q++) mean += acts[r * n + bank.arrays.indices[id * k + q]!]!;
-          mean /= k;
-          const logN = (mu: number, sd: number) => -0.5 * ((mean - mu) / sd) ** 2 - Math.log(sd);
-          const term = logN(bank.arrays.mu1[id]!, bank.arrays.sd1[id]!) - logN(bank.arrays.mu0[id]!, bank.arrays.sd0[id]!);
-          expect(d.terms![j]).to.be.closeTo(term, 1e-3 * (1 + Math.abs(term)));
-          sum += term;
+  // 25 draws: every class has enough fingerprints. The largest class's count: the others draw all of
+  // theirs, so the full-size group is scored in place among rows of short classes.
+  for (const draws of [25, 'largest class'] as const) {
+    it(`scores equal the TypeScript Gaussian LLR of the drawn fingerprints (explain; ${draws} draws)`, async () => {
+      const m = draws === 25 ? 25 : Math.max(...bank.header.classes.map((c) => c.count));
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 3, draws: m });
+      try {
+        const batch = slice(3000, draws === 25 ? 3008 : 3040);
+        const out = await det.detect(batch, { explain: true });
+        const acts = (await model.classifier.run(batch)).activations;
+        const n = bank.header.neurons, k = bank.header.k;
+        if (draws !== 25) {
+          const short = out.filter((d) => bank.header.classes[d.label]!.count < m).length;
+          expect(short, 'rows of short classes').to.be.within(1, out.length - 1);
+          expect(out.some((d) => bank.header.classes[d.label]!.count === m), 'rows of the largest class').to.equal(true);
+        }
+        out.forEach((d, r) => {
+          const { start } = bank.range(d.label);
+          expect(d.fingerprints!.length).to.equal(Math.min(m, bank.header.classes[d.label]!.count));
+          expect(new Set(d.fingerprints).size).to.equal(d.fingerprints!.length);
+          let sum = 0;
+          d.fingerprints!.forEach((local, j) => {
+            const id = start + local;
+            let mean = 0;
+            for (let q = 0; q < k; q++) mean += acts[r * n + bank.arrays.indices[id * k + q]!]!;
+            mean /= k;
+            const logN = (mu: number, sd: number) => -0.5 * ((mean - mu) / sd) ** 2 - Math.log(sd);
+            const term = logN(bank.arrays.mu1[id]!, bank.arrays.sd1[id]!) - logN(bank.arrays.mu0[id]!, bank.arrays.sd0[id]!);
+            expect(d.terms![j]).to.be.closeTo(term, 1e-3 * (1 + Math.abs(term)));
+            sum += term;
+          });
+          expect(d.score).to.be.closeTo(sum, 1e-3 * (1 + Math.abs(sum)));
         });
-        expect(d.score).to.be.closeTo(sum, 1e-3 * (1 + Math.abs(sum)));
-      });
+      } finally {
+        await det.release();
+      }
+    });
+  }
+
+  it('scores a short class\'s row that is non-finite outside its own fingerprints, next to a full-size group', async () => {
+    const counts = bank.header.classes.map((c) => c.count);
+    const m = Math.max(...counts);
+    const full = counts.indexOf(m);
+    const short = counts.findIndex((c) => c < m && c > 0);
+    const n = bank.header.neurons, k = bank.header.k;
+    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 4, draws: m });
+    try {
+      const acts = new Float32Array(2 * n);
+      for (let i = 0; i < n; i++) acts[i] = (i % 7) / 7;
+      acts.fill(NaN, n);
+      const { start, count } = bank.range(short);
+      for (let id = start; id < start + count; id++) for (let q = 0; q < k; q++) acts[n + bank.arrays.indices[id * k + q]!] = 0.5;
+      const scored = await det.scoreActivations(acts, Int32Array.from([full, short]), { explain: true });
+      expect(scored.draws[1]).to.have.length(count);
+      expect(Number.isFinite(scored.scores[0]!) && Number.isFinite(scored.scores[1]!)).to.equal(true);
     } finally {
       await det.release();
     }
