@@ -14,7 +14,7 @@ import { createAttacks } from '../src/attacks/index.js';
 import { GradientModel } from '../src/autodiff/index.js';
 import { gatherImages, loadFashionMnist } from '../src/data/index.js';
 import type { ImageBatch } from '../src/data/index.js';
-import { FingerprintDetector, thresholdFor } from '../src/detect/index.js';
+import { FingerprintDetector, standardizedStatistics, thresholdFor } from '../src/detect/index.js';
 import { auc, rateAbove } from '../src/eval/index.js';
 import { packageRoot } from '../src/paths.js';
 
@@ -56,7 +56,7 @@ function erfc(x: number): number {
 const test = loadFashionMnist({ split: 'test' });
 const rows = (a: number, b: number): ImageBatch => ({ data: test.data.subarray(a * 784, b * 784), dims: [b - a, 1, 28, 28] });
 const detector = await FingerprintDetector.load({ model: modelPath, bank: args.bank, confidence: true, seed: 3 });
-await detector.calibrate(rows(6000, 8000), { minPerClass: 100 });
+await detector.calibrate(rows(6000, 8000));
 const cal = detector.bank.header.calibration!.confidence!;
 const families = detector.bank.families;
 
@@ -66,9 +66,7 @@ async function standardized(images: { data: Float32Array; dims: number[] }, draw
   for (let d = 0; d < draws; d++) {
     const s = await detector.scoreActivations(out.activations, out.labels, { logits: out.logits });
     out.labels.forEach((c, i) => {
-      const z = cal.fingerprint[c]!.map(([center, scale], a) => (s.familySums![i * families + a]! - center) / scale);
-      z.push((s.confidence![i]! - cal.margin[c]![0]) / cal.margin[c]![1]);
-      scored.push({ label: c, z });
+      scored.push({ label: c, z: standardizedStatistics(cal, c, s.familySums!.subarray(i * families, (i + 1) * families), s.confidence![i]!) });
     });
   }
   return scored;

@@ -81,15 +81,21 @@ export function fitConfidence(labels: Int32Array, familyReps: Float64Array[], fa
 }
 
 /**
- * The combined score of one input of class `label`: the largest standardized value among its
- * families' sums (`familySums`, one per family) and its confidence statistic. Standardizing each
- * family apart keeps one with large ratios (PGD) from setting the threshold for the others (CW).
+ * One input's statistics standardized on its class `label`'s clean images: one z per attack family
+ * (`familySums`, one sum per family), then the confidence statistic's z.
+ */
+export function standardizedStatistics(cal: ConfidenceCalibration, label: number, familySums: ArrayLike<number>, confidence: number): number[] {
+  const z = cal.fingerprint[label]!.map(([m, s], a) => (familySums[a]! - m) / s);
+  const [mq, sq] = cal.margin[label]!;
+  z.push((confidence - mq) / sq);
+  return z;
+}
+
+/**
+ * The combined score of one input of class `label`: the largest of its standardized statistics
+ * (standardizedStatistics). Standardizing each family apart keeps one with large ratios (PGD) from
+ * setting the threshold for the others (CW).
  */
 export function combineConfidence(cal: ConfidenceCalibration, label: number, familySums: ArrayLike<number>, confidence: number): number {
-  const [mq, sq] = cal.margin[label]!;
-  let best = (confidence - mq) / sq;
-  cal.fingerprint[label]!.forEach(([m, s], a) => {
-    best = Math.max(best, (familySums[a]! - m) / s);
-  });
-  return best;
+  return Math.max(...standardizedStatistics(cal, label, familySums, confidence));
 }

@@ -273,17 +273,16 @@ export class FingerprintDetector {
       // draw and their scores dropped: copying most rows' activations cost more than scoring them.
       // Should a dropped row make the kernel fail (a non-finite activation under its stand-in draw),
       // the group is scored again on its own rows, as the smaller groups always are.
-      let slots: ArrayLike<number> = members.map((_, i) => i);
       let inPlace: Awaited<ReturnType<typeof score>> | undefined;
       if (m === this.draws && members.length < rows) {
         const spread = new Uint32Array(rows * m).fill(drawn[0]!);
         members.forEach((r, i) => spread.set(drawn.subarray(i * m, (i + 1) * m), r * m));
         inPlace = await score(rows, acts, spread).catch(() => undefined);
-        if (inPlace !== undefined) slots = members;
       }
       const res = inPlace ?? await score(members.length, members.length === rows ? acts : gatherRows(acts, members, n), drawn);
       members.forEach((r, at) => {
-        const i = slots[at]!;
+        // The row's place in the kernel's outputs: its own row when scored in place, else its member index.
+        const i = inPlace !== undefined ? r : at;
         if (familySums !== undefined) for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
         if (this.scorer === 'llr') scores[r] = res.score[i]!;
         else if (this.scorer === 'vote') {
