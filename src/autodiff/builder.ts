@@ -19,12 +19,16 @@ function attribute(name: string, value: AttributeValue): Attribute {
 
 export class GraphBuilder {
   readonly nodes: Node[] = [];
+  /** Nodes computed from forward tensors alone (hoist), emitted before `nodes`. */
+  readonly hoisted: Node[] = [];
+  private hoisting = false;
   readonly initializers: Initializer[] = [];
   readonly inputs: ValueInfo[] = [];
   readonly outputs: ValueInfo[] = [];
   private readonly taken: Set<string>;
   private counter = 0;
   private readonly constants = new Map<string, string>();
+  private readonly backwardOutputs = new Set<string>();
 
   /** `graph` supplies the names already in use; `opset` the default-domain opset of the model. */
   constructor(graph: Graph, readonly opset: number) {
@@ -49,7 +53,11 @@ export class GraphBuilder {
   node(opType: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputs: number | string[] = 1): string[] {
     const names = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs;
     for (const n of names) this.taken.add(n);
-    this.nodes.push({
+    if (this.hoisting) {
+      const late = inputs.find((i) => this.backwardOutputs.has(i));
+      if (late !== undefined) throw new Error(`internal: hoisted ${opType} reads '${late}', a backward tensor`);
+    } else for (const n of names) this.backwardOutputs.add(n);
+    (this.hoisting ? this.hoisted : this.nodes).push({
       name: this.fresh(`${opType}_node`),
       opType,
       input: inputs,
@@ -59,11 +67,32 @@ export class GraphBuilder {
     return names;
   }
 
-  /** A copy of an existing node (same op and attributes) with fresh outputs: for extra outputs. */
+  /**
+   * A copy of an existing forward node (same op, inputs and attributes) with fresh outputs, for
+   * outputs the model did not ask for; hoisted, as it reads forward tensors only.
+   */
   duplicate(node: Node, outputs: number): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(node.opType));
-    this.nodes.push({ ...node, name: this.fresh(`${node.opType}_copy`), output: names });
+    this.hoisted.push({ ...node, name: this.fresh(`${node.opType}_copy`), output: names });
     return names;
+  }
+
+  /**
+   * Runs `build`, whose nodes must read forward tensors only (activations, constants), and places
+   * them before every backward node. ONNX Runtime orders execution by a depth-first walk that
+   * visits lower node indices first, so these nodes then run as soon as their inputs exist instead
+   * of at the end of the forward pass: an activation read only by them is released early, and one
+   * that is also the residual input of a convolution no longer keeps ONNX Runtime from summing into
+   * it in place (measured on ResNet-50: 4 ms instead of 20-40 ms for each such convolution).
+   */
+  hoist<T>(build: () => T): T {
+    const outer = this.hoisting;
+    this.hoisting = true;
+    try {
+      return build();
+    } finally {
+      this.hoisting = outer;
+    }
   }
 
   /** One-output node. */
@@ -118,7 +147,7 @@ export class GraphBuilder {
 
   /** The bytes to append to the original model. */
   encode(): Uint8Array {
-    const graph = { node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers };
+    const graph = { node: [...this.hoisted, ...this.nodes], input: this.inputs, output: this.outputs, initializer: this.initializers };
     return ModelProtoType.encode(ModelProtoType.fromObject({ graph })).finish();
   }
 

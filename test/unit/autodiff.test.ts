@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 
 import { GradientModel, seededGradientBytes, GradientOutputs } from '../../src/autodiff/index.js';
+import { GraphBuilder } from '../../src/autodiff/builder.js';
 import { readNpy } from '../../src/data/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import type { Initializer, Node } from '../../src/model/onnx-schema.js';
@@ -308,6 +309,16 @@ describe('autodiff: each rule against finite differences', () => {
 
   it('Relu', () => checkFiniteDifferences({ shape: [3, 4, 5], nodes: [node('Relu', ['x'], ['y'])] }));
 
+  it('Relu on 16 channels (the mask as tanh in a BatchNormalization, for the blocked layout)', () => checkFiniteDifferences({
+    shape: [16, 3, 4], nodes: [node('Relu', ['x'], ['y'])],
+  }));
+
+  it('stride-2 Conv with 16 input channels (ConvTranspose, then an identity AveragePool)', () => checkFiniteDifferences({
+    shape: [16, 7, 6],
+    constants: { w: { dims: [8, 16, 3, 3] } },
+    nodes: [node('Conv', ['x', 'w'], ['y'], [ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],
+  }));
+
   it('MaxPool 3x3 stride 2 with overlapping windows and padding (ResNet stem)', () => checkFiniteDifferences({
     shape: [3, 9, 11],
     nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],
@@ -332,6 +343,12 @@ describe('autodiff: each rule against finite differences', () => {
     shape: [2, 3, 4],
     constants: { w: { dims: [5, 24] }, bias: { dims: [5] } },
     nodes: [node('Flatten', ['x'], ['f'], [int('axis', 1)]), node('Gemm', ['f', 'w', 'bias'], ['g'], [float('alpha', 0.5), int('transB', 1)]), node('Identity', ['g'], ['y'])],
+  }));
+
+  it('Flatten at axis 2 (batch and channels merged: back through the runtime shape)', () => checkFiniteDifferences({
+    shape: [2, 3, 4],
+    constants: { w: { dims: [12, 5] }, to: { dims: [2], ints: [-1, 10] } },
+    nodes: [node('Flatten', ['x'], ['f'], [int('axis', 2)]), node('MatMul', ['f', 'w'], ['m']), node('Reshape', ['m', 'to'], ['y'])],
   }));
 
   it('Transpose and Gemm with transA (batch in the second axis)', () => checkFiniteDifferences({
@@ -556,6 +573,48 @@ describe('autodiff: batch axis not first and shape arithmetic (torchvision atten
       node('Transpose', ['rb'], ['y'], [ints('perm', [1, 0, 2])]),
     ],
   }));
+});
+
+describe('autodiff: the ReLU mask at its edges', () => {
+  // 3 channels: Greater and Where; 16: tanh(2^127 y) in a BatchNormalization (the blocked-layout form).
+  for (const channels of [3, 16]) {
+    it(`passes the gradient for every positive activation and none at zero (${channels} channels)`, async () => {
+      const values = [0, -0, 1e-36, 1e-30, 1e-10, 3, 3e38, Infinity, -1e-30, -5, -Infinity];
+      const rows = Math.ceil(values.length / channels);
+      const x = new Float32Array(rows * channels).fill(-1);
+      x.set(values);
+      const bytes = tinyModel({ shape: [channels, 1, 1], nodes: [node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
+      const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: [channels, 1, 1], tensors: ['y'] });
+      const session = await ort.InferenceSession.create(gradBytes);
+      const dims = [rows, channels, 1, 1];
+      const result = await session.run({ x: new ort.Tensor('float32', x, dims), [seedInputs[0]!]: new ort.Tensor('float32', new Float32Array(x.length).fill(2), dims) });
+      await session.release();
+      const grad = Array.from(result[GradientOutputs.grad]!.data as Float32Array);
+      expect(grad).to.deep.equal(Array.from(x, (v) => (v > 0 ? 2 : 0)));
+    });
+  }
+});
+
+describe('autodiff: graph builder', () => {
+  const empty = { node: [{ name: 'f', opType: 'Relu', input: ['x'], output: ['a'] }] };
+
+  it('places hoisted nodes (forward tensors only) before the backward nodes', () => {
+    const b = new GraphBuilder(empty, 17);
+    const late = b.op('Neg', ['a']);
+    const early = b.hoist(() => b.op('Greater', ['a', b.float([0], [])]));
+    b.op('Where', [early, late, b.float([0], [])]);
+    const graph = ModelProtoType.decode(b.encode()).toJSON() as { graph: { node: Array<{ opType: string }> } };
+    expect(graph.graph.node.map((n) => n.opType)).to.deep.equal(['Greater', 'Neg', 'Where']);
+  });
+
+  it('refuses to hoist a node that reads a backward tensor', () => {
+    const b = new GraphBuilder(empty, 17);
+    const late = b.op('Neg', ['a']);
+    expect(() => b.hoist(() => b.op('Relu', [late]))).to.throw(/hoisted Relu reads .*a backward tensor/);
+    b.op('Abs', [late]); // the builder leaves hoisting mode after the throw
+    const graph = ModelProtoType.decode(b.encode()).toJSON() as { graph: { node: Array<{ opType: string }> } };
+    expect(graph.graph.node.map((n) => n.opType)).to.deep.equal(['Neg', 'Abs']);
+  });
 });
 
 describe('autodiff: errors', () => {

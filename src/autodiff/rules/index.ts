@@ -9,7 +9,7 @@ import { batchNormalization, layerNormalization } from './normalization.js';
 import { averagePool, globalAveragePool, maxPool } from './pool.js';
 import { reduceMean, reduceSum } from './reduce.js';
 import { cast, concat, expand, gather, pad, slice, split, where } from './select.js';
-import { reshapeBack, transpose } from './shape.js';
+import { flatten, reshapeBack, transpose } from './shape.js';
 
 export const rules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['Add', add], ['Sub', sub], ['Mul', mul], ['Div', div], ['Sum', sum], ['Relu', relu],
@@ -23,7 +23,7 @@ export const rules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['ReduceMean', reduceMean], ['ReduceSum', reduceSum],
   ['Concat', concat], ['Split', split], ['Slice', slice], ['Gather', gather], ['Pad', pad],
   ['Expand', expand], ['Where', where], ['Cast', cast],
-  ['Flatten', reshapeBack], ['Reshape', reshapeBack], ['Squeeze', reshapeBack], ['Unsqueeze', reshapeBack], ['Transpose', transpose],
+  ['Flatten', flatten], ['Reshape', reshapeBack], ['Squeeze', reshapeBack], ['Unsqueeze', reshapeBack], ['Transpose', transpose],
 ]);
 
 export { GradientError } from './context.js';

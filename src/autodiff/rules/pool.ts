@@ -33,10 +33,12 @@ export const maxPool: Rule = (ctx) => {
 };
 
 // y = mean over the spatial axes: every input element gets g / (number of spatial positions).
+// The target shape is a constant ([N, C, 1, 1] broadcast against [1, 1, H, W]) rather than
+// Shape(x), so that shape inference knows the gradient's shape (see the Flatten rule).
 export const globalAveragePool: Rule = (ctx) => {
   const x = ctx.node.input![0]!;
   const area = ctx.shape(x).slice(2).reduce((p, v) => p * v, 1);
-  const spread = ctx.b.op('Expand', [gradOf(ctx), ctx.b.op('Shape', [x])]);
+  const spread = ctx.b.op('Expand', [gradOf(ctx), ctx.b.int64([1, 1, ...ctx.shape(x).slice(2)])]);
   return [ctx.b.op('Mul', [spread, ctx.b.float([1 / area], [])])];
 };
 
