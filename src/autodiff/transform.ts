@@ -1,7 +1,7 @@
 // The reverse-mode transform: from gradients seeded at some tensors, walks the graph's nodes in
 // reverse topological order back to the input, applying each op's vector-Jacobian rule, and
 // sums the gradients of tensors that feed several consumers.
-import type { Graph } from '../model/onnx-schema.js';
+import type { Graph, Node } from '../model/onnx-schema.js';
 import type { GraphBuilder } from './builder.js';
 import { constantLookup } from './constants.js';
 import { GradientError, rules } from './rules/index.js';
@@ -43,6 +43,20 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
   const declared = constantLookup(graph);
   const constant = (tensor: string) => declared(tensor) ?? spec.constants?.get(tensor);
   const nodes = graph.node ?? [];
+  const producers = new Map<string, Node>();
+  const readerLists = new Map<string, Node[]>();
+  for (const node of nodes) {
+    for (const o of node.output ?? []) if (o !== '') producers.set(o, node);
+    for (const i of new Set(node.input ?? [])) {
+      if (!live.has(i)) continue;
+      const list = readerLists.get(i);
+      if (list === undefined) readerLists.set(i, [node]);
+      else list.push(node);
+    }
+  }
+  const producer = (tensor: string) => producers.get(tensor);
+  const readers = (tensor: string): readonly Node[] => readerLists.get(tensor) ?? [];
+  const seeded = (tensor: string) => spec.seeds.has(tensor);
   for (let n = nodes.length - 1; n >= 0; n--) {
     const node = nodes[n]!;
     const outputs = node.output ?? [];
@@ -58,7 +72,7 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
     const inputs = node.input ?? [];
     // Shape arithmetic downstream of the input is live but has a known, batch-independent value: no gradient.
     const needs = inputs.map((i) => i !== '' && live.has(i) && spec.constants?.has(i) !== true);
-    const grads = rule({ node, b, gradOutputs, needs, shape, constant });
+    const grads = rule({ node, b, gradOutputs, needs, shape, constant, producer, readers, seeded });
     inputs.forEach((name, i) => {
       const g = grads[i];
       if (g === undefined || !needs[i]) return;

@@ -319,6 +319,21 @@ describe('autodiff: each rule against finite differences', () => {
     nodes: [node('Conv', ['x', 'w'], ['y'], [ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],
   }));
 
+  it('Relu then MaxPool 2x2 (the mask applied on the pooled values), negative windows included', () => checkFiniteDifferences({
+    shape: [16, 6, 8],
+    nodes: [node('Relu', ['x'], ['r']), node('MaxPool', ['r'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])])],
+  }));
+
+  it('Relu then MaxPool 3x3 stride 2 with padding (ResNet stem: scatter-add of the masked gradient)', () => checkFiniteDifferences({
+    shape: [3, 9, 11],
+    nodes: [node('Relu', ['x'], ['r']), node('MaxPool', ['r'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],
+  }));
+
+  it('Relu read by a MaxPool and an Add (the Relu keeps its own mask)', () => checkFiniteDifferences({
+    shape: [2, 4, 4],
+    nodes: [node('Relu', ['x'], ['r']), node('MaxPool', ['r'], ['p'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])]), node('GlobalAveragePool', ['r'], ['a']), node('Add', ['p', 'a'], ['y'])],
+  }));
+
   it('MaxPool 3x3 stride 2 with overlapping windows and padding (ResNet stem)', () => checkFiniteDifferences({
     shape: [3, 9, 11],
     nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])])],

@@ -21,6 +21,12 @@ export interface RuleContext {
   shape(tensor: string): number[];
   /** Values of a constant tensor (initializer or Constant node); undefined for data tensors. */
   constant(tensor: string): number[] | undefined;
+  /** The forward node that computes a tensor; undefined for graph inputs and constants. */
+  producer(tensor: string): Node | undefined;
+  /** The forward nodes that read a tensor which depends on the differentiated input. */
+  readers(tensor: string): readonly Node[];
+  /** Whether the loss seeds a gradient at this tensor directly (a logit or tap seed). */
+  seeded(tensor: string): boolean;
 }
 
 /** Gradient tensors per node input (undefined for inputs that need none). */

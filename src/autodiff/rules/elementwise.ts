@@ -2,6 +2,7 @@
 // and the pass-through Identity and (inference) Dropout.
 import type { Rule, RuleContext } from './context.js';
 import { gradOf, unbroadcast } from './context.js';
+import { reluFeedsMaxPool } from './pool.js';
 
 /** g reduced to input i's shape, or undefined when input i needs no gradient. */
 function toInput(ctx: RuleContext, i: number, g: string): string | undefined {
@@ -55,6 +56,8 @@ export const relu: Rule = (ctx) => {
   const { b } = ctx;
   const g = gradOf(ctx);
   const y = ctx.node.output![0]!;
+  const [reader] = ctx.readers(y);
+  if (reader !== undefined && reluFeedsMaxPool(ctx, ctx.node, reader)) return [g]; // masked by the MaxPool rule
   const shape = ctx.shape(y);
   if (shape.length === 4 && shape[1]! % 16 === 0) {
     const channels = (value: number) => b.float(new Array<number>(shape[1]!).fill(value));

@@ -2,9 +2,23 @@
 // that won its window: a duplicate MaxPool node supplies the winners' flat indices and
 // ScatterElements(reduction='add') accumulates, which, unlike MaxUnpool, also adds where
 // overlapping windows (3x3 stride 2) share a winner.
-import type { Rule } from './context.js';
+import type { Node } from '../../model/onnx-schema.js';
+import type { Rule, RuleContext } from './context.js';
 import { GradientError, gradOf, intAttr, intsAttr, nodeLabel, stringAttr } from './context.js';
 import { explicitPads } from './conv.js';
+
+/**
+ * Whether all of a Relu's gradient comes through one MaxPool (its only reader, its output not
+ * seeded). The MaxPool rule then applies the ReLU's mask on the pooled values: each window's winner
+ * is positive exactly when the window's maximum is, so the mask is the same where any gradient goes,
+ * and it is 1/4 the size for 2x2 windows. The Relu rule passes its gradient on.
+ */
+export function reluFeedsMaxPool(ctx: RuleContext, relu: Node, maxPool: Node): boolean {
+  const y = relu.output?.[0];
+  if (relu.opType !== 'Relu' || maxPool.opType !== 'MaxPool' || y === undefined || ctx.seeded(y)) return false;
+  const readers = ctx.readers(y);
+  return readers.length === 1 && readers[0] === maxPool;
+}
 
 export const maxPool: Rule = (ctx) => {
   const { b, node } = ctx;
@@ -14,7 +28,13 @@ export const maxPool: Rule = (ctx) => {
   if (intAttr(node, 'storage_order', 0) !== 0) throw new GradientError(`${nodeLabel(node)}: storage_order=1 (column-major indices) is not supported`);
   const x = node.input![0]!;
   // Indices index x flattened whole (batch and channel offsets included), so one flat scatter suffices.
-  const [, indices] = b.duplicate(node, 2) as [string, string];
+  const [pooled, indices] = b.duplicate(node, 2) as [string, string];
+  let g = gradOf(ctx);
+  const relu = ctx.producer(x);
+  if (relu !== undefined && reluFeedsMaxPool(ctx, relu, node)) {
+    const zero = b.float([0], []);
+    g = b.op('Where', [b.hoist(() => b.op('Greater', [pooled, zero])), g, zero]);
+  }
   const k = intsAttr(node, 'kernel_shape') ?? [];
   const strides = intsAttr(node, 'strides') ?? k.map(() => 1);
   const dilations = intsAttr(node, 'dilations') ?? k.map(() => 1);
@@ -23,12 +43,12 @@ export const maxPool: Rule = (ctx) => {
     // at its winner and needs no scatter-add (ONNX Runtime's ScatterElements with a reduction
     // is serial and copies its zero-filled data input: 7 of the CNN's 33 ms). ONNX Runtime's
     // MaxUnpool rejects the partial windows of ceil_mode, which keep the scatter.
-    return [b.op('MaxUnpool', [gradOf(ctx), indices, b.op('Shape', [x])], { kernel_shape: k, strides })];
+    return [b.op('MaxUnpool', [g, indices, b.op('Shape', [x])], { kernel_shape: k, strides })];
   }
   const flat = b.int64([-1]);
   const size = b.op('Reshape', [b.op('Size', [x]), b.int64([1])]);
   const zeros = b.op('ConstantOfShape', [size]); // float32 zeros by default
-  const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [indices, flat]), b.op('Reshape', [gradOf(ctx), flat])], { axis: 0, reduction: 'add' });
+  const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [indices, flat]), b.op('Reshape', [g, flat])], { axis: 0, reduction: 'add' });
   return [b.op('Reshape', [scattered, b.op('Shape', [x])])];
 };
 
