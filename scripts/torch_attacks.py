@@ -3,8 +3,9 @@
 the library's attacks (src/) against.
 
 Run with Debian's Python (torch, torchvision): /usr/bin/python3 scripts/torch_attacks.py <command>
-Needs the state dicts in models/cache/ (the same weights as the committed ONNX files) and the
-Fashion-MNIST test set in data/fashion-mnist/.
+Needs the state dicts in models/cache/ (the same weights as the committed ONNX files; fmnist-cnn's
+are read from its ONNX file when the cache lacks them) and the Fashion-MNIST test set in
+data/fashion-mnist/.
 
 Commands:
   fixtures  writes into test/testdata/attacks/, for fmnist-cnn and the first 100 test images:
@@ -72,9 +73,25 @@ def frozen(net):
 
 
 def load_model(name):
-    """A committed model (fmnist-cnn, fmnist-resnet, fmnist-vit) with its cached weights."""
+    """A committed model (fmnist-cnn, fmnist-resnet, fmnist-vit) with its weights: the state dict that
+    models/train_fashion.py caches, or else the committed ONNX file's initializers where they keep
+    the state dict's names and shapes (fmnist-cnn; the others have batch norms folded away)."""
     net = architectures.build(name[len("fmnist-"):])
-    net.load_state_dict(torch.load(os.path.join(ROOT, "models", "cache", f"{name}.pt"), map_location="cpu"))
+    cached = os.path.join(ROOT, "models", "cache", f"{name}.pt")
+    if os.path.exists(cached):
+        net.load_state_dict(torch.load(cached, map_location="cpu"))
+        return frozen(net)
+    import onnx  # noqa: E402 (Debian python3-onnx; only needed without the cached state dict)
+    from onnx import numpy_helper  # noqa: E402
+
+    onnx_path = os.path.join(ROOT, "models", f"{name}.onnx")
+    stored = {t.name: numpy_helper.to_array(t) for t in onnx.load(onnx_path).graph.initializer}
+    state = net.state_dict()
+    missing = [k for k, v in state.items() if k not in stored or tuple(stored[k].shape) != tuple(v.shape)]
+    if missing:
+        sys.exit(f"{cached} is missing and {onnx_path} does not hold {missing[0]} (and {len(missing) - 1} more) under "
+                 f"that name and shape; make the state dict with /usr/bin/python3 models/train_fashion.py")
+    net.load_state_dict({k: torch.from_numpy(stored[k].copy()) for k in state})
     return frozen(net)
 
 
