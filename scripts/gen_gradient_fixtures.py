@@ -5,7 +5,7 @@
 Run with Debian's Python (torch, onnx, torchvision): /usr/bin/python3 scripts/gen_gradient_fixtures.py
 Needs the state dicts in models/cache/ (the same weights as the committed ONNX files).
 
-For each model <m> (fmnist-cnn, fmnist-resnet, mini-resnet, mini-vit, and fmnist-vit once
+For each model <m> (fmnist-cnn, fmnist-resnet, mini-resnet, mini-mobilenet, mini-vit, and fmnist-vit once
 models/fmnist-vit.onnx and models/cache/fmnist-vit.pt exist) writes into test/testdata/gradients/:
   <m>.input.npy       float32 [4, C, H, W]
   <m>.logit_seed.npy  float32 [4, 10], N(0, 1) with a fixed numpy seed
@@ -19,6 +19,8 @@ mini-resnet: torchvision's ResNet-18 with random weights is ~45 MB in ONNX, too 
 small residual net with ResNet-18's stem (overlapping 3x3 stride-2 max pool) and basic blocks with
 identity and projection shortcuts is built here with random weights (fixed torch seed) and exported
 (opset 17) as mini-resnet.onnx.
+mini-mobilenet: torchvision's MobileNetV2 at width 0.25, 10 classes, random weights, 64x64 inputs
+(about 2 MB in ONNX): depthwise convolutions (stride 2 among them), ReLU6 as Clip, inverted residuals.
 mini-vit: architectures.FashionViT narrowed (dim 16, 1 block, 2 heads) with random weights, exported
 (opset 17, tidied like the committed models) as mini-vit.onnx: attention's data-data MatMuls, Split,
 Softmax, LayerNormalization, the Erf GELU and ReduceMean(keepdims=0) of the real ViT, in ~20 KB.
@@ -122,6 +124,17 @@ def residual_model():
     return "mini-resnet", net.eval()
 
 
+def mobilenet_model():
+    """torchvision's MobileNetV2 itself at width 0.25 with 10 classes (random weights, batch norms
+    given random statistics): inverted residuals, depthwise convolutions with stride 2, ReLU6 (Clip)."""
+    import torchvision
+
+    torch.manual_seed(5)
+    net = torchvision.models.mobilenet_v2(num_classes=10, width_mult=0.25)
+    randomize_bn(net, torch.Generator().manual_seed(6))
+    return net.eval()
+
+
 def write(name, key, array):
     np.save(os.path.join(OUT, f"{name}.{key}.npy"), np.ascontiguousarray(array))
 
@@ -204,6 +217,12 @@ def main():
         export(net, os.path.join(OUT, f"{name}.onnx"), 32)
         xr = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)).numpy()
         fixtures(name, net, xr, rng)
+    if pick("mini-mobilenet"):
+        net = mobilenet_model()
+        size = export(net, os.path.join(OUT, "mini-mobilenet.onnx"), 64)
+        print(f"mini-mobilenet ONNX: {size / 1e6:.2f} MB", file=sys.stderr)
+        xm = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(7)).numpy()
+        fixtures("mini-mobilenet", net, xm, np.random.default_rng(sum(map(ord, "mini-mobilenet"))))
     for name, net, xv in vit_models(x):
         if pick(name):
             fixtures(name, net, xv, np.random.default_rng(sum(map(ord, name))))

@@ -20,6 +20,7 @@ const fixtureModels: Array<[string, string]> = [
   ['fmnist-cnn', join(packageRoot, 'models', 'fmnist-cnn.onnx')],
   ['fmnist-resnet', join(packageRoot, 'models', 'fmnist-resnet.onnx')],
   ['mini-resnet', join(fixturesDir, 'mini-resnet.onnx')],
+  ['mini-mobilenet', join(fixturesDir, 'mini-mobilenet.onnx')],
   ['mini-vit', join(fixturesDir, 'mini-vit.onnx')],
   // The trained ViT arrives separately; its fixtures are generated once both files exist.
   ...(existsSync(join(packageRoot, 'models', 'fmnist-vit.onnx')) && existsSync(join(fixturesDir, 'fmnist-vit.grad_logit.npy'))
