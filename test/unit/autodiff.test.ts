@@ -611,6 +611,30 @@ describe('autodiff: the ReLU mask at its edges', () => {
   }
 });
 
+describe('autodiff: a Relu before a MaxPool, with its output seeded too', () => {
+  it('keeps the Relu\'s own mask for the seed at its output', async () => {
+    // x [N, 1, 2, 4] -> r = relu(x) -> y = maxpool 2x2 -> [N, 1, 1, 2]; seeds at r and y.
+    const rnd = new SeededRandom(3);
+    const bytes = tinyModel({ shape: [1, 2, 4], nodes: [node('Relu', ['x'], ['r']), node('MaxPool', ['r'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])])] }, rnd);
+    const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: [1, 2, 4], tensors: ['y', 'r'] });
+    const session = await ort.InferenceSession.create(gradBytes);
+    const x = Float32Array.from([0.5, -1, 2, -0.25, -3, 0.75, -2, 1.5, /* image 2: one window all negative */ -1, -2, 0.5, 4, -3, -4, 1, -0.5]);
+    const seedY = Float32Array.from([10, 20, 30, 40]);
+    const seedR = Float32Array.from({ length: 16 }, (_, i) => i + 1);
+    const result = await session.run({
+      x: new ort.Tensor('float32', x, [2, 1, 2, 4]),
+      [seedInputs[0]!]: new ort.Tensor('float32', seedY, [2, 1, 1, 2]),
+      [seedInputs[1]!]: new ort.Tensor('float32', seedR, [2, 1, 2, 4]),
+    });
+    await session.release();
+    // Windows (row-major 2x4 image, 2x2 windows): image 1 winners 0.75 (index 5) and 2 (index 2);
+    // image 2: left window all negative (winner -1 at index 8, masked), right winner 4 (index 11).
+    const want = Array.from(x, (v, i) => (v > 0 ? seedR[i]! : 0));
+    want[5]! += 10; want[2]! += 20; want[11]! += 40;
+    expect(Array.from(result[GradientOutputs.grad]!.data as Float32Array)).to.deep.equal(want);
+  });
+});
+
 describe('autodiff: graph builder', () => {
   const empty = { node: [{ name: 'f', opType: 'Relu', input: ['x'], output: ['a'] }] };
 
