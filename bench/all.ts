@@ -21,7 +21,18 @@ import { benchDetect, detectCases, detectReps, detectRows } from './detect.js';
 import type { DetectRow } from './detect.js';
 import { benchGrad, benchTorchGrad, gradCases, gradReps, gradRows } from './grad.js';
 import type { GradRow, TorchGrad } from './grad.js';
-import { N, bandwidthRows, benchBandwidth, benchDetectScores, benchScreen, k, kernelOptions, n0, n1, screenRows } from './kernels.js';
+import {
+  N,
+  bandwidthRows,
+  benchBandwidth,
+  benchDetectScores,
+  benchScreen,
+  k,
+  kernelOptions,
+  n0,
+  n1,
+  screenRows,
+} from './kernels.js';
 import type { Bandwidth, ScreenBench } from './kernels.js';
 import { benchEnv, formatFigure, formatRatio, machine, printTable, row, writeResult } from './machine.js';
 import type { Row, Section } from './machine.js';
@@ -32,10 +43,16 @@ const defaultSections: readonly Section[] = ['detect', 'screen', 'grad', 'bandwi
 function chosenSections(): Section[] {
   const only = process.env.NFP_BENCH_ONLY?.trim();
   if (only === undefined || only === '') return [...defaultSections];
-  const names = only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = only
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const unknown = names.filter((s) => !(sectionNames as readonly string[]).includes(s));
   if (unknown.length > 0) {
-    console.error(`NFP_BENCH_ONLY: unknown section ${unknown.map((s) => `'${s}'`).join(', ')}; expected a comma-separated list of ${sectionNames.join(', ')}`);
+    console.error(
+      `NFP_BENCH_ONLY: unknown section ${unknown.map((s) => `'${s}'`).join(', ')}; expected a comma-separated list ` +
+        `of ${sectionNames.join(', ')}`,
+    );
     process.exit(2);
   }
   // The table keeps the usual order whatever order the list gives.
@@ -57,9 +74,11 @@ const kernels = kernelOptions(quick);
 const m0 = machine();
 const cuda = info().cuda;
 console.log(`neural-fingerprints benchmark${quick ? ' (quick)' : ''}: ${sections.join(', ')}`);
-console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, ${m0.compiler}, ` +
-  `onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads), ` +
-  `CUDA ${cuda.usable ? cuda.deviceName : 'not usable'}`);
+console.log(
+  `machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, ${m0.compiler}, ` +
+    `onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads), ` +
+    `CUDA ${cuda.usable ? cuda.deviceName : 'not usable'}`,
+);
 
 const rows: Row[] = [];
 const details: Details = {};
@@ -90,7 +109,7 @@ const run: Record<Section, () => Promise<void>> = {
   },
   bandwidth: async () => {
     const d = await benchDetectScores(kernels);
-    const list = [d.bandwidth, ...await benchBandwidth(kernels)];
+    const list = [d.bandwidth, ...(await benchBandwidth(kernels))];
     details.bandwidth = list;
     rows.push(...bandwidthRows(list));
   },
@@ -122,19 +141,35 @@ const about = [
   ...(s === undefined ? [] : [`screen: C=${s.C}, k=${s.k}, n0=${s.n0}, n1=${s.n1}, N=${s.N}`]),
   ...(details.bandwidth === undefined ? [] : ['copies on 1 thread']),
 ];
-printTable(`ours vs baseline, both measured in this run; ratio = ours / baseline${about.length > 0 ? ` (${about.join('; ')})` : ''}`,
+printTable(
+  `ours vs baseline, both measured in this run; ratio = ours / ` +
+    `baseline${about.length > 0 ? ` (${about.join('; ')})` : ''}`,
   ['section', 'case', 'ours', 'baseline', 'ratio'],
-  rows.map((r) => [r.section, r.case, formatFigure(r.ours), formatFigure(r.baseline), formatRatio(r.ratio)]), 2);
+  rows.map((r) => [r.section, r.case, formatFigure(r.ours), formatFigure(r.baseline), formatRatio(r.ratio)]),
+  2,
+);
 if (details.screen !== undefined) console.log(`python: ${details.screen.pythonNote}`);
-if (details.grad?.torch !== undefined) console.log(`PyTorch ${details.grad.torch.torch}, ${details.grad.torch.threads} threads`);
+if (details.grad?.torch !== undefined)
+  console.log(`PyTorch ${details.grad.torch.torch}, ${details.grad.torch.threads} threads`);
 console.log(`seconds per section: ${sections.map((x) => `${x} ${(seconds[x] ?? 0).toFixed(1)}`).join(', ')}`);
 
 const settings = {
-  quick, sections,
+  quick,
+  sections,
   screen: { C: kernels.C, k, n0, n1, N },
-  detectReps: detectReps(), gradReps: gradReps(quick),
+  detectReps: detectReps(),
+  gradReps: gradReps(quick),
   env: Object.fromEntries(Object.entries(process.env).filter(([key]) => key.startsWith('NFP_'))),
 };
-const file = writeResult('bench', m0, { schema: 1, machine: m0, onnxruntime: ort.env.versions.common ?? null, cuda, settings, seconds, rows, details });
+const file = writeResult('bench', m0, {
+  schema: 1,
+  machine: m0,
+  onnxruntime: ort.env.versions.common ?? null,
+  cuda,
+  settings,
+  seconds,
+  rows,
+  details,
+});
 console.log(`\nwrote ${file}`);
 if (failed) process.exitCode = 1;

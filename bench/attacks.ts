@@ -24,8 +24,20 @@ import type { Row } from './machine.js';
 
 export const steps = 20;
 
-export interface AttackCase { name: string; arch: 'fmnist-cnn' | 'resnet18'; path: string; batch: number; eps: number; reps: number }
-export interface AttackRow { model: string; batch: number; oursS: number; torchS?: number }
+export interface AttackCase {
+  name: string;
+  arch: 'fmnist-cnn' | 'resnet18';
+  path: string;
+  batch: number;
+  eps: number;
+  reps: number;
+}
+export interface AttackRow {
+  model: string;
+  batch: number;
+  oursS: number;
+  torchS?: number;
+}
 
 async function ours(c: AttackCase): Promise<number> {
   const model = await GradientModel.load(c.path, { taps: [], batchSize: c.batch });
@@ -50,8 +62,24 @@ async function ours(c: AttackCase): Promise<number> {
 }
 
 function torch(python: string, c: AttackCase): number {
-  const out = execFileSync(python, [join(packageRoot, 'scripts', 'torch_attacks.py'), 'bench', '--arch', c.arch, '--batch', String(c.batch),
-    '--steps', String(steps), '--eps', String(c.eps), '--reps', String(c.reps)], { encoding: 'utf8' });
+  const out = execFileSync(
+    python,
+    [
+      join(packageRoot, 'scripts', 'torch_attacks.py'),
+      'bench',
+      '--arch',
+      c.arch,
+      '--batch',
+      String(c.batch),
+      '--steps',
+      String(steps),
+      '--eps',
+      String(c.eps),
+      '--reps',
+      String(c.reps),
+    ],
+    { encoding: 'utf8' },
+  );
   const result = JSON.parse(out.trim().split('\n').pop()!) as { bestSeconds: number; threads: number };
   if (result.threads !== cpus().length) process.stderr.write(`note: PyTorch used ${result.threads} threads\n`);
   return result.bestSeconds;
@@ -59,12 +87,34 @@ function torch(python: string, c: AttackCase): number {
 
 /** The cases measured, and a line for each one left out (a model not exported). */
 export function attackCases(quick: boolean, reps = benchEnv().reps ?? 3): { cases: AttackCase[]; skipped: string[] } {
-  const cases: AttackCase[] = [{ name: 'fmnist-cnn', arch: 'fmnist-cnn', path: join(packageRoot, 'models', 'fmnist-cnn.onnx'), batch: 128, eps: 0.1, reps }];
+  const cases: AttackCase[] = [
+    {
+      name: 'fmnist-cnn',
+      arch: 'fmnist-cnn',
+      path: join(packageRoot, 'models', 'fmnist-cnn.onnx'),
+      batch: 128,
+      eps: 0.1,
+      reps,
+    },
+  ];
   const skipped: string[] = [];
   const resnet18 = join(packageRoot, 'models', 'cache', 'resnet18-224.onnx');
   if (!quick) {
-    if (existsSync(resnet18)) cases.push({ name: 'torchvision resnet18 (random), 224x224', arch: 'resnet18', path: resnet18, batch: 8, eps: 0.03, reps: Math.min(reps, 2) });
-    else skipped.push(`skipping ResNet-18: ${resnet18} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet18`);
+    if (existsSync(resnet18))
+      cases.push({
+        name: 'torchvision resnet18 (random), 224x224',
+        arch: 'resnet18',
+        path: resnet18,
+        batch: 8,
+        eps: 0.03,
+        reps: Math.min(reps, 2),
+      });
+    else
+      skipped.push(
+        `skipping ` +
+          `ResNet-18: ${resnet18} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch ` +
+          `resnet18`,
+      );
   }
   return { cases, skipped };
 }
@@ -87,9 +137,17 @@ export async function benchAttacks(cases: AttackCase[]): Promise<{ rows: AttackR
 
 /** The attacks section of `npm run bench`: PGD-20 images/s, ours against the PyTorch reference's. */
 export function attackRows(rows: AttackRow[], skipped: string[], torchFound: boolean): Row[] {
-  const ips = (r: AttackRow, s: number | undefined) => (s === undefined ? undefined : { value: r.batch / s, unit: 'img/s' });
+  const ips = (r: AttackRow, s: number | undefined) =>
+    s === undefined ? undefined : { value: r.batch / s, unit: 'img/s' };
   return [
-    ...rows.map((r) => row('attacks', `PGD-${steps}, ${r.model}, batch ${r.batch}: ours vs PyTorch reference`, ips(r, r.oursS), ips(r, r.torchS))),
+    ...rows.map((r) =>
+      row(
+        'attacks',
+        `PGD-${steps}, ${r.model}, batch ${r.batch}: ours vs PyTorch reference`,
+        ips(r, r.oursS),
+        ips(r, r.torchS),
+      ),
+    ),
     ...(torchFound ? [] : [row('attacks', 'PyTorch: skipped (no python with torch and torchvision)')]),
     ...skipped.map((line) => row('attacks', line.replace(/\n\s*/g, ' '))),
   ];
@@ -100,14 +158,28 @@ async function main(): Promise<void> {
   const { cases, skipped } = attackCases(quick);
   for (const line of skipped) console.error(line);
   const m0 = machine();
-  console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}`);
-  console.log(`PGD L-inf, ${steps} steps, random start, best of the reps after one warm-up; PyTorch and ONNX Runtime both use ${cpus().length} threads`);
+  console.log(
+    `machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}`,
+  );
+  console.log(
+    `PGD L-inf, ${steps} steps, random start, best of the reps after one warm-up; PyTorch and ONNX Runtime both ` +
+      `use ${cpus().length} threads`,
+  );
   const { rows, torch: torchFound } = await benchAttacks(cases);
   if (!torchFound) console.log('PyTorch: skipped (no python with torch and torchvision)');
 
   const ips = (s: number | undefined, batch: number) => (s === undefined ? '-' : (batch / s).toFixed(1));
-  printTable(`PGD-${steps} images per second`, ['model', 'batch', 'ours', 'PyTorch', 'ours / PyTorch'],
-    rows.map((r) => [r.model, String(r.batch), ips(r.oursS, r.batch), ips(r.torchS, r.batch), r.torchS === undefined ? '-' : (r.torchS / r.oursS).toFixed(2)]));
+  printTable(
+    `PGD-${steps} images per second`,
+    ['model', 'batch', 'ours', 'PyTorch', 'ours / PyTorch'],
+    rows.map((r) => [
+      r.model,
+      String(r.batch),
+      ips(r.oursS, r.batch),
+      ips(r.torchS, r.batch),
+      r.torchS === undefined ? '-' : (r.torchS / r.oursS).toFixed(2),
+    ]),
+  );
 
   const file = writeResult('attacks', m0, { machine: m0, steps, rows });
   console.log(`\nwrote ${file}`);

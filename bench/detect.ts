@@ -24,41 +24,97 @@ import { SeededRandom } from '../test/reference/random.js';
 import { benchEnv, bestOf, isMain, machine, printTable, row, writeResult } from './machine.js';
 import type { Row } from './machine.js';
 
-export interface DetectCase { name: string; path: string; batch: number; taps: 'auto' | string[]; perClass: number; draws: number }
-export interface DetectRow { model: string; batch: number; neurons: number; bareS: number; detectS: number; overhead: number }
-export interface DetectOptions { cases: DetectCase[]; reps: number }
+export interface DetectCase {
+  name: string;
+  path: string;
+  batch: number;
+  taps: 'auto' | string[];
+  perClass: number;
+  draws: number;
+}
+export interface DetectRow {
+  model: string;
+  batch: number;
+  neurons: number;
+  bareS: number;
+  detectS: number;
+  overhead: number;
+}
+export interface DetectOptions {
+  cases: DetectCase[];
+  reps: number;
+}
 
 function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number, k: number): FingerprintBank {
-  const fingerprints = new Map(Array.from({ length: classifier.classes }, (_, c) => {
-    const sd = (n: number) => Float32Array.from({ length: n }, () => rnd.uniform(0.1, 1));
-    return [c, {
-      fingerprints: {
-        indices: rnd.subsets(perClass, k, classifier.neurons), mu0: rnd.floats(perClass), sd0: sd(perClass),
-        mu1: rnd.floats(2 * perClass), sd1: sd(2 * perClass), effect: new Float32Array(perClass).fill(2), passed: perClass,
+  const fingerprints = new Map(
+    Array.from({ length: classifier.classes }, (_, c) => {
+      const sd = (n: number) => Float32Array.from({ length: n }, () => rnd.uniform(0.1, 1));
+      return [
+        c,
+        {
+          fingerprints: {
+            indices: rnd.subsets(perClass, k, classifier.neurons),
+            mu0: rnd.floats(perClass),
+            sd0: sd(perClass),
+            mu1: rnd.floats(2 * perClass),
+            sd1: sd(2 * perClass),
+            effect: new Float32Array(perClass).fill(2),
+            passed: perClass,
+          },
+          clean: 0,
+          attacked: [0, 0],
+        },
+      ];
+    }),
+  );
+  return FingerprintBank.fromClasses(
+    {
+      model: {
+        sha256: classifier.sha256,
+        source: classifier.source,
+        inputShape: classifier.inputShape,
+        classes: classifier.classes,
       },
-      clean: 0, attacked: [0, 0],
-    }];
-  }));
-  return FingerprintBank.fromClasses({
-    model: { sha256: classifier.sha256, source: classifier.source, inputShape: classifier.inputShape, classes: classifier.classes },
-    taps: classifier.taps.map((t) => ({ tensor: t.tensor, size: t.size })), neurons: classifier.neurons, k, families: ['pgd', 'cw'],
-    fit: { candidates: 0, k, pMax: 1e-3, dMin: 1.5, topK: perClass, minFingerprints: 0, attacks: {} }, created: new Date().toISOString(),
-  }, fingerprints);
+      taps: classifier.taps.map((t) => ({ tensor: t.tensor, size: t.size })),
+      neurons: classifier.neurons,
+      k,
+      families: ['pgd', 'cw'],
+      fit: { candidates: 0, k, pMax: 1e-3, dMin: 1.5, topK: perClass, minFingerprints: 0, attacks: {} },
+      created: new Date().toISOString(),
+    },
+    fingerprints,
+  );
 }
 
 async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
   const rnd = new SeededRandom(1);
   const bytes = new Uint8Array(await readFile(c.path));
   const classifier = await Classifier.load(bytes, { taps: c.taps, batchSize: c.batch });
-  const images = { data: rnd.floats(c.batch * classifier.inputShape.reduce((a, v) => a * v, 1), 0, 1), dims: [c.batch, ...classifier.inputShape] };
+  const images = {
+    data: rnd.floats(c.batch * classifier.inputShape.reduce((a, v) => a * v, 1), 0, 1),
+    dims: [c.batch, ...classifier.inputShape],
+  };
   // Bare: the model with the same tap outputs, one run, outputs left as ONNX Runtime returns them.
   const outputs = [classifier.logitsName, ...classifier.taps.map((t) => t.tensor)];
-  const session = await ort.InferenceSession.create(withExtraOutputs(bytes, classifier.taps.map((t) => t.tensor).filter((t) => t !== classifier.logitsName)), { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(
+    withExtraOutputs(
+      bytes,
+      classifier.taps.map((t) => t.tensor).filter((t) => t !== classifier.logitsName),
+    ),
+    { executionProviders: ['cpu'], graphOptimizationLevel: 'all' },
+  );
   const feeds = { [classifier.inputName]: new ort.Tensor('float32', images.data, images.dims) };
   const bank = randomBank(rnd, classifier, c.perClass, 10);
-  const detector = await FingerprintDetector.load({ model: bytes, bank, threshold: 0, draws: c.draws, batchSize: c.batch });
+  const detector = await FingerprintDetector.load({
+    model: bytes,
+    bank,
+    threshold: 0,
+    draws: c.draws,
+    batchSize: c.batch,
+  });
   // Interleave the two so that drift in the machine's speed hits both alike.
-  let bareS = Infinity, detectS = Infinity;
+  let bareS = Infinity,
+    detectS = Infinity;
   await session.run(feeds, outputs);
   await detector.detect(images);
   for (let r = 0; r < reps; r++) {
@@ -69,17 +125,41 @@ async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
   return { model: c.name, batch: c.batch, neurons: classifier.neurons, bareS, detectS, overhead: detectS / bareS - 1 };
 }
 
-const cnnTaps = ['/features/pool1/MaxPool_output_0', '/features/pool2/MaxPool_output_0', '/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
+const cnnTaps = [
+  '/features/pool1/MaxPool_output_0',
+  '/features/pool2/MaxPool_output_0',
+  '/features/pool3/MaxPool_output_0',
+  '/classifier/relu/Relu_output_0',
+  'logits',
+];
 export const resnet50 = join(packageRoot, 'models', 'cache', 'resnet50-224.onnx');
-export const resnet50Missing = `${resnet50} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet50`;
+export const resnet50Missing =
+  `${resnet50} is missing; make it with\n  /usr/bin/python3 ` + `models/export_torchvision.py --arch resnet50`;
 
 /** The cases measured, and a line for each one left out (quick mode, or a model not exported). */
 export function detectCases(quick: boolean): { cases: DetectCase[]; skipped: string[] } {
-  const cases: DetectCase[] = [], skipped: string[] = [];
+  const cases: DetectCase[] = [],
+    skipped: string[] = [];
   if (quick) skipped.push('ResNet-50: skipped in quick mode');
-  else if (existsSync(resnet50)) cases.push({ name: 'torchvision resnet50 (random)', path: resnet50, batch: 32, taps: 'auto', perClass: 200, draws: 25 });
+  else if (existsSync(resnet50))
+    cases.push({
+      name: 'torchvision resnet50 (random)',
+      path: resnet50,
+      batch: 32,
+      taps: 'auto',
+      perClass: 200,
+      draws: 25,
+    });
   else skipped.push(`skipping ResNet-50: ${resnet50Missing}`);
-  for (const batch of [32, 256]) cases.push({ name: 'fmnist-cnn', path: join(packageRoot, 'models', 'fmnist-cnn.onnx'), batch, taps: cnnTaps, perClass: 2000, draws: 25 });
+  for (const batch of [32, 256])
+    cases.push({
+      name: 'fmnist-cnn',
+      path: join(packageRoot, 'models', 'fmnist-cnn.onnx'),
+      batch,
+      taps: cnnTaps,
+      perClass: 2000,
+      draws: 25,
+    });
   return { cases, skipped };
 }
 
@@ -99,8 +179,15 @@ export async function benchDetect({ cases, reps }: DetectOptions): Promise<Detec
 /** The detect section of `npm run bench`: detect() images/s against bare inference's. */
 export function detectRows(rows: DetectRow[], skipped: string[]): Row[] {
   return [
-    ...rows.map((r) => row('detect', `${r.model}, batch ${r.batch}: detect() vs bare ORT inference (overhead ${r.overhead >= 0 ? '+' : ''}${(r.overhead * 100).toFixed(1)}%)`,
-      { value: r.batch / r.detectS, unit: 'img/s' }, { value: r.batch / r.bareS, unit: 'img/s' })),
+    ...rows.map((r) =>
+      row(
+        'detect',
+        `${r.model}, batch ${r.batch}: detect() vs bare ORT inference ` +
+          `(overhead ${r.overhead >= 0 ? '+' : ''}${(r.overhead * 100).toFixed(1)}%)`,
+        { value: r.batch / r.detectS, unit: 'img/s' },
+        { value: r.batch / r.bareS, unit: 'img/s' },
+      ),
+    ),
     ...skipped.map((line) => row('detect', line.replace(/\n\s*/g, ' '))),
   ];
 }
@@ -112,11 +199,23 @@ async function main(): Promise<void> {
   // Quick mode has always left ResNet-50 out without a word; only a missing export is reported.
   for (const line of skipped) if (!quick) console.error(line);
   const m0 = machine();
-  console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads)`);
+  console.log(
+    `machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}, native backend ${m0.backend} (${m0.threads} threads)`,
+  );
   console.log(`25 draws per image, k = 10, 2 attack families; best of ${reps}, bare and detect() interleaved`);
   const rows = await benchDetect({ cases, reps });
-  printTable('detect() vs bare ONNX Runtime inference with the same taps', ['model', 'batch', 'neurons', 'bare img/s', 'detect img/s', 'overhead'],
-    rows.map((r) => [r.model, String(r.batch), String(r.neurons), (r.batch / r.bareS).toFixed(1), (r.batch / r.detectS).toFixed(1), `${(r.overhead * 100).toFixed(1)}%`]));
+  printTable(
+    'detect() vs bare ONNX Runtime inference with the same taps',
+    ['model', 'batch', 'neurons', 'bare img/s', 'detect img/s', 'overhead'],
+    rows.map((r) => [
+      r.model,
+      String(r.batch),
+      String(r.neurons),
+      (r.batch / r.bareS).toFixed(1),
+      (r.batch / r.detectS).toFixed(1),
+      `${(r.overhead * 100).toFixed(1)}%`,
+    ]),
+  );
   const file = writeResult('detect', m0, { machine: m0, reps, rows });
   console.log(`\nwrote ${file}`);
 }

@@ -13,7 +13,6 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 
 import * as ort from 'onnxruntime-node';
 
@@ -24,14 +23,39 @@ import { benchEnv, bestOf, isMain, machine, printTable, pythonWith, row, writeRe
 import type { Row } from './machine.js';
 
 /** `torch`: the torchvision architecture the ONNX file was exported from, for PyTorch's figures. */
-export interface GradCase { name: string; path: string; batch: number; shape: number[]; torch?: { arch: string; size: number } }
+export interface GradCase {
+  name: string;
+  path: string;
+  batch: number;
+  shape: number[];
+  torch?: { arch: string; size: number };
+}
 
-export interface GradRow { model: string; batch: number; forwardS: number; gradientS: number; ratio: number; torchForwardS?: number; torchGradientS?: number }
+export interface GradRow {
+  model: string;
+  batch: number;
+  forwardS: number;
+  gradientS: number;
+  ratio: number;
+  torchForwardS?: number;
+  torchGradientS?: number;
+}
 
-export interface GradOptions { cases: GradCase[]; reps: number }
+export interface GradOptions {
+  cases: GradCase[];
+  reps: number;
+}
 
 /** What bench/torch_grad.py prints: best-of-reps seconds of forward and of forward + input gradient. */
-export interface TorchGrad { torch: string; threads: number; arch: string; batch: number; size: number; forward_s: number; gradient_s: number }
+export interface TorchGrad {
+  torch: string;
+  threads: number;
+  arch: string;
+  batch: number;
+  size: number;
+  forward_s: number;
+  gradient_s: number;
+}
 
 async function measure(c: GradCase, reps: number): Promise<GradRow> {
   const rnd = new SeededRandom(1);
@@ -39,7 +63,10 @@ async function measure(c: GradCase, reps: number): Promise<GradRow> {
   const images = { data: rnd.floats(c.batch * perImage, 0, 1), dims: [c.batch, ...c.shape] };
   const bytes = new Uint8Array(await readFile(c.path));
   // The bare forward: the model's own bytes, the same session options GradientModel uses.
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+  });
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', images.data, images.dims) };
   const model = await GradientModel.load(bytes, { taps: [], batchSize: c.batch });
   const logitSeed = rnd.floats(c.batch * model.classes, -1, 1);
@@ -47,7 +74,8 @@ async function measure(c: GradCase, reps: number): Promise<GradRow> {
   // +-10%) falls on both and the ratio stays fair. Each timed run follows an untimed one of its
   // own kind: right after the other kind, a small model's weights and buffers are out of cache
   // (MobileNetV2's forward takes 58 ms so against 36 ms warm).
-  let forwardS = Infinity, gradientS = Infinity;
+  let forwardS = Infinity,
+    gradientS = Infinity;
   for (let r = 0; r < reps; r++) {
     forwardS = Math.min(forwardS, await bestOf(1, () => session.run(feeds), 1));
     gradientS = Math.min(gradientS, await bestOf(1, () => model.gradient(images, { logitSeed }), 1));
@@ -72,18 +100,42 @@ export function gradReps(quick: boolean): number {
  * goes through the PyTorch comparison too.
  */
 export function gradCases(quick: boolean, torchSmoke = false): { cases: GradCase[]; skipped: string[] } {
-  const cases: GradCase[] = [], skipped: string[] = [];
+  const cases: GradCase[] = [],
+    skipped: string[] = [];
   if (!quick) {
     // ResNet-50 is the goal's case; MobileNetV2 (depthwise convolutions, Clip) and ViT-B/16
     // (attention, LayerNorm, GELU) show how the ratio moves with the architecture.
     for (const arch of ['resnet50', 'mobilenet_v2', 'vit_b_16']) {
       const path = torchvisionModel(arch);
-      if (existsSync(path)) cases.push({ name: `torchvision ${arch} (random)`, path, batch: 8, shape: [3, 224, 224], torch: { arch, size: 224 } });
-      else skipped.push(`skipping ${arch}: ${path} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch ${arch}`);
+      if (existsSync(path))
+        cases.push({
+          name: `torchvision ${arch} (random)`,
+          path,
+          batch: 8,
+          shape: [3, 224, 224],
+          torch: { arch, size: 224 },
+        });
+      else
+        skipped.push(
+          `skipping ${arch}: ${path} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py ` +
+            `--arch ${arch}`,
+        );
     }
   } else if (torchSmoke) {
-    if (existsSync(resnet18)) cases.push({ name: 'torchvision resnet18 (random)', path: resnet18, batch: 1, shape: [3, 224, 224], torch: { arch: 'resnet18', size: 224 } });
-    else skipped.push(`skipping ResNet-18 (quick mode's PyTorch check): ${resnet18} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch resnet18`);
+    if (existsSync(resnet18))
+      cases.push({
+        name: 'torchvision resnet18 (random)',
+        path: resnet18,
+        batch: 1,
+        shape: [3, 224, 224],
+        torch: { arch: 'resnet18', size: 224 },
+      });
+    else
+      skipped.push(
+        `skipping ResNet-18 (quick mode's PyTorch ` +
+          `check): ${resnet18} is missing; make it with\n  /usr/bin/python3 models/export_torchvision.py --arch ` +
+          `resnet18`,
+      );
   }
   for (const name of ['fmnist-cnn', 'fmnist-resnet', 'fmnist-vit']) {
     const path = join(packageRoot, 'models', `${name}.onnx`);
@@ -106,7 +158,11 @@ export async function benchGrad({ cases, reps }: GradOptions): Promise<GradRow[]
  * as ONNX Runtime), written into its row; returns the first run's versions, or the reason there is
  * none (no such case, or no torch).
  */
-export function benchTorchGrad(cases: GradCase[], rows: GradRow[], reps: number): { torch?: TorchGrad; skipped?: string } {
+export function benchTorchGrad(
+  cases: GradCase[],
+  rows: GradRow[],
+  reps: number,
+): { torch?: TorchGrad; skipped?: string } {
   const targets = cases.flatMap((c) => {
     const target = rows.find((r) => r.model === c.name && r.batch === c.batch);
     return c.torch === undefined || target === undefined ? [] : [{ arch: c.torch.arch, size: c.torch.size, target }];
@@ -116,8 +172,27 @@ export function benchTorchGrad(cases: GradCase[], rows: GradRow[], reps: number)
   if (python === undefined) return { skipped: 'PyTorch: skipped (no python with torch and torchvision)' };
   let first: TorchGrad | undefined;
   for (const { arch, size, target } of targets) {
-    process.stderr.write(`measuring PyTorch autograd of ${arch} at batch ${target.batch} (${cpus().length} threads, as ONNX Runtime) ...\n`);
-    const out = execFileSync(python, [join(packageRoot, 'bench', 'torch_grad.py'), '--arch', arch, '--batch', String(target.batch), '--size', String(size), '--reps', String(reps), '--threads', String(cpus().length)], { encoding: 'utf8' });
+    process.stderr.write(
+      `measuring PyTorch autograd ` +
+        `of ${arch} at batch ${target.batch} (${cpus().length} threads, as ONNX Runtime) ...\n`,
+    );
+    const out = execFileSync(
+      python,
+      [
+        join(packageRoot, 'bench', 'torch_grad.py'),
+        '--arch',
+        arch,
+        '--batch',
+        String(target.batch),
+        '--size',
+        String(size),
+        '--reps',
+        String(reps),
+        '--threads',
+        String(cpus().length),
+      ],
+      { encoding: 'utf8' },
+    );
     const torch = JSON.parse(out.trim().split('\n').pop()!) as TorchGrad;
     target.torchForwardS = torch.forward_s;
     target.torchGradientS = torch.gradient_s;
@@ -131,11 +206,32 @@ export function gradRows(rows: GradRow[], skipped: string[], torch?: TorchGrad):
   const ips = (r: GradRow, s: number) => ({ value: r.batch / s, unit: 'img/s' });
   const out: Row[] = [];
   for (const r of rows) {
-    out.push(row('grad', `${r.model}, batch ${r.batch}: input gradient vs forward (ORT)`, ips(r, r.gradientS), ips(r, r.forwardS)));
+    out.push(
+      row(
+        'grad',
+        `${r.model}, batch ${r.batch}: input gradient vs forward (ORT)`,
+        ips(r, r.gradientS),
+        ips(r, r.forwardS),
+      ),
+    );
     if (r.torchGradientS !== undefined && r.torchForwardS !== undefined) {
       const threads = torch === undefined ? '' : `, ${torch.threads} threads`;
-      out.push(row('grad', `${r.model}, batch ${r.batch}: input gradient, ORT vs PyTorch CPU${threads}`, ips(r, r.gradientS), ips(r, r.torchGradientS)));
-      out.push(row('grad', `${r.model}, batch ${r.batch}: forward, ORT vs PyTorch CPU${threads}`, ips(r, r.forwardS), ips(r, r.torchForwardS)));
+      out.push(
+        row(
+          'grad',
+          `${r.model}, batch ${r.batch}: input gradient, ORT vs PyTorch CPU${threads}`,
+          ips(r, r.gradientS),
+          ips(r, r.torchGradientS),
+        ),
+      );
+      out.push(
+        row(
+          'grad',
+          `${r.model}, batch ${r.batch}: forward, ORT vs PyTorch CPU${threads}`,
+          ips(r, r.forwardS),
+          ips(r, r.torchForwardS),
+        ),
+      );
     }
   }
   for (const line of skipped) out.push(row('grad', line.replace(/\n\s*/g, ' ')));
@@ -148,19 +244,41 @@ async function main(): Promise<void> {
   const { cases, skipped } = gradCases(quick);
   for (const line of skipped) console.error(line);
   const m0 = machine();
-  console.log(`machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}`);
+  console.log(
+    `machine: ${m0.cpu}, ${m0.cores} cores, ${m0.memoryGiB} GiB, ${m0.platform}, node ${m0.node}, onnxruntime-node ${ort.env.versions.common ?? '?'}`,
+  );
   const rows = await benchGrad({ cases, reps });
   // Quick mode leaves PyTorch out without a word, as it leaves out the model it would compare.
   const { torch } = quick ? {} : benchTorchGrad(cases, rows, reps);
-  if (!quick && torch === undefined) console.log('PyTorch: skipped (no python with torch and torchvision, or no ResNet-50 export)');
+  if (!quick && torch === undefined)
+    console.log('PyTorch: skipped (no python with torch and torchvision, or no ResNet-50 export)');
 
   const f = (s: number | undefined) => (s === undefined ? '-' : (s * 1000).toFixed(1));
-  printTable('input gradient (forward + backward, one ONNX Runtime run) vs bare forward; best of ' + reps + ', ms per batch',
-    ['model', 'batch', 'ORT forward', 'ORT gradient', 'grad/fwd', 'torch forward', 'torch gradient', 'torch grad/fwd', 'ORT grad / torch grad'],
-    rows.map((r) => [r.model, String(r.batch), f(r.forwardS), f(r.gradientS), r.ratio.toFixed(2),
-      f(r.torchForwardS), f(r.torchGradientS),
+  printTable(
+    `input gradient (forward + backward, one ONNX Runtime run) vs bare forward; best of ${reps}, ms per batch`,
+    [
+      'model',
+      'batch',
+      'ORT forward',
+      'ORT gradient',
+      'grad/fwd',
+      'torch forward',
+      'torch gradient',
+      'torch grad/fwd',
+      'ORT grad / torch grad',
+    ],
+    rows.map((r) => [
+      r.model,
+      String(r.batch),
+      f(r.forwardS),
+      f(r.gradientS),
+      r.ratio.toFixed(2),
+      f(r.torchForwardS),
+      f(r.torchGradientS),
       r.torchGradientS && r.torchForwardS ? (r.torchGradientS / r.torchForwardS).toFixed(2) : '-',
-      r.torchGradientS ? (r.gradientS / r.torchGradientS).toFixed(2) : '-']));
+      r.torchGradientS ? (r.gradientS / r.torchGradientS).toFixed(2) : '-',
+    ]),
+  );
   if (torch) console.log(`PyTorch ${torch.torch}, ${torch.threads} threads`);
 
   const file = writeResult('grad', m0, { machine: m0, reps, rows, torch });

@@ -52,14 +52,16 @@ export function pythonWith(modules: string[]): string | undefined {
 /** Columns before `leftColumns` are text, aligned left; the rest are figures, aligned right. */
 export function printTable(title: string, header: string[], rows: string[][], leftColumns = 1): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\n${title}`);
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
 }
 
-/** Best wall time in seconds of `reps` runs of fn, after `warmup` untimed runs (first-run allocations, kernel selection). */
+/** Best wall time in seconds of `reps` runs of fn, after `warmup` untimed runs (first-run allocations, kernel
+ * selection). */
 export async function bestOf(reps: number, fn: () => unknown, warmup = 0): Promise<number> {
   for (let w = 0; w < warmup; w++) await fn();
   let best = Infinity;
@@ -92,7 +94,10 @@ export interface BenchEnv {
 
 export function benchEnv(): BenchEnv {
   const reps = process.env.NFP_BENCH_REPS;
-  return { quick: process.env.NFP_BENCH_QUICK === '1', ...(reps === undefined || reps === '' ? {} : { reps: Number(reps) }) };
+  return {
+    quick: process.env.NFP_BENCH_QUICK === '1',
+    ...(reps === undefined || reps === '' ? {} : { reps: Number(reps) }),
+  };
 }
 
 /** Writes `body` to bench/results/<prefix>-<machine date>.json and returns the path. */

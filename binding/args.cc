@@ -9,12 +9,18 @@ namespace {
 
 const char* CodeName(nfp::Code code) {
   switch (code) {
-    case nfp::Code::kOk: return "NFP_OK";
-    case nfp::Code::kInvalidArgument: return "NFP_INVALID_ARGUMENT";
-    case nfp::Code::kOutOfRange: return "NFP_OUT_OF_RANGE";
-    case nfp::Code::kNonFinite: return "NFP_NON_FINITE";
-    case nfp::Code::kUnavailable: return "NFP_UNAVAILABLE";
-    case nfp::Code::kInternal: return "NFP_INTERNAL";
+    case nfp::Code::kOk:
+      return "NFP_OK";
+    case nfp::Code::kInvalidArgument:
+      return "NFP_INVALID_ARGUMENT";
+    case nfp::Code::kOutOfRange:
+      return "NFP_OUT_OF_RANGE";
+    case nfp::Code::kNonFinite:
+      return "NFP_NON_FINITE";
+    case nfp::Code::kUnavailable:
+      return "NFP_UNAVAILABLE";
+    case nfp::Code::kInternal:
+      return "NFP_INTERNAL";
   }
   return "NFP_INTERNAL";
 }
@@ -31,9 +37,12 @@ E Tagged(E error, const char* code, const std::string& argument) {
 std::string Describe(const Napi::Value& value) {
   std::ostringstream out;
   switch (value.Type()) {
-    case napi_undefined: return "undefined";
-    case napi_null: return "null";
-    case napi_boolean: return value.As<Napi::Boolean>().Value() ? "true" : "false";
+    case napi_undefined:
+      return "undefined";
+    case napi_null:
+      return "null";
+    case napi_boolean:
+      return value.As<Napi::Boolean>().Value() ? "true" : "false";
     case napi_number: {
       out.precision(17);
       out << "the number " << value.As<Napi::Number>().DoubleValue();
@@ -44,17 +53,22 @@ std::string Describe(const Napi::Value& value) {
       if (s.size() > 40) s = s.substr(0, 40) + "...";
       return "a string ('" + s + "')";
     }
-    case napi_symbol: return "a symbol";
-    case napi_function: return "a function";
-    case napi_bigint: return "a bigint";
-    case napi_external: return "an external";
-    case napi_object: break;
+    case napi_symbol:
+      return "a symbol";
+    case napi_function:
+      return "a function";
+    case napi_bigint:
+      return "a bigint";
+    case napi_external:
+      return "an external";
+    case napi_object:
+      break;
   }
   if (value.IsArray()) return "an Array of length " + std::to_string(value.As<Napi::Array>().Length());
   if (value.IsTypedArray()) {
     Napi::TypedArray t = value.As<Napi::TypedArray>();
-    static const char* const names[] = {"Int8Array",    "Uint8Array",   "Uint8ClampedArray", "Int16Array",
-                                        "Uint16Array",  "Int32Array",   "Uint32Array",       "Float32Array",
+    static const char* const names[] = {"Int8Array",    "Uint8Array",    "Uint8ClampedArray", "Int16Array",
+                                        "Uint16Array",  "Int32Array",    "Uint32Array",       "Float32Array",
                                         "Float64Array", "BigInt64Array", "BigUint64Array"};
     const auto type = static_cast<std::size_t>(t.TypedArrayType());
     const char* name = type < sizeof(names) / sizeof(names[0]) ? names[type] : "TypedArray";
@@ -67,9 +81,9 @@ std::string Describe(const Napi::Value& value) {
 
 void ThrowTypeError(Napi::Env env, const std::string& argument, const std::string& expected,
                     const Napi::Value& received) {
-  throw Tagged(Napi::TypeError::New(env, "Expected " + expected + " for " + argument + " but received " +
-                                             Describe(received)),
-               "NFP_INVALID_ARGUMENT", argument);
+  throw Tagged(
+      Napi::TypeError::New(env, "Expected " + expected + " for " + argument + " but received " + Describe(received)),
+      "NFP_INVALID_ARGUMENT", argument);
 }
 
 void ThrowRangeError(Napi::Env env, const std::string& argument, const std::string& message) {
@@ -97,8 +111,7 @@ Napi::Object OptionsArg(const Napi::CallbackInfo& info, const char* function) {
 
 std::size_t DimArg(const Napi::Object& options, const char* name, std::size_t min, std::size_t max) {
   Napi::Value v = options.Get(name);
-  const std::string expected =
-      "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  const std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
   if (!v.IsNumber()) ThrowTypeError(options.Env(), name, expected, v);
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > static_cast<double>(max)) {

@@ -22,8 +22,8 @@ DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank) {
   DrawArgs a{TypedArrayArg<float>(o, "acts"), Napi::Uint32Array(), 0, 0, nfp::Combine::kMax};
   a.rows = DimArg(o, "rows", 0);
   a.draws = TypedArrayArg<std::uint32_t>(o, "draws");
-  a.combine = EnumArg(o, "combine", {"max", "logsumexp"}, "max") == "max" ? nfp::Combine::kMax
-                                                                          : nfp::Combine::kLogSumExp;
+  a.combine =
+      EnumArg(o, "combine", {"max", "logsumexp"}, "max") == "max" ? nfp::Combine::kMax : nfp::Combine::kLogSumExp;
   ExpectLength(env, "acts", a.acts.ElementLength(), CheckedProduct(env, "acts", a.rows, bank.neurons()),
                "rows x the bank's " + std::to_string(bank.neurons()) + " neurons");
   const std::size_t n = a.draws.ElementLength();
@@ -42,11 +42,11 @@ DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank) {
 }  // namespace
 
 Napi::Function Bank::Define(Napi::Env env) {
-  return DefineClass(env, "Bank",
-                     {InstanceMethod<&Bank::DetectScores>("detectScores"),
-                      InstanceMethod<&Bank::DetectScoresSync>("detectScoresSync"),
-                      InstanceMethod<&Bank::ScoreGradient>("scoreGradient"),
-                      InstanceMethod<&Bank::ScoreGradientSync>("scoreGradientSync")});
+  return DefineClass(
+      env, "Bank",
+      {InstanceMethod<&Bank::DetectScores>("detectScores"), InstanceMethod<&Bank::DetectScoresSync>("detectScoresSync"),
+       InstanceMethod<&Bank::ScoreGradient>("scoreGradient"),
+       InstanceMethod<&Bank::ScoreGradientSync>("scoreGradientSync")});
 }
 
 Bank::Bank(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Bank>(info) {
@@ -82,10 +82,13 @@ Bank::Bank(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Bank>(info) {
   if (!bank_) throw StatusError(env, status);
   Napi::Object self = info.This().As<Napi::Object>();
   self.DefineProperties({
-      Napi::PropertyDescriptor::Value("neurons", Napi::Number::New(env, static_cast<double>(spec.neurons)), napi_enumerable),
+      Napi::PropertyDescriptor::Value("neurons", Napi::Number::New(env, static_cast<double>(spec.neurons)),
+                                      napi_enumerable),
       Napi::PropertyDescriptor::Value("k", Napi::Number::New(env, static_cast<double>(spec.k)), napi_enumerable),
-      Napi::PropertyDescriptor::Value("count", Napi::Number::New(env, static_cast<double>(spec.count)), napi_enumerable),
-      Napi::PropertyDescriptor::Value("families", Napi::Number::New(env, static_cast<double>(spec.families)), napi_enumerable),
+      Napi::PropertyDescriptor::Value("count", Napi::Number::New(env, static_cast<double>(spec.count)),
+                                      napi_enumerable),
+      Napi::PropertyDescriptor::Value("families", Napi::Number::New(env, static_cast<double>(spec.families)),
+                                      napi_enumerable),
   });
 }
 
@@ -109,7 +112,9 @@ Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::B
   const nfp::Combine combine = a.combine;
   Job job;
   const nfp::BackendKind backend = CurrentBackend();
-  job.run = [=] { return nfp::detect_scores(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, out); };
+  job.run = [=] {
+    return nfp::detect_scores(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, out);
+  };
   job.result = [want_means, want_terms](Napi::Env env, const std::vector<Napi::Value>& kept) {
     Napi::Object r = Napi::Object::New(env);
     r.Set("score", kept[2]);
@@ -135,7 +140,9 @@ Job GradientJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp:
   const nfp::Combine combine = a.combine;
   Job job;
   const nfp::BackendKind backend = CurrentBackend();
-  job.run = [=] { return nfp::score_gradient(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, g); };
+  job.run = [=] {
+    return nfp::score_gradient(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, g);
+  };
   job.result = [](Napi::Env, const std::vector<Napi::Value>& kept) { return kept[2]; };
   job.keep_alive = {a.acts, a.draws, grad, info.This()};
   job.work = static_cast<double>(a.acts.ElementLength()) + static_cast<double>(a.draws.ElementLength()) * bank->k();
@@ -145,8 +152,14 @@ Job GradientJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp:
 }  // namespace
 
 Napi::Value Bank::DetectScores(const Napi::CallbackInfo& info) { return RunAsync(info.Env(), DetectJob(info, bank_)); }
-Napi::Value Bank::DetectScoresSync(const Napi::CallbackInfo& info) { return RunSync(info.Env(), DetectJob(info, bank_)); }
-Napi::Value Bank::ScoreGradient(const Napi::CallbackInfo& info) { return RunAsync(info.Env(), GradientJob(info, bank_)); }
-Napi::Value Bank::ScoreGradientSync(const Napi::CallbackInfo& info) { return RunSync(info.Env(), GradientJob(info, bank_)); }
+Napi::Value Bank::DetectScoresSync(const Napi::CallbackInfo& info) {
+  return RunSync(info.Env(), DetectJob(info, bank_));
+}
+Napi::Value Bank::ScoreGradient(const Napi::CallbackInfo& info) {
+  return RunAsync(info.Env(), GradientJob(info, bank_));
+}
+Napi::Value Bank::ScoreGradientSync(const Napi::CallbackInfo& info) {
+  return RunSync(info.Env(), GradientJob(info, bank_));
+}
 
 }  // namespace binding

@@ -13,12 +13,12 @@
 namespace binding {
 
 struct Job {
-  std::function<nfp::Status()> run;              // any thread; touches no JavaScript value
+  std::function<nfp::Status()> run;  // any thread; touches no JavaScript value
   // Main thread, after run() succeeded; receives `keep_alive` back (handles do not outlive a
   // scope, so results are rebuilt from it rather than captured).
   std::function<Napi::Value(Napi::Env, const std::vector<Napi::Value>&)> result;
   std::vector<Napi::Value> keep_alive;  // inputs and outputs `run` reads or writes, outputs too
-  double work = 0;                               // rough element operations, picks inline vs worker
+  double work = 0;                      // rough element operations, picks inline vs worker
 };
 
 // Runs now; throws the mapped JavaScript error on failure.

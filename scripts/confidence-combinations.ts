@@ -18,21 +18,34 @@ import { FingerprintDetector, standardizedStatistics, thresholdFor } from '../sr
 import { auc, rateAbove } from '../src/eval/index.js';
 import { packageRoot } from '../src/paths.js';
 
-const { values: args } = parseArgs({ options: { model: { type: 'string', default: 'fmnist-cnn' }, bank: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { model: { type: 'string', default: 'fmnist-cnn' }, bank: { type: 'string' } },
+});
 if (args.bank === undefined) throw new Error('--bank <bank.nfp> is required');
 const modelPath = join(packageRoot, 'models', `${args.model}.onnx`);
-const card = JSON.parse(readFileSync(join(packageRoot, 'models', `${args.model}.json`), 'utf8')) as { detectorTaps: { tensors: string[] } };
+const card = JSON.parse(readFileSync(join(packageRoot, 'models', `${args.model}.json`), 'utf8')) as {
+  detectorTaps: { tensors: string[] };
+};
 
 /** One scored image: its predicted class and z = [family z..., margin z]. */
-interface Scored { label: number; z: number[] }
+interface Scored {
+  label: number;
+  z: number[];
+}
 
 /** Combination rules: z's last entry is the margin's, the others the families'. */
 const rules: Array<[string, (z: number[]) => number]> = [
-  ['largest z (the library\'s)', (z) => Math.max(...z)],
+  ["largest z (the library's)", (z) => Math.max(...z)],
   ['fingerprint z alone', (z) => Math.max(...z.slice(0, -1))],
   ['margin z alone', (z) => z.at(-1)!],
   ['sum of positive z', (z) => z.reduce((a, v) => a + Math.max(v, 0), 0)],
-  ['log-sum-exp of z', (z) => { const m = Math.max(...z); return m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0)); }],
+  [
+    'log-sum-exp of z',
+    (z) => {
+      const m = Math.max(...z);
+      return m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
+    },
+  ],
   ['Gaussian tails multiplied (Fisher)', (z) => z.reduce((a, v) => a - logUpperTail(v), 0)],
   ['largest fingerprint z + margin z', (z) => Math.max(...z.slice(0, -1)) + z.at(-1)!],
   ['largest of fingerprint z and margin z + 1', (z) => Math.max(...z.slice(0, -1), z.at(-1)! + 1)],
@@ -48,13 +61,30 @@ function logUpperTail(z: number): number {
 /** erfc by the Numerical Recipes Chebyshev fit (relative error < 1.2e-7). */
 function erfc(x: number): number {
   const t = 1 / (1 + 0.5 * Math.abs(x));
-  const y = t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807
-    + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const y =
+    t *
+    Math.exp(
+      -x * x -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
   return x >= 0 ? y : 2 - y;
 }
 
 const test = loadFashionMnist({ split: 'test' });
-const rows = (a: number, b: number): ImageBatch => ({ data: test.data.subarray(a * 784, b * 784), dims: [b - a, 1, 28, 28] });
+const rows = (a: number, b: number): ImageBatch => ({
+  data: test.data.subarray(a * 784, b * 784),
+  dims: [b - a, 1, 28, 28],
+});
 const detector = await FingerprintDetector.load({ model: modelPath, bank: args.bank, confidence: true, seed: 3 });
 await detector.calibrate(rows(6000, 8000));
 const cal = detector.bank.header.calibration!.confidence!;
@@ -66,7 +96,10 @@ async function standardized(images: { data: Float32Array; dims: number[] }, draw
   for (let d = 0; d < draws; d++) {
     const s = await detector.scoreActivations(out.activations, out.labels, { logits: out.logits });
     out.labels.forEach((c, i) => {
-      scored.push({ label: c, z: standardizedStatistics(cal, c, s.familySums!.subarray(i * families, (i + 1) * families), s.confidence![i]!) });
+      scored.push({
+        label: c,
+        z: standardizedStatistics(cal, c, s.familySums!.subarray(i * families, (i + 1) * families), s.confidence![i]!),
+      });
     });
   }
   return scored;
@@ -81,9 +114,15 @@ const clean = await standardized(gatherImages(held, correct), 3);
 const sources = correct.slice(0, 500);
 const attackModel = await GradientModel.load(modelPath, { taps: card.detectorTaps.tensors, batchSize: 128 });
 const attacked = new Map<string, Scored[]>();
-const suite = [...createAttacks(['pgd', 'fgsm', 'mifgsm', 'deepfool', 'cw'], { eps: 0.1 }), { ...createAttacks(['cw'], { kappa: 5 })[0]!, name: 'cw-kappa5' }];
+const suite = [
+  ...createAttacks(['pgd', 'fgsm', 'mifgsm', 'deepfool', 'cw'], { eps: 0.1 }),
+  { ...createAttacks(['cw'], { kappa: 5 })[0]!, name: 'cw-kappa5' },
+];
 for (const spec of suite) {
-  const run = await spec.attack.run(attackModel, gatherImages(held, sources), { labels: Int32Array.from(sources, (i) => truth[i]!), seed: 1 });
+  const run = await spec.attack.run(attackModel, gatherImages(held, sources), {
+    labels: Int32Array.from(sources, (i) => truth[i]!),
+    seed: 1,
+  });
   const hit = [...run.success.keys()].filter((i) => run.success[i]);
   attacked.set(spec.name, await standardized(gatherImages({ data: run.adv, dims: run.dims }, hit), 3));
   process.stderr.write(`${spec.name}: ${hit.length} adversarial of ${sources.length}\n`);
@@ -94,7 +133,12 @@ console.log(`| rule | FPR | ${[...attacked.keys()].join(' | ')} |`);
 console.log(`|---|---|${[...attacked.keys()].map(() => '---|').join('')}`);
 for (const [name, rule] of rules) {
   const classes = detector.bank.header.model.classes;
-  const thresholds = Array.from({ length: classes }, (_, c) => thresholdFor(calibration.filter((s) => s.label === c).map((s) => rule(s.z)), 0.05));
+  const thresholds = Array.from({ length: classes }, (_, c) =>
+    thresholdFor(
+      calibration.filter((s) => s.label === c).map((s) => rule(s.z)),
+      0.05,
+    ),
+  );
   const margins = (set: Scored[]) => set.map((s) => rule(s.z) - thresholds[s.label]!);
   const cleanMargins = margins(clean);
   const aucs = [...attacked.values()].map((set) => auc(cleanMargins, margins(set)).toFixed(4));

@@ -25,7 +25,9 @@ import { machine } from '../bench/machine.js';
 
 /** The taps each model card recommends for the detector (models/<name>.json, detectorTaps). */
 function cardTaps(name: string): string[] {
-  const card = JSON.parse(readFileSync(join(packageRoot, 'models', `${name}.json`), 'utf8')) as { detectorTaps?: { tensors: string[] } };
+  const card = JSON.parse(readFileSync(join(packageRoot, 'models', `${name}.json`), 'utf8')) as {
+    detectorTaps?: { tensors: string[] };
+  };
   if (card.detectorTaps === undefined) throw new Error(`models/${name}.json recommends no detectorTaps`);
   return card.detectorTaps.tensors;
 }
@@ -36,7 +38,12 @@ const attacks: Record<string, () => Attack> = {
   deepfool: () => new DeepFool(),
   fgsm: () => new FGSM({ eps: 0.1 }),
 };
-const settingsOf: Record<string, Record<string, unknown>> = { pgd: { eps: 0.1, steps: 20 }, cw: { steps: 50, binarySteps: 3 }, deepfool: {}, fgsm: { eps: 0.1 } };
+const settingsOf: Record<string, Record<string, unknown>> = {
+  pgd: { eps: 0.1, steps: 20 },
+  cw: { steps: 50, binarySteps: 3 },
+  deepfool: {},
+  fgsm: { eps: 0.1 },
+};
 
 const { values } = parseArgs({
   options: {
@@ -57,9 +64,26 @@ const fitEnd = Number(values.fit);
 const calEnd = fitEnd + Math.floor((10000 - fitEnd) / 2);
 const perClass = Number(values['per-class']);
 const test = await loadFashionMnist({ split: 'test' });
-const rows = (from: number, to: number) => ({ data: test.data.slice(from * 784, to * 784), dims: [to - from, 1, 28, 28] });
+const rows = (from: number, to: number) => ({
+  data: test.data.slice(from * 784, to * 784),
+  dims: [to - from, 1, 28, 28],
+});
 
-interface Row { model: string; neurons: number; k: number; bank: string; combine: string; attack: string; adversarial: number; auc: number; tpr: number; fpr: number; perClass: Record<number, number>; fitSeconds: number; relaxed: number[] }
+interface Row {
+  model: string;
+  neurons: number;
+  k: number;
+  bank: string;
+  combine: string;
+  attack: string;
+  adversarial: number;
+  auc: number;
+  tpr: number;
+  fpr: number;
+  perClass: Record<number, number>;
+  fitSeconds: number;
+  relaxed: number[];
+}
 const results: Row[] = [];
 const margin = (d: Detection) => d.score - d.threshold;
 
@@ -67,12 +91,21 @@ for (const name of values.models.split(',')) {
   const modelPath = join(packageRoot, 'models', `${name}.onnx`);
   const taps = cardTaps(name);
   const model = await GradientModel.load(modelPath, { taps, batchSize: 128 });
-  const families: AttackFamily[] = values.bank.split(',').map((f) => ({ name: f, attack: attacks[f]!(), settings: settingsOf[f]! }));
+  const families: AttackFamily[] = values.bank
+    .split(',')
+    .map((f) => ({ name: f, attack: attacks[f]!(), settings: settingsOf[f]! }));
   const started = performance.now();
   process.stderr.write(`${name}: fitting on images 0-${fitEnd} (${model.neurons} neurons) ...\n`);
   const bank = await buildBank({
-    model, images: rows(0, fitEnd), labels: test.labels.slice(0, fitEnd), families, cleanPerClass: perClass, attackedPerClass: perClass,
-    attackMode: 'untargeted', screen: { k: Number(values.k), candidates: Number(values.candidates) }, seed: Number(values.seed),
+    model,
+    images: rows(0, fitEnd),
+    labels: test.labels.slice(0, fitEnd),
+    families,
+    cleanPerClass: perClass,
+    attackedPerClass: perClass,
+    attackMode: 'untargeted',
+    screen: { k: Number(values.k), candidates: Number(values.candidates) },
+    seed: Number(values.seed),
   });
   const fitSeconds = (performance.now() - started) / 1000;
   const held = rows(calEnd, 10000);
@@ -85,18 +118,32 @@ for (const name of values.models.split(',')) {
   });
   const sources = correct.slice(0, Number(values['eval-images']));
   const x = new Float32Array(sources.length * 784);
-  sources.forEach((r, i) => x.set(held.data.subarray(r * 784, (r + 1) * 784), i * 784));
+  sources.forEach((r, i) => {
+    x.set(held.data.subarray(r * 784, (r + 1) * 784), i * 784);
+  });
   const adversarial = new Map<string, { data: Float32Array; dims: number[] }>();
   for (const a of values.eval.split(',')) {
     process.stderr.write(`${name}: ${a} on ${sources.length} held-out images ...\n`);
-    const run = await attacks[a]!().run(model, { data: x, dims: [sources.length, 1, 28, 28] }, { labels: Int32Array.from(sources, (i) => heldLabels[i]!), seed: 5 });
+    const run = await attacks[a]!().run(
+      model,
+      { data: x, dims: [sources.length, 1, 28, 28] },
+      { labels: Int32Array.from(sources, (i) => heldLabels[i]!), seed: 5 },
+    );
     const ok = [...run.success.keys()].filter((i) => run.success[i]);
     const adv = new Float32Array(ok.length * 784);
-    ok.forEach((r, i) => adv.set(run.adv.subarray(r * 784, (r + 1) * 784), i * 784));
+    ok.forEach((r, i) => {
+      adv.set(run.adv.subarray(r * 784, (r + 1) * 784), i * 784);
+    });
     adversarial.set(a, { data: adv, dims: [ok.length, 1, 28, 28] });
   }
   for (const combine of values.combine.split(',') as Array<'max' | 'logsumexp'>) {
-    const detector = await FingerprintDetector.load({ model: modelPath, bank, draws: Number(values.draws), combine, seed: Number(values.seed) });
+    const detector = await FingerprintDetector.load({
+      model: modelPath,
+      bank,
+      draws: Number(values.draws),
+      combine,
+      seed: Number(values.seed),
+    });
     await detector.calibrate(rows(fitEnd, calEnd), { fpr: 0.05 });
     writeBank(join(packageRoot, 'bench', 'results', `${name}.nfp`), detector.bank);
     const clean = await detector.detect(held);
@@ -111,9 +158,19 @@ for (const name of values.models.split(',')) {
         if (neg.length > 0 && pos.length >= 10) per[c] = Number(auc(neg, pos).toFixed(3));
       }
       const row: Row = {
-        model: name, neurons: model.neurons, k: Number(values.k), bank: values.bank, combine, attack: a, adversarial: adv.dims[0]!,
-        auc: auc(cleanCorrect.map(margin), attacked.map(margin)), tpr: attacked.filter((d) => d.attacked).length / attacked.length, fpr, perClass: per,
-        fitSeconds, relaxed: bank.header.classes.flatMap((c, i) => (c.relaxed ? [i] : [])),
+        model: name,
+        neurons: model.neurons,
+        k: Number(values.k),
+        bank: values.bank,
+        combine,
+        attack: a,
+        adversarial: adv.dims[0]!,
+        auc: auc(cleanCorrect.map(margin), attacked.map(margin)),
+        tpr: attacked.filter((d) => d.attacked).length / attacked.length,
+        fpr,
+        perClass: per,
+        fitSeconds,
+        relaxed: bank.header.classes.flatMap((c, i) => (c.relaxed ? [i] : [])),
       };
       results.push(row);
       process.stderr.write(`  ${JSON.stringify(row)}\n`);
@@ -124,12 +181,23 @@ for (const name of values.models.split(',')) {
 }
 
 const m0 = machine();
-console.log(`\n${m0.cpu}, ${m0.cores} cores. Fit on test images 0-${fitEnd} (${perClass} clean + ${perClass} attacked per class, untargeted landings), calibrate on ${fitEnd}-${calEnd} for 5% FPR, evaluate on ${calEnd}-10000 (correctly classified; successful attacks only). Bank families: ${values.bank}; k ${values.k}; ${values.candidates} candidates per class; ${values.draws} draws; combine ${values.combine}.`);
-console.log('| model | taps (neurons) | combine | attack | adversarial images | AUC | TPR at calibrated 5% FPR | measured FPR (clean) | lowest class AUC | fit s |');
+console.log(
+  `\n${m0.cpu}, ${m0.cores} cores. Fit on test images ` +
+    `0-${fitEnd} (${perClass} clean + ${perClass} attacked per class, untargeted landings), calibrate ` +
+    `on ${fitEnd}-${calEnd} for 5% FPR, evaluate ` +
+    `on ${calEnd}-10000 (correctly classified; successful attacks only). Bank ` +
+    `families: ${values.bank}; k ${values.k}; ${values.candidates} candidates per class; ${values.draws} draws; combine ${values.combine}.`,
+);
+console.log(
+  '| model | taps (neurons) | combine | attack | adversarial images | AUC | TPR at calibrated 5% FPR | measured FPR ' +
+    '(clean) | lowest class AUC | fit s |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   const worst = Object.entries(r.perClass).sort((a, b) => a[1] - b[1])[0];
-  console.log(`| ${r.model} | ${r.neurons} | ${r.combine} | ${r.attack} | ${r.adversarial} | ${r.auc.toFixed(4)} | ${r.tpr.toFixed(3)} | ${r.fpr.toFixed(3)} | ${worst ? `${worst[1]} (class ${worst[0]})` : '-'} | ${r.fitSeconds.toFixed(0)} |`);
+  console.log(
+    `| ${r.model} | ${r.neurons} | ${r.combine} | ${r.attack} | ${r.adversarial} | ${r.auc.toFixed(4)} | ${r.tpr.toFixed(3)} | ${r.fpr.toFixed(3)} | ${worst ? `${worst[1]} (class ${worst[0]})` : '-'} | ${r.fitSeconds.toFixed(0)} |`,
+  );
 }
 mkdirSync(join(packageRoot, 'bench', 'results'), { recursive: true });
 const file = join(packageRoot, 'bench', 'results', `detection-report-${m0.date.replace(/[:.]/g, '-')}.json`);

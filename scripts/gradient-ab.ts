@@ -18,7 +18,8 @@ import { SeedInputs } from '../src/autodiff/seeds.js';
 import { Classifier } from '../src/model/index.js';
 
 const [model, ...rest] = process.argv.slice(2);
-if (model === undefined) throw new Error('usage: npx tsx scripts/gradient-ab.ts <model.onnx> [--save <graph.onnx> | graph.onnx ...]');
+if (model === undefined)
+  throw new Error('usage: npx tsx scripts/gradient-ab.ts <model.onnx> [--save <graph.onnx> | graph.onnx ...]');
 const batch = Number(process.env.NFP_AB_BATCH ?? 8);
 const rounds = Number(process.env.NFP_AB_ROUNDS ?? 8);
 const warm = Number(process.env.NFP_AB_WARM ?? 0);
@@ -26,8 +27,14 @@ const warm = Number(process.env.NFP_AB_WARM ?? 0);
 const bytes = new Uint8Array(readFileSync(model));
 const classifier = await Classifier.load(model, { taps: [], batchSize: batch });
 await classifier.release();
-const graph = await classifierGradientBytes(bytes, basename(model), { name: classifier.inputName, shape: classifier.inputShape },
-  { logits: classifier.logitsName, classes: classifier.classes, taps: [] }, {}, false);
+const graph = await classifierGradientBytes(
+  bytes,
+  basename(model),
+  { name: classifier.inputName, shape: classifier.inputShape },
+  { logits: classifier.logitsName, classes: classifier.classes, taps: [] },
+  {},
+  false,
+);
 
 if (rest[0] === '--save') {
   if (rest[1] === undefined) throw new Error('--save needs a file name');
@@ -39,15 +46,28 @@ if (rest[0] === '--save') {
 const perImage = classifier.inputShape.reduce((a, v) => a * v, 1);
 const x = new Float32Array(batch * perImage).map(() => Math.random());
 const seed = new Float32Array(batch * classifier.classes).map(() => Math.random() - 0.5);
-interface Entry { name: string; session: ort.InferenceSession; feeds: Record<string, ort.Tensor>; ms: number[] }
+interface Entry {
+  name: string;
+  session: ort.InferenceSession;
+  feeds: Record<string, ort.Tensor>;
+  ms: number[];
+}
 const entries: Entry[] = [];
-for (const [name, b] of [['forward', bytes], ['this checkout', graph], ...rest.map((f) => [f, new Uint8Array(readFileSync(f))])] as Array<[string, Uint8Array]>) {
+for (const [name, b] of [
+  ['forward', bytes],
+  ['this checkout', graph],
+  ...rest.map((f) => [f, new Uint8Array(readFileSync(f))]),
+] as Array<[string, Uint8Array]>) {
   const session = await ort.InferenceSession.create(b, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of session.inputNames) {
     // A random logit seed; the cross-entropy and Carlini-Wagner one-hots all zero (no such terms).
     if (input === classifier.inputName) feeds[input] = new ort.Tensor('float32', x, [batch, ...classifier.inputShape]);
-    else feeds[input] = new ort.Tensor('float32', input === SeedInputs.logits ? seed : new Float32Array(seed.length), [batch, classifier.classes]);
+    else
+      feeds[input] = new ort.Tensor('float32', input === SeedInputs.logits ? seed : new Float32Array(seed.length), [
+        batch,
+        classifier.classes,
+      ]);
   }
   await session.run(feeds);
   entries.push({ name, session, feeds, ms: [] });
@@ -65,7 +85,13 @@ const min = (a: number[]) => Math.min(...a);
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
 console.log(`${basename(model)}, batch ${batch}, ${rounds} rounds (${warm} untimed runs before each timed one); ms`);
 for (const e of entries) {
-  const ratio = e === forward ? '' : `  ratio of minima ${(min(e.ms) / min(forward.ms)).toFixed(3)}, median ratio within a round ${median(e.ms.map((t, i) => t / forward.ms[i]!)).toFixed(3)}`;
-  console.log(`${e.name.padEnd(24)} min ${min(e.ms).toFixed(1).padStart(8)}  median ${median(e.ms).toFixed(1).padStart(8)}${ratio}`);
+  const ratio =
+    e === forward
+      ? ''
+      : `  ratio of minima ${(min(e.ms) / min(forward.ms)).toFixed(3)}, median ratio within a ` +
+        `round ${median(e.ms.map((t, i) => t / forward.ms[i]!)).toFixed(3)}`;
+  console.log(
+    `${e.name.padEnd(24)} min ${min(e.ms).toFixed(1).padStart(8)}  median ${median(e.ms).toFixed(1).padStart(8)}${ratio}`,
+  );
 }
 for (const e of entries) await e.session.release();

@@ -15,24 +15,83 @@ export type {
 } from './native.js';
 export { version } from './version.js';
 export { Classifier, ClassifierError, ModelFormatError, TapError } from './model/index.js';
-export type { ClassifierOptions, ClassifierOutput, ImageBatch, LayerInfo, Preprocess, SessionSettings, TapLayout, TapSpec } from './model/index.js';
+export type {
+  ClassifierOptions,
+  ClassifierOutput,
+  ImageBatch,
+  LayerInfo,
+  Preprocess,
+  SessionSettings,
+  TapLayout,
+  TapSpec,
+} from './model/index.js';
 export {
-  DataFormatError, decodeImage, fashionMnistClasses, loadFashionMnist, loadImageFolder, loadLabelFile, loadTensorFile,
-  readIdx, readIdxImages, readIdxLabels, readNpy, writeNpy,
+  DataFormatError,
+  decodeImage,
+  fashionMnistClasses,
+  loadFashionMnist,
+  loadImageFolder,
+  loadLabelFile,
+  loadTensorFile,
+  readIdx,
+  readIdxImages,
+  readIdxLabels,
+  readNpy,
+  writeNpy,
 } from './data/index.js';
 export type { FashionMnist, ImageFolder, ImageFolderOptions, NpyArray, TensorFile } from './data/index.js';
 export { GradientError, GradientModel } from './autodiff/index.js';
 export type { GradientModelOptions, GradientRequest, GradientResult } from './autodiff/index.js';
 export {
-  APGD, Attack, AttackBatch, AttackRandom, BIM, CarliniWagnerL2, Criterion, DeepFool, FGSM, MIFGSM, PGD, Square,
-  attackNames, createAttack, randomTargets,
+  APGD,
+  Attack,
+  AttackBatch,
+  AttackRandom,
+  BIM,
+  CarliniWagnerL2,
+  Criterion,
+  DeepFool,
+  FGSM,
+  MIFGSM,
+  PGD,
+  Square,
+  attackNames,
+  createAttack,
+  randomTargets,
 } from './attacks/index.js';
 export type {
-  ApgdOptions, AttackModel, AttackName, AttackOptions, AttackResult, AttackSettings, CwOptions, DeepFoolOptions, FgsmOptions,
-  IterativeOptions, Norm, SquareOptions,
+  ApgdOptions,
+  AttackModel,
+  AttackName,
+  AttackOptions,
+  AttackResult,
+  AttackSettings,
+  CwOptions,
+  DeepFoolOptions,
+  FgsmOptions,
+  IterativeOptions,
+  Norm,
+  SquareOptions,
 } from './attacks/index.js';
-export { BankFormatError, FingerprintBank, buildBank, decodeBank, encodeBank, fitClass, readBank, writeBank } from './bank/index.js';
-export type { AttackFamily, BankHeader, BuildOptions, BuildProgress, Calibration, ClassFingerprints, ScreenSettings } from './bank/index.js';
+export {
+  BankFormatError,
+  FingerprintBank,
+  buildBank,
+  decodeBank,
+  encodeBank,
+  fitClass,
+  readBank,
+  writeBank,
+} from './bank/index.js';
+export type {
+  AttackFamily,
+  BankHeader,
+  BuildOptions,
+  BuildProgress,
+  Calibration,
+  ClassFingerprints,
+  ScreenSettings,
+} from './bank/index.js';
 export { DetectorError, FingerprintDetector } from './detect/index.js';
 export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scorer } from './detect/index.js';
 export { auc, tprAtFpr } from './eval/index.js';

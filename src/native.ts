@@ -135,7 +135,8 @@ function loadAddon(): NativeAddon {
   if (path === undefined) {
     throw new Error(
       `neural-fingerprints: native addon not found (looked in ${candidates.join(', ')}). ` +
-        'Run `npm install` (or `npm run build:addon`) in the package root to build it; it needs cmake and a C++17 compiler.',
+        'Run `npm install` (or `npm run build:addon`) in the package root to build it; it needs cmake and a C++17 ' +
+        'compiler.',
     );
   }
   const require = createRequire(import.meta.url);

@@ -24,9 +24,7 @@
 
 namespace {
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 template <typename F>
 double BestOf(int reps, F&& f) {
@@ -38,7 +36,6 @@ double BestOf(int reps, F&& f) {
   }
   return best;
 }
-
 
 // The CUDA backend on the same inputs; a JSON fragment to append to the CPU figures.
 std::string CudaFigures(const std::vector<float>& clean, const std::vector<float>& attacked,
@@ -54,16 +51,21 @@ std::string CudaFigures(const std::vector<float>& clean, const std::vector<float
       std::exit(1);
     }
   };
-  must(nfp::cuda::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, nfp::stats::TTest::kWelch, out));
+  must(nfp::cuda::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, nfp::stats::TTest::kWelch,
+                         out));
   const double t_screen = BestOf(3, [&] {
-    must(nfp::cuda::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, nfp::stats::TTest::kWelch, out));
+    must(nfp::cuda::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k},
+                           nfp::stats::TTest::kWelch, out));
   });
   std::vector<float> score(B);
   const int inner = 200;
-  const double t_detect = BestOf(5, [&] {
-    for (int r = 0; r < inner; ++r)
-      must(nfp::cuda::detect_scores({clean.data(), B, N}, bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}));
-  }) / inner;
+  const double t_detect = BestOf(5,
+                                 [&] {
+                                   for (int r = 0; r < inner; ++r)
+                                     must(nfp::cuda::detect_scores({clean.data(), B, N}, bank, {draws.data(), m},
+                                                                   nfp::Combine::kMax, {score.data()}));
+                                 }) /
+                          inner;
   double t_screen_device = 0, t_detect_device = 0, copy_GBps = 0;
 #if defined(NFP_WITH_CUDA)
   float *d_clean, *d_attacked, *d_score, *d_copy;
@@ -80,18 +82,26 @@ std::string CudaFigures(const std::vector<float>& clean, const std::vector<float
   cudaMemcpy(d_attacked, attacked.data(), attacked.size() * 4, cudaMemcpyHostToDevice);
   cudaMemcpy(d_idx, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice);
   cudaMemcpy(d_draws, draws.data(), draws.size() * 4, cudaMemcpyHostToDevice);
-  const nfp::cpu::ScreenOutputs d{d_out, d_out + C, d_out + 2 * C, d_out + 3 * C, d_out + 4 * C, d_out + 5 * C, d_out + 6 * C};
+  const nfp::cpu::ScreenOutputs d{d_out,         d_out + C,     d_out + 2 * C, d_out + 3 * C,
+                                  d_out + 4 * C, d_out + 5 * C, d_out + 6 * C};
   t_screen_device = BestOf(5, [&] {
-    must(nfp::cuda::screen_on_device({d_clean, n0, N}, {d_attacked, n1, N}, {d_idx, C, k}, nfp::stats::TTest::kWelch, d, nullptr));
+    must(nfp::cuda::screen_on_device({d_clean, n0, N}, {d_attacked, n1, N}, {d_idx, C, k}, nfp::stats::TTest::kWelch, d,
+                                     nullptr));
   });
-  t_detect_device = BestOf(5, [&] {
-    for (int r = 0; r < inner; ++r)
-      must(nfp::cuda::detect_scores_on_device({d_clean, B, N}, bank, {d_draws, m}, nfp::Combine::kMax, {d_score}, nullptr));
-  }) / inner;
-  const double t_copy = BestOf(5, [&] {
-    for (int r = 0; r < 20; ++r) cudaMemcpy(d_copy, d_clean, clean.size() * 4, cudaMemcpyDeviceToDevice);
-    cudaDeviceSynchronize();
-  }) / 20;
+  t_detect_device = BestOf(5,
+                           [&] {
+                             for (int r = 0; r < inner; ++r)
+                               must(nfp::cuda::detect_scores_on_device({d_clean, B, N}, bank, {d_draws, m},
+                                                                       nfp::Combine::kMax, {d_score}, nullptr));
+                           }) /
+                    inner;
+  const double t_copy = BestOf(5,
+                               [&] {
+                                 for (int r = 0; r < 20; ++r)
+                                   cudaMemcpy(d_copy, d_clean, clean.size() * 4, cudaMemcpyDeviceToDevice);
+                                 cudaDeviceSynchronize();
+                               }) /
+                        20;
   copy_GBps = 2.0 * clean.size() * 4 / t_copy / 1e9;  // read + write
   for (void* p : {static_cast<void*>(d_clean), static_cast<void*>(d_attacked), static_cast<void*>(d_copy),
                   static_cast<void*>(d_idx), static_cast<void*>(d_draws), static_cast<void*>(d_score),
@@ -121,10 +131,26 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const std::size_t v = std::strtoull(argv[i + 1], nullptr, 10);
-    if (a == "--C") C = v; else if (a == "--k") k = v; else if (a == "--n0") n0 = v; else if (a == "--n1") n1 = v;
-    else if (a == "--N") N = v; else if (a == "--B") B = v; else if (a == "--m") m = v;
-    else if (a == "--threads") threads = v;
-    else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
+    if (a == "--C")
+      C = v;
+    else if (a == "--k")
+      k = v;
+    else if (a == "--n0")
+      n0 = v;
+    else if (a == "--n1")
+      n1 = v;
+    else if (a == "--N")
+      N = v;
+    else if (a == "--B")
+      B = v;
+    else if (a == "--m")
+      m = v;
+    else if (a == "--threads")
+      threads = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
   }
   nfp::set_threads(threads);
   std::mt19937_64 rng(42);
@@ -139,7 +165,8 @@ int main(int argc, char** argv) {
   std::vector<double> o(7 * C);
   nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
   const double t_screen = BestOf(3, [&] {
-    nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, nfp::stats::TTest::kWelch, out);
+    nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, nfp::stats::TTest::kWelch,
+                     out);
   });
 
   // detect_scores: a bank of 2,000 fingerprints, B rows, m draws each.
@@ -152,22 +179,28 @@ int main(int argc, char** argv) {
   for (auto& v : draws) v = pick_f(rng);
   std::vector<float> score(B);
   const int inner = 200;
-  const double t_detect = BestOf(5, [&] {
-    for (int r = 0; r < inner; ++r)
-      nfp::cpu::detect_scores({clean.data(), B, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()});
-  }) / inner;
+  const double t_detect = BestOf(5,
+                                 [&] {
+                                   for (int r = 0; r < inner; ++r)
+                                     nfp::cpu::detect_scores({clean.data(), B, N}, *bank, {draws.data(), m},
+                                                             nfp::Combine::kMax, {score.data()});
+                                 }) /
+                          inner;
   const double gathered_bytes = static_cast<double>(B * m * k) * (sizeof(float) + sizeof(std::uint32_t));
   std::vector<char> src(static_cast<std::size_t>(gathered_bytes)), dst(src.size());
   std::memset(src.data(), 1, src.size());
-  const double t_copy = BestOf(5, [&] {
-    for (int r = 0; r < inner; ++r) {
-      std::memcpy(dst.data(), src.data(), src.size());
-      src[r % src.size()] ^= 1;
-    }
-  }) / inner;
+  const double t_copy = BestOf(5,
+                               [&] {
+                                 for (int r = 0; r < inner; ++r) {
+                                   std::memcpy(dst.data(), src.data(), src.size());
+                                   src[r % src.size()] ^= 1;
+                                 }
+                               }) /
+                        inner;
 
   std::string cuda_json = ",\"cuda\":null";
-  if (nfp::cuda_info().usable()) cuda_json = CudaFigures(clean, attacked, idx, *bank, draws, n0, n1, N, C, k, B, m, t_screen, t_detect);
+  if (nfp::cuda_info().usable())
+    cuda_json = CudaFigures(clean, attacked, idx, *bank, draws, n0, n1, N, C, k, B, m, t_screen, t_detect);
   std::printf(
       "{\"threads\":%zu,\"C\":%zu,\"k\":%zu,\"n0\":%zu,\"n1\":%zu,\"N\":%zu,\"screen_s\":%.6f,"
       "\"screen_candidates_per_s\":%.1f,\"B\":%zu,\"m\":%zu,\"detect_us_per_image\":%.4f,"

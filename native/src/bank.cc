@@ -32,7 +32,8 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
     return nullptr;
   }
   if (spec.families == 0) {
-    *status = Error(Code::kInvalidArgument, "families", "Expected at least one attack family for families but received 0");
+    *status =
+        Error(Code::kInvalidArgument, "families", "Expected at least one attack family for families but received 0");
     return nullptr;
   }
   std::unique_ptr<Bank> bank(new Bank());
@@ -58,8 +59,8 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (!std::isfinite(v[i])) {
         *status = Error(Code::kNonFinite, name,
-                        std::string("Expected finite values for ") + name + " but received " + Number(v[i]) +
-                            " at " + name + At(i));
+                        std::string("Expected finite values for ") + name + " but received " + Number(v[i]) + " at " +
+                            name + At(i));
         return false;
       }
     }
@@ -69,8 +70,8 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (!(std::isfinite(v[i]) && v[i] > 0.0f)) {
         *status = Error(Code::kOutOfRange, name,
-                        std::string("Expected positive finite values for ") + name + " but received " +
-                            Number(v[i]) + " at " + name + At(i));
+                        std::string("Expected positive finite values for ") + name + " but received " + Number(v[i]) +
+                            " at " + name + At(i));
         return false;
       }
     }
@@ -88,7 +89,8 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
     for (std::size_t f = 0; f < F; ++f) {
       const std::size_t i = a * F + f;
       bank->inv_sd1_[i] = 1.0 / static_cast<double>(bank->sd1_[i]);
-      bank->log_sd_ratio_[i] = std::log(static_cast<double>(bank->sd0_[f])) - std::log(static_cast<double>(bank->sd1_[i]));
+      bank->log_sd_ratio_[i] =
+          std::log(static_cast<double>(bank->sd0_[f])) - std::log(static_cast<double>(bank->sd1_[i]));
     }
   }
   return bank;

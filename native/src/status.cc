@@ -13,9 +13,8 @@ Status Error(Code code, std::string argument, std::string message) {
 
 Status NonFiniteError(const char* argument, std::size_t row, const char* what, std::size_t item) {
   return Error(Code::kNonFinite, argument,
-               std::string("Expected finite values in ") + argument +
-                   " but received NaN or Inf in row " + std::to_string(row) + " among the neurons of " +
-                   what + " " + std::to_string(item));
+               std::string("Expected finite values in ") + argument + " but received NaN or Inf in row " +
+                   std::to_string(row) + " among the neurons of " + what + " " + std::to_string(item));
 }
 
 }  // namespace nfp

@@ -93,7 +93,10 @@ class Pool {
       std::lock_guard<std::mutex> lock(queue_mu_);
       for (std::size_t i = 0; i < helpers; ++i) queue_.push_back(job);
     }
-    if (helpers == 1) queue_cv_.notify_one(); else queue_cv_.notify_all();
+    if (helpers == 1)
+      queue_cv_.notify_one();
+    else
+      queue_cv_.notify_all();
     job->Work();
     {
       std::unique_lock<std::mutex> lock(job->mu);
@@ -160,8 +163,7 @@ std::size_t threads() { return pool().size(); }
 
 void set_threads(std::size_t n) { pool().Resize(n == 0 ? default_threads() : std::min<std::size_t>(n, 1024)); }
 
-void parallel_for(std::size_t n, std::size_t grain,
-                  const std::function<void(std::size_t, std::size_t)>& body) {
+void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& body) {
   if (n == 0) return;
   pool().Run(n, grain, body);
 }

@@ -56,23 +56,23 @@ inline int RunAll() {
 
 #define CHECK_CAT2(a, b) a##b
 #define CHECK_CAT(a, b) CHECK_CAT2(a, b)
-#define TEST(name)                                                                      \
-  static void name();                                                                   \
-  static check::Register CHECK_CAT(register_, name)(#name, name);                       \
+#define TEST(name)                                                \
+  static void name();                                             \
+  static check::Register CHECK_CAT(register_, name)(#name, name); \
   static void name()
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) check::Fail(__FILE__, __LINE__, #cond);             \
+#define CHECK(cond)                                      \
+  do {                                                   \
+    if (!(cond)) check::Fail(__FILE__, __LINE__, #cond); \
   } while (0)
-#define CHECK_MSG(cond, msg)                                                    \
-  do {                                                                          \
+#define CHECK_MSG(cond, msg)                                                         \
+  do {                                                                               \
     if (!(cond)) check::Fail(__FILE__, __LINE__, std::string(#cond) + ": " + (msg)); \
   } while (0)
-#define CHECK_CLOSE(a, b, rel, abs_tol)                                                               \
-  do {                                                                                                \
-    const double check_a_ = (a), check_b_ = (b);                                                      \
-    if (!check::Close(check_a_, check_b_, rel, abs_tol))                                              \
-      check::Fail(__FILE__, __LINE__,                                                                 \
+#define CHECK_CLOSE(a, b, rel, abs_tol)                                                                          \
+  do {                                                                                                           \
+    const double check_a_ = (a), check_b_ = (b);                                                                 \
+    if (!check::Close(check_a_, check_b_, rel, abs_tol))                                                         \
+      check::Fail(__FILE__, __LINE__,                                                                            \
                   std::string(#a " ~ " #b ": ") + std::to_string(check_a_) + " vs " + std::to_string(check_b_)); \
   } while (0)
 #define CHECK_MAIN() \

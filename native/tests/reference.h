@@ -35,7 +35,8 @@ struct BankData {
   }
 };
 
-inline double Score(const float* row, const BankData& b, const std::uint32_t* draw, std::size_t m, nfp::Combine combine) {
+inline double Score(const float* row, const BankData& b, const std::uint32_t* draw, std::size_t m,
+                    nfp::Combine combine) {
   std::vector<double> sums(b.families, 0.0);
   for (std::size_t i = 0; i < m; ++i) {
     const std::uint32_t f = draw[i];
@@ -72,7 +73,8 @@ inline std::vector<float> RandomMatrix(std::mt19937_64& rng, std::size_t n, floa
   return v;
 }
 
-inline BankData RandomBank(std::mt19937_64& rng, std::size_t neurons, std::size_t k, std::size_t count, std::size_t families) {
+inline BankData RandomBank(std::mt19937_64& rng, std::size_t neurons, std::size_t k, std::size_t count,
+                           std::size_t families) {
   BankData b{neurons, k, count, families, RandomSubsets(rng, count, k, neurons), {}, {}, {}, {}};
   std::uniform_real_distribution<float> mu(-1, 1), sd(0.05f, 1.0f);
   for (std::size_t f = 0; f < count; ++f) {

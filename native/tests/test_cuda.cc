@@ -78,7 +78,8 @@ TEST(subset_means_matches_cpu) {
     auto idx = reference::RandomSubsets(rng, s.count, s.k, s.neurons);
     std::vector<float> cpu(s.rows * s.count), gpu(s.rows * s.count, -777.0f);
     CHECK(nfp::cpu::subset_means({acts.data(), s.rows, s.neurons}, {idx.data(), s.count, s.k}, cpu.data()).ok());
-    const nfp::Status st = nfp::cuda::subset_means({acts.data(), s.rows, s.neurons}, {idx.data(), s.count, s.k}, gpu.data());
+    const nfp::Status st =
+        nfp::cuda::subset_means({acts.data(), s.rows, s.neurons}, {idx.data(), s.count, s.k}, gpu.data());
     CHECK_MSG(st.ok(), st.message);
     // The same float64 summation code on both sides: equal up to the last float bit.
     for (std::size_t i = 0; i < cpu.size(); ++i) CHECK_CLOSE(gpu[i], cpu[i], 1e-6, 1e-7);
@@ -91,7 +92,7 @@ TEST(detect_scores_and_gradient_match_cpu) {
   struct Case {
     std::size_t rows, neurons, k, count, families, m;
   };
-  const Case cases[] = {{1, 1, 1, 1, 1, 1},       {1, 10, 3, 5, 2, 7},       {32, 3048, 50, 200, 2, 25},
+  const Case cases[] = {{1, 1, 1, 1, 1, 1},       {1, 10, 3, 5, 2, 7},        {32, 3048, 50, 200, 2, 25},
                         {5, 650, 10, 40, 3, 300}, {3, 200000, 7, 100, 1, 64}, {64, 54602, 3, 2000, 2, 25},
                         {2, 20, 20, 3, 4, 0}};
   for (const Case& c : cases) {
@@ -106,15 +107,16 @@ TEST(detect_scores_and_gradient_match_cpu) {
       CHECK(nfp::cpu::detect_scores({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine,
                                     {s0.data(), f0.data(), m0.data(), t0.data()})
                 .ok());
-      const nfp::Status st = nfp::cuda::detect_scores({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine,
-                                                      {s1.data(), f1.data(), m1.data(), t1.data()});
+      const nfp::Status st = nfp::cuda::detect_scores({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m},
+                                                      combine, {s1.data(), f1.data(), m1.data(), t1.data()});
       CHECK_MSG(st.ok(), st.message);
       for (std::size_t i = 0; i < c.rows; ++i) CHECK_CLOSE(s1[i], s0[i], 1e-5, 1e-4);
       for (std::size_t i = 0; i < f0.size(); ++i) CHECK_CLOSE(f1[i], f0[i], 1e-5, 1e-4);
       for (std::size_t i = 0; i < n; ++i) CHECK_CLOSE(m1[i], m0[i], 1e-6, 1e-7);
       for (std::size_t i = 0; i < t0.size(); ++i) CHECK_CLOSE(t1[i], t0[i], 1e-5, 1e-5);
       std::vector<float> g0(acts.size()), g1(acts.size(), 9.0f);
-      CHECK(nfp::cpu::score_gradient({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine, g0.data()).ok());
+      CHECK(nfp::cpu::score_gradient({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine, g0.data())
+                .ok());
       const nfp::Status sg =
           nfp::cuda::score_gradient({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine, g1.data());
       CHECK_MSG(sg.ok(), sg.message);
@@ -130,8 +132,9 @@ TEST(screen_matches_cpu) {
     std::size_t n0, n1, neurons, k, count;
     float offset;
   };
-  const Case cases[] = {{2, 2, 1, 1, 1, 0.0f},        {3, 5, 7, 3, 50, 0.5f},     {400, 400, 3048, 50, 20000, 0.1f},
-                        {37, 129, 1000, 1, 300, 0.0f}, {130, 2, 100, 100, 10, 2.0f}, {600, 1400, 100000, 5, 2000, 0.05f}};
+  const Case cases[] = {
+      {2, 2, 1, 1, 1, 0.0f},         {3, 5, 7, 3, 50, 0.5f},       {400, 400, 3048, 50, 20000, 0.1f},
+      {37, 129, 1000, 1, 300, 0.0f}, {130, 2, 100, 100, 10, 2.0f}, {600, 1400, 100000, 5, 2000, 0.05f}};
   for (const Case& c : cases) {
     for (nfp::stats::TTest test : {nfp::stats::TTest::kWelch, nfp::stats::TTest::kStudent}) {
       auto clean = reference::RandomMatrix(rng, c.n0 * c.neurons, 10, 12);  // far from zero: the shift matters
@@ -150,12 +153,12 @@ TEST(screen_matches_cpu) {
       const std::size_t C = c.count;
       for (std::size_t i = 0; i < C; ++i) {
         CHECK_CLOSE(gpu[i], cpu[i], 1e-12, 1e-12);                  // mu0
-        CHECK_CLOSE(gpu[C + i], cpu[C + i], 1e-8, 1e-12);          // sd0
+        CHECK_CLOSE(gpu[C + i], cpu[C + i], 1e-8, 1e-12);           // sd0
         CHECK_CLOSE(gpu[2 * C + i], cpu[2 * C + i], 1e-12, 1e-12);  // mu1
-        CHECK_CLOSE(gpu[3 * C + i], cpu[3 * C + i], 1e-8, 1e-12);  // sd1
-        CHECK_CLOSE(gpu[4 * C + i], cpu[4 * C + i], 1e-7, 1e-9);   // t
+        CHECK_CLOSE(gpu[3 * C + i], cpu[3 * C + i], 1e-8, 1e-12);   // sd1
+        CHECK_CLOSE(gpu[4 * C + i], cpu[4 * C + i], 1e-7, 1e-9);    // t
         CHECK_CLOSE(gpu[5 * C + i], cpu[5 * C + i], 1e-5, 1e-300);  // p, relative even in the far tail
-        CHECK_CLOSE(gpu[6 * C + i], cpu[6 * C + i], 1e-7, 1e-9);   // d
+        CHECK_CLOSE(gpu[6 * C + i], cpu[6 * C + i], 1e-7, 1e-9);    // d
       }
     }
   }
@@ -186,11 +189,13 @@ TEST(errors_match_cpu) {
     std::vector<std::uint32_t> draws(rows * m);
     for (auto& d : draws) d = static_cast<std::uint32_t>(rng() % F);
     std::vector<float> score(rows);
-    CheckSameStatus(nfp::cpu::detect_scores({bad.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}),
-                    nfp::cuda::detect_scores({bad.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}));
+    CheckSameStatus(
+        nfp::cpu::detect_scores({bad.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}),
+        nfp::cuda::detect_scores({bad.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}));
     draws[7] = static_cast<std::uint32_t>(F);
-    CheckSameStatus(nfp::cpu::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}),
-                    nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}));
+    CheckSameStatus(
+        nfp::cpu::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}),
+        nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}));
     std::vector<double> so(7 * F);
     double* b = so.data();
     const nfp::cpu::ScreenOutputs views{b, b + F, b + 2 * F, b + 3 * F, b + 4 * F, b + 5 * F, b + 6 * F};
@@ -210,14 +215,18 @@ TEST(concurrent_callers_share_the_resident_bank) {
   std::vector<std::uint32_t> draws(rows * m);
   for (auto& d : draws) d = static_cast<std::uint32_t>(rng() % F);
   std::vector<float> expected(rows);
-  CHECK(nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {expected.data()}).ok());
+  CHECK(
+      nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {expected.data()})
+          .ok());
   std::vector<std::thread> threads;
   std::vector<int> mismatches(8, 0);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       std::vector<float> got(rows);
       for (int rep = 0; rep < 20; ++rep) {
-        if (!nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {got.data()}).ok() ||
+        if (!nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax,
+                                      {got.data()})
+                 .ok() ||
             std::memcmp(got.data(), expected.data(), rows * sizeof(float)) != 0) {
           ++mismatches[t];
         }
@@ -257,16 +266,20 @@ TEST(device_forms_take_device_pointers_and_a_stream) {
   cudaMemcpy(means.data(), d_means, means.size() * 4, cudaMemcpyDeviceToHost);
   CHECK(nfp::cpu::subset_means({acts.data(), rows, N}, {idx.data(), F, k}, cpu_means.data()).ok());
   for (std::size_t i = 0; i < means.size(); ++i) CHECK_CLOSE(means[i], cpu_means[i], 1e-6, 1e-7);
-  st = nfp::cuda::detect_scores_on_device({d_acts, rows, N}, *bank, {d_draws, m}, nfp::Combine::kMax, {d_score}, stream);
+  st =
+      nfp::cuda::detect_scores_on_device({d_acts, rows, N}, *bank, {d_draws, m}, nfp::Combine::kMax, {d_score}, stream);
   CHECK_MSG(st.ok(), st.message);
   std::vector<float> score(rows), cpu_score(rows);
   cudaMemcpy(score.data(), d_score, rows * 4, cudaMemcpyDeviceToHost);
-  CHECK(nfp::cpu::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {cpu_score.data()}).ok());
+  CHECK(
+      nfp::cpu::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {cpu_score.data()})
+          .ok());
   for (std::size_t i = 0; i < rows; ++i) CHECK_CLOSE(score[i], cpu_score[i], 1e-5, 1e-4);
   // An out-of-range draw found on the device is reported with its position and value.
   const std::uint32_t bad = static_cast<std::uint32_t>(F + 3);
   cudaMemcpy(d_draws + 5, &bad, 4, cudaMemcpyHostToDevice);
-  st = nfp::cuda::detect_scores_on_device({d_acts, rows, N}, *bank, {d_draws, m}, nfp::Combine::kMax, {d_score}, stream);
+  st =
+      nfp::cuda::detect_scores_on_device({d_acts, rows, N}, *bank, {d_draws, m}, nfp::Combine::kMax, {d_score}, stream);
   CHECK(st.code == nfp::Code::kOutOfRange);
   CHECK_MSG(st.message.find("received 67 at draws[5]") != std::string::npos, st.message);
   for (void* p : {static_cast<void*>(d_acts), static_cast<void*>(d_means), static_cast<void*>(d_score),

@@ -16,8 +16,15 @@ namespace {
 launch::Flags NoFlags() { return {launch::kNone, launch::kNone}; }
 
 launch::BankView ViewOf(const nfp::Bank& bank) {
-  return {bank.all_indices().data(), bank.all_mu0().data(), bank.all_inv_sd0().data(), bank.all_mu1().data(),
-          bank.all_inv_sd1().data(), bank.all_log_sd_ratio().data(), bank.count(), bank.k(), bank.families(),
+  return {bank.all_indices().data(),
+          bank.all_mu0().data(),
+          bank.all_inv_sd0().data(),
+          bank.all_mu1().data(),
+          bank.all_inv_sd1().data(),
+          bank.all_log_sd_ratio().data(),
+          bank.count(),
+          bank.k(),
+          bank.families(),
           bank.neurons()};
 }
 
@@ -102,10 +109,11 @@ TEST(row_scores_kernel_matches_cpu_scores_terms_and_gradient) {
       for (std::size_t i = 0; i < n; ++i) CHECK(m1[i] == m0[i]);
       for (std::size_t i = 0; i < t0.size(); ++i) CHECK_CLOSE(t1[i], t0[i], 1e-6, 1e-6);
       std::vector<float> g0(acts.size()), g1(acts.size(), 5.0f);
-      CHECK(nfp::cpu::score_gradient({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine, g0.data()).ok());
+      CHECK(nfp::cpu::score_gradient({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine, g0.data())
+                .ok());
       flags = NoFlags();
-      CHECK(launch::RowScores(acts.data(), c.rows, ViewOf(*bank), draws.data(), c.m, combine, nullptr, nullptr,
-                              nullptr, nullptr, g1.data(), scratch.data(), &flags, nullptr) == cudaSuccess);
+      CHECK(launch::RowScores(acts.data(), c.rows, ViewOf(*bank), draws.data(), c.m, combine, nullptr, nullptr, nullptr,
+                              nullptr, g1.data(), scratch.data(), &flags, nullptr) == cudaSuccess);
       for (std::size_t i = 0; i < g0.size(); ++i) CHECK_CLOSE(g1[i], g0[i], 1e-5, 1e-5);
     }
   }
@@ -158,7 +166,8 @@ TEST(screen_kernel_matches_cpu) {
   struct Case {
     std::size_t n0, n1, neurons, k, count;
   };
-  for (const Case& c : {Case{2, 2, 1, 1, 1}, Case{3, 5, 9, 3, 17}, Case{100, 90, 300, 50, 24}, Case{130, 140, 64, 33, 9}}) {
+  for (const Case& c :
+       {Case{2, 2, 1, 1, 1}, Case{3, 5, 9, 3, 17}, Case{100, 90, 300, 50, 24}, Case{130, 140, 64, 33, 9}}) {
     for (nfp::stats::TTest test : {nfp::stats::TTest::kWelch, nfp::stats::TTest::kStudent}) {
       auto clean = reference::RandomMatrix(rng, c.n0 * c.neurons, 10, 12);
       auto attacked = reference::RandomMatrix(rng, c.n1 * c.neurons, 10.05f, 12.05f);

@@ -26,7 +26,7 @@ struct Shape {
   std::size_t rows, neurons, k, count;
 };
 
-const Shape kShapes[] = {{1, 1, 1, 1},   {1, 5, 5, 3},     {3, 7, 1, 9},     {32, 650, 10, 100},
+const Shape kShapes[] = {{1, 1, 1, 1},     {1, 5, 5, 3},       {3, 7, 1, 9},       {32, 650, 10, 100},
                          {5, 100, 100, 4}, {17, 3048, 50, 25}, {2, 200000, 7, 33}, {64, 33, 3, 257}};
 
 }  // namespace
@@ -201,7 +201,8 @@ TEST(screen_random_shapes_against_direct_moments) {
   struct S {
     std::size_t n0, n1, N, k, C;
   };
-  for (S s : {S{2, 2, 1, 1, 1}, S{3, 5, 4, 4, 7}, S{300, 250, 650, 10, 300}, S{9, 700, 3, 2, 5}, S{50, 60, 40000, 5, 20}}) {
+  for (S s :
+       {S{2, 2, 1, 1, 1}, S{3, 5, 4, 4, 7}, S{300, 250, 650, 10, 300}, S{9, 700, 3, 2, 5}, S{50, 60, 40000, 5, 20}}) {
     // A large common offset checks that centering keeps variances accurate.
     auto clean = reference::RandomMatrix(rng, s.n0 * s.N, 1000.0f, 1001.0f);
     auto attacked = reference::RandomMatrix(rng, s.n1 * s.N, 1000.2f, 1001.2f);
@@ -271,7 +272,8 @@ TEST(results_do_not_depend_on_thread_count) {
     std::vector<double> o(7 * C);
     nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
     CHECK(nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k},
-                           nfp::stats::TTest::kWelch, out).ok());
+                           nfp::stats::TTest::kWelch, out)
+              .ok());
     runs.push_back(o);
     std::vector<float> sm(n0 * C);
     CHECK(nfp::cpu::subset_means({clean.data(), n0, N}, {idx.data(), C, k}, sm.data()).ok());

@@ -29,7 +29,8 @@ export function apgdCheckpoints(steps: number): number[] {
   const shrink = Math.max(Math.floor(0.03 * steps), 1);
   const shortest = Math.max(Math.floor(0.06 * steps), 1);
   const out: number[] = [];
-  for (let window = first, at = first; at <= steps; window = Math.max(window - shrink, shortest), at += window) out.push(at);
+  for (let window = first, at = first; at <= steps; window = Math.max(window - shrink, shortest), at += window)
+    out.push(at);
   return out;
 }
 
@@ -132,7 +133,8 @@ export class APGD extends Attack {
       batch.progress((k + 2) / this.steps);
     }
     // Images never adversarial leave with the point of highest loss.
-    for (let r = 0; r < rows; r++) if (!found[r]) adv.set(best.subarray(r * perImage, (r + 1) * perImage), r * perImage);
+    for (let r = 0; r < rows; r++)
+      if (!found[r]) adv.set(best.subarray(r * perImage, (r + 1) * perImage), r * perImage);
     return { adv, spent: new Int32Array(rows).fill(this.steps) };
   }
 }

@@ -60,9 +60,15 @@ export class AttackBatch {
     private readonly report: (fraction: number) => void,
   ) {}
 
-  get rows(): number { return this.criterion.size; }
-  get classes(): number { return this.model.classes; }
-  get perImage(): number { return this.x0.length / this.rows; }
+  get rows(): number {
+    return this.criterion.size;
+  }
+  get classes(): number {
+    return this.model.classes;
+  }
+  get perImage(): number {
+    return this.x0.length / this.rows;
+  }
 
   dims(rows: number): number[] {
     return [rows, ...this.model.inputShape];
@@ -77,21 +83,34 @@ export class AttackBatch {
    * At images x (rows `rows` of this batch, in order): the gradient of the attack objective
    * direction * CE(lossClass), which the attack climbs, with that objective per image and the logits.
    */
-  async crossEntropy(x: Float32Array, rows: ArrayLike<number>): Promise<{ grad: Float32Array; loss: Float32Array; logits: Float32Array }> {
+  async crossEntropy(
+    x: Float32Array,
+    rows: ArrayLike<number>,
+  ): Promise<{ grad: Float32Array; loss: Float32Array; logits: Float32Array }> {
     const { grad, value, logits } = await this.signedLoss(x, rows, 'labels');
     return { grad, loss: value, logits };
   }
 
   /** At images x (rows `rows`): the criterion's margin (negative = adversarial), its gradient and the logits. */
-  async margin(x: Float32Array, rows: ArrayLike<number>): Promise<{ grad: Float32Array; margin: Float32Array; logits: Float32Array }> {
+  async margin(
+    x: Float32Array,
+    rows: ArrayLike<number>,
+  ): Promise<{ grad: Float32Array; margin: Float32Array; logits: Float32Array }> {
     const { grad, value, logits } = await this.signedLoss(x, rows, 'marginLabels');
     return { grad, margin: value, logits };
   }
 
   /** Cross-entropy or margin against the loss classes, negated with its gradient for targeted criteria. */
-  private async signedLoss(x: Float32Array, rows: ArrayLike<number>, kind: 'labels' | 'marginLabels'): Promise<{ grad: Float32Array; value: Float32Array; logits: Float32Array }> {
+  private async signedLoss(
+    x: Float32Array,
+    rows: ArrayLike<number>,
+    kind: 'labels' | 'marginLabels',
+  ): Promise<{ grad: Float32Array; value: Float32Array; logits: Float32Array }> {
     const sub = this.criterion.subset(rows);
-    const out = await this.model.gradient({ data: x, dims: this.dims(rows.length) }, { [kind]: sub.lossClasses, activations: false });
+    const out = await this.model.gradient(
+      { data: x, dims: this.dims(rows.length) },
+      { [kind]: sub.lossClasses, activations: false },
+    );
     const value = (kind === 'labels' ? out.loss : out.margin)!;
     if (sub.direction < 0) {
       for (let i = 0; i < out.grad.length; i++) out.grad[i] = -out.grad[i]!;
@@ -101,7 +120,11 @@ export class AttackBatch {
   }
 
   /** d(sum_r seed[r] . logits[r]) / dx for arbitrary logit seeds (rows need not be batch rows). */
-  async logitGradient(x: Float32Array, rows: number, logitSeed: Float32Array): Promise<{ grad: Float32Array; logits: Float32Array }> {
+  async logitGradient(
+    x: Float32Array,
+    rows: number,
+    logitSeed: Float32Array,
+  ): Promise<{ grad: Float32Array; logits: Float32Array }> {
     const out = await this.model.gradient({ data: x, dims: this.dims(rows) }, { logitSeed, activations: false });
     return { grad: out.grad, logits: out.logits };
   }
@@ -148,13 +171,19 @@ export abstract class Attack {
     const rows = dims[0]!;
     const perImage = rows === 0 ? 0 : data.length / rows;
     const labels = checkClasses('labels', options.labels, rows, model.classes);
-    const targets = options.targets === undefined ? undefined : checkClasses('targets', options.targets, rows, model.classes);
+    const targets =
+      options.targets === undefined ? undefined : checkClasses('targets', options.targets, rows, model.classes);
     if (targets !== undefined) {
       const same = targets.findIndex((t, i) => t === labels[i]);
-      if (same >= 0) throw new RangeError(`Expected targets different from labels but received target ${targets[same]} equal to the label of image ${same}`);
+      if (same >= 0)
+        throw new RangeError(
+          `Expected targets different from labels but received ` +
+            `target ${targets[same]} equal to the label of image ${same}`,
+        );
     }
     const batchSize = options.batchSize ?? 128;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`Expected a positive integer for batchSize but received ${batchSize}`);
     const rng = new AttackRandom(options.seed);
     const criterion = targets === undefined ? Criterion.misclassification(labels) : Criterion.targeted(labels, targets);
 
@@ -163,8 +192,13 @@ export abstract class Attack {
     for (let start = 0; start < rows; start += batchSize) {
       const n = Math.min(batchSize, rows - start);
       const index = Int32Array.from({ length: n }, (_, i) => start + i);
-      const batch = new AttackBatch(model, data.slice(start * perImage, (start + n) * perImage), criterion.subset(index), rng,
-        (fraction) => options.onProgress?.(start + fraction * n, rows));
+      const batch = new AttackBatch(
+        model,
+        data.slice(start * perImage, (start + n) * perImage),
+        criterion.subset(index),
+        rng,
+        (fraction) => options.onProgress?.(start + fraction * n, rows),
+      );
       const out = await this.perturb(batch);
       adv.set(out.adv, start * perImage);
       spent.set(out.spent, start);
@@ -202,22 +236,35 @@ function checkImages(model: AttackModel, images: ImageBatch): { data: Float32Arr
   const data = images?.data;
   const dims = images?.dims;
   const shape = model.inputShape;
-  if (!(data instanceof Float32Array) || !Array.isArray(dims) || dims.length !== shape.length + 1 || dims.slice(1).some((d, i) => d !== shape[i])
-    || !Number.isInteger(dims[0]) || dims[0]! < 0 || data.length !== dims.reduce((a: number, v: number) => a * v, 1)) {
-    throw new TypeError(`Expected float32 images of shape [N, ${shape.join(', ')}] for images but received ${data?.constructor?.name ?? typeof data} [${Array.isArray(dims) ? dims.join(', ') : String(dims)}]`);
+  if (
+    !(data instanceof Float32Array) ||
+    !Array.isArray(dims) ||
+    dims.length !== shape.length + 1 ||
+    dims.slice(1).some((d, i) => d !== shape[i]) ||
+    !Number.isInteger(dims[0]) ||
+    dims[0]! < 0 ||
+    data.length !== dims.reduce((a: number, v: number) => a * v, 1)
+  ) {
+    throw new TypeError(
+      `Expected float32 images of shape [N, ${shape.join(', ')}] for images but ` +
+        `received ${data?.constructor?.name ?? typeof data} [${Array.isArray(dims) ? dims.join(', ') : String(dims)}]`,
+    );
   }
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    if (!(v >= 0 && v <= 1)) throw new RangeError(`Expected values in [0, 1] for images but received ${v} at index ${i}`);
+    if (!(v >= 0 && v <= 1))
+      throw new RangeError(`Expected values in [0, 1] for images but received ${v} at index ${i}`);
   }
   return { data, dims };
 }
 
 function checkClasses(name: string, values: Int32Array, rows: number, classes: number): Int32Array {
   if (!(values instanceof Int32Array) || values.length !== rows) {
-    throw new TypeError(`Expected an Int32Array of ${rows} classes for ${name} but received ${values?.constructor?.name ?? typeof values} of ${(values as { length?: number })?.length}`);
+    const received = `${values?.constructor?.name ?? typeof values} of ${(values as { length?: number })?.length}`;
+    throw new TypeError(`Expected an Int32Array of ${rows} classes for ${name} but received ${received}`);
   }
   const bad = values.findIndex((c) => c < 0 || c >= classes);
-  if (bad >= 0) throw new RangeError(`Expected classes in [0, ${classes}) for ${name} but received ${values[bad]} at index ${bad}`);
+  if (bad >= 0)
+    throw new RangeError(`Expected classes in [0, ${classes}) for ${name} but received ${values[bad]} at index ${bad}`);
   return values;
 }

@@ -7,6 +7,9 @@ export class BIM extends IterativeAttack {
 
   /** Defaults: 10 steps of eps / 4 (as torchattacks: 8/255 in steps of 2/255), L-inf. */
   constructor(options: Omit<IterativeOptions, 'randomStart' | 'decay'>) {
-    super({ ...options, randomStart: false, decay: 0 }, { steps: 10, stepSize: (eps) => eps / 4, randomStart: false, decay: 0 });
+    super(
+      { ...options, randomStart: false, decay: 0 },
+      { steps: 10, stepSize: (eps) => eps / 4, randomStart: false, decay: 0 },
+    );
   }
 }

@@ -107,7 +107,12 @@ export class CarliniWagnerL2 extends Attack {
         if ((step + 1) % checkEvery === 0) previousLoss = lossNow;
         if (keep.length < live.length) {
           live = keep.map((i) => live[i]!);
-          [w, m, v, clean] = [gatherRows(w, keep, perImage), gatherRows(m, keep, perImage), gatherRows(v, keep, perImage), gatherRows(clean, keep, perImage)];
+          [w, m, v, clean] = [
+            gatherRows(w, keep, perImage),
+            gatherRows(m, keep, perImage),
+            gatherRows(v, keep, perImage),
+            gatherRows(clean, keep, perImage),
+          ];
           previousLoss = Float64Array.from(keep, (i) => previousLoss[i]!);
         }
         batch.progress((search + (step + 1) / this.steps) / this.binarySteps);

@@ -51,7 +51,9 @@ export class DeepFool extends Attack {
     const others: number[][] = [];
     for (let r = 0; r < rows; r++) {
       const z = batch.logitsRow(clean, r);
-      const ranked = Array.from({ length: classes }, (_, j) => j).filter((j) => j !== anchor[r]).sort((a, b) => z[b]! - z[a]!);
+      const ranked = Array.from({ length: classes }, (_, j) => j)
+        .filter((j) => j !== anchor[r])
+        .sort((a, b) => z[b]! - z[a]!);
       others.push(ranked.slice(0, Math.max(1, Math.min(this.candidates, classes) - 1)));
     }
     const groupSize = Math.max(1, Math.floor(REPEATED_ROWS / Math.max(1, Math.min(this.candidates, classes) - 1)));
@@ -65,7 +67,11 @@ export class DeepFool extends Attack {
         // (untargeted) or e_anchor - e_j (targeted), so each gradient is that of "distance to go".
         const sizes = group.map((r) => others[r]!.length);
         const count = sizes.reduce((a, b) => a + b, 0);
-        const images = gatherRows(adv, group.flatMap((r) => others[r]!.map(() => r)), perImage);
+        const images = gatherRows(
+          adv,
+          group.flatMap((r) => others[r]!.map(() => r)),
+          perImage,
+        );
         const seed = new Float32Array(count * classes);
         const sign = criterion.targeted ? -1 : 1;
         let row = 0;

@@ -13,6 +13,9 @@ export class FGSM extends IterativeAttack {
   readonly name = 'fgsm';
 
   constructor(options: FgsmOptions) {
-    super({ ...options, steps: 1, stepSize: options.eps, randomStart: false, restarts: 1, earlyStop: false }, { steps: 1, stepSize: (eps) => eps, randomStart: false, decay: 0 });
+    super(
+      { ...options, steps: 1, stepSize: options.eps, randomStart: false, restarts: 1, earlyStop: false },
+      { steps: 1, stepSize: (eps) => eps, randomStart: false, decay: 0 },
+    );
   }
 }

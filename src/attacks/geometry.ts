@@ -7,7 +7,13 @@ import type { AttackRandom } from './random.js';
 export type Norm = 'linf' | 'l2';
 
 /** x += step * direction(g), where direction is sign(g) for L-inf and g / ||g||_2 per image for L2. */
-export function ascend(x: Float32Array, g: Float32Array, step: number | Float64Array, norm: Norm, perImage: number): void {
+export function ascend(
+  x: Float32Array,
+  g: Float32Array,
+  step: number | Float64Array,
+  norm: Norm,
+  perImage: number,
+): void {
   const rows = x.length / perImage;
   for (let r = 0; r < rows; r++) {
     const o = r * perImage;
@@ -57,7 +63,13 @@ export function clipUnit(x: Float32Array): void {
 }
 
 /** A uniform random point of the L-inf ball, or a point of the L2 ball at radius eps * U(0, 1), clipped. */
-export function randomStart(x0: Float32Array, eps: number, norm: Norm, perImage: number, rng: AttackRandom): Float32Array {
+export function randomStart(
+  x0: Float32Array,
+  eps: number,
+  norm: Norm,
+  perImage: number,
+  rng: AttackRandom,
+): Float32Array {
   const x = new Float32Array(x0.length);
   if (norm === 'linf') {
     for (let i = 0; i < x.length; i++) x[i] = x0[i]! + rng.uniform(-eps, eps);
@@ -90,7 +102,11 @@ export function l1Of(a: Float32Array, offset: number, length: number): number {
 }
 
 /** Per-image L-inf and L2 norms of adv - x0. */
-export function perturbationNorms(adv: Float32Array, x0: Float32Array, perImage: number): { linf: Float32Array; l2: Float32Array } {
+export function perturbationNorms(
+  adv: Float32Array,
+  x0: Float32Array,
+  perImage: number,
+): { linf: Float32Array; l2: Float32Array } {
   const rows = adv.length / perImage;
   const linf = new Float32Array(rows);
   const l2 = new Float32Array(rows);

@@ -40,7 +40,10 @@ export abstract class IterativeAttack extends Attack {
   readonly loss: IterativeLoss;
   readonly decay: number;
 
-  protected constructor(options: IterativeOptions, defaults: { steps: number; stepSize: (eps: number, steps: number) => number; randomStart: boolean; decay: number }) {
+  protected constructor(
+    options: IterativeOptions,
+    defaults: { steps: number; stepSize: (eps: number, steps: number) => number; randomStart: boolean; decay: number },
+  ) {
     super();
     this.eps = positive('eps', options.eps);
     this.norm = checkNorm('norm', options.norm ?? 'linf');
@@ -64,7 +67,9 @@ export abstract class IterativeAttack extends Attack {
       let live = Array.from({ length: rows }, (_, r) => r).filter((r) => !done[r]);
       if (live.length === 0) break;
       let clean: Float32Array = gatherRows(x0, live, perImage);
-      let x: Float32Array = this.randomStart ? randomStart(clean, this.eps, this.norm, perImage, batch.rng) : clean.slice();
+      let x: Float32Array = this.randomStart
+        ? randomStart(clean, this.eps, this.norm, perImage, batch.rng)
+        : clean.slice();
       let momentum: Float32Array | undefined = this.decay > 0 ? new Float32Array(x.length) : undefined;
       for (let step = 0; step < this.steps && live.length > 0; step++) {
         const { grad, logits } = await this.objective(batch, x, live);
@@ -105,7 +110,13 @@ export abstract class IterativeAttack extends Attack {
     return { adv, spent };
   }
 
-  private step(x: Float32Array, clean: Float32Array, grad: Float32Array, momentum: Float32Array | undefined, perImage: number): void {
+  private step(
+    x: Float32Array,
+    clean: Float32Array,
+    grad: Float32Array,
+    momentum: Float32Array | undefined,
+    perImage: number,
+  ): void {
     let direction = grad;
     if (momentum !== undefined) {
       // MI-FGSM: g <- decay * g + grad / ||grad||_1, per image.
@@ -120,7 +131,11 @@ export abstract class IterativeAttack extends Attack {
   }
 
   /** The gradient to climb: cross-entropy, or minus the criterion's margin. */
-  private async objective(batch: AttackBatch, x: Float32Array, rows: number[]): Promise<{ grad: Float32Array; logits: Float32Array }> {
+  private async objective(
+    batch: AttackBatch,
+    x: Float32Array,
+    rows: number[],
+  ): Promise<{ grad: Float32Array; logits: Float32Array }> {
     if (this.loss === 'ce') return batch.crossEntropy(x, rows);
     const out = await batch.margin(x, rows);
     for (let i = 0; i < out.grad.length; i++) out.grad[i] = -out.grad[i]!;

@@ -8,6 +8,9 @@ export class MIFGSM extends IterativeAttack {
 
   /** Defaults as in the paper: 10 steps of eps / steps, decay 1.0, no random start, L-inf. */
   constructor(options: Omit<IterativeOptions, 'norm'>) {
-    super({ ...options, norm: 'linf' }, { steps: 10, stepSize: (eps, steps) => eps / steps, randomStart: false, decay: 1 });
+    super(
+      { ...options, norm: 'linf' },
+      { steps: 10, stepSize: (eps, steps) => eps / steps, randomStart: false, decay: 1 },
+    );
   }
 }

@@ -8,6 +8,9 @@ export class PGD extends IterativeAttack {
 
   /** Defaults: 20 steps of 2.5 * eps / steps (Madry et al.), random start, one restart, no early stop. */
   constructor(options: Omit<IterativeOptions, 'decay'>) {
-    super({ ...options, decay: 0 }, { steps: 20, stepSize: (eps, steps) => (2.5 * eps) / steps, randomStart: true, decay: 0 });
+    super(
+      { ...options, decay: 0 },
+      { steps: 20, stepSize: (eps, steps) => (2.5 * eps) / steps, randomStart: true, decay: 0 },
+    );
   }
 }

@@ -46,28 +46,43 @@ const settingsUsed: Record<AttackName, ReadonlyArray<keyof AttackSettings>> = {
 /** The defined settings that attack `name` takes, e.g. to record what an attack ran with. */
 export function attackSettings(name: AttackName, settings: AttackSettings): AttackSettings {
   const used = settingsUsed[name];
-  if (used === undefined) throw new RangeError(`Expected one of ${attackNames.join(', ')} for attack but received ${String(name)}`);
-  return Object.fromEntries(used.filter((key) => settings[key] !== undefined).map((key) => [key, settings[key]])) as AttackSettings;
+  if (used === undefined)
+    throw new RangeError(`Expected one of ${attackNames.join(', ')} for attack but received ${String(name)}`);
+  return Object.fromEntries(
+    used.filter((key) => settings[key] !== undefined).map((key) => [key, settings[key]]),
+  ) as AttackSettings;
 }
 
 export function createAttack(name: AttackName, settings: AttackSettings = {}): Attack {
   const own = attackSettings(name, settings);
-  if (boundedAttacks.includes(name) && own.eps === undefined) throw new RangeError(`Expected a positive number for eps but received undefined (${name} is bounded)`);
+  if (boundedAttacks.includes(name) && own.eps === undefined)
+    throw new RangeError(`Expected a positive number for eps but received undefined (${name} is bounded)`);
   const eps = own.eps!;
   switch (name) {
-    case 'fgsm': return new FGSM({ ...own, eps });
-    case 'bim': return new BIM({ ...own, eps });
-    case 'pgd': return new PGD({ ...own, eps });
-    case 'mifgsm': return new MIFGSM({ ...own, eps });
-    case 'apgd': return new APGD({ ...own, eps });
-    case 'cw': return new CarliniWagnerL2(own);
-    case 'deepfool': return new DeepFool(own);
-    case 'square': return new Square({ ...own, eps });
+    case 'fgsm':
+      return new FGSM({ ...own, eps });
+    case 'bim':
+      return new BIM({ ...own, eps });
+    case 'pgd':
+      return new PGD({ ...own, eps });
+    case 'mifgsm':
+      return new MIFGSM({ ...own, eps });
+    case 'apgd':
+      return new APGD({ ...own, eps });
+    case 'cw':
+      return new CarliniWagnerL2(own);
+    case 'deepfool':
+      return new DeepFool(own);
+    case 'square':
+      return new Square({ ...own, eps });
   }
 }
 
 /** Attacks by name with shared settings, each with the settings it takes (the CLI's --attacks). */
-export function createAttacks(names: readonly AttackName[], settings: AttackSettings): Array<{ name: AttackName; attack: Attack; settings: AttackSettings }> {
+export function createAttacks(
+  names: readonly AttackName[],
+  settings: AttackSettings,
+): Array<{ name: AttackName; attack: Attack; settings: AttackSettings }> {
   return names.map((name) => {
     const own = attackSettings(name, settings);
     return { name, attack: createAttack(name, own), settings: own };

@@ -31,13 +31,17 @@ export class GraphBuilder {
   private readonly backwardOutputs = new Set<string>();
 
   /** `graph` supplies the names already in use; `opset` the default-domain opset of the model. */
-  constructor(graph: Graph, readonly opset: number) {
+  constructor(
+    graph: Graph,
+    readonly opset: number,
+  ) {
     this.taken = new Set<string>();
     for (const n of graph.node ?? []) {
       for (const t of [...(n.input ?? []), ...(n.output ?? [])]) this.taken.add(t);
       if (n.name) this.taken.add(n.name);
     }
-    for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])]) this.taken.add(v.name);
+    for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])])
+      this.taken.add(v.name);
   }
 
   /** A tensor or node name not used anywhere in the model or by earlier calls. */
@@ -50,7 +54,12 @@ export class GraphBuilder {
   }
 
   /** Adds a node and returns its output names (`outputs` fresh ones unless named). */
-  node(opType: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputs: number | string[] = 1): string[] {
+  node(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttributeValue> = {},
+    outputs: number | string[] = 1,
+  ): string[] {
     const names = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs;
     for (const n of names) this.taken.add(n);
     if (this.hoisting) {
@@ -114,13 +123,17 @@ export class GraphBuilder {
   reduceSum(x: string, axes: number[], keepdims: boolean): string {
     if (axes.length === 0) return x;
     const keep = keepdims ? 1 : 0;
-    return this.opset >= 13 ? this.op('ReduceSum', [x, this.int64(axes)], { keepdims: keep }) : this.op('ReduceSum', [x], { axes, keepdims: keep });
+    return this.opset >= 13
+      ? this.op('ReduceSum', [x, this.int64(axes)], { keepdims: keep })
+      : this.op('ReduceSum', [x], { axes, keepdims: keep });
   }
 
   /** ReduceMean over `axes`, written for the model's opset (axes became an input in opset 18). */
   reduceMean(x: string, axes: number[], keepdims: boolean): string {
     const keep = keepdims ? 1 : 0;
-    return this.opset >= 18 ? this.op('ReduceMean', [x, this.int64(axes)], { keepdims: keep }) : this.op('ReduceMean', [x], { axes, keepdims: keep });
+    return this.opset >= 18
+      ? this.op('ReduceMean', [x, this.int64(axes)], { keepdims: keep })
+      : this.op('ReduceMean', [x], { axes, keepdims: keep });
   }
 
   /** Unsqueeze at `axes`, written for the model's opset (axes became an input in opset 13). */
@@ -137,7 +150,15 @@ export class GraphBuilder {
 
   addInput(name: string, elemType: number, dims: Array<number | string>): void {
     this.taken.add(name);
-    this.inputs.push({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+    this.inputs.push({
+      name,
+      type: {
+        tensorType: {
+          elemType,
+          shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        },
+      },
+    });
   }
 
   /** A graph output without a declared type: ONNX Runtime infers it. */
@@ -147,7 +168,12 @@ export class GraphBuilder {
 
   /** The bytes to append to the original model. */
   encode(): Uint8Array {
-    const graph = { node: [...this.hoisted, ...this.nodes], input: this.inputs, output: this.outputs, initializer: this.initializers };
+    const graph = {
+      node: [...this.hoisted, ...this.nodes],
+      input: this.inputs,
+      output: this.outputs,
+      initializer: this.initializers,
+    };
     return ModelProtoType.encode(ModelProtoType.fromObject({ graph })).finish();
   }
 

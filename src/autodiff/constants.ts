@@ -2,7 +2,10 @@
 // gradient depends on them (Slice starts, Pad pads, Gather indices, Reduce axes).
 import type { Graph, Initializer, Node } from '../model/onnx-schema.js';
 
-const FLOAT = 1, INT32 = 6, INT64 = 7, DOUBLE = 11;
+const FLOAT = 1,
+  INT32 = 6,
+  INT64 = 7,
+  DOUBLE = 11;
 
 function decode(t: Initializer): number[] | undefined {
   if (t.floatData?.length) return t.floatData.map(Number);
@@ -13,11 +16,20 @@ function decode(t: Initializer): number[] | undefined {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out: number[] = [];
   switch (t.dataType) {
-    case FLOAT: for (let i = 0; i + 4 <= raw.byteLength; i += 4) out.push(view.getFloat32(i, true)); return out;
-    case DOUBLE: for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(view.getFloat64(i, true)); return out;
-    case INT32: for (let i = 0; i + 4 <= raw.byteLength; i += 4) out.push(view.getInt32(i, true)); return out;
-    case INT64: for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(Number(view.getBigInt64(i, true))); return out;
-    default: return undefined;
+    case FLOAT:
+      for (let i = 0; i + 4 <= raw.byteLength; i += 4) out.push(view.getFloat32(i, true));
+      return out;
+    case DOUBLE:
+      for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(view.getFloat64(i, true));
+      return out;
+    case INT32:
+      for (let i = 0; i + 4 <= raw.byteLength; i += 4) out.push(view.getInt32(i, true));
+      return out;
+    case INT64:
+      for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(Number(view.getBigInt64(i, true)));
+      return out;
+    default:
+      return undefined;
   }
 }
 

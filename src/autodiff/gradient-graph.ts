@@ -20,12 +20,21 @@ interface Parsed {
 function parse(bytes: Uint8Array, source: string): Parsed {
   const model = decodeModel(bytes, source);
   const opset = defaultOpset(model.opsetImport);
-  if (opset < 11) throw new GradientError(`${source}: gradients need a model with opset >= 11 (it imports opset ${opset})`);
+  if (opset < 11)
+    throw new GradientError(`${source}: gradients need a model with opset >= 11 (it imports opset ${opset})`);
   return { graph: model.graph, opset };
 }
 
 /** Appends the backward pass and `nfp_input_grad`; `extraOutputs` become graph outputs too. */
-function finish(bytes: Uint8Array, graph: Graph, b: GraphBuilder, input: string, seeds: Map<string, string[]>, probed: Probed, extraOutputs: string[]): Uint8Array {
+function finish(
+  bytes: Uint8Array,
+  graph: Graph,
+  b: GraphBuilder,
+  input: string,
+  seeds: Map<string, string[]>,
+  probed: Probed,
+  extraOutputs: string[],
+): Uint8Array {
   const grad = addBackward(graph, b, { input, seeds, shapes: probed.shapes, constants: probed.constants });
   b.node('Identity', [grad], {}, [GradientOutputs.grad]);
   b.addOutput(GradientOutputs.grad);

@@ -64,20 +64,44 @@ export class GradientModel {
     private readonly build: (tapSeeds: boolean) => Promise<ort.InferenceSession>,
   ) {}
 
-  get inputShape(): number[] { return this.classifier.inputShape; }
-  get classes(): number { return this.classifier.classes; }
-  get taps(): TapLayout[] { return this.classifier.taps; }
-  get neurons(): number { return this.classifier.neurons; }
+  get inputShape(): number[] {
+    return this.classifier.inputShape;
+  }
+  get classes(): number {
+    return this.classifier.classes;
+  }
+  get taps(): TapLayout[] {
+    return this.classifier.taps;
+  }
+  get neurons(): number {
+    return this.classifier.neurons;
+  }
 
   static async load(model: string | Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
     const source = typeof model === 'string' ? basename(model) : 'model';
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
     const { taps, batchSize = 32, inputShape, ...settings } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
     // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
-    const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, { ...settings, batchSize, ...(taps ? { taps } : {}), ...(inputShape ? { inputShape } : {}) });
-    const build = async (tapSeeds: boolean) => createSession(await classifierGradientBytes(bytes, source, { name: classifier.inputName, shape: classifier.inputShape },
-      { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps }, settings, tapSeeds), settings);
+    const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, {
+      ...settings,
+      batchSize,
+      ...(taps ? { taps } : {}),
+      ...(inputShape ? { inputShape } : {}),
+    });
+    const build = async (tapSeeds: boolean) =>
+      createSession(
+        await classifierGradientBytes(
+          bytes,
+          source,
+          { name: classifier.inputName, shape: classifier.inputShape },
+          { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps },
+          settings,
+          tapSeeds,
+        ),
+        settings,
+      );
     try {
       return new GradientModel(classifier, await build(false), batchSize, build);
     } catch (error) {
@@ -90,8 +114,16 @@ export class GradientModel {
   async gradient(images: ImageBatch, request: GradientRequest = {}): Promise<GradientResult> {
     const { data, dims } = images;
     const perImage = this.inputShape.reduce((a, v) => a * v, 1);
-    if (!(data instanceof Float32Array) || dims.length !== 4 || dims.slice(1).some((d, i) => d !== this.inputShape[i]) || data.length !== dims.reduce((a, v) => a * v, 1)) {
-      throw new GradientError(`Expected float32 images of shape [N, ${this.inputShape.join(', ')}] for images but received ${data?.constructor?.name} [${dims.join(', ')}] (${data?.length} values)`);
+    if (
+      !(data instanceof Float32Array) ||
+      dims.length !== 4 ||
+      dims.slice(1).some((d, i) => d !== this.inputShape[i]) ||
+      data.length !== dims.reduce((a, v) => a * v, 1)
+    ) {
+      throw new GradientError(
+        `Expected float32 images of shape [N, ${this.inputShape.join(', ')}] for images but ` +
+          `received ${data?.constructor?.name} [${dims.join(', ')}] (${data?.length} values)`,
+      );
     }
     const rows = dims[0]!;
     const k = this.classes;
@@ -100,21 +132,34 @@ export class GradientModel {
     check('tapSeed', request.tapSeed, rows * n);
     if (request.tapSeed !== undefined && n === 0) throw new GradientError('Expected no tapSeed: the model has no taps');
     const onehot = request.labels === undefined ? undefined : oneHot('labels', request.labels, rows, k);
-    const marginHot = request.marginLabels === undefined ? undefined : oneHot('marginLabels', request.marginLabels, rows, k);
+    const marginHot =
+      request.marginLabels === undefined ? undefined : oneHot('marginLabels', request.marginLabels, rows, k);
     const logits = new Float32Array(rows * k);
     const grad = new Float32Array(rows * perImage);
     const loss = onehot === undefined ? undefined : new Float32Array(rows);
     const margin = marginHot === undefined ? undefined : new Float32Array(rows);
     const seeded = request.tapSeed !== undefined;
-    const session = seeded ? await (this.#tapSeeded ??= this.build(true)) : this.session;
+    if (seeded) this.#tapSeeded ??= this.build(true);
+    const session = seeded ? await this.#tapSeeded! : this.session;
     const taps = request.activations === false ? [] : this.taps;
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * n);
-    const outputs = [this.classifier.logitsName, ...taps.map((t) => t.tensor), GradientOutputs.grad, GradientOutputs.ceLoss, GradientOutputs.margin];
+    const outputs = [
+      this.classifier.logitsName,
+      ...taps.map((t) => t.tensor),
+      GradientOutputs.grad,
+      GradientOutputs.ceLoss,
+      GradientOutputs.margin,
+    ];
     for (let start = 0; start < rows; start += this.batchSize) {
       const m = Math.min(this.batchSize, rows - start);
-      const rowsOf = (a: Float32Array | undefined, width: number) => (a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width));
+      const rowsOf = (a: Float32Array | undefined, width: number) =>
+        a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width);
       const feeds: Record<string, ort.Tensor> = {
-        [this.classifier.inputName]: new ort.Tensor('float32', data.subarray(start * perImage, (start + m) * perImage), [m, ...this.inputShape]),
+        [this.classifier.inputName]: new ort.Tensor(
+          'float32',
+          data.subarray(start * perImage, (start + m) * perImage),
+          [m, ...this.inputShape],
+        ),
         [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [m, k]),
         [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [m, k]),
         [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [m, k]),
@@ -127,7 +172,8 @@ export class GradientModel {
       margin?.set(result[GradientOutputs.margin]!.data as Float32Array, start);
       for (const tap of taps) {
         const t = result[tap.tensor]!.data as Float32Array;
-        for (let r = 0; r < m; r++) activations.set(t.subarray(r * tap.size, (r + 1) * tap.size), (start + r) * n + tap.offset);
+        for (let r = 0; r < m; r++)
+          activations.set(t.subarray(r * tap.size, (r + 1) * tap.size), (start + r) * n + tap.offset);
       }
     }
     return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
@@ -141,23 +187,37 @@ export class GradientModel {
   async release(): Promise<void> {
     const seeded = this.#tapSeeded;
     this.#tapSeeded = undefined;
-    await Promise.all([this.session.release(), this.classifier.release(), seeded?.then((s) => s.release(), () => undefined)]);
+    await Promise.all([
+      this.session.release(),
+      this.classifier.release(),
+      seeded?.then(
+        (s) => s.release(),
+        () => undefined,
+      ),
+    ]);
   }
 }
 
 function check(name: string, value: Float32Array | undefined, length: number): void {
   if (value !== undefined && (!(value instanceof Float32Array) || value.length !== length)) {
-    throw new GradientError(`Expected a Float32Array of ${length} values for ${name} but received ${value?.constructor?.name} of ${value?.length}`);
+    throw new GradientError(
+      `Expected a Float32Array ` +
+        `of ${length} values for ${name} but received ${value?.constructor?.name} of ${value?.length}`,
+    );
   }
 }
 
 function oneHot(name: string, labels: Int32Array, rows: number, classes: number): Float32Array {
   if (!(labels instanceof Int32Array) || labels.length !== rows) {
-    throw new GradientError(`Expected an Int32Array of ${rows} labels for ${name} but received ${labels?.constructor?.name} of ${labels?.length}`);
+    throw new GradientError(
+      `Expected an Int32Array ` +
+        `of ${rows} labels for ${name} but received ${labels?.constructor?.name} of ${labels?.length}`,
+    );
   }
   const out = new Float32Array(rows * classes);
   labels.forEach((c, r) => {
-    if (!Number.isInteger(c) || c < 0 || c >= classes) throw new GradientError(`Expected labels in [0, ${classes}) for ${name} but received ${c} at row ${r}`);
+    if (!Number.isInteger(c) || c < 0 || c >= classes)
+      throw new GradientError(`Expected labels in [0, ${classes}) for ${name} but received ${c} at row ${r}`);
     out[r * classes + c] = 1;
   });
   return out;

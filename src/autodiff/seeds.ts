@@ -57,15 +57,25 @@ export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds
   const runnerUpHot = b.op('OneHot', [runnerUp, b.int64([classes], []), b.float([0, 1])], { axis: 1 });
   addSeed(seeds, logits, b.op('Sub', [SeedInputs.marginOnehot, b.op('Mul', [runnerUpHot, cwWeight])]));
   const labelLogit = b.reduceSum(b.op('Mul', [SeedInputs.marginOnehot, logits]), [1], false);
-  const best = b.opset >= 18 ? b.op('ReduceMax', [others, b.int64([1])], { keepdims: 0 }) : b.op('ReduceMax', [others], { axes: [1], keepdims: 0 });
-  b.node('Sub', [labelLogit, b.op('Mul', [best, b.reduceSum(SeedInputs.marginOnehot, [1], false)])], {}, [GradientOutputs.margin]);
+  const best =
+    b.opset >= 18
+      ? b.op('ReduceMax', [others, b.int64([1])], { keepdims: 0 })
+      : b.op('ReduceMax', [others], { axes: [1], keepdims: 0 });
+  b.node('Sub', [labelLogit, b.op('Mul', [best, b.reduceSum(SeedInputs.marginOnehot, [1], false)])], {}, [
+    GradientOutputs.margin,
+  ]);
   b.addOutput(GradientOutputs.margin);
 
   const neurons = layout.taps.reduce((n, t) => n + t.size, 0);
   if (tapSeeds && neurons > 0) {
     b.addInput(SeedInputs.taps, ElemType.FLOAT, ['batch', neurons]);
     for (const tap of layout.taps) {
-      const slice = b.op('Slice', [SeedInputs.taps, b.int64([tap.offset]), b.int64([tap.offset + tap.size]), b.int64([1])]);
+      const slice = b.op('Slice', [
+        SeedInputs.taps,
+        b.int64([tap.offset]),
+        b.int64([tap.offset + tap.size]),
+        b.int64([1]),
+      ]);
       addSeed(seeds, tap.tensor, b.op('Reshape', [slice, b.int64([-1, ...tap.shape])]));
     }
   }

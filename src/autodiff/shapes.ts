@@ -24,7 +24,8 @@ export async function probeShapes(
   for (const t of graph.initializer ?? []) shapes.set(t.name, (t.dims ?? []).map(Number));
   for (const node of graph.node ?? []) {
     const value = node.attribute?.find((a) => a.name === 'value')?.t;
-    if (node.opType === 'Constant' && value !== undefined && node.output?.[0]) shapes.set(node.output[0], (value.dims ?? []).map(Number));
+    if (node.opType === 'Constant' && value !== undefined && node.output?.[0])
+      shapes.set(node.output[0], (value.dims ?? []).map(Number));
   }
   shapes.set(input.name, [1, ...input.shape]);
   const one = await probeLayers(bytes, graph, input, settings, { integerValues: true });
@@ -32,10 +33,21 @@ export async function probeShapes(
   const constants = new Map<string, number[]>();
   if (one.some((l) => l.values !== undefined)) {
     // A second probe at batch size 2 tells batch-independent shape arithmetic from batch-dependent.
-    const two = new Map((await probeLayers(bytes, graph, input, settings, { batch: 2, integerValues: true })).map((l) => [l.output, l.values]));
+    const two = new Map(
+      (await probeLayers(bytes, graph, input, settings, { batch: 2, integerValues: true })).map((l) => [
+        l.output,
+        l.values,
+      ]),
+    );
     for (const l of one) {
       const other = two.get(l.output);
-      if (l.values !== undefined && other !== undefined && other.length === l.values.length && other.every((v, i) => v === l.values![i])) constants.set(l.output, l.values);
+      if (
+        l.values !== undefined &&
+        other !== undefined &&
+        other.length === l.values.length &&
+        other.every((v, i) => v === l.values![i])
+      )
+        constants.set(l.output, l.values);
     }
   }
   return { shapes, constants };

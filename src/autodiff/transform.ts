@@ -32,12 +32,14 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
   const live = dependents(graph, spec.input);
   const contributions = new Map<string, string[]>();
   for (const [tensor, grads] of spec.seeds) {
-    if (!live.has(tensor)) throw new GradientError(`seeded tensor '${tensor}' does not depend on the input '${spec.input}'`);
+    if (!live.has(tensor))
+      throw new GradientError(`seeded tensor '${tensor}' does not depend on the input '${spec.input}'`);
     contributions.set(tensor, [...grads]);
   }
   const shape = (tensor: string): number[] => {
     const s = spec.shapes.get(tensor);
-    if (s === undefined) throw new GradientError(`no shape known for tensor '${tensor}' (the probe run did not produce it)`);
+    if (s === undefined)
+      throw new GradientError(`no shape known for tensor '${tensor}' (the probe run did not produce it)`);
     return s;
   };
   const declared = constantLookup(graph);
@@ -61,9 +63,14 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
     const node = nodes[n]!;
     const outputs = node.output ?? [];
     if (!outputs.some((o) => contributions.has(o))) continue;
-    const rule = node.domain === undefined || node.domain === '' || node.domain === 'ai.onnx' ? rules.get(node.opType) : undefined;
+    const rule =
+      node.domain === undefined || node.domain === '' || node.domain === 'ai.onnx' ? rules.get(node.opType) : undefined;
     if (rule === undefined) {
-      throw new GradientError(`no gradient rule for op ${node.opType}${node.domain ? ` (domain ${node.domain})` : ''}: ${nodeLabel(node)} lies between the input and a seeded output`);
+      throw new GradientError(
+        `no gradient rule for ` +
+          `op ${node.opType}${node.domain ? ` (domain ${node.domain})` : ''}: ${nodeLabel(node)} lies between the ` +
+          `input and a seeded output`,
+      );
     }
     const gradOutputs = outputs.map((o) => {
       const terms = contributions.get(o);
@@ -82,6 +89,7 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec):
     });
   }
   const terms = contributions.get(spec.input);
-  if (terms === undefined) throw new GradientError(`no gradient reaches the input '${spec.input}' from the seeded tensors`);
+  if (terms === undefined)
+    throw new GradientError(`no gradient reaches the input '${spec.input}' from the seeded tensors`);
   return b.sum(terms);
 }

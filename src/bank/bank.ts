@@ -5,7 +5,10 @@ import { Bank } from '../kernels.js';
 import type { ClassFingerprints, ScreenSettings } from './fit.js';
 
 export class BankFormatError extends Error {
-  constructor(readonly source: string, message: string) {
+  constructor(
+    readonly source: string,
+    message: string,
+  ) {
     super(`${source}: ${message}`);
     this.name = 'BankFormatError';
   }
@@ -65,7 +68,13 @@ export interface DataRecord {
   calibration?: [number, number];
 }
 
-export type FitRecord = ScreenSettings & { attacks: Record<string, unknown>; seed?: number; cleanPerClass?: number; attackedPerClass?: number; data?: DataRecord };
+export type FitRecord = ScreenSettings & {
+  attacks: Record<string, unknown>;
+  seed?: number;
+  cleanPerClass?: number;
+  attackedPerClass?: number;
+  data?: DataRecord;
+};
 
 export interface BankHeader {
   model: { sha256: string; source: string; inputShape: number[]; classes: number };
@@ -96,7 +105,10 @@ export class FingerprintBank {
   readonly starts: number[];
   #native: Bank | undefined;
 
-  constructor(readonly header: BankHeader, readonly arrays: BankArrays) {
+  constructor(
+    readonly header: BankHeader,
+    readonly arrays: BankArrays,
+  ) {
     this.starts = [];
     let at = 0;
     for (const c of header.classes) {
@@ -106,7 +118,10 @@ export class FingerprintBank {
   }
 
   /** A bank from fitted classes; classes absent from `fitted` are marked not fitted. */
-  static fromClasses(header: Omit<BankHeader, 'classes'>, fitted: Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>): FingerprintBank {
+  static fromClasses(
+    header: Omit<BankHeader, 'classes'>,
+    fitted: Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>,
+  ): FingerprintBank {
     const classes: BankClass[] = [];
     const parts: ClassFingerprints[] = [];
     for (let c = 0; c < header.model.classes; c++) {
@@ -116,14 +131,25 @@ export class FingerprintBank {
         continue;
       }
       const count = f.fingerprints.mu0.length;
-      classes.push({ fitted: true, count, clean: f.clean, attacked: f.attacked, passed: f.fingerprints.passed, ...(f.fingerprints.relaxed ? { relaxed: f.fingerprints.relaxed } : {}) });
+      classes.push({
+        fitted: true,
+        count,
+        clean: f.clean,
+        attacked: f.attacked,
+        passed: f.fingerprints.passed,
+        ...(f.fingerprints.relaxed ? { relaxed: f.fingerprints.relaxed } : {}),
+      });
       parts.push(f.fingerprints);
     }
     return new FingerprintBank({ ...header, classes }, concatenate(parts, header.families.length, header.k));
   }
 
-  get fingerprints(): number { return this.arrays.mu0.length; }
-  get families(): number { return this.header.families.length; }
+  get fingerprints(): number {
+    return this.arrays.mu0.length;
+  }
+  get families(): number {
+    return this.header.families.length;
+  }
 
   /** The rows of class c. */
   range(c: number): { start: number; count: number } {
@@ -132,7 +158,12 @@ export class FingerprintBank {
 
   /** The native scorer over every fingerprint (built once). */
   get native(): Bank {
-    this.#native ??= new Bank({ neurons: this.header.neurons, k: this.header.k, families: this.families, ...this.arrays });
+    this.#native ??= new Bank({
+      neurons: this.header.neurons,
+      k: this.header.k,
+      families: this.families,
+      ...this.arrays,
+    });
     return this.#native;
   }
 
@@ -146,16 +177,22 @@ export class FingerprintBank {
     const first = banks[0]!.header;
     for (const b of banks.slice(1)) {
       const h = b.header;
-      const same = h.model.sha256 === first.model.sha256 && h.neurons === first.neurons && h.k === first.k
-        && JSON.stringify(h.taps) === JSON.stringify(first.taps) && JSON.stringify(h.families) === JSON.stringify(first.families)
-        && h.classes.length === first.classes.length;
-      if (!same) throw new RangeError('Expected banks of the same model, taps, k and attack families to merge but they differ');
+      const same =
+        h.model.sha256 === first.model.sha256 &&
+        h.neurons === first.neurons &&
+        h.k === first.k &&
+        JSON.stringify(h.taps) === JSON.stringify(first.taps) &&
+        JSON.stringify(h.families) === JSON.stringify(first.families) &&
+        h.classes.length === first.classes.length;
+      if (!same)
+        throw new RangeError('Expected banks of the same model, taps, k and attack families to merge but they differ');
     }
     const fitted = new Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>();
     for (const b of banks) {
       b.header.classes.forEach((c, i) => {
         if (!c.fitted) return;
-        if (fitted.has(i)) throw new RangeError(`Expected each class fitted in one bank only but class ${i} is fitted in two`);
+        if (fitted.has(i))
+          throw new RangeError(`Expected each class fitted in one bank only but class ${i} is fitted in two`);
         fitted.set(i, { fingerprints: b.classFingerprints(i), clean: c.clean, attacked: c.attacked });
       });
     }
@@ -190,8 +227,12 @@ export class FingerprintBank {
 function concatenate(parts: ClassFingerprints[], families: number, k: number): BankArrays {
   const F = parts.reduce((a, p) => a + p.mu0.length, 0);
   const out: BankArrays = {
-    indices: new Uint32Array(F * k), mu0: new Float32Array(F), sd0: new Float32Array(F),
-    mu1: new Float32Array(families * F), sd1: new Float32Array(families * F), effect: new Float32Array(F),
+    indices: new Uint32Array(F * k),
+    mu0: new Float32Array(F),
+    sd0: new Float32Array(F),
+    mu1: new Float32Array(families * F),
+    sd1: new Float32Array(families * F),
+    effect: new Float32Array(F),
   };
   let at = 0;
   for (const p of parts) {

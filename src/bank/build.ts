@@ -64,9 +64,12 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   const classCount = model.classes;
   const settings: ScreenSettings = { ...defaultScreenSettings, ...options.screen };
   const classes = options.classes ?? Array.from({ length: classCount }, (_, c) => c);
-  for (const c of classes) if (!Number.isInteger(c) || c < 0 || c >= classCount) throw new RangeError(`Expected classes in [0, ${classCount}) for classes but received ${c}`);
+  for (const c of classes)
+    if (!Number.isInteger(c) || c < 0 || c >= classCount)
+      throw new RangeError(`Expected classes in [0, ${classCount}) for classes but received ${c}`);
   if (families.length === 0) throw new RangeError('Expected at least one attack family for families but received none');
-  if (labels.length !== images.dims[0]) throw new RangeError(`Expected ${images.dims[0]} labels for labels but received ${labels.length}`);
+  if (labels.length !== images.dims[0])
+    throw new RangeError(`Expected ${images.dims[0]} labels for labels but received ${labels.length}`);
   if (model.neurons === 0) throw new RangeError('Expected a model with taps for model but it taps nothing');
   const cleanPerClass = options.cleanPerClass ?? 400;
   const attackedPerClass = options.attackedPerClass ?? 400;
@@ -75,7 +78,10 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
 
   // Which images the model gets right, in a random order so that the first n of a class are a fair sample.
   const logits = await model.logits(images);
-  const order = shuffle(Array.from({ length: labels.length }, (_, i) => i), rng);
+  const order = shuffle(
+    Array.from({ length: labels.length }, (_, i) => i),
+    rng,
+  );
   const correctOf = Array.from({ length: classCount }, () => [] as number[]);
   for (const i of order) {
     const z = logits.subarray(i * classCount, (i + 1) * classCount);
@@ -83,11 +89,14 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   }
 
   const mode = options.attackMode ?? 'mixed';
-  if (!['untargeted', 'targeted', 'mixed'].includes(mode)) throw new RangeError(`Expected 'untargeted', 'targeted' or 'mixed' for attackMode but received ${String(mode)}`);
+  if (!['untargeted', 'targeted', 'mixed'].includes(mode))
+    throw new RangeError(`Expected 'untargeted', 'targeted' or 'mixed' for attackMode but received ${String(mode)}`);
   const fitted = new Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>();
   let classesDone = 0;
-  const report = (p: Omit<BuildProgress, 'classesDone' | 'classesTotal'>) => options.onProgress?.({ ...p, classesDone, classesTotal: classes.length });
-  // Clean images of each class come first in its list; attack sources come from the rest, so the two never share an image.
+  const report = (p: Omit<BuildProgress, 'classesDone' | 'classesTotal'>) =>
+    options.onProgress?.({ ...p, classesDone, classesTotal: classes.length });
+  // Clean images of each class come first in its list; attack sources come from the rest, so the two never share an
+  // image.
   const sourcesOf = correctOf.map((rows, c) => (classes.includes(c) ? rows.slice(cleanPerClass) : rows));
   const wanted = new Set(classes);
   // Untargeted landings, one run per family over a pool mixing all classes.
@@ -96,7 +105,8 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
     const pool = interleave(sourcesOf).slice(0, attackedPerClass * classCount);
     for (const [f, family] of families.entries()) {
       const run = await family.attack.run(model, gatherImages(images, pool), {
-        labels: Int32Array.from(pool, (i) => labels[i]!), seed: rng.nextUint32(),
+        labels: Int32Array.from(pool, (i) => labels[i]!),
+        seed: rng.nextUint32(),
         onProgress: (done, total) => report({ class: -1, stage: 'attack', family: family.name, done, total }),
       });
       const hits = [...run.success.keys()].filter((i) => run.success[i] && wanted.has(run.predicted[i]!));
@@ -107,7 +117,10 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   for (const c of classes) {
     report({ class: c, stage: 'clean' });
     const cleanRows = correctOf[c]!.slice(0, cleanPerClass);
-    if (cleanRows.length < 2) throw new RangeError(`Expected at least 2 correctly classified images of class ${c} but found ${cleanRows.length}`);
+    if (cleanRows.length < 2)
+      throw new RangeError(
+        `Expected at least 2 correctly classified images of class ${c} but found ${cleanRows.length}`,
+      );
     const clean = await activations(model, gatherImages(images, cleanRows));
     const attackedSets: ActivationSet[] = [];
     for (const [f, family] of families.entries()) {
@@ -120,22 +133,32 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
       // Targeted top-up: images of the other classes, drawn evenly from them, attacked towards c.
       const others = interleave(sourcesOf.filter((_, k) => k !== c)).slice(0, missing);
       const run = await family.attack.run(model, gatherImages(images, others), {
-        labels: Int32Array.from(others, (i) => labels[i]!), targets: new Int32Array(others.length).fill(c),
-        seed: rng.nextUint32(), onProgress: (done, total) => report({ class: c, stage: 'attack', family: family.name, done, total }),
+        labels: Int32Array.from(others, (i) => labels[i]!),
+        targets: new Int32Array(others.length).fill(c),
+        seed: rng.nextUint32(),
+        onProgress: (done, total) => report({ class: c, stage: 'attack', family: family.name, done, total }),
       });
       const hits = [...run.success.keys()].filter((i) => run.success[i] && run.predicted[i] === c);
-      const targeted = keepLabelled(await activations(model, gatherImages({ data: run.adv, dims: run.dims }, hits)), c, missing);
+      const targeted = keepLabelled(
+        await activations(model, gatherImages({ data: run.adv, dims: run.dims }, hits)),
+        c,
+        missing,
+      );
       attackedSets.push(stack(have, targeted));
     }
     report({ class: c, stage: 'screen' });
     const usable = attackedSets.map((s) => s.rows >= 2);
     let fingerprints: ClassFingerprints;
     if (usable.some(Boolean)) {
-      // A family without attacked images of this class still needs statistics: borrow the clean ones, so it never fires.
+      // A family without attacked images of this class still needs statistics: borrow the clean ones, so it never
+      // fires.
       const sets = attackedSets.map((s) => (s.rows >= 2 ? s : clean));
       fingerprints = await fitClass(clean, sets, neurons, settings, rng);
       const missing = families.filter((_, f) => !usable[f]).map((f) => f.name);
-      if (missing.length > 0) fingerprints.relaxed = `${fingerprints.relaxed ? `${fingerprints.relaxed}; ` : ''}no attacked images reached class ${c} for ${missing.join(', ')} (clean statistics stand in)`;
+      if (missing.length > 0)
+        fingerprints.relaxed =
+          `${fingerprints.relaxed ? `${fingerprints.relaxed}; ` : ''}no attacked images ` +
+          `reached class ${c} for ${missing.join(', ')} (clean statistics stand in)`;
     } else {
       throw new RangeError(`No attack family produced 2 or more images labelled ${c}: cannot fit class ${c}`);
     }
@@ -143,17 +166,35 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
     classesDone++;
     report({ class: c, stage: 'done' });
   }
-  return FingerprintBank.fromClasses({
-    model: { sha256: model.classifier.sha256, source: model.classifier.source, inputShape: model.inputShape, classes: classCount },
-    taps: model.taps.map((t) => ({ tensor: t.tensor, size: t.size })),
-    neurons, k: settings.k,
-    families: families.map((f) => f.name),
-    fit: { ...settings, attacks: Object.fromEntries(families.map((f) => [f.name, f.settings])), ...(options.seed !== undefined ? { seed: options.seed } : {}), cleanPerClass, attackedPerClass, ...(options.data ? { data: options.data } : {}) },
-    created: new Date().toISOString(),
-  }, fitted);
+  return FingerprintBank.fromClasses(
+    {
+      model: {
+        sha256: model.classifier.sha256,
+        source: model.classifier.source,
+        inputShape: model.inputShape,
+        classes: classCount,
+      },
+      taps: model.taps.map((t) => ({ tensor: t.tensor, size: t.size })),
+      neurons,
+      k: settings.k,
+      families: families.map((f) => f.name),
+      fit: {
+        ...settings,
+        attacks: Object.fromEntries(families.map((f) => [f.name, f.settings])),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        cleanPerClass,
+        attackedPerClass,
+        ...(options.data ? { data: options.data } : {}),
+      },
+      created: new Date().toISOString(),
+    },
+    fitted,
+  );
 }
 
-interface LabelledSet extends ActivationSet { labels: Int32Array }
+interface LabelledSet extends ActivationSet {
+  labels: Int32Array;
+}
 
 async function activations(model: GradientModel, batch: ImageBatch): Promise<LabelledSet> {
   if (batch.dims[0] === 0) return { acts: new Float32Array(0), rows: 0, labels: new Int32Array(0) };

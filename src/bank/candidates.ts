@@ -3,8 +3,10 @@
 import type { AttackRandom } from '../attacks/index.js';
 
 export function drawCandidates(count: number, k: number, neurons: number, rng: AttackRandom): Uint32Array {
-  if (!Number.isInteger(k) || k < 1 || k > neurons) throw new RangeError(`Expected an integer k in [1, ${neurons}] for k but received ${k}`);
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`Expected a positive integer for candidates but received ${count}`);
+  if (!Number.isInteger(k) || k < 1 || k > neurons)
+    throw new RangeError(`Expected an integer k in [1, ${neurons}] for k but received ${k}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`Expected a positive integer for candidates but received ${count}`);
   const out = new Uint32Array(count * k);
   const chosen = new Set<number>();
   for (let c = 0; c < count; c++) {

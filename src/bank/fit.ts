@@ -11,7 +11,8 @@ import { drawCandidates } from './candidates.js';
 export interface ScreenSettings {
   /** Random subsets screened per class (default 100,000). */
   candidates: number;
-  /** Neurons per subset (default 1: on the committed CNN with wide taps k = 1 beat 3 on every attack and 10 on all but CW-L2; docs/results.md). */
+  /** Neurons per subset (default 1: on the committed CNN with wide taps k = 1 beat 3 on every attack and 10 on all but
+   * CW-L2; docs/results.md). */
   k: number;
   /** Significance required of the t-test (default 1e-3). */
   pMax: number;
@@ -19,11 +20,19 @@ export interface ScreenSettings {
   dMin: number;
   /** Fingerprints kept per class (default 2,000). */
   topK: number;
-  /** Below this many passing fingerprints a class is relaxed: the best by |d| among p < pMax, then the best by |d| (default 25). */
+  /** Below this many passing fingerprints a class is relaxed: the best by |d| among p < pMax, then the best by |d|
+   * (default 25). */
   minFingerprints: number;
 }
 
-export const defaultScreenSettings: ScreenSettings = { candidates: 100_000, k: 1, pMax: 1e-3, dMin: 1.5, topK: 2000, minFingerprints: 25 };
+export const defaultScreenSettings: ScreenSettings = {
+  candidates: 100_000,
+  k: 1,
+  pMax: 1e-3,
+  dMin: 1.5,
+  topK: 2000,
+  minFingerprints: 25,
+};
 
 export interface ActivationSet {
   /** Row-major [rows x neurons]. */
@@ -47,7 +56,9 @@ export interface ClassFingerprints extends BankArrays {
 function selectPerFamily(results: ScreenResult[], passing: number[], settings: ScreenSettings): number[] {
   if (results.length <= 1 || passing.length <= settings.topK) return passing;
   const passesFor = (r: ScreenResult, c: number) => r.p[c]! < settings.pMax && Math.abs(r.d[c]!) >= settings.dMin;
-  const ranked = results.map((r) => passing.filter((c) => passesFor(r, c)).sort((a, b) => Math.abs(r.d[b]!) - Math.abs(r.d[a]!)));
+  const ranked = results.map((r) =>
+    passing.filter((c) => passesFor(r, c)).sort((a, b) => Math.abs(r.d[b]!) - Math.abs(r.d[a]!)),
+  );
   const chosen = new Set<number>();
   const next = ranked.map(() => 0);
   // Round-robin over the families' rankings until the budget is spent or every ranking is exhausted.
@@ -68,12 +79,28 @@ function sdFloor(sd0: number, sd1: number): number {
   return Math.max(1e-6, 1e-2 * Math.max(sd0, sd1));
 }
 
-export async function fitClass(clean: ActivationSet, families: ActivationSet[], neurons: number, settings: ScreenSettings, rng: AttackRandom): Promise<ClassFingerprints> {
+export async function fitClass(
+  clean: ActivationSet,
+  families: ActivationSet[],
+  neurons: number,
+  settings: ScreenSettings,
+  rng: AttackRandom,
+): Promise<ClassFingerprints> {
   const { k } = settings;
   const candidates = drawCandidates(settings.candidates, k, neurons, rng);
   const results: ScreenResult[] = [];
   for (const family of families) {
-    results.push(await screen({ clean: clean.acts, cleanRows: clean.rows, attacked: family.acts, attackedRows: family.rows, neurons, candidates, k }));
+    results.push(
+      await screen({
+        clean: clean.acts,
+        cleanRows: clean.rows,
+        attacked: family.acts,
+        attackedRows: family.rows,
+        neurons,
+        candidates,
+        k,
+      }),
+    );
   }
   const C = settings.candidates;
   const effect = new Float64Array(C);
@@ -101,17 +128,23 @@ export async function fitClass(clean: ActivationSet, families: ActivationSet[], 
     const sig = [...significant.keys()].filter((c) => significant[c]);
     if (sig.length >= settings.minFingerprints) {
       chosen = byEffect(sig).slice(0, Math.max(settings.minFingerprints, passing.length));
-      relaxed = `${passing.length} of ${C} candidates reached |d| >= ${settings.dMin}; kept the ${chosen.length} largest |d| with p < ${settings.pMax}`;
+      relaxed =
+        `${passing.length} of ${C} candidates reached |d| ` +
+        `>= ${settings.dMin}; kept the ${chosen.length} largest |d| with p < ${settings.pMax}`;
     } else {
       chosen = byEffect([...effect.keys()].filter((c) => effect[c]! > 0)).slice(0, settings.minFingerprints);
-      relaxed = `${sig.length} of ${C} candidates reached p < ${settings.pMax}; kept the ${chosen.length} largest |d| regardless`;
+      relaxed =
+        `${sig.length} of ${C} candidates reached p < ${settings.pMax}; kept the ${chosen.length} largest ` +
+        `|d| regardless`;
     }
   }
   const F = chosen.length;
   const out: ClassFingerprints = {
     indices: new Uint32Array(F * k),
-    mu0: new Float32Array(F), sd0: new Float32Array(F),
-    mu1: new Float32Array(families.length * F), sd1: new Float32Array(families.length * F),
+    mu0: new Float32Array(F),
+    sd0: new Float32Array(F),
+    mu1: new Float32Array(families.length * F),
+    sd1: new Float32Array(families.length * F),
     effect: new Float32Array(F),
     passed: passing.length,
     ...(relaxed ? { relaxed } : {}),
@@ -122,7 +155,9 @@ export async function fitClass(clean: ActivationSet, families: ActivationSet[], 
     const r0 = results[0]!;
     out.mu0[i] = r0.mu0[c]!;
     let widest = r0.sd0[c]!;
-    results.forEach((r) => { widest = Math.max(widest, r.sd1[c]!); });
+    results.forEach((r) => {
+      widest = Math.max(widest, r.sd1[c]!);
+    });
     out.sd0[i] = Math.max(r0.sd0[c]!, sdFloor(r0.sd0[c]!, widest));
     results.forEach((r, f) => {
       out.mu1[f * F + i] = r.mu1[c]!;

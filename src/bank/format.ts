@@ -65,14 +65,18 @@ export function readBank(path: string): FingerprintBank {
 }
 
 export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank {
-  const fail = (message: string): never => { throw new BankFormatError(source, message); };
+  const fail = (message: string): never => {
+    throw new BankFormatError(source, message);
+  };
   if (bytes.length < 16 + 32) fail(`too short to be a bank (${bytes.length} bytes)`);
   if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== bankMagic) fail('not a bank file (bad magic)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== bankVersion) fail(`unsupported bank format version ${version}; this build reads version ${bankVersion}`);
+  if (version !== bankVersion)
+    fail(`unsupported bank format version ${version}; this build reads version ${bankVersion}`);
   const headerLength = view.getUint32(12, true);
-  if (headerLength > MAX_HEADER_BYTES || 16 + headerLength + 32 > bytes.length) fail(`header length ${headerLength} does not fit in the file (${bytes.length} bytes)`);
+  if (headerLength > MAX_HEADER_BYTES || 16 + headerLength + 32 > bytes.length)
+    fail(`header length ${headerLength} does not fit in the file (${bytes.length} bytes)`);
   const bodyEnd = bytes.length - 32;
   const digest = createHash('sha256').update(bytes.subarray(0, bodyEnd)).digest();
   if (!digest.equals(bytes.subarray(bodyEnd))) fail('checksum mismatch: the file is corrupt or truncated');
@@ -88,12 +92,19 @@ export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank 
   const headerEnd = align4(16 + headerLength);
   for (let i = 16 + headerLength; i < headerEnd; i++) if (bytes[i] !== 0) fail('nonzero header padding');
   const expected = F * header.k * 4 + F * 4 * 3 + fam * F * 4 * 2;
-  if (headerEnd + expected !== bodyEnd) fail(`expected ${expected} bytes of fingerprint arrays for ${F} fingerprints but the file holds ${bodyEnd - headerEnd}`);
+  if (headerEnd + expected !== bodyEnd)
+    fail(
+      `expected ${expected} bytes of fingerprint arrays ` +
+        `for ${F} fingerprints but the file holds ${bodyEnd - headerEnd}`,
+    );
   // Copy into aligned arrays (a Buffer's offset need not be a multiple of 4).
   const body = new Uint8Array(expected);
   body.set(bytes.subarray(headerEnd, bodyEnd));
   let at = 0;
-  const take = <T extends Uint32Array | Float32Array>(make: (b: ArrayBuffer, o: number, n: number) => T, n: number): T => {
+  const take = <T extends Uint32Array | Float32Array>(
+    make: (b: ArrayBuffer, o: number, n: number) => T,
+    n: number,
+  ): T => {
     const t = make(body.buffer, at, n);
     at += n * 4;
     return t;
@@ -107,8 +118,15 @@ export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank 
     effect: take((b, o, n) => new Float32Array(b, o, n), F),
   };
   const bad = arrays.indices.findIndex((v) => v >= header.neurons);
-  if (bad >= 0) fail(`fingerprint index ${arrays.indices[bad]} at position ${bad} is out of range for ${header.neurons} neurons`);
-  for (const [name, a, positive] of [['mu0', arrays.mu0, false], ['sd0', arrays.sd0, true], ['mu1', arrays.mu1, false], ['sd1', arrays.sd1, true], ['effect', arrays.effect, false]] as const) {
+  if (bad >= 0)
+    fail(`fingerprint index ${arrays.indices[bad]} at position ${bad} is out of range for ${header.neurons} neurons`);
+  for (const [name, a, positive] of [
+    ['mu0', arrays.mu0, false],
+    ['sd0', arrays.sd0, true],
+    ['mu1', arrays.mu1, false],
+    ['sd1', arrays.sd1, true],
+    ['effect', arrays.effect, false],
+  ] as const) {
     const i = a.findIndex((v) => !Number.isFinite(v) || (positive && !(v > 0)));
     if (i >= 0) fail(`${name}[${i}] is ${a[i]}, expected a finite${positive ? ' positive' : ''} number`);
   }
@@ -126,12 +144,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function int(v: unknown, what: string, lo: number, hi: number, fail: Fail): number {
-  if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) fail(`header field ${what} must be an integer in [${lo}, ${hi}] but is ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi)
+    fail(`header field ${what} must be an integer in [${lo}, ${hi}] but is ${JSON.stringify(v)}`);
   return v as number;
 }
 
 function num(v: unknown, what: string, fail: Fail): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(`header field ${what} must be a finite number but is ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    fail(`header field ${what} must be a finite number but is ${JSON.stringify(v)}`);
   return v as number;
 }
 
@@ -157,13 +177,19 @@ function range(v: unknown, what: string, fail: Fail): [number, number] {
 function centerScale(v: unknown, name: string, fail: Fail): [number, number] {
   const entry = list(v, name, 2, fail);
   if (entry.length !== 2) fail(`header field ${name} must be [center, scale]`);
-  const center = num(entry[0], `${name}[0]`, fail), scale = num(entry[1], `${name}[1]`, fail);
+  const center = num(entry[0], `${name}[0]`, fail),
+    scale = num(entry[1], `${name}[1]`, fail);
   if (!(scale > 0)) fail(`header field ${name}[1] must be a positive scale`);
   return [center, scale];
 }
 
 /** The confidence term: per class, [center, scale] per attack family and of the margin statistic. */
-function confidenceCalibration(value: unknown, classCount: number, familyCount: number, fail: Fail): ConfidenceCalibration {
+function confidenceCalibration(
+  value: unknown,
+  classCount: number,
+  familyCount: number,
+  fail: Fail,
+): ConfidenceCalibration {
   if (!isObject(value)) fail('header field calibration.confidence must be an object');
   const c = value as Record<string, unknown>;
   const perClass = (field: string): unknown[] => {
@@ -187,7 +213,9 @@ function checkData(v: unknown, fail: Fail): DataRecord {
   const sha = str(d.sha256, 'fit.data.sha256', fail);
   if (!/^[0-9a-f]{64}$/.test(sha)) fail('header field fit.data.sha256 must be 64 hex digits');
   return {
-    source: str(d.source, 'fit.data.source', fail), sha256: sha, images: int(d.images, 'fit.data.images', 0, 2 ** 31, fail),
+    source: str(d.source, 'fit.data.source', fail),
+    sha256: sha,
+    images: int(d.images, 'fit.data.images', 0, 2 ** 31, fail),
     fit: range(d.fit, 'fit.data.fit', fail),
     ...(d.calibration !== undefined ? { calibration: range(d.calibration, 'fit.data.calibration', fail) } : {}),
   };
@@ -201,7 +229,9 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
   const sha = str(m.sha256, 'model.sha256', fail);
   if (!/^[0-9a-f]{64}$/.test(sha)) fail('header field model.sha256 must be 64 hex digits');
   const classCount = int(m.classes, 'model.classes', 1, MAX_CLASSES, fail);
-  const inputShape = list(m.inputShape, 'model.inputShape', 8, fail).map((d, i) => int(d, `model.inputShape[${i}]`, 1, 2 ** 20, fail));
+  const inputShape = list(m.inputShape, 'model.inputShape', 8, fail).map((d, i) =>
+    int(d, `model.inputShape[${i}]`, 1, 2 ** 20, fail),
+  );
   const neurons = int(o.neurons, 'neurons', 1, MAX_NEURONS, fail);
   const k = int(o.k, 'k', 1, Math.min(MAX_K, neurons), fail);
   const families = list(o.families, 'families', MAX_FAMILIES, fail).map((f, i) => str(f, `families[${i}]`, fail));
@@ -219,7 +249,9 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
     if (!isObject(c)) fail(`header field classes[${i}] must be an object`);
     const e = c as Record<string, unknown>;
     if (typeof e.fitted !== 'boolean') fail(`header field classes[${i}].fitted must be true or false`);
-    const attacked = list(e.attacked, `classes[${i}].attacked`, MAX_FAMILIES, fail).map((n, j) => int(n, `classes[${i}].attacked[${j}]`, 0, 2 ** 31, fail));
+    const attacked = list(e.attacked, `classes[${i}].attacked`, MAX_FAMILIES, fail).map((n, j) =>
+      int(n, `classes[${i}].attacked[${j}]`, 0, 2 ** 31, fail),
+    );
     if (attacked.length !== families.length) fail(`header field classes[${i}].attacked must have one count per family`);
     return {
       fitted: e.fitted as boolean,
@@ -233,16 +265,20 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
   if (classes.length !== classCount) fail(`header lists ${classes.length} classes but model.classes is ${classCount}`);
   const F = classes.reduce((n, c) => n + c.count, 0);
   // Bounds the arrays before anything is allocated: the file length check then settles it.
-  if (F * k > 2 ** 31 || F * families.length > 2 ** 31) fail(`${F} fingerprints of ${k} neurons are more than a bank can hold`);
+  if (F * k > 2 ** 31 || F * families.length > 2 ** 31)
+    fail(`${F} fingerprints of ${k} neurons are more than a bank can hold`);
   if (!isObject(o.fit)) fail('header field fit is missing');
   const fit = o.fit as Record<string, unknown>;
   let calibration: Calibration | undefined;
   if (o.calibration !== undefined) {
     if (!isObject(o.calibration)) fail('header field calibration must be an object');
     const c = o.calibration as Record<string, unknown>;
-    const perClass = list(c.perClass, 'calibration.perClass', MAX_CLASSES, fail).map((t, i) => (t === null ? null : num(t, `calibration.perClass[${i}]`, fail)));
+    const perClass = list(c.perClass, 'calibration.perClass', MAX_CLASSES, fail).map((t, i) =>
+      t === null ? null : num(t, `calibration.perClass[${i}]`, fail),
+    );
     if (perClass.length !== classCount) fail('header field calibration.perClass must have one entry per class');
-    if (c.combine !== 'max' && c.combine !== 'logsumexp') fail("header field calibration.combine must be 'max' or 'logsumexp'");
+    if (c.combine !== 'max' && c.combine !== 'logsumexp')
+      fail("header field calibration.combine must be 'max' or 'logsumexp'");
     calibration = {
       fpr: num(c.fpr, 'calibration.fpr', fail),
       draws: int(c.draws, 'calibration.draws', 1, 1_000_000, fail),
@@ -252,11 +288,16 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       images: int(c.images, 'calibration.images', 0, 2 ** 31, fail),
       drawsPerImage: int(c.drawsPerImage, 'calibration.drawsPerImage', 0, 1_000_000, fail),
     };
-    if (c.confidence !== undefined) calibration.confidence = confidenceCalibration(c.confidence, classCount, families.length, fail);
+    if (c.confidence !== undefined)
+      calibration.confidence = confidenceCalibration(c.confidence, classCount, families.length, fail);
   }
   return {
     model: { sha256: sha, source: str(m.source, 'model.source', fail), inputShape, classes: classCount },
-    taps, neurons, k, families, classes,
+    taps,
+    neurons,
+    k,
+    families,
+    classes,
     fit: {
       candidates: int(fit.candidates, 'fit.candidates', 1, 2 ** 31, fail),
       k: int(fit.k, 'fit.k', 1, MAX_K, fail),
@@ -264,10 +305,18 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       dMin: num(fit.dMin, 'fit.dMin', fail),
       topK: int(fit.topK, 'fit.topK', 1, 2 ** 31, fail),
       minFingerprints: int(fit.minFingerprints, 'fit.minFingerprints', 0, 2 ** 31, fail),
-      attacks: isObject(fit.attacks) ? fit.attacks as Record<string, unknown> : fail('header field fit.attacks must be an object'),
-      ...(fit.seed !== undefined ? { seed: int(fit.seed, 'fit.seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, fail) } : {}),
-      ...(fit.cleanPerClass !== undefined ? { cleanPerClass: int(fit.cleanPerClass, 'fit.cleanPerClass', 0, 2 ** 31, fail) } : {}),
-      ...(fit.attackedPerClass !== undefined ? { attackedPerClass: int(fit.attackedPerClass, 'fit.attackedPerClass', 0, 2 ** 31, fail) } : {}),
+      attacks: isObject(fit.attacks)
+        ? (fit.attacks as Record<string, unknown>)
+        : fail('header field fit.attacks must be an object'),
+      ...(fit.seed !== undefined
+        ? { seed: int(fit.seed, 'fit.seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, fail) }
+        : {}),
+      ...(fit.cleanPerClass !== undefined
+        ? { cleanPerClass: int(fit.cleanPerClass, 'fit.cleanPerClass', 0, 2 ** 31, fail) }
+        : {}),
+      ...(fit.attackedPerClass !== undefined
+        ? { attackedPerClass: int(fit.attackedPerClass, 'fit.attackedPerClass', 0, 2 ** 31, fail) }
+        : {}),
       ...(fit.data !== undefined ? { data: checkData(fit.data, fail) } : {}),
     },
     ...(calibration ? { calibration } : {}),

@@ -1,6 +1,15 @@
 // The bank's front door: fitting (screen + filter per class), the bank container, the .nfp file.
 export { BankFormatError, FingerprintBank } from './bank.js';
-export type { BankArrays, BankClass, BankHeader, BankTap, Calibration, ConfidenceCalibration, DataRecord, FitRecord } from './bank.js';
+export type {
+  BankArrays,
+  BankClass,
+  BankHeader,
+  BankTap,
+  Calibration,
+  ConfidenceCalibration,
+  DataRecord,
+  FitRecord,
+} from './bank.js';
 export { buildBank } from './build.js';
 export type { AttackFamily, BuildOptions, BuildProgress } from './build.js';
 export { drawCandidates } from './candidates.js';

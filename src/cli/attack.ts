@@ -2,8 +2,8 @@
 // (.npy) with their labels, predictions and success flags beside them; a summary (success rate,
 // perturbation norms, time) goes to stdout as one JSON line, progress to stderr.
 import { basename, dirname, join } from 'node:path';
-
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
 import { AttackRandom, attackNames, boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
@@ -39,11 +39,16 @@ export function registerAttackCommand(program: Command): Command {
     .command('attack')
     .description('attack images and write the adversarial images with their labels, predictions and success flags')
     .requiredOption('--model <model>', 'an ONNX image classifier')
-    .requiredOption('--data <path>', 'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W] in [0,1], or a folder of class folders')
+    .requiredOption(
+      '--data <path>',
+      'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W] in [0,1], or a folder of class folders',
+    )
     .option('--labels <path>', 'true labels for --data (.npy or IDX); folders and paired IDX files supply their own')
     .addOption(new Option('--attack <name>', 'the attack').choices([...attackNames]).makeOptionMandatory())
     .option('--eps <e>', `perturbation bound (required for ${boundedAttacks.join(', ')})`, parsePositive)
-    .addOption(new Option('--norm <norm>', "the attack's norm (fgsm, bim, pgd, apgd, deepfool)").choices(['linf', 'l2']))
+    .addOption(
+      new Option('--norm <norm>', "the attack's norm (fgsm, bim, pgd, apgd, deepfool)").choices(['linf', 'l2']),
+    )
     .option('--steps <n>', 'iterations (defaults per attack)', parsePositiveInt)
     .option('--kappa <k>', 'cw: confidence margin past the decision boundary (default 0)', parseNonNegative)
     .option('--step-size <a>', 'step length (fgsm, bim, pgd, mifgsm)', parsePositive)
@@ -55,8 +60,18 @@ export function registerAttackCommand(program: Command): Command {
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
     .option('--batch-size <n>', 'images attacked together (default 128)', parsePositiveInt)
     .option('--seed <n>', 'reproduce a run (random starts, targets, Square)', parseInteger)
-    .requiredOption('--out <adv.npy>', 'adversarial images, float32 [N,C,H,W]; <stem>.labels.npy, .predicted.npy, .success.npy (and .targets.npy) beside it')
-    .addHelpText('after', '\nExamples:\n  $ nfp attack --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 1000 \\\n      --attack pgd --eps 0.1 --steps 20 --out pgd.npy\n  $ nfp attack --model models/fmnist-cnn.onnx --data x.npy --labels y.npy --attack cw --targeted --target 3 --out cw-to-3.npy\n')
+    .requiredOption(
+      '--out <adv.npy>',
+      'adversarial images, float32 [N,C,H,W]; <stem>.labels.npy, .predicted.npy, .success.npy (and .targets.npy) ' +
+        'beside it',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ nfp attack --model models/fmnist-cnn.onnx --data ' +
+        'data/fashion-mnist/t10k-images-idx3-ubyte.gz --limit 1000 \\\n      --attack pgd --eps 0.1 --steps 20 ' +
+        '--out pgd.npy\n  $ nfp attack --model models/fmnist-cnn.onnx --data x.npy --labels y.npy --attack cw ' +
+        '--targeted --target 3 --out cw-to-3.npy\n',
+    )
     .action(async (options: AttackCommandOptions, command: Command) => {
       await attackCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
     });
@@ -64,7 +79,8 @@ export function registerAttackCommand(program: Command): Command {
 
 /** Runs the command; `usage` reports bad usage (and must throw or exit). */
 export async function attackCommand(options: AttackCommandOptions, usage: (message: string) => never): Promise<void> {
-  if (boundedAttacks.includes(options.attack) && options.eps === undefined) usage(`--attack ${options.attack} needs --eps`);
+  if (boundedAttacks.includes(options.attack) && options.eps === undefined)
+    usage(`--attack ${options.attack} needs --eps`);
   if (options.target !== undefined && options.targeted !== true) usage('--target needs --targeted');
   if (!options.out.endsWith('.npy')) usage(`Expected a .npy path for --out but received ${options.out}`);
   const settings: AttackSettings = {
@@ -92,7 +108,11 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
   if (labels.length < dims[0]!) usage(`--labels has ${labels.length} labels but --data has ${dims[0]} images`);
   labels = labels.subarray(0, dims[0]);
 
-  const model = await GradientModel.load(options.model, { taps: [], inputShape: dims.slice(1), batchSize: Math.min(options.batchSize ?? 128, 128) });
+  const model = await GradientModel.load(options.model, {
+    taps: [],
+    inputShape: dims.slice(1),
+    batchSize: Math.min(options.batchSize ?? 128, 128),
+  });
   try {
     const rng = new AttackRandom(options.seed);
     let targets: Int32Array | undefined;
@@ -109,10 +129,17 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
       }
     }
     const progress = new ProgressBar(options.attack, dims[0]!);
-    const result = await attack.run(model, { data, dims }, {
-      labels, ...(targets ? { targets } : {}), ...(options.seed !== undefined ? { seed: options.seed } : {}),
-      batchSize: options.batchSize ?? 128, onProgress: (done) => progress.update(done),
-    });
+    const result = await attack.run(
+      model,
+      { data, dims },
+      {
+        labels,
+        ...(targets ? { targets } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        batchSize: options.batchSize ?? 128,
+        onProgress: (done) => progress.update(done),
+      },
+    );
     progress.done();
     const stem = join(dirname(options.out), basename(options.out, '.npy'));
     writeNpy(options.out, { dims: result.dims, data: result.adv });
@@ -120,16 +147,27 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
     writeNpy(`${stem}.predicted.npy`, { dims: [labels.length], data: result.predicted });
     writeNpy(`${stem}.success.npy`, { dims: [labels.length], data: result.success });
     if (targets !== undefined) writeNpy(`${stem}.targets.npy`, { dims: [labels.length], data: targets });
-    process.stdout.write(`${JSON.stringify({ ...summarize(options, settings, result), ...(skipped > 0 ? { skippedAlreadyTarget: skipped } : {}) })}\n`);
+    const summary = {
+      ...summarize(options, settings, result),
+      ...(skipped > 0 ? { skippedAlreadyTarget: skipped } : {}),
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     await model.release();
   }
 }
 
-function chooseTargets(spec: string, labels: Int32Array, classes: number, rng: AttackRandom, usage: (message: string) => never): Int32Array {
+function chooseTargets(
+  spec: string,
+  labels: Int32Array,
+  classes: number,
+  rng: AttackRandom,
+  usage: (message: string) => never,
+): Int32Array {
   if (spec === 'random') return randomTargets(labels, classes, rng);
   const c = Number(spec);
-  if (!Number.isInteger(c) || c < 0 || c >= classes) usage(`Expected a class in [0, ${classes}) or 'random' for --target but received ${spec}`);
+  if (!Number.isInteger(c) || c < 0 || c >= classes)
+    usage(`Expected a class in [0, ${classes}) or 'random' for --target but received ${spec}`);
   return new Int32Array(labels.length).fill(c);
 }
 
@@ -139,7 +177,13 @@ function summarize(options: AttackCommandOptions, settings: AttackSettings, r: A
   const ok = [...r.success.keys()].filter((i) => r.success[i]);
   const stat = (values: Float32Array) => {
     const v = ok.map((i) => values[i]!).sort((a, b) => a - b);
-    return v.length === 0 ? null : { mean: significant(v.reduce((a, b) => a + b, 0) / v.length, 5), median: significant(v[v.length >> 1]!, 5), max: significant(v[v.length - 1]!, 5) };
+    return v.length === 0
+      ? null
+      : {
+          mean: significant(v.reduce((a, b) => a + b, 0) / v.length, 5),
+          median: significant(v[v.length >> 1]!, 5),
+          max: significant(v[v.length - 1]!, 5),
+        };
   };
   const spent = r.iterations ?? r.queries!;
   return {
@@ -151,7 +195,8 @@ function summarize(options: AttackCommandOptions, settings: AttackSettings, r: A
     successes: ok.length,
     linf: stat(r.norms.linf),
     l2: stat(r.norms.l2),
-    [r.iterations ? 'meanIterations' : 'meanQueries']: n === 0 ? 0 : significant(spent.reduce((a, b) => a + b, 0) / n, 5),
+    [r.iterations ? 'meanIterations' : 'meanQueries']:
+      n === 0 ? 0 : significant(spent.reduce((a, b) => a + b, 0) / n, 5),
     seconds: significant(r.seconds, 5),
     imagesPerSecond: significant(n / Math.max(r.seconds, 1e-9), 5),
     out: options.out,

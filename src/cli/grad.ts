@@ -1,6 +1,6 @@
 // `nfp grad`: the input gradient of sum(seed * logits) + sum(tapSeed * activations) for a batch
 // of images, through the reverse-mode ONNX transform (src/autodiff), written as .npy files.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
 import { readNpy, writeNpy } from '../data/index.js';
@@ -27,12 +27,24 @@ export function registerGradCommand(program: Command): Command {
     .requiredOption('--model <model>', 'an ONNX image classifier')
     .requiredOption('--input <x.npy>', 'float32 images [N, C, H, W]')
     .requiredOption('--seed <s.npy>', 'float32 logit seed [N, classes]')
-    .option('--tap-seed <t.npy>', 'float32 seed for the tapped activations [N, neurons] (laid out as Classifier.run returns them)')
-    .option('--taps <auto|names>', "tapped layers: 'auto' (penultimate features and logits) or comma-separated node/tensor names; default auto with --tap-seed, none without", parseTaps)
+    .option(
+      '--tap-seed <t.npy>',
+      'float32 seed for the tapped activations [N, neurons] (laid out as Classifier.run returns them)',
+    )
+    .option(
+      '--taps <auto|names>',
+      "tapped layers: 'auto' (penultimate features and logits) or comma-separated node/tensor names; default auto " +
+        'with --tap-seed, none without',
+      parseTaps,
+    )
     .requiredOption('--out <g.npy>', 'where to write the gradient, float32 [N, C, H, W]')
     .option('--logits-out <l.npy>', 'where to write the logits, float32 [N, classes]')
     .option('--batch-size <n>', 'images per ONNX Runtime call (default 32)', parsePositiveInt)
-    .addHelpText('after', '\nExample:\n  $ nfp grad --model models/fmnist-cnn.onnx --input x.npy --seed s.npy --out g.npy --logits-out l.npy\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp grad --model models/fmnist-cnn.onnx --input x.npy --seed s.npy --out g.npy --logits-out ' +
+        'l.npy\n',
+    )
     .action(async (options: GradOptions, command: Command) => {
       await gradCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
     });
@@ -41,33 +53,51 @@ export function registerGradCommand(program: Command): Command {
 /** Runs the command; `usage` reports bad usage (and must throw or exit). */
 export async function gradCommand(options: GradOptions, usage: (message: string) => never): Promise<void> {
   const x = floatArray(readNpy(options.input), '--input', usage);
-  if (x.dims.length !== 4) usage(`Expected float32 images [N, C, H, W] for --input but received shape [${x.dims.join(', ')}]`);
+  if (x.dims.length !== 4)
+    usage(`Expected float32 images [N, C, H, W] for --input but received shape [${x.dims.join(', ')}]`);
   const rows = x.dims[0]!;
   const seed = floatArray(readNpy(options.seed), '--seed', usage);
   const tapSeed = options.tapSeed === undefined ? undefined : floatArray(readNpy(options.tapSeed), '--tap-seed', usage);
   const taps: TapSpec = options.taps ?? (tapSeed === undefined ? [] : 'auto');
-  const model = await GradientModel.load(options.model, { taps, inputShape: x.dims.slice(1), ...(options.batchSize ? { batchSize: options.batchSize } : {}) });
+  const model = await GradientModel.load(options.model, {
+    taps,
+    inputShape: x.dims.slice(1),
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+  });
   try {
     const k = model.classes;
-    if (seed.dims.length !== 2 || seed.dims[0] !== rows || seed.dims[1] !== k) usage(`Expected a float32 seed of shape [${rows}, ${k}] for --seed but received [${seed.dims.join(', ')}]`);
+    if (seed.dims.length !== 2 || seed.dims[0] !== rows || seed.dims[1] !== k)
+      usage(`Expected a float32 seed of shape [${rows}, ${k}] for --seed but received [${seed.dims.join(', ')}]`);
     if (tapSeed !== undefined) {
       if (model.neurons === 0) usage('Expected taps for --tap-seed but --taps names none');
       if (tapSeed.dims.length !== 2 || tapSeed.dims[0] !== rows || tapSeed.dims[1] !== model.neurons) {
-        usage(`Expected a float32 tap seed of shape [${rows}, ${model.neurons}] for --tap-seed but received [${tapSeed.dims.join(', ')}]`);
+        usage(
+          `Expected a float32 tap seed of shape ` +
+            `[${rows}, ${model.neurons}] for --tap-seed but received [${tapSeed.dims.join(', ')}]`,
+        );
       }
     }
     const started = performance.now();
-    const out = await model.gradient({ data: x.data, dims: x.dims }, { logitSeed: seed.data, ...(tapSeed ? { tapSeed: tapSeed.data } : {}) });
+    const out = await model.gradient(
+      { data: x.data, dims: x.dims },
+      { logitSeed: seed.data, ...(tapSeed ? { tapSeed: tapSeed.data } : {}) },
+    );
     const seconds = (performance.now() - started) / 1000;
     writeNpy(options.out, { dims: x.dims, data: out.grad });
     if (options.logitsOut !== undefined) writeNpy(options.logitsOut, { dims: [rows, k], data: out.logits });
-    process.stdout.write(`${JSON.stringify({ rows, classes: k, neurons: model.neurons, out: options.out, ...(options.logitsOut ? { logitsOut: options.logitsOut } : {}), seconds: Number(seconds.toFixed(4)) })}\n`);
+    const logitsOut = options.logitsOut ? { logitsOut: options.logitsOut } : {};
+    const summary = { rows, classes: k, neurons: model.neurons, out: options.out, ...logitsOut };
+    process.stdout.write(`${JSON.stringify({ ...summary, seconds: Number(seconds.toFixed(4)) })}\n`);
   } finally {
     await model.release();
   }
 }
 
-function floatArray(a: NpyArray, what: string, usage: (message: string) => never): { data: Float32Array; dims: number[] } {
+function floatArray(
+  a: NpyArray,
+  what: string,
+  usage: (message: string) => never,
+): { data: Float32Array; dims: number[] } {
   if (!(a.data instanceof Float32Array)) usage(`Expected a float32 array for ${what} but received ${a.dtype}`);
   return { data: a.data as Float32Array, dims: [...a.dims] };
 }

@@ -64,5 +64,5 @@ export async function infoCommand(options: { json?: boolean }): Promise<void> {
     ['compiler', r.compiler],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
-  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+  process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
 }

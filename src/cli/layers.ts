@@ -12,9 +12,24 @@ export async function layersCommand(model: string, options: { json?: boolean; in
       return;
     }
     const auto = new Set(classifier.taps.map((t) => t.tensor));
-    process.stdout.write(`${classifier.source}  sha256 ${classifier.sha256.slice(0, 16)}…  input ${classifier.inputName} [N, ${classifier.inputShape.join(', ')}]  ${classifier.classes} classes\n\n`);
-    process.stdout.write(formatTable(['name', 'op', 'output', 'shape', 'neurons', 'auto tap'],
-      layers.map((l) => [l.name, l.opType, l.output, l.shape ? `[${l.shape.join(', ')}]` : `(${l.dtype ?? '?'})`, l.neurons?.toString() ?? '', auto.has(l.output) ? 'yes' : ''])));
+    const input = `${classifier.inputName} [N, ${classifier.inputShape.join(', ')}]`;
+    process.stdout.write(
+      `${classifier.source}  sha256 ${classifier.sha256.slice(0, 16)}…  input ${input}  ` +
+        `${classifier.classes} classes\n\n`,
+    );
+    process.stdout.write(
+      formatTable(
+        ['name', 'op', 'output', 'shape', 'neurons', 'auto tap'],
+        layers.map((l) => [
+          l.name,
+          l.opType,
+          l.output,
+          l.shape ? `[${l.shape.join(', ')}]` : `(${l.dtype ?? '?'})`,
+          l.neurons?.toString() ?? '',
+          auto.has(l.output) ? 'yes' : '',
+        ]),
+      ),
+    );
   } finally {
     await classifier.release();
   }

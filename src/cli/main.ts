@@ -23,13 +23,16 @@ program
   .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride()
-  .addHelpText('after', [
-    '\nExamples:',
-    '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
-    '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
-    '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
-    '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
-  ].join('\n'));
+  .addHelpText(
+    'after',
+    [
+      '\nExamples:',
+      '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
+      '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
+      '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
+      '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
+    ].join('\n'),
+  );
 
 program
   .command('info')
@@ -55,15 +58,31 @@ program
   .command('predict')
   .description('classify images; with labels, report the accuracy')
   .requiredOption('--model <model>', 'an ONNX image classifier')
-  .requiredOption('--data <path>', 'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W], or a folder of class folders')
+  .requiredOption(
+    '--data <path>',
+    'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W], or a folder of class folders',
+  )
   .option('--labels <path>', 'labels for --data: .npy (int) or IDX; folders and paired IDX files supply their own')
   .option('--batch-size <n>', 'images per inference call', parsePositiveInt)
   .option('--limit <n>', 'only the first n images', parsePositiveInt)
   .option('--summary', 'print only the summary line (JSON) on stdout')
-  .addHelpText('after', '\nExample:\n  $ nfp predict --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz --summary\n')
-  .action(async (options: { model: string; data: string; labels?: string; batchSize?: number; limit?: number; summary?: boolean }) => {
-    await predictCommand(options);
-  });
+  .addHelpText(
+    'after',
+    '\nExample:\n  $ nfp predict --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz ' +
+      '--summary\n',
+  )
+  .action(
+    async (options: {
+      model: string;
+      data: string;
+      labels?: string;
+      batchSize?: number;
+      limit?: number;
+      summary?: boolean;
+    }) => {
+      await predictCommand(options);
+    },
+  );
 
 registerGradCommand(program);
 registerAttackCommand(program);

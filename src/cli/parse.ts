@@ -47,7 +47,10 @@ export function parseShare(value: string): number {
 
 export function parseTaps(value: string): TapSpec {
   if (value === 'auto') return 'auto';
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (names.length === 0) throw new InvalidArgumentError("expected 'auto' or comma-separated layer names");
   return names;
 }
@@ -75,9 +78,15 @@ export function parseShape(value: string): number[] {
 
 /** Distinct attack names: 'pgd,cw'. */
 export function parseAttackList(value: string): AttackName[] {
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const n of names) if (!(attackNames as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown attack '${n}' (known: ${attackNames.join(', ')})`);
-  if (names.length === 0 || new Set(names).size !== names.length) throw new InvalidArgumentError('expected distinct attack names');
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const n of names)
+    if (!(attackNames as readonly string[]).includes(n))
+      throw new InvalidArgumentError(`unknown attack '${n}' (known: ${attackNames.join(', ')})`);
+  if (names.length === 0 || new Set(names).size !== names.length)
+    throw new InvalidArgumentError('expected distinct attack names');
   return names as AttackName[];
 }
 
@@ -90,30 +99,44 @@ export function parseAttackList(value: string): AttackName[] {
 export function parseAblation(value: string, previous: AblationSpec[] = []): AblationSpec[] {
   const known = ablationParameters.join(', ');
   const m = /^\s*([A-Za-z]+)\s*=(.*)$/s.exec(value);
-  if (!m) throw new InvalidArgumentError(`expected <parameter>=<values> such as draws=1,5,25 or top=50,200,2000 (parameters: ${known})`);
+  if (!m)
+    throw new InvalidArgumentError(
+      `expected <parameter>=<values> such as draws=1,5,25 or top=50,200,2000 (parameters: ${known})`,
+    );
   const parameter = m[1]!;
-  if (!(ablationParameters as readonly string[]).includes(parameter)) throw new InvalidArgumentError(`unknown parameter '${parameter}' (known: ${known})`);
-  if (previous.some((s) => s.parameter === parameter)) throw new InvalidArgumentError(`${parameter} is ablated twice: give all its values in one --ablate ${parameter}=...`);
+  if (!(ablationParameters as readonly string[]).includes(parameter))
+    throw new InvalidArgumentError(`unknown parameter '${parameter}' (known: ${known})`);
+  if (previous.some((s) => s.parameter === parameter))
+    throw new InvalidArgumentError(
+      `${parameter} is ablated twice: give all its values in one --ablate ${parameter}=...`,
+    );
   const separator = parameter === 'taps' ? ';' : ',';
   const parts = m[2]!.split(separator).map((s) => s.trim());
   if (parts.every((s) => s === '')) throw new InvalidArgumentError(`expected at least one value after '${parameter}='`);
-  const empty = parts.findIndex((s) => s === '');
-  if (empty >= 0) throw new InvalidArgumentError(`empty value ${empty + 1} in '${parameter}=${m[2]}' (values are separated by '${separator}')`);
+  const empty = parts.indexOf('');
+  if (empty >= 0)
+    throw new InvalidArgumentError(
+      `empty value ${empty + 1} in '${parameter}=${m[2]}' (values are separated by '${separator}')`,
+    );
   const repeated = parts.find((s, i) => parts.indexOf(s) !== i);
-  if (repeated !== undefined) throw new InvalidArgumentError(`expected distinct values for ${parameter} but '${repeated}' repeats`);
+  if (repeated !== undefined)
+    throw new InvalidArgumentError(`expected distinct values for ${parameter} but '${repeated}' repeats`);
   if (parameter === 'taps') {
     const sets = parts.map((part) => {
       try {
         return parseTaps(part);
       } catch {
-        throw new InvalidArgumentError(`expected 'auto' or comma-separated layer names for each tap set of taps but received '${part}'`);
+        throw new InvalidArgumentError(
+          `expected 'auto' or comma-separated layer names for each tap set of taps but received '${part}'`,
+        );
       }
     });
     return [...previous, { parameter: 'taps', values: sets }];
   }
   const values = parts.map((part) => {
     const n = Number(part);
-    if (!/^\d+$/.test(part) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`expected positive integers for ${parameter} but received '${part}'`);
+    if (!/^\d+$/.test(part) || !Number.isSafeInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`expected positive integers for ${parameter} but received '${part}'`);
     return n;
   });
   return [...previous, { parameter: parameter as Exclude<AblationParameter, 'taps'>, values }];

@@ -36,8 +36,12 @@ export async function predictCommand(options: PredictOptions): Promise<void> {
       const label = out.labels[i]!;
       if (labels !== undefined && labels[i] === label) correct++;
       if (options.summary !== true) {
-        const logits = Array.from(out.logits.subarray(i * out.classes, (i + 1) * out.classes), (v) => Number(v.toPrecision(6)));
-        process.stdout.write(`${JSON.stringify({ index: i, label, ...(labels ? { truth: labels[i] } : {}), logits })}\n`);
+        const logits = Array.from(out.logits.subarray(i * out.classes, (i + 1) * out.classes), (v) =>
+          Number(v.toPrecision(6)),
+        );
+        process.stdout.write(
+          `${JSON.stringify({ index: i, label, ...(labels ? { truth: labels[i] } : {}), logits })}\n`,
+        );
       }
     }
     const summary = {

@@ -15,7 +15,9 @@ export class ProgressBar {
     const share = this.total === 0 ? 1 : Math.min(1, done / this.total);
     const elapsed = (performance.now() - this.started) / 1000;
     const eta = share > 0 ? (elapsed / share) * (1 - share) : NaN;
-    const text = `${this.label} ${bar(share)} ${(share * 100).toFixed(0).padStart(3)}% ${formatCount(done)}/${formatCount(this.total)} ${elapsed.toFixed(1)}s${Number.isFinite(eta) && share < 1 ? ` eta ${eta.toFixed(0)}s` : ''}`;
+    const percent = `${(share * 100).toFixed(0).padStart(3)}%`;
+    const timing = `${elapsed.toFixed(1)}s${Number.isFinite(eta) && share < 1 ? ` eta ${eta.toFixed(0)}s` : ''}`;
+    const text = `${this.label} ${bar(share)} ${percent} ${formatCount(done)}/${formatCount(this.total)} ${timing}`;
     if (this.stream.isTTY) {
       const now = performance.now();
       if (now - this.lastDraw < 100 && share < 1) return;

@@ -44,7 +44,10 @@ function findFile(dir: string, name: string): string | undefined {
  * Paths of a split's image and label files: in `dir` when given, else the repository's data/fashion-mnist/
  * first, then Debian's /usr/share/datasets/fashion-mnist/.
  */
-export function locateFashionMnist(split: FashionMnistSplit = 'test', dir?: string): { images: string; labels: string } {
+export function locateFashionMnist(
+  split: FashionMnistSplit = 'test',
+  dir?: string,
+): { images: string; labels: string } {
   const dirs = dir !== undefined ? [dir] : [shippedFashionMnistDir, debianFashionMnistDir];
   for (const d of dirs) {
     const images = findFile(d, `${prefix[split]}-images-idx3-ubyte`);
@@ -54,19 +57,26 @@ export function locateFashionMnist(split: FashionMnistSplit = 'test', dir?: stri
   const where = dirs.join(' or ');
   // Only the test split ships with the package; Debian packages the training split.
   const hint = split === 'train' ? '; install it with `sudo apt-get install dataset-fashion-mnist`' : '';
-  throw new DataFormatError(where, `Fashion-MNIST ${split} split not found (${prefix[split]}-{images-idx3,labels-idx1}-ubyte[.gz])${hint}`);
+  throw new DataFormatError(
+    where,
+    `Fashion-MNIST ${split} split not found (${prefix[split]}-{images-idx3,labels-idx1}-ubyte[.gz])${hint}`,
+  );
 }
 
 /** A Fashion-MNIST split as float32 [n, 1, 28, 28] in [0, 1] with Int32 labels 0-9. */
 export function loadFashionMnist(options: { split?: FashionMnistSplit; dir?: string } = {}): FashionMnist {
   const split = options.split ?? 'test';
-  if (split !== 'train' && split !== 'test') throw new RangeError(`Expected 'train' or 'test' for split but received ${String(split)}`);
+  if (split !== 'train' && split !== 'test')
+    throw new RangeError(`Expected 'train' or 'test' for split but received ${String(split)}`);
   const paths = locateFashionMnist(split, options.dir);
   const batch = idxImagesToBatch(readIdx(paths.images), paths.images);
   const labels = readIdxLabels(paths.labels);
   const [n, , h, w] = batch.dims;
   if (n !== expectedCount[split] || h !== 28 || w !== 28) {
-    throw new DataFormatError(paths.images, `expected ${expectedCount[split]} images of 28x28 but found ${n} of ${w}x${h}`);
+    throw new DataFormatError(
+      paths.images,
+      `expected ${expectedCount[split]} images of 28x28 but found ${n} of ${w}x${h}`,
+    );
   }
   if (labels.length !== n) throw new DataFormatError(paths.labels, `has ${labels.length} labels for ${n} images`);
   const bad = labels.findIndex((l) => l >= fashionMnistClasses.length);

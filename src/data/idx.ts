@@ -32,7 +32,10 @@ const maxDims = 16;
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (bytes.length < 4) throw new DataFormatError(file, `too short for an IDX header (${bytes.length} bytes)`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new DataFormatError(file, `not an IDX file: magic starts ${hex(bytes[0]!)} ${hex(bytes[1]!)}, expected 00 00`);
+    throw new DataFormatError(
+      file,
+      `not an IDX file: magic starts ${hex(bytes[0]!)} ${hex(bytes[1]!)}, expected 00 00`,
+    );
   }
   const dtype = dtypeByCode.get(bytes[2]!);
   if (dtype === undefined) {
@@ -42,7 +45,10 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (ndims < 1 || ndims > maxDims) throw new DataFormatError(file, `implausible number of dimensions ${ndims}`);
   const headerBytes = 4 + 4 * ndims;
   if (bytes.length < headerBytes) {
-    throw new DataFormatError(file, `truncated header: ${ndims} dims need ${headerBytes} bytes but the file has ${bytes.length}`);
+    throw new DataFormatError(
+      file,
+      `truncated header: ${ndims} dims need ${headerBytes} bytes but the file has ${bytes.length}`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
@@ -68,7 +74,11 @@ export function encodeIdx(array: { dims: readonly number[]; data: IdxArray['data
   const code = dtype === undefined ? undefined : codeByDtype.get(dtype);
   if (dtype === undefined || code === undefined) throw new TypeError('Expected a typed array IDX can hold for data');
   const { dims, data } = array;
-  if (dims.length < 1 || dims.length > maxDims || !dims.every((d) => Number.isInteger(d) && d >= 0 && d <= 0xffffffff)) {
+  if (
+    dims.length < 1 ||
+    dims.length > maxDims ||
+    !dims.every((d) => Number.isInteger(d) && d >= 0 && d <= 0xffffffff)
+  ) {
     throw new RangeError(`Expected 1 to ${maxDims} uint32 dims but received [${dims.join(', ')}]`);
   }
   if (elementCount(dims) !== data.length) {
@@ -78,12 +88,18 @@ export function encodeIdx(array: { dims: readonly number[]; data: IdxArray['data
   const view = new DataView(header.buffer);
   header[2] = code;
   header[3] = dims.length;
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d, false);
+  });
   return Buffer.concat([header, bytesOfTypedArray(data, false)]);
 }
 
 /** Writes an IDX file, gzipped when `gzip` is set (as MNIST ships). */
-export function writeIdx(path: string, array: { dims: readonly number[]; data: IdxArray['data'] }, options: { gzip?: boolean } = {}): void {
+export function writeIdx(
+  path: string,
+  array: { dims: readonly number[]; data: IdxArray['data'] },
+  options: { gzip?: boolean } = {},
+): void {
   const bytes = encodeIdx(array);
   writeFileSync(path, options.gzip ? gzipSync(bytes) : bytes);
 }
@@ -95,7 +111,10 @@ export function readIdxImages(path: string): ImageBatch {
 
 export function idxImagesToBatch(array: IdxArray, file: string): ImageBatch {
   if (array.dtype !== 'uint8' || array.dims.length !== 3) {
-    throw new DataFormatError(file, `expected uint8 images [n, height, width] but found ${array.dtype} [${array.dims.join(', ')}]`);
+    throw new DataFormatError(
+      file,
+      `expected uint8 images [n, height, width] but found ${array.dtype} [${array.dims.join(', ')}]`,
+    );
   }
   const [n, h, w] = array.dims as [number, number, number];
   const data = new Float32Array(array.data.length);

@@ -12,7 +12,8 @@ import { decodePixels } from './sharp-decode.js';
 import { centreCropToTensor, resizeShorterSide } from './torchvision-transforms.js';
 
 export interface ImageOptions {
-  /** Resize the shorter side to this many pixels (torchvision Resize(int), bilinear). null: keep the size. Default 256. */
+  /** Resize the shorter side to this many pixels (torchvision Resize(int), bilinear). null: keep the size. Default
+   * 256. */
   resize?: number | null;
   /** Centre crop to a square of this side (torchvision CenterCrop). null: no crop. Default 224. */
   crop?: number | null;
@@ -45,12 +46,16 @@ interface Settings {
 
 function settingsFrom(options: ImageOptions): Settings {
   const { resize = 256, crop = 224, channels = 3 } = options;
-  for (const [name, value] of [['resize', resize], ['crop', crop]] as const) {
+  for (const [name, value] of [
+    ['resize', resize],
+    ['crop', crop],
+  ] as const) {
     if (value !== null && !(Number.isInteger(value) && value >= 1 && value <= 65_536)) {
       throw new RangeError(`Expected a positive integer or null for ${name} but received ${String(value)}`);
     }
   }
-  if (channels !== 1 && channels !== 3) throw new RangeError(`Expected 1 or 3 for channels but received ${String(channels)}`);
+  if (channels !== 1 && channels !== 3)
+    throw new RangeError(`Expected 1 or 3 for channels but received ${String(channels)}`);
   return { resize, crop, channels };
 }
 
@@ -120,7 +125,9 @@ function imagesUnder(classDir: string): string[] {
   };
   walk(classDir);
   const byPath = new Map(folders.map((f) => [f.path, f.files]));
-  return sortedByCodePoint([...byPath.keys()]).flatMap((path) => sortedByCodePoint(byPath.get(path)!).map((name) => join(path, name)));
+  return sortedByCodePoint([...byPath.keys()]).flatMap((path) =>
+    sortedByCodePoint(byPath.get(path)!).map((name) => join(path, name)),
+  );
 }
 
 /** The samples of an image folder without decoding them: classes, and files with their labels. */
@@ -141,7 +148,11 @@ export function listImageFolder(root: string): { classes: string[]; files: strin
   const files = perClass.flat();
   const labels = new Int32Array(files.length);
   let i = 0;
-  perClass.forEach((list, label) => list.forEach(() => (labels[i++] = label)));
+  perClass.forEach((list, label) => {
+    list.forEach(() => {
+      labels[i++] = label;
+    });
+  });
   return { classes, files, labels };
 }
 
@@ -176,7 +187,10 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions 
       size ??= [image.height, image.width];
       data ??= new Float32Array(files.length * c * size[0] * size[1]);
       if (image.height !== size[0] || image.width !== size[1]) {
-        throw new DataFormatError(file, `is ${image.width}x${image.height} after resizing but other images are ${size[1]}x${size[0]}; set crop`);
+        throw new DataFormatError(
+          file,
+          `is ${image.width}x${image.height} after resizing but other images are ${size[1]}x${size[0]}; set crop`,
+        );
       }
       data.set(image.data, i * image.data.length);
     }

@@ -43,7 +43,8 @@ export function isNpy(bytes: Uint8Array): boolean {
 export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (!isNpy(bytes)) throw new DataFormatError(file, 'not a .npy file (missing the \\x93NUMPY magic)');
   if (bytes.length < 8) throw new DataFormatError(file, 'truncated .npy preamble');
-  const major = bytes[6]!, minor = bytes[7]!;
+  const major = bytes[6]!,
+    minor = bytes[7]!;
   if ((major !== 1 && major !== 2) || minor !== 0) {
     throw new DataFormatError(file, `unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0)`);
   }
@@ -59,11 +60,17 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (dataStart > bytes.length) {
     throw new DataFormatError(file, `truncated: the header says ${headerLength} bytes but the file ends first`);
   }
-  const header = parseHeader(Buffer.from(bytes.buffer, bytes.byteOffset + headerStart, headerLength).toString('latin1'), file);
+  const header = parseHeader(
+    Buffer.from(bytes.buffer, bytes.byteOffset + headerStart, headerLength).toString('latin1'),
+    file,
+  );
   const expected = elementCount(header.dims)! * itemSize[header.dtype];
   const found = bytes.length - dataStart;
   if (found !== expected) {
-    throw new DataFormatError(file, `expected ${expected} bytes of data for shape (${header.dims.join(', ')}) ${header.descr} but found ${found}`);
+    throw new DataFormatError(
+      file,
+      `expected ${expected} bytes of data for shape (${header.dims.join(', ')}) ${header.descr} but found ${found}`,
+    );
   }
   const data = typedArrayFromBytes(header.dtype, bytes.subarray(dataStart), true);
   return { dtype: header.dtype, dims: header.dims, data } as NpyArray;
@@ -89,8 +96,9 @@ export function encodeNpy(array: { dims: readonly number[]; data: NpyData }): Ui
   const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
   const dict = `{'descr': '${descrByDtype[dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
   const unpadded = 10 + dict.length + 1; // preamble + dict + '\n'
-  const header = dict + ' '.repeat((alignment - (unpadded % alignment)) % alignment) + '\n';
-  if (header.length > 0xffff) throw new RangeError(`Expected dims that fit a format 1.0 header; ${dims.length} dims do not`);
+  const header = `${dict + ' '.repeat((alignment - (unpadded % alignment)) % alignment)}\n`;
+  if (header.length > 0xffff)
+    throw new RangeError(`Expected dims that fit a format 1.0 header; ${dims.length} dims do not`);
   const preamble = new Uint8Array(10);
   preamble.set(magic);
   preamble[6] = 1;
@@ -137,7 +145,7 @@ function parseHeader(text: string, file: string): NpyHeader {
     pos = end + 1;
     return value;
   };
-  const parseInt = (): number => {
+  const readInt = (): number => {
     skipSpace();
     const match = /^(0|[1-9][0-9]*)L?/.exec(text.slice(pos));
     if (match === null) return fail(`expected a non-negative integer at offset ${pos}`);
@@ -152,7 +160,7 @@ function parseHeader(text: string, file: string): NpyHeader {
     skipSpace();
     let trailingComma = false;
     while (text[pos] !== ')') {
-      dims.push(parseInt());
+      dims.push(readInt());
       skipSpace();
       trailingComma = text[pos] === ',';
       if (trailingComma) pos++;
@@ -166,7 +174,10 @@ function parseHeader(text: string, file: string): NpyHeader {
   };
   const parseBool = (): boolean => {
     skipSpace();
-    for (const [word, value] of [['True', true], ['False', false]] as const) {
+    for (const [word, value] of [
+      ['True', true],
+      ['False', false],
+    ] as const) {
       if (text.startsWith(word, pos)) {
         pos += word.length;
         return value;
@@ -202,7 +213,10 @@ function parseHeader(text: string, file: string): NpyHeader {
   const descr = seen.get('descr') as string;
   const dims = seen.get('shape') as number[];
   if (seen.get('fortran_order') === true) {
-    throw new DataFormatError(file, 'Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)');
+    throw new DataFormatError(
+      file,
+      'Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)',
+    );
   }
   const dtype = dtypeByDescr.get(descr);
   if (dtype === undefined) {

@@ -82,7 +82,9 @@ export function resizeBilinear(image: Pixels, width: number, height: number): Pi
       const inRow = (y + start) * image.width * channels;
       const outRow = y * width * channels;
       for (let o = 0; o < width; o++) {
-        const lo = taps.first[o]!, n = taps.count[o]!, k = o * taps.maxTaps;
+        const lo = taps.first[o]!,
+          n = taps.count[o]!,
+          k = o * taps.maxTaps;
         for (let c = 0; c < channels; c++) {
           let sum = half;
           for (let t = 0; t < n; t++) sum += src[inRow + (lo + t) * channels + c]! * taps.weights[k + t]!;
@@ -97,7 +99,9 @@ export function resizeBilinear(image: Pixels, width: number, height: number): Pi
     const src = current.data;
     const stride = width * channels;
     for (let o = 0; o < height; o++) {
-      const lo = vertical.first[o]!, n = vertical.count[o]!, k = o * vertical.maxTaps;
+      const lo = vertical.first[o]!,
+        n = vertical.count[o]!,
+        k = o * vertical.maxTaps;
       for (let i = 0; i < stride; i++) {
         let sum = half;
         for (let t = 0; t < n; t++) sum += src[(lo + t) * stride + i]! * vertical.weights[k + t]!;

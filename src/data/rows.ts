@@ -8,7 +8,10 @@ export function gatherRows(src: Float32Array, rows: ArrayLike<number>, width: nu
 }
 
 /** Images `rows` of a batch [N, ...], as a new batch. */
-export function gatherImages(images: { data: Float32Array; dims: readonly number[] }, rows: ArrayLike<number>): { data: Float32Array; dims: number[] } {
+export function gatherImages(
+  images: { data: Float32Array; dims: readonly number[] },
+  rows: ArrayLike<number>,
+): { data: Float32Array; dims: number[] } {
   const width = images.dims[0] === 0 ? 0 : images.data.length / images.dims[0]!;
   return { data: gatherRows(images.data, rows, width), dims: [rows.length, ...images.dims.slice(1)] };
 }

@@ -23,7 +23,12 @@ export async function decodePixels(input: string | Uint8Array, channels: 1 | 3, 
       ? sharp(input, options).pipelineColourspace('cmyk').toColourspace('cmyk')
       : sharp(input, options).removeAlpha().toColourspace('srgb');
     const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    const pixels = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels };
+    const pixels = {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width: info.width,
+      height: info.height,
+      channels: info.channels,
+    };
     rgb = cmyk ? cmykToRgb(pixels) : pixels;
   } catch (err) {
     throw new DataFormatError(source, `cannot decode image (${(err as Error).message})`);

@@ -88,7 +88,10 @@ export function loadLabelFile(path: string): Int32Array {
   if (isNpy(bytes)) {
     const array = parseNpy(bytes, path);
     if (array.dims.length !== 1 || array.dtype === 'float32' || array.dtype === 'float64') {
-      throw new DataFormatError(path, `expected integer labels [n] but found ${array.dtype} [${array.dims.join(', ')}]`);
+      throw new DataFormatError(
+        path,
+        `expected integer labels [n] but found ${array.dtype} [${array.dims.join(', ')}]`,
+      );
     }
     return toInt32Labels(array.data, path);
   }
@@ -97,5 +100,7 @@ export function loadLabelFile(path: string): Int32Array {
 
 /** SHA-256 of a float32 tensor's bytes: recognises the same data set later (e.g. to hold out a bank's fit images). */
 export function tensorDigest(data: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    .digest('hex');
 }

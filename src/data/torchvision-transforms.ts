@@ -40,7 +40,8 @@ export function centreCropToTensor(
   out?: Float32Array,
   offset = 0,
 ): { data: Float32Array; width: number; height: number } {
-  const width = crop ?? image.width, height = crop ?? image.height;
+  const width = crop ?? image.width,
+    height = crop ?? image.height;
   const left = crop === null ? 0 : cropOffset(image.width, crop);
   const top = crop === null ? 0 : cropOffset(image.height, crop);
   const { channels, data: src } = image;

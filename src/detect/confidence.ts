@@ -5,7 +5,8 @@
 // images, alarms on either. The standardization looks at the upper tail, where thresholds live:
 // z = (x - median) / ((q95 - median) / 1.645). Mean and sd would not do: the clean log-likelihood
 // ratio sums have a long negative tail (a clean image far from the attacked mean gets a very negative
-// term) that inflates the sd and would hide the fingerprints behind the margin. Attacks that push the margin up (PGD, or CW with a confidence kappa)
+// term) that inflates the sd and would hide the fingerprints behind the margin. Attacks that push the margin up (PGD,
+// or CW with a confidence kappa)
 // are what the fingerprints catch. The threshold is still calibrated on the combined clean scores,
 // so the false-positive rate holds whatever the shape of either distribution.
 import type { ConfidenceCalibration } from '../bank/index.js';
@@ -22,7 +23,8 @@ export function logitMargins(logits: Float32Array, rows: number): Float64Array {
   const classes = logits.length / rows;
   const out = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
-    let first = -Infinity, second = -Infinity;
+    let first = -Infinity,
+      second = -Infinity;
     for (let c = 0; c < classes; c++) {
       const v = logits[r * classes + c]!;
       if (v > first) {
@@ -42,7 +44,8 @@ export function confidenceStatistic(logits: Float32Array, rows: number): Float64
 
 function quantile(sorted: Float64Array, p: number): number {
   const at = p * (sorted.length - 1);
-  const lo = Math.floor(at), hi = Math.min(sorted.length - 1, lo + 1);
+  const lo = Math.floor(at),
+    hi = Math.min(sorted.length - 1, lo + 1);
   return sorted[lo]! + (at - lo) * (sorted[hi]! - sorted[lo]!);
 }
 
@@ -59,7 +62,14 @@ function centerScale(values: number[]): [number, number] {
  * every repeated draw; `familyReps` are [rows x families] each) and of the confidence statistic.
  * Classes with fewer than `minPerClass` images take those of all classes.
  */
-export function fitConfidence(labels: Int32Array, familyReps: Float64Array[], families: number, confidence: Float64Array, classes: number, minPerClass: number): ConfidenceCalibration {
+export function fitConfidence(
+  labels: Int32Array,
+  familyReps: Float64Array[],
+  families: number,
+  confidence: Float64Array,
+  classes: number,
+  minPerClass: number,
+): ConfidenceCalibration {
   const fpBy = Array.from({ length: classes }, () => Array.from({ length: families }, () => [] as number[]));
   const qBy = Array.from({ length: classes }, () => [] as number[]);
   labels.forEach((c, i) => {
@@ -84,7 +94,12 @@ export function fitConfidence(labels: Int32Array, familyReps: Float64Array[], fa
  * One input's statistics standardized on its class `label`'s clean images: one z per attack family
  * (`familySums`, one sum per family), then the confidence statistic's z.
  */
-export function standardizedStatistics(cal: ConfidenceCalibration, label: number, familySums: ArrayLike<number>, confidence: number): number[] {
+export function standardizedStatistics(
+  cal: ConfidenceCalibration,
+  label: number,
+  familySums: ArrayLike<number>,
+  confidence: number,
+): number[] {
   const z = cal.fingerprint[label]!.map(([m, s], a) => (familySums[a]! - m) / s);
   const [mq, sq] = cal.margin[label]!;
   z.push((confidence - mq) / sq);
@@ -96,6 +111,11 @@ export function standardizedStatistics(cal: ConfidenceCalibration, label: number
  * (standardizedStatistics). Standardizing each family apart keeps one with large ratios (PGD) from
  * setting the threshold for the others (CW).
  */
-export function combineConfidence(cal: ConfidenceCalibration, label: number, familySums: ArrayLike<number>, confidence: number): number {
+export function combineConfidence(
+  cal: ConfidenceCalibration,
+  label: number,
+  familySums: ArrayLike<number>,
+  confidence: number,
+): number {
   return Math.max(...standardizedStatistics(cal, label, familySums, confidence));
 }

@@ -1,9 +1,9 @@
 // FingerprintDetector: one inference with the bank's taps per batch, then, per input, a fresh
 // random draw of fingerprints from its predicted class and the native fused score. A threshold
 // calibrated on held-out clean images (per class where possible) decides.
-import * as ort from 'onnxruntime-node';
-
-import { FingerprintBank, readBank, writeBank } from '../bank/index.js';
+import type * as ort from 'onnxruntime-node';
+import type { FingerprintBank } from '../bank/index.js';
+import { readBank, writeBank } from '../bank/index.js';
 import type { Calibration, ConfidenceCalibration } from '../bank/index.js';
 import { decodeImage, gatherRows } from '../data/index.js';
 import { Classifier } from '../model/index.js';
@@ -16,7 +16,8 @@ import type { DrawSource } from './draws.js';
 
 export type Scorer = 'llr' | 'vote' | 'likelihood';
 
-/** One image: an ONNX Runtime tensor or {data, dims} ([C,H,W] or [N,C,H,W], float32 in the model's input range), an image file path, or encoded image bytes. */
+/** One image: an ONNX Runtime tensor or {data, dims} ([C,H,W] or [N,C,H,W], float32 in the model's input range), an
+ * image file path, or encoded image bytes. */
 export type DetectInput = ort.Tensor | ImageBatch | string | Uint8Array;
 
 export interface DetectorOptions extends SessionSettings {
@@ -86,7 +87,8 @@ export interface Scored {
   labels: Int32Array;
   /** The decision scores: the fingerprint score, or with the confidence term the combined one. */
   scores: Float64Array;
-  /** With the confidence term: the fingerprint score alone, each family's sum [rows x families], and the confidence statistic. */
+  /** With the confidence term: the fingerprint score alone, each family's sum [rows x families], and the confidence
+   * statistic. */
   fingerprint?: Float64Array;
   familySums?: Float64Array;
   confidence?: Float64Array;
@@ -109,33 +111,82 @@ export class FingerprintDetector {
     readonly confidence: boolean,
   ) {}
 
-  get bank(): FingerprintBank { return this.bankNow; }
+  get bank(): FingerprintBank {
+    return this.bankNow;
+  }
 
   static async load(options: DetectorOptions): Promise<FingerprintDetector> {
     const bank = typeof options.bank === 'string' ? readBank(options.bank) : options.bank;
     const h = bank.header;
     const cal = h.calibration;
     const draws = options.draws ?? cal?.draws ?? 25;
-    if (!Number.isInteger(draws) || draws < 1) throw new RangeError(`Expected a positive integer for draws but received ${draws}`);
+    if (!Number.isInteger(draws) || draws < 1)
+      throw new RangeError(`Expected a positive integer for draws but received ${draws}`);
     const combine = options.combine ?? cal?.combine ?? 'max';
-    if (combine !== 'max' && combine !== 'logsumexp') throw new RangeError(`Expected 'max' or 'logsumexp' for combine but received ${String(combine)}`);
+    if (combine !== 'max' && combine !== 'logsumexp')
+      throw new RangeError(`Expected 'max' or 'logsumexp' for combine but received ${String(combine)}`);
     const scorer = options.scorer ?? 'llr';
-    if (!['llr', 'vote', 'likelihood'].includes(scorer)) throw new RangeError(`Expected 'llr', 'vote' or 'likelihood' for scorer but received ${String(scorer)}`);
-    if (options.threshold !== undefined && !Number.isFinite(options.threshold)) throw new RangeError(`Expected a finite number for threshold but received ${options.threshold}`);
-    if (options.fpr !== undefined && !(options.fpr > 0 && options.fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${options.fpr}`);
+    if (!['llr', 'vote', 'likelihood'].includes(scorer))
+      throw new RangeError(`Expected 'llr', 'vote' or 'likelihood' for scorer but received ${String(scorer)}`);
+    if (options.threshold !== undefined && !Number.isFinite(options.threshold))
+      throw new RangeError(`Expected a finite number for threshold but received ${options.threshold}`);
+    if (options.fpr !== undefined && !(options.fpr > 0 && options.fpr < 1))
+      throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${options.fpr}`);
     const confidence = options.confidence ?? cal?.confidence !== undefined;
-    if (confidence && scorer !== 'llr') throw new RangeError(`Expected the llr scorer with confidence but received '${scorer}'`);
-    const { model, bank: _bank, draws: _d, combine: _c, scorer: _s, threshold: _t, fpr, seed, allowModelMismatch, batchSize, confidence: _q, ...settings } = options;
-    const classifier = await Classifier.load(model, { ...settings, taps: h.taps.map((t) => t.tensor), inputShape: h.model.inputShape, ...(batchSize ? { batchSize } : {}) });
+    if (confidence && scorer !== 'llr')
+      throw new RangeError(`Expected the llr scorer with confidence but received '${scorer}'`);
+    const {
+      model,
+      bank: _bank,
+      draws: _d,
+      combine: _c,
+      scorer: _s,
+      threshold: _t,
+      fpr,
+      seed,
+      allowModelMismatch,
+      batchSize,
+      confidence: _q,
+      ...settings
+    } = options;
+    const classifier = await Classifier.load(model, {
+      ...settings,
+      taps: h.taps.map((t) => t.tensor),
+      inputShape: h.model.inputShape,
+      ...(batchSize ? { batchSize } : {}),
+    });
     try {
       if (classifier.sha256 !== h.model.sha256 && allowModelMismatch !== true) {
-        throw new DetectorError(`The bank was fitted on model ${h.model.source} (sha256 ${h.model.sha256.slice(0, 12)}…) but ${classifier.source} has sha256 ${classifier.sha256.slice(0, 12)}…; pass allowModelMismatch to use it anyway`);
+        const fitted = `${h.model.source} (sha256 ${h.model.sha256.slice(0, 12)}…)`;
+        throw new DetectorError(
+          `The bank was fitted on model ${fitted} but ${classifier.source} ` +
+            `has sha256 ${classifier.sha256.slice(0, 12)}…; pass allowModelMismatch to use it anyway`,
+        );
       }
       const sizes = classifier.taps.map((t) => t.size);
-      if (classifier.neurons !== h.neurons || sizes.some((s, i) => s !== h.taps[i]!.size) || classifier.classes !== h.model.classes) {
-        throw new DetectorError(`The bank's taps (${h.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}) and ${h.model.classes} classes do not match the model's (${classifier.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}; ${classifier.classes} classes)`);
+      if (
+        classifier.neurons !== h.neurons ||
+        sizes.some((s, i) => s !== h.taps[i]!.size) ||
+        classifier.classes !== h.model.classes
+      ) {
+        throw new DetectorError(
+          `The bank's taps ` +
+            `(${h.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}) and ${h.model.classes} classes do not ` +
+            `match the model's ` +
+            `(${classifier.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}; ${classifier.classes} classes)`,
+        );
       }
-      return new FingerprintDetector(classifier, bank, draws, combine, scorer, options.threshold, seed === undefined ? new CryptoDraws() : new SeededDraws(seed), fpr, confidence);
+      return new FingerprintDetector(
+        classifier,
+        bank,
+        draws,
+        combine,
+        scorer,
+        options.threshold,
+        seed === undefined ? new CryptoDraws() : new SeededDraws(seed),
+        fpr,
+        confidence,
+      );
     } catch (error) {
       await classifier.release();
       throw error;
@@ -171,25 +222,48 @@ export class FingerprintDetector {
     const classes = this.bankNow.header.model.classes;
     const byClass = Array.from({ length: classes }, () => [] as number[]);
     const imagesOf = new Int32Array(classes);
-    out.labels.forEach((c) => imagesOf[c]!++);
+    out.labels.forEach((c) => {
+      imagesOf[c]!++;
+    });
     // Fingerprint scores of every repeated draw; with the confidence term, its per-class statistics
     // are fitted on these same images before the combined scores set the thresholds.
     const families = this.bankNow.families;
     const reps: Scored[] = [];
-    for (let rep = 0; rep < drawsPerImage; rep++) reps.push(await this.scoreActivations(out.activations, out.labels, { logits: out.logits }));
-    const confidence = this.confidence ? fitConfidence(out.labels, reps.map((r) => r.familySums!), families, reps[0]!.confidence!, classes, minPerClassConfidence) : undefined;
+    for (let rep = 0; rep < drawsPerImage; rep++)
+      reps.push(await this.scoreActivations(out.activations, out.labels, { logits: out.logits }));
+    const confidence = this.confidence
+      ? fitConfidence(
+          out.labels,
+          reps.map((r) => r.familySums!),
+          families,
+          reps[0]!.confidence!,
+          classes,
+          minPerClassConfidence,
+        )
+      : undefined;
     for (const rep of reps) {
       out.labels.forEach((c, i) => {
-        const score = confidence === undefined ? rep.scores[i]! : combineConfidence(confidence, c, rep.familySums!.subarray(i * families, (i + 1) * families), rep.confidence![i]!);
+        const score =
+          confidence === undefined
+            ? rep.scores[i]!
+            : combineConfidence(
+                confidence,
+                c,
+                rep.familySums!.subarray(i * families, (i + 1) * families),
+                rep.confidence![i]!,
+              );
         if (Number.isFinite(score)) byClass[c]!.push(score);
       });
     }
     const all = byClass.flat();
     const calibration: Calibration = {
-      fpr, draws: this.draws, combine: this.combine,
+      fpr,
+      draws: this.draws,
+      combine: this.combine,
       global: thresholdFor(all, fpr),
       perClass: byClass.map((scores, c) => (imagesOf[c]! >= minPerClass ? thresholdFor(scores, fpr) : null)),
-      images: out.rows, drawsPerImage,
+      images: out.rows,
+      drawsPerImage,
       ...(confidence !== undefined ? { confidence } : {}),
     };
     this.bankNow = this.bankNow.withCalibration(calibration);
@@ -215,15 +289,27 @@ export class FingerprintDetector {
   thresholdOf(label: number): number {
     if (this.threshold !== undefined) return this.threshold;
     const cal = this.bankNow.header.calibration;
-    if (cal === undefined) throw new DetectorError('The bank is not calibrated: call calibrate() on held-out clean images, or pass a threshold');
+    if (cal === undefined)
+      throw new DetectorError(
+        'The bank is not calibrated: call calibrate() on held-out clean images, or pass a threshold',
+      );
     if (this.fpr !== undefined && Math.abs(cal.fpr - this.fpr) > 1e-12) {
-      throw new DetectorError(`The bank was calibrated for a false-positive rate of ${cal.fpr}, not ${this.fpr}: calibrate again or pass a threshold`);
+      throw new DetectorError(
+        `The bank was calibrated for a false-positive rate of ${cal.fpr}, not ${this.fpr}: calibrate again or pass ` +
+          `a threshold`,
+      );
     }
     if ((cal.confidence !== undefined) !== this.confidence) {
-      throw new DetectorError(`The bank was calibrated ${cal.confidence ? 'with' : 'without'} the confidence term; this detector scores ${this.confidence ? 'with' : 'without'} it: calibrate again or pass a threshold`);
+      throw new DetectorError(
+        `The bank was calibrated ${cal.confidence ? 'with' : 'without'} the confidence term; this detector ` +
+          `scores ${this.confidence ? 'with' : 'without'} it: calibrate again or pass a threshold`,
+      );
     }
     if (cal.draws !== this.draws || cal.combine !== this.combine || this.scorer !== 'llr') {
-      throw new DetectorError(`The bank was calibrated for ${cal.draws} draws with '${cal.combine}' and the llr scorer; this detector uses ${this.draws} with '${this.combine}' and '${this.scorer}': calibrate again or pass a threshold`);
+      throw new DetectorError(
+        `The bank was calibrated for ${cal.draws} draws with '${cal.combine}' and the llr scorer; this detector ` +
+          `uses ${this.draws} with '${this.combine}' and '${this.scorer}': calibrate again or pass a threshold`,
+      );
     }
     return cal.perClass[label] ?? cal.global;
   }
@@ -236,7 +322,11 @@ export class FingerprintDetector {
    * needs the images' `logits` [rows x classes] too; its scores combine both once the bank is
    * calibrated for it (before that, they are the fingerprint scores).
    */
-  async scoreActivations(acts: Float32Array, labels: Int32Array, options: { explain?: boolean; draws?: DrawSource | 'fixed'; logits?: Float32Array } = {}): Promise<Scored> {
+  async scoreActivations(
+    acts: Float32Array,
+    labels: Int32Array,
+    options: { explain?: boolean; draws?: DrawSource | 'fixed'; logits?: Float32Array } = {},
+  ): Promise<Scored> {
     const explain = options.explain === true;
     const source = options.draws ?? this.source;
     const bank = this.bankNow;
@@ -266,9 +356,15 @@ export class FingerprintDetector {
       });
       const needTerms = explain || this.scorer === 'vote';
       const needMeans = this.scorer === 'likelihood';
-      const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) => bank.native.detectScores({
-        acts: groupActs, rows: rowsIn, draws: groupDraws, combine: this.combine, ...(needTerms ? { terms: true } : {}), ...(needMeans ? { means: true } : {}),
-      });
+      const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) =>
+        bank.native.detectScores({
+          acts: groupActs,
+          rows: rowsIn,
+          draws: groupDraws,
+          combine: this.combine,
+          ...(needTerms ? { terms: true } : {}),
+          ...(needMeans ? { means: true } : {}),
+        });
       // The full-size group is scored in place over every row, the others' rows given some valid
       // draw and their scores dropped: copying most rows' activations cost more than scoring them.
       // Should a dropped row make the kernel fail (a non-finite activation under its stand-in draw),
@@ -276,14 +372,18 @@ export class FingerprintDetector {
       let inPlace: Awaited<ReturnType<typeof score>> | undefined;
       if (m === this.draws && members.length < rows) {
         const spread = new Uint32Array(rows * m).fill(drawn[0]!);
-        members.forEach((r, i) => spread.set(drawn.subarray(i * m, (i + 1) * m), r * m));
+        members.forEach((r, i) => {
+          spread.set(drawn.subarray(i * m, (i + 1) * m), r * m);
+        });
         inPlace = await score(rows, acts, spread).catch(() => undefined);
       }
-      const res = inPlace ?? await score(members.length, members.length === rows ? acts : gatherRows(acts, members, n), drawn);
+      const res =
+        inPlace ?? (await score(members.length, members.length === rows ? acts : gatherRows(acts, members, n), drawn));
       members.forEach((r, at) => {
         // The row's place in the kernel's outputs: its own row when scored in place, else its member index.
         const i = inPlace !== undefined ? r : at;
-        if (familySums !== undefined) for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
+        if (familySums !== undefined)
+          for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
         if (this.scorer === 'llr') scores[r] = res.score[i]!;
         else if (this.scorer === 'vote') {
           let votes = 0;
@@ -311,12 +411,22 @@ export class FingerprintDetector {
     }
     if (!this.confidence) return { labels, scores, draws, terms };
     if (options.logits === undefined || options.logits.length !== rows * bank.header.model.classes) {
-      throw new DetectorError(`This detector scores with the confidence term: pass the images' logits [${rows} x ${bank.header.model.classes}]`);
+      throw new DetectorError(
+        `This detector scores with the confidence term: pass the images' logits ` +
+          `[${rows} x ${bank.header.model.classes}]`,
+      );
     }
     const confidence = confidenceStatistic(options.logits, rows);
     const cal: ConfidenceCalibration | undefined = bank.header.calibration?.confidence;
     const sums = familySums!;
-    const combined = cal === undefined ? scores : scores.map((v, r) => (Number.isNaN(v) ? NaN : combineConfidence(cal, labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!)));
+    const combined =
+      cal === undefined
+        ? scores
+        : scores.map((v, r) =>
+            Number.isNaN(v)
+              ? NaN
+              : combineConfidence(cal, labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!),
+          );
     return { labels, scores: combined, fingerprint: scores, familySums: sums, confidence, draws, terms };
   }
 
@@ -329,17 +439,32 @@ export class FingerprintDetector {
       const where = Array.isArray(input) ? `input[${i}]` : 'input';
       if (typeof item === 'string' || item instanceof Uint8Array) {
         const [c, h, w] = shape as [number, number, number];
-        if (c !== 1 && c !== 3) throw new TypeError(`Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`);
+        if (c !== 1 && c !== 3)
+          throw new TypeError(
+            `Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`,
+          );
         const image = await decodeImage(item, { channels: c, resize: Math.min(h, w), crop: h === w ? h : null });
-        if (image.dims[2] !== h || image.dims[3] !== w) throw new RangeError(`Expected an image that resizes to ${h}x${w} for ${where} but it became ${image.dims[2]}x${image.dims[3]}`);
+        if (image.dims[2] !== h || image.dims[3] !== w)
+          throw new RangeError(
+            `Expected an image that resizes to ${h}x${w} for ${where} but it became ${image.dims[2]}x${image.dims[3]}`,
+          );
         parts.push(image.data);
         continue;
       }
       const data = (item as ImageBatch).data;
       const dims = [...(item as ImageBatch).dims].map(Number);
       const full = dims.length === 3 ? [1, ...dims] : dims;
-      if (!(data instanceof Float32Array) || full.length !== 4 || full.slice(1).some((d, j) => d !== shape[j]) || data.length !== full.reduce((a, v) => a * v, 1)) {
-        throw new TypeError(`Expected a float32 tensor of shape [N, ${shape.join(', ')}] or [${shape.join(', ')}] for ${where} but received ${data?.constructor?.name ?? typeof data} [${dims.join(', ')}]`);
+      if (
+        !(data instanceof Float32Array) ||
+        full.length !== 4 ||
+        full.slice(1).some((d, j) => d !== shape[j]) ||
+        data.length !== full.reduce((a, v) => a * v, 1)
+      ) {
+        const received = `${data?.constructor?.name ?? typeof data} [${dims.join(', ')}]`;
+        throw new TypeError(
+          `Expected a float32 tensor of shape [N, ${shape.join(', ')}] or [${shape.join(', ')}] for ${where} ` +
+            `but received ${received}`,
+        );
       }
       parts.push(data);
     }
@@ -354,4 +479,3 @@ export class FingerprintDetector {
     return { data, dims: [total / per, ...shape] };
   }
 }
-

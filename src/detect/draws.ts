@@ -55,7 +55,14 @@ export class SeededDraws implements DrawSource {
  * a scan of the few values drawn so far; larger ones run a partial Fisher-Yates shuffle over a
  * sparse map, so no draw costs O(count).
  */
-export function drawDistinct(source: DrawSource, start: number, count: number, m: number, out: Uint32Array, offset: number): void {
+export function drawDistinct(
+  source: DrawSource,
+  start: number,
+  count: number,
+  m: number,
+  out: Uint32Array,
+  offset: number,
+): void {
   if (m * 4 <= count && m <= 64) {
     for (let i = 0; i < m; i++) {
       let v: number;
@@ -63,7 +70,11 @@ export function drawDistinct(source: DrawSource, start: number, count: number, m
       do {
         v = start + source.below(count);
         repeated = false;
-        for (let j = offset; j < offset + i; j++) if (out[j] === v) { repeated = true; break; }
+        for (let j = offset; j < offset + i; j++)
+          if (out[j] === v) {
+            repeated = true;
+            break;
+          }
       } while (repeated);
       out[offset + i] = v;
     }

@@ -4,4 +4,10 @@ export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scored,
 export { CryptoDraws, SeededDraws, drawDistinct } from './draws.js';
 export type { DrawSource } from './draws.js';
 export { thresholdFor } from './calibrate.js';
-export { combineConfidence, confidenceStatistic, fitConfidence, logitMargins, standardizedStatistics } from './confidence.js';
+export {
+  combineConfidence,
+  confidenceStatistic,
+  fitConfidence,
+  logitMargins,
+  standardizedStatistics,
+} from './confidence.js';

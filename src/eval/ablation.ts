@@ -63,12 +63,14 @@ export interface Ablation {
 
 /** A request that cannot be carried out; `setting` is the offending parameter=value when there is one. */
 export class AblationError extends RangeError {
-  constructor(message: string, readonly setting?: string) {
+  constructor(
+    message: string,
+    readonly setting?: string,
+  ) {
     super(message);
     this.name = 'AblationError';
   }
 }
-
 
 /**
  * Checks, before any attack runs, that every requested setting can be measured: the bank is
@@ -80,26 +82,38 @@ export function checkAblations(bank: FingerprintBank, specs: readonly AblationSp
   const h = bank.header;
   const seen = new Set<AblationParameter>();
   for (const spec of specs) {
-    if (seen.has(spec.parameter)) throw new AblationError(`${spec.parameter} is ablated twice: give all its values at once`, spec.parameter);
+    if (seen.has(spec.parameter))
+      throw new AblationError(`${spec.parameter} is ablated twice: give all its values at once`, spec.parameter);
     seen.add(spec.parameter);
   }
   if (specs.length === 0) return;
-  if (h.calibration === undefined) throw new AblationError('the bank is not calibrated, so there is no calibration to repeat at each setting');
+  if (h.calibration === undefined)
+    throw new AblationError('the bank is not calibrated, so there is no calibration to repeat at each setting');
   let record: DataRecord;
   try {
     record = recordedData(bank, digest);
   } catch (error) {
     throw new AblationError(`${(error as Error).message}; pass the data the bank was fitted on`);
   }
-  if (record.calibration === undefined) throw new AblationError('the bank records no calibration rows (it was calibrated apart from its fit data), so it cannot be recalibrated as it was');
+  if (record.calibration === undefined)
+    throw new AblationError(
+      'the bank records no calibration rows (it was calibrated apart from its fit data), so it cannot be ' +
+        'recalibrated as it was',
+    );
   for (const spec of specs) {
     if (spec.parameter === 'top') {
       const over = spec.values.find((v) => v > h.fit.topK);
-      if (over !== undefined) throw new AblationError(`the bank was fitted to keep at most ${h.fit.topK} fingerprints per class; a larger top needs a refit with nfp fit --top`, `top=${over}`);
+      if (over !== undefined)
+        throw new AblationError(
+          `the bank was fitted to keep at most ${h.fit.topK} fingerprints per class; a larger top needs a refit ` +
+            `with nfp fit --top`,
+          `top=${over}`,
+        );
     }
     if (spec.parameter === 'k') {
       const over = spec.values.find((v) => v > h.neurons);
-      if (over !== undefined) throw new AblationError(`k cannot exceed the bank's ${h.neurons} tapped neurons`, `k=${over}`);
+      if (over !== undefined)
+        throw new AblationError(`k cannot exceed the bank's ${h.neurons} tapped neurons`, `k=${over}`);
     }
     if (refitParameters.includes(spec.parameter)) {
       try {
@@ -112,7 +126,11 @@ export function checkAblations(bank: FingerprintBank, specs: readonly AblationSp
 }
 
 /** Resolves every tap set of a taps ablation on the model, so a misspelt layer fails before any attack runs. */
-export async function checkAblationTaps(model: string | Uint8Array, bank: FingerprintBank, specs: readonly AblationSpec[]): Promise<void> {
+export async function checkAblationTaps(
+  model: string | Uint8Array,
+  bank: FingerprintBank,
+  specs: readonly AblationSpec[],
+): Promise<void> {
   for (const spec of specs) {
     if (spec.parameter !== 'taps') continue;
     for (const taps of spec.values) {
@@ -124,7 +142,11 @@ export async function checkAblationTaps(model: string | Uint8Array, bank: Finger
       }
       const neurons = classifier.neurons;
       await classifier.release();
-      if (neurons < bank.header.k) throw new AblationError(`the taps hold ${neurons} neurons, fewer than the bank's k = ${bank.header.k}`, `taps=${settingLabel(taps)}`);
+      if (neurons < bank.header.k)
+        throw new AblationError(
+          `the taps hold ${neurons} neurons, fewer than the bank's k = ${bank.header.k}`,
+          `taps=${settingLabel(taps)}`,
+        );
     }
   }
 }
@@ -161,35 +183,73 @@ export async function runAblations(options: AblationOptions): Promise<Ablation[]
   const cal = h.calibration!;
   const [from, to] = h.fit.data!.calibration!;
   const per = options.data.data.length / options.data.dims[0]!;
-  const calibrationImages: ImageBatch = { data: options.data.data.subarray(from * per, to * per), dims: [to - from, ...options.data.dims.slice(1)] };
+  const calibrationImages: ImageBatch = {
+    data: options.data.data.subarray(from * per, to * per),
+    dims: [to - from, ...options.data.dims.slice(1)],
+  };
   const draws = options.draws ?? cal.draws;
   const detectors = options.detectors ?? 100;
   const seed = options.seed ?? 1;
   const progress = options.onProgress ?? (() => {});
 
-  const measure = async (variant: FingerprintBank, m: number, stage: string): Promise<Omit<AblationRow, 'value' | 'label' | 'own' | 'seconds'>> => {
-    const detector = await FingerprintDetector.load({ model: options.model, bank: variant, draws: m, combine: cal.combine, seed });
+  const measure = async (
+    variant: FingerprintBank,
+    m: number,
+    stage: string,
+  ): Promise<Omit<AblationRow, 'value' | 'label' | 'own' | 'seconds'>> => {
+    const detector = await FingerprintDetector.load({
+      model: options.model,
+      bank: variant,
+      draws: m,
+      combine: cal.combine,
+      seed,
+    });
     try {
       await detector.calibrate(calibrationImages, { fpr: cal.fpr, drawsPerImage: cal.drawsPerImage });
       const e = await evaluate({
-        detector, attackModel: options.attackModel, images: options.images, labels: options.labels, attacks: options.attacks,
-        adversarial: options.adversarial, detectors, seed, ...(options.maxSources !== undefined ? { maxSources: options.maxSources } : {}),
+        detector,
+        attackModel: options.attackModel,
+        images: options.images,
+        labels: options.labels,
+        attacks: options.attacks,
+        adversarial: options.adversarial,
+        detectors,
+        seed,
+        ...(options.maxSources !== undefined ? { maxSources: options.maxSources } : {}),
         onProgress: (s, done, total) => progress(`${stage} ${s}`, done, total),
       });
       return {
-        fingerprints: variant.fingerprints, neurons: variant.header.neurons, draws: m,
-        smallestClass: Math.min(...variant.header.classes.filter((c) => c.fitted).map((c) => c.count)), fprAtThreshold: e.clean.fprAtThreshold,
-        attacks: e.attacks.map((a) => ({ attack: a.attack, adversarial: a.adversarial, auc: a.auc, tprAt5: a.tprAt5, tprAtThreshold: a.tprAtThreshold, aucMean: a.consistency.auc.mean, aucStd: a.consistency.auc.std })),
+        fingerprints: variant.fingerprints,
+        neurons: variant.header.neurons,
+        draws: m,
+        smallestClass: Math.min(...variant.header.classes.filter((c) => c.fitted).map((c) => c.count)),
+        fprAtThreshold: e.clean.fprAtThreshold,
+        attacks: e.attacks.map((a) => ({
+          attack: a.attack,
+          adversarial: a.adversarial,
+          auc: a.auc,
+          tprAt5: a.tprAt5,
+          tprAtThreshold: a.tprAtThreshold,
+          aucMean: a.consistency.auc.mean,
+          aucStd: a.consistency.auc.std,
+        })),
       };
     } finally {
       await detector.release();
     }
   };
 
-  const refit = async (stage: string, change: { screen?: { k?: number; candidates?: number }; taps?: TapSpec }): Promise<FingerprintBank> => {
+  const refit = async (
+    stage: string,
+    change: { screen?: { k?: number; candidates?: number }; taps?: TapSpec },
+  ): Promise<FingerprintBank> => {
     let classesTotal = 0;
     const fitted = await refitBank({
-      model: options.model, bank, data: options.data, labels: options.dataLabels, ...change,
+      model: options.model,
+      bank,
+      data: options.data,
+      labels: options.dataLabels,
+      ...change,
       ...(options.attackMode !== undefined ? { attackMode: options.attackMode } : {}),
       onProgress: (p: BuildProgress) => {
         classesTotal = p.classesTotal;
@@ -232,7 +292,8 @@ export async function runAblations(options: AblationOptions): Promise<Ablation[]
           break;
       }
       const measured = await measure(variant, m, stage);
-      const reproduces = refitParameters.includes(spec.parameter) && own ? { reproducesBank: sameFingerprints(variant, bank) } : {};
+      const reproduces =
+        refitParameters.includes(spec.parameter) && own ? { reproducesBank: sameFingerprints(variant, bank) } : {};
       rows.push({ value, label, own, ...measured, ...reproduces, seconds: (performance.now() - started) / 1000 });
     }
     out.push({ parameter: spec.parameter, refit: refitParameters.includes(spec.parameter), detectors, rows });

@@ -49,7 +49,10 @@ export interface AdversarialSet {
   sources: number;
 }
 
-export interface Scores { clean: number[]; attacked: number[] }
+export interface Scores {
+  clean: number[];
+  attacked: number[];
+}
 
 export interface AttackEvaluation {
   attack: string;
@@ -62,7 +65,13 @@ export interface AttackEvaluation {
   tprAt5: number;
   /** Share of adversarial images above the calibrated threshold. */
   tprAtThreshold: number;
-  perClass: Array<{ class: number; clean: number; adversarial: number; auc: number | null; tprAtThreshold: number | null }>;
+  perClass: Array<{
+    class: number;
+    clean: number;
+    adversarial: number;
+    auc: number | null;
+    tprAtThreshold: number | null;
+  }>;
   /** R independent random detectors: summaries, and each one's AUC. */
   consistency: { detectors: number; auc: Summary; tprAt5: Summary; tprAtThreshold: Summary; aucs: number[] };
   baselines: { fixedFingerprints: { auc: number; tprAt5: number }; maxSoftmax: { auc: number; tprAt5: number } };
@@ -74,8 +83,24 @@ export interface AttackEvaluation {
 
 export interface Evaluation {
   schema: typeof evaluationSchema;
-  bank: { model: string; sha256: string; neurons: number; k: number; families: string[]; fingerprints: number; draws: number; combine: string; fpr: number | null };
-  clean: { images: number; correct: number; accuracy: number; fprAtThreshold: number; perClassFpr: Array<number | null> };
+  bank: {
+    model: string;
+    sha256: string;
+    neurons: number;
+    k: number;
+    families: string[];
+    fingerprints: number;
+    draws: number;
+    combine: string;
+    fpr: number | null;
+  };
+  clean: {
+    images: number;
+    correct: number;
+    accuracy: number;
+    fprAtThreshold: number;
+    perClassFpr: Array<number | null>;
+  };
   attacks: AttackEvaluation[];
   seconds: number;
   /**
@@ -88,12 +113,22 @@ export interface Evaluation {
 }
 
 /** Per class c: scores minus the (1 - fpr) quantile of that class's clean scores, so classes share one scale. */
-function perClassMargins(cleanScores: number[], cleanLabels: number[], scores: number[], labels: number[], classes: number, fpr: number): { clean: number[]; attacked: number[] } {
+function perClassMargins(
+  cleanScores: number[],
+  cleanLabels: number[],
+  scores: number[],
+  labels: number[],
+  classes: number,
+  fpr: number,
+): { clean: number[]; attacked: number[] } {
   const cut = Array.from({ length: classes }, (_, c) => {
     const s = cleanScores.filter((_, i) => cleanLabels[i] === c).sort((a, b) => a - b);
     return s.length === 0 ? 0 : s[Math.max(0, s.length - 1 - Math.floor(fpr * s.length))]!;
   });
-  return { clean: cleanScores.map((v, i) => v - cut[cleanLabels[i]!]!), attacked: scores.map((v, i) => v - cut[labels[i]!]!) };
+  return {
+    clean: cleanScores.map((v, i) => v - cut[cleanLabels[i]!]!),
+    attacked: scores.map((v, i) => v - cut[labels[i]!]!),
+  };
 }
 
 function maxSoftmaxScore(logits: Float32Array, classes: number): number[] {
@@ -125,15 +160,31 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const cleanLabels = Int32Array.from(correct, (i) => cleanOut.labels[i]!);
   const cleanLogits = gatherRows(cleanOut.logits, correct, classes);
   const margin = (scores: Float64Array, ls: Int32Array) => Array.from(scores, (v, i) => v - thresholds[ls[i]!]!);
-  const cleanMain = margin((await detector.scoreActivations(cleanActs, cleanLabels, { logits: cleanLogits })).scores, cleanLabels);
+  const cleanMain = margin(
+    (await detector.scoreActivations(cleanActs, cleanLabels, { logits: cleanLogits })).scores,
+    cleanLabels,
+  );
   const perClassFpr = Array.from({ length: classes }, (_, c) => {
     const v = cleanMain.filter((_, i) => cleanLabels[i] === c);
     return v.length === 0 ? null : rateAbove(v, 0);
   });
   // Independent random detectors: their own seeded draws on the same clean activations.
   const cleanByDetector: number[][] = [];
-  for (let r = 0; r < R; r++) cleanByDetector.push(margin((await detector.scoreActivations(cleanActs, cleanLabels, { draws: new SeededDraws(seed * 1_000_003 + r), logits: cleanLogits })).scores, cleanLabels));
-  const cleanFixed = Array.from((await detector.scoreActivations(cleanActs, cleanLabels, { draws: 'fixed', logits: cleanLogits })).scores);
+  for (let r = 0; r < R; r++)
+    cleanByDetector.push(
+      margin(
+        (
+          await detector.scoreActivations(cleanActs, cleanLabels, {
+            draws: new SeededDraws(seed * 1_000_003 + r),
+            logits: cleanLogits,
+          })
+        ).scores,
+        cleanLabels,
+      ),
+    );
+  const cleanFixed = Array.from(
+    (await detector.scoreActivations(cleanActs, cleanLabels, { draws: 'fixed', logits: cleanLogits })).scores,
+  );
   const cleanSoftmax = maxSoftmaxScore(cleanLogits, classes);
   progress('clean', 1, 1);
 
@@ -146,7 +197,9 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     let set = options.adversarial?.get(spec.name);
     if (set === undefined) {
       const run = await spec.attack.run(options.attackModel, sourceImages, {
-        labels: sourceLabels, seed: seed + a, onProgress: (done, total) => progress(spec.name, done, total),
+        labels: sourceLabels,
+        seed: seed + a,
+        onProgress: (done, total) => progress(spec.name, done, total),
       });
       const hit = [...run.success.keys()].filter((i) => run.success[i]);
       set = { images: gatherImages({ data: run.adv, dims: run.dims }, hit), sources: sources.length };
@@ -156,32 +209,78 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
     const has = count > 0;
     const advOut = await detector.classifier.run(set.images);
     const advLabels = advOut.labels;
-    const advMain = margin((await detector.scoreActivations(advOut.activations, advLabels, { logits: advOut.logits })).scores, advLabels);
+    const advMain = margin(
+      (await detector.scoreActivations(advOut.activations, advLabels, { logits: advOut.logits })).scores,
+      advLabels,
+    );
     const aucs: number[] = [];
     const tprs5: number[] = [];
     const tprsT: number[] = [];
     for (let r = 0; r < R; r++) {
-      const adv = margin((await detector.scoreActivations(advOut.activations, advLabels, { draws: new SeededDraws(seed * 1_000_003 + r), logits: advOut.logits })).scores, advLabels);
+      const adv = margin(
+        (
+          await detector.scoreActivations(advOut.activations, advLabels, {
+            draws: new SeededDraws(seed * 1_000_003 + r),
+            logits: advOut.logits,
+          })
+        ).scores,
+        advLabels,
+      );
       const cleanR = cleanByDetector[r]!;
       aucs.push(has ? auc(cleanR, adv) : NaN);
       tprs5.push(tprAtFpr(cleanR, adv, 0.05));
       tprsT.push(rateAbove(adv, 0));
     }
-    const fixedAdv = Array.from((await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed', logits: advOut.logits })).scores);
+    const fixedAdv = Array.from(
+      (await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed', logits: advOut.logits }))
+        .scores,
+    );
     const fixed = perClassMargins(cleanFixed, Array.from(cleanLabels), fixedAdv, Array.from(advLabels), classes, fpr);
-    const soft = perClassMargins(cleanSoftmax, Array.from(cleanLabels), maxSoftmaxScore(advOut.logits, classes), Array.from(advLabels), classes, fpr);
+    const soft = perClassMargins(
+      cleanSoftmax,
+      Array.from(cleanLabels),
+      maxSoftmaxScore(advOut.logits, classes),
+      Array.from(advLabels),
+      classes,
+      fpr,
+    );
     results.push({
-      attack: spec.name, settings: spec.settings, sources: set.sources, adversarial: count, successRate: count / Math.max(1, set.sources),
-      auc: has ? auc(cleanMain, advMain) : NaN, tprAt1: tprAtFpr(cleanMain, advMain, 0.01), tprAt5: tprAtFpr(cleanMain, advMain, 0.05), tprAtThreshold: rateAbove(advMain, 0),
+      attack: spec.name,
+      settings: spec.settings,
+      sources: set.sources,
+      adversarial: count,
+      successRate: count / Math.max(1, set.sources),
+      auc: has ? auc(cleanMain, advMain) : NaN,
+      tprAt1: tprAtFpr(cleanMain, advMain, 0.01),
+      tprAt5: tprAtFpr(cleanMain, advMain, 0.05),
+      tprAtThreshold: rateAbove(advMain, 0),
       perClass: Array.from({ length: classes }, (_, c) => {
         const neg = cleanMain.filter((_, i) => cleanLabels[i] === c);
         const pos = advMain.filter((_, i) => advLabels[i] === c);
-        return { class: c, clean: neg.length, adversarial: pos.length, auc: neg.length > 0 && pos.length > 0 ? auc(neg, pos) : null, tprAtThreshold: pos.length > 0 ? rateAbove(pos, 0) : null };
+        return {
+          class: c,
+          clean: neg.length,
+          adversarial: pos.length,
+          auc: neg.length > 0 && pos.length > 0 ? auc(neg, pos) : null,
+          tprAtThreshold: pos.length > 0 ? rateAbove(pos, 0) : null,
+        };
       }),
-      consistency: { detectors: R, auc: summarize(aucs), tprAt5: summarize(tprs5), tprAtThreshold: summarize(tprsT), aucs },
+      consistency: {
+        detectors: R,
+        auc: summarize(aucs),
+        tprAt5: summarize(tprs5),
+        tprAtThreshold: summarize(tprsT),
+        aucs,
+      },
       baselines: {
-        fixedFingerprints: { auc: has ? auc(fixed.clean, fixed.attacked) : NaN, tprAt5: tprAtFpr(fixed.clean, fixed.attacked, 0.05) },
-        maxSoftmax: { auc: has ? auc(soft.clean, soft.attacked) : NaN, tprAt5: tprAtFpr(soft.clean, soft.attacked, 0.05) },
+        fixedFingerprints: {
+          auc: has ? auc(fixed.clean, fixed.attacked) : NaN,
+          tprAt5: tprAtFpr(fixed.clean, fixed.attacked, 0.05),
+        },
+        maxSoftmax: {
+          auc: has ? auc(soft.clean, soft.attacked) : NaN,
+          tprAt5: tprAtFpr(soft.clean, soft.attacked, 0.05),
+        },
       },
       roc: has ? rocCurve(cleanMain, advMain) : { fpr: [0, 1], tpr: [0, 1] },
       scores: { clean: cleanMain, attacked: advMain },
@@ -191,8 +290,24 @@ export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const h = detector.bank.header;
   return {
     schema: evaluationSchema,
-    bank: { model: h.model.source, sha256: h.model.sha256, neurons: h.neurons, k: h.k, families: h.families, fingerprints: detector.bank.fingerprints, draws: detector.draws, combine: detector.combine, fpr: h.calibration?.fpr ?? null },
-    clean: { images: labels.length, correct: correct.length, accuracy: correct.length / Math.max(1, labels.length), fprAtThreshold: rateAbove(cleanMain, 0), perClassFpr },
+    bank: {
+      model: h.model.source,
+      sha256: h.model.sha256,
+      neurons: h.neurons,
+      k: h.k,
+      families: h.families,
+      fingerprints: detector.bank.fingerprints,
+      draws: detector.draws,
+      combine: detector.combine,
+      fpr: h.calibration?.fpr ?? null,
+    },
+    clean: {
+      images: labels.length,
+      correct: correct.length,
+      accuracy: correct.length / Math.max(1, labels.length),
+      fprAtThreshold: rateAbove(cleanMain, 0),
+      perClassFpr,
+    },
     attacks: results,
     seconds: (performance.now() - started) / 1000,
   };

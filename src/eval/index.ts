@@ -2,7 +2,15 @@
 export { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
 export type { Summary } from './metrics.js';
 export { evaluate, evaluationSchema } from './evaluate.js';
-export type { AdversarialSet, AttackEvaluation, EvaluateOptions, Evaluation, EvaluationAttack, Scores } from './evaluate.js';
+export type {
+  AdversarialSet,
+  AttackEvaluation,
+  EvaluateOptions,
+  Evaluation,
+  EvaluationAttack,
+  Scores,
+} from './evaluate.js';
+export { markdownRow } from './markdown.js';
 export { writeReport } from './report.js';
 export type { ReportContext } from './report.js';
 export { AblationError, checkAblationTaps, checkAblations, runAblations } from './ablation.js';

@@ -5,12 +5,15 @@
 export function auc(negatives: ArrayLike<number>, positives: ArrayLike<number>): number {
   const neg = Float64Array.from(negatives);
   const pos = Float64Array.from(positives);
-  if (neg.length === 0 || pos.length === 0) throw new RangeError('Expected negatives and positives for auc but one is empty');
+  if (neg.length === 0 || pos.length === 0)
+    throw new RangeError('Expected negatives and positives for auc but one is empty');
   if ([...neg, ...pos].some(Number.isNaN)) throw new RangeError('Expected no NaN scores for auc');
-  const all = [...Array.from(neg, (v) => [v, 0] as const), ...Array.from(pos, (v) => [v, 1] as const)].sort((a, b) => a[0] - b[0]);
+  const all = [...Array.from(neg, (v) => [v, 0] as const), ...Array.from(pos, (v) => [v, 1] as const)].sort(
+    (a, b) => a[0] - b[0],
+  );
   // Rank sum of the positives with average ranks over ties.
   let rankSum = 0;
-  for (let i = 0; i < all.length;) {
+  for (let i = 0; i < all.length; ) {
     let j = i;
     while (j < all.length && all[j]![0] === all[i]![0]) j++;
     const rank = (i + 1 + j) / 2;
@@ -36,12 +39,19 @@ export function tprAtFpr(negatives: ArrayLike<number>, positives: ArrayLike<numb
 }
 
 /** ROC curve points (fpr, tpr) at every distinct threshold, thinned to at most `points`. */
-export function rocCurve(negatives: ArrayLike<number>, positives: ArrayLike<number>, points = 200): { fpr: number[]; tpr: number[] } {
-  const thresholds = Float64Array.from([...Array.from(negatives), ...Array.from(positives)]).sort().reverse();
+export function rocCurve(
+  negatives: ArrayLike<number>,
+  positives: ArrayLike<number>,
+  points = 200,
+): { fpr: number[]; tpr: number[] } {
+  const thresholds = Float64Array.from([...Array.from(negatives), ...Array.from(positives)])
+    .sort()
+    .reverse();
   const neg = Float64Array.from(negatives).sort();
   const pos = Float64Array.from(positives).sort();
   const above = (sorted: Float64Array, t: number) => {
-    let lo = 0, hi = sorted.length;
+    let lo = 0,
+      hi = sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (sorted[mid]! > t) hi = mid;
@@ -61,7 +71,12 @@ export function rocCurve(negatives: ArrayLike<number>, positives: ArrayLike<numb
   return { fpr, tpr };
 }
 
-export interface Summary { mean: number; std: number; min: number; max: number }
+export interface Summary {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
 
 export function summarize(values: number[]): Summary {
   const n = values.length;

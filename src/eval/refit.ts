@@ -30,11 +30,21 @@ export interface RefitOptions {
   onProgress?: (progress: BuildProgress) => void;
 }
 
-const settingKeys: ReadonlyArray<keyof AttackSettings> = ['eps', 'norm', 'steps', 'stepSize', 'restarts', 'earlyStop', 'queries', 'binarySteps'];
+const settingKeys: ReadonlyArray<keyof AttackSettings> = [
+  'eps',
+  'norm',
+  'steps',
+  'stepSize',
+  'restarts',
+  'earlyStop',
+  'queries',
+  'binarySteps',
+];
 
 /** An attack family's recorded settings as typed AttackSettings (the header keeps them as plain JSON). */
 function recordedSettings(name: string, value: unknown): AttackSettings {
-  if (typeof value !== 'object' || value === null) throw new RangeError(`The bank records no settings object for attack family '${name}'`);
+  if (typeof value !== 'object' || value === null)
+    throw new RangeError(`The bank records no settings object for attack family '${name}'`);
   const out: Record<string, unknown> = {};
   for (const key of settingKeys) {
     const v = (value as Record<string, unknown>)[key];
@@ -47,7 +57,10 @@ function recordedSettings(name: string, value: unknown): AttackSettings {
 export function recordedFamilies(bank: FingerprintBank): AttackFamily[] {
   const { families, fit } = bank.header;
   return families.map((name) => {
-    if (!(attackNames as readonly string[]).includes(name)) throw new RangeError(`Cannot rebuild attack family '${name}' for a refit: it is not one of ${attackNames.join(', ')}`);
+    if (!(attackNames as readonly string[]).includes(name))
+      throw new RangeError(
+        `Cannot rebuild attack family '${name}' for a refit: it is not one of ${attackNames.join(', ')}`,
+      );
     const settings = attackSettings(name as AttackName, recordedSettings(name, fit.attacks[name]));
     return { name, attack: createAttack(name as AttackName, settings), settings: { ...settings } };
   });
@@ -56,8 +69,16 @@ export function recordedFamilies(bank: FingerprintBank): AttackFamily[] {
 /** The bank's data record, checked against the data set given: the fit rows must be there. */
 export function recordedData(bank: FingerprintBank, digest: string): DataRecord {
   const record = bank.header.fit.data;
-  if (record === undefined) throw new RangeError('The bank records no fit data (it was fitted by a program that kept no record of its rows): its fit rows cannot be found');
-  if (record.sha256 !== digest) throw new RangeError(`The data is not what the bank was fitted on (${record.source}, ${record.images} images, sha256 ${record.sha256.slice(0, 12)}…)`);
+  if (record === undefined)
+    throw new RangeError(
+      'The bank records no fit data (it was fitted by a program that kept no record of its rows): its fit rows ' +
+        'cannot be found',
+    );
+  if (record.sha256 !== digest)
+    throw new RangeError(
+      `The data is not what the bank was fitted on ` +
+        `(${record.source}, ${record.images} images, sha256 ${record.sha256.slice(0, 12)}…)`,
+    );
   return record;
 }
 
@@ -68,19 +89,35 @@ export async function refitBank(options: RefitOptions): Promise<FingerprintBank>
   if (record === undefined) throw new RangeError('The bank records no fit data: its fit rows cannot be found');
   const [from, to] = record.fit;
   const per = options.data.data.length / options.data.dims[0]!;
-  const images: ImageBatch = { data: options.data.data.subarray(from * per, to * per), dims: [to - from, ...options.data.dims.slice(1)] };
+  const images: ImageBatch = {
+    data: options.data.data.subarray(from * per, to * per),
+    dims: [to - from, ...options.data.dims.slice(1)],
+  };
   const screen: ScreenSettings = {
-    candidates: h.fit.candidates, k: h.fit.k, pMax: h.fit.pMax, dMin: h.fit.dMin, topK: h.fit.topK, minFingerprints: h.fit.minFingerprints,
+    candidates: h.fit.candidates,
+    k: h.fit.k,
+    pMax: h.fit.pMax,
+    dMin: h.fit.dMin,
+    topK: h.fit.topK,
+    minFingerprints: h.fit.minFingerprints,
     ...options.screen,
   };
-  const model = await GradientModel.load(options.model, { taps: options.taps ?? h.taps.map((t) => t.tensor), inputShape: h.model.inputShape, batchSize: 128 });
+  const model = await GradientModel.load(options.model, {
+    taps: options.taps ?? h.taps.map((t) => t.tensor),
+    inputShape: h.model.inputShape,
+    batchSize: 128,
+  });
   try {
     return await buildBank({
-      model, images, labels: options.labels.slice(from, to), families: recordedFamilies(bank),
+      model,
+      images,
+      labels: options.labels.slice(from, to),
+      families: recordedFamilies(bank),
       classes: h.classes.flatMap((c, i) => (c.fitted ? [i] : [])),
       ...(h.fit.cleanPerClass !== undefined ? { cleanPerClass: h.fit.cleanPerClass } : {}),
       ...(h.fit.attackedPerClass !== undefined ? { attackedPerClass: h.fit.attackedPerClass } : {}),
-      attackMode: options.attackMode ?? 'mixed', screen,
+      attackMode: options.attackMode ?? 'mixed',
+      screen,
       ...(h.fit.seed !== undefined ? { seed: h.fit.seed } : {}),
       data: record,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -97,6 +134,11 @@ export function sameFingerprints(a: FingerprintBank, b: FingerprintBank): boolea
     for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
     return true;
   };
-  return a.header.k === b.header.k && a.header.neurons === b.header.neurons
-    && equal(a.arrays.indices, b.arrays.indices) && equal(a.arrays.mu0, b.arrays.mu0) && equal(a.arrays.mu1, b.arrays.mu1);
+  return (
+    a.header.k === b.header.k &&
+    a.header.neurons === b.header.neurons &&
+    equal(a.arrays.indices, b.arrays.indices) &&
+    equal(a.arrays.mu0, b.arrays.mu0) &&
+    equal(a.arrays.mu1, b.arrays.mu1)
+  );
 }

@@ -11,6 +11,7 @@ import type { TopLevelSpec } from 'vega-lite';
 
 import { ablationFigures, ablationMarkdown } from './ablation-report.js';
 import type { Evaluation } from './evaluate.js';
+import { markdownRow } from './markdown.js';
 
 export interface ReportContext {
   /** The command line that produced the evaluation. */
@@ -23,7 +24,8 @@ export interface ReportContext {
   calibration?: string;
 }
 
-const f = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
+const f = (v: number | null | undefined, digits = 3) =>
+  v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits);
 
 /** Thins a list to at most n evenly spaced items (histograms need no more). */
 function thin<T>(values: T[], n: number): T[] {
@@ -33,7 +35,9 @@ function thin<T>(values: T[], n: number): T[] {
 }
 
 function figures(e: Evaluation): Record<string, TopLevelSpec> {
-  const roc = e.attacks.flatMap((a) => a.roc.fpr.map((x, i) => ({ attack: `${a.attack} (AUC ${f(a.auc)})`, fpr: x, tpr: a.roc.tpr[i]! })));
+  const roc = e.attacks.flatMap((a) =>
+    a.roc.fpr.map((x, i) => ({ attack: `${a.attack} (AUC ${f(a.auc)})`, fpr: x, tpr: a.roc.tpr[i]! })),
+  );
   // Log-likelihood ratios have heavy tails: a signed log keeps both the bulk and the tails visible.
   const symlog = (v: number) => Math.sign(v) * Math.log10(1 + Math.abs(v));
   const scores = e.attacks.flatMap((a) => [
@@ -44,7 +48,11 @@ function figures(e: Evaluation): Record<string, TopLevelSpec> {
   const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
   return {
     roc: {
-      $schema: schema, title: 'ROC: clean vs attacked (held-out images)', width: 360, height: 360, data: { values: roc },
+      $schema: schema,
+      title: 'ROC: clean vs attacked (held-out images)',
+      width: 360,
+      height: 360,
+      data: { values: roc },
       mark: { type: 'line', interpolate: 'step-after' },
       encoding: {
         x: { field: 'fpr', type: 'quantitative', title: 'false-positive rate', scale: { domain: [0, 1] } },
@@ -53,10 +61,13 @@ function figures(e: Evaluation): Record<string, TopLevelSpec> {
       },
     },
     scores: {
-      $schema: schema, title: 'Score minus the calibrated threshold: clean vs attacked', data: { values: scores },
+      $schema: schema,
+      title: 'Score minus the calibrated threshold: clean vs attacked',
+      data: { values: scores },
       facet: { row: { field: 'attack', type: 'nominal' } },
       spec: {
-        width: 420, height: 90,
+        width: 420,
+        height: 90,
         // Share of each set per bin, so a few hundred attacked images show beside thousands of clean ones.
         transform: [
           { bin: { maxbins: 60 }, field: 'score', as: 'bin' },
@@ -66,16 +77,29 @@ function figures(e: Evaluation): Record<string, TopLevelSpec> {
         ],
         mark: { type: 'bar', opacity: 0.6 },
         encoding: {
-          x: { field: 'bin', type: 'quantitative', bin: { binned: true }, title: 'sign(s) log10(1 + |s|), s = score - threshold' },
+          x: {
+            field: 'bin',
+            type: 'quantitative',
+            bin: { binned: true },
+            title: 'sign(s) log10(1 + |s|), s = score - threshold',
+          },
           x2: { field: 'bin_end' },
           y: { field: 'share', type: 'quantitative', stack: null, title: 'share of images' },
-          color: { field: 'set', type: 'nominal', scale: { domain: ['clean', 'attacked'], range: ['#4c78a8', '#e45756'] } },
+          color: {
+            field: 'set',
+            type: 'nominal',
+            scale: { domain: ['clean', 'attacked'], range: ['#4c78a8', '#e45756'] },
+          },
         },
       },
       resolve: { scale: { y: 'independent' } },
     },
     consistency: {
-      $schema: schema, title: `AUC of ${e.attacks[0]?.consistency.detectors ?? 0} independent random detectors`, width: 360, height: 30 * Math.max(1, e.attacks.length), data: { values: aucs },
+      $schema: schema,
+      title: `AUC of ${e.attacks[0]?.consistency.detectors ?? 0} independent random detectors`,
+      width: 360,
+      height: 30 * Math.max(1, e.attacks.length),
+      data: { values: aucs },
       mark: { type: 'tick', thickness: 1 },
       encoding: {
         x: { field: 'auc', type: 'quantitative', title: 'AUC', scale: { zero: false } },
@@ -96,19 +120,54 @@ function markdown(e: Evaluation, context: ReportContext, pictures: string[]): st
   const lines: string[] = [];
   lines.push(`# Detection report: ${e.bank.model}`, '');
   lines.push(`Command: \`${context.command}\``, '', `Machine: ${context.machine}`, '', `Data: ${context.split}`, '');
-  lines.push(`Bank: ${e.bank.fingerprints} fingerprints, k=${e.bank.k}, ${e.bank.neurons} tapped neurons, families ${e.bank.families.join(', ')}; ${e.bank.draws} draws per input, combine ${e.bank.combine}; calibrated for FPR ${f(e.bank.fpr, 2)}.`, '');
-  lines.push(`Clean held-out images: ${e.clean.images} (${e.clean.correct} classified correctly, accuracy ${f(e.clean.accuracy)}); measured false-positive rate at the calibrated thresholds: **${f(e.clean.fprAtThreshold)}**.`, '');
-  lines.push('Attacked images: the correctly classified held-out images, attacked untargeted; only successful attacks count. Scores are the detector score minus the calibrated threshold of the predicted class.', '');
-  lines.push('| attack | success | adversarial | AUC | TPR@1% | TPR@5% | TPR at threshold | AUC over random detectors: mean (std), worst | fixed fingerprints AUC | max-softmax AUC |');
+  lines.push(
+    `Bank: ${e.bank.fingerprints} fingerprints, k=${e.bank.k}, ${e.bank.neurons} tapped neurons, ` +
+      `families ${e.bank.families.join(', ')}; ${e.bank.draws} draws per input, ` +
+      `combine ${e.bank.combine}; calibrated for FPR ${f(e.bank.fpr, 2)}.`,
+    '',
+  );
+  lines.push(
+    `Clean held-out images: ${e.clean.images} (${e.clean.correct} classified correctly, ` +
+      `accuracy ${f(e.clean.accuracy)}); measured false-positive rate at the calibrated thresholds: ` +
+      `**${f(e.clean.fprAtThreshold)}**.`,
+    '',
+  );
+  lines.push(
+    'Attacked images: the correctly classified held-out images, attacked untargeted; only successful attacks count. ' +
+      'Scores are the detector score minus the calibrated threshold of the predicted class.',
+    '',
+  );
+  lines.push(
+    '| attack | success | adversarial | AUC | TPR@1% | TPR@5% | TPR at threshold | AUC over random detectors: mean ' +
+      '(std), worst | fixed fingerprints AUC | max-softmax AUC |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const a of e.attacks) {
-    lines.push(`| ${a.attack} | ${f(a.successRate)} | ${a.adversarial} | ${f(a.auc, 4)} | ${f(a.tprAt1)} | ${f(a.tprAt5)} | ${f(a.tprAtThreshold)} | ${f(a.consistency.auc.mean, 4)} (${f(a.consistency.auc.std, 4)}), ${f(a.consistency.auc.min, 4)} | ${f(a.baselines.fixedFingerprints.auc, 4)} | ${f(a.baselines.maxSoftmax.auc, 4)} |`);
+    const spread = a.consistency.auc;
+    lines.push(
+      markdownRow([
+        a.attack,
+        f(a.successRate),
+        a.adversarial,
+        f(a.auc, 4),
+        f(a.tprAt1),
+        f(a.tprAt5),
+        f(a.tprAtThreshold),
+        `${f(spread.mean, 4)} (${f(spread.std, 4)}), ${f(spread.min, 4)}`,
+        f(a.baselines.fixedFingerprints.auc, 4),
+        f(a.baselines.maxSoftmax.auc, 4),
+      ]),
+    );
   }
   lines.push('', '## Per class', '');
   lines.push(`| attack | ${e.clean.perClassFpr.map((_, c) => `class ${c}`).join(' | ')} |`);
   lines.push(`|---|${e.clean.perClassFpr.map(() => '---').join('|')}|`);
   lines.push(`| clean FPR | ${e.clean.perClassFpr.map((v) => f(v)).join(' | ')} |`);
-  for (const a of e.attacks) lines.push(`| ${a.attack} AUC (n) | ${a.perClass.map((p) => (p.auc === null ? '-' : `${f(p.auc)} (${p.adversarial})`)).join(' | ')} |`);
+  for (const a of e.attacks)
+    lines.push(
+      `| ${a.attack} AUC (n) ` +
+        `| ${a.perClass.map((p) => (p.auc === null ? '-' : `${f(p.auc)} (${p.adversarial})`)).join(' | ')} |`,
+    );
   lines.push('');
   lines.push(...ablationMarkdown(e.ablations ?? [], context.calibration ?? `FPR ${f(e.bank.fpr, 2)}`));
   lines.push('## Figures', '');
@@ -117,7 +176,7 @@ function markdown(e: Evaluation, context: ReportContext, pictures: string[]): st
 }
 
 function html(md: string, svgs: Record<string, string>): string {
-  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const body: string[] = [];
   let table: string[] | undefined;
   const flush = () => {
@@ -126,27 +185,45 @@ function html(md: string, svgs: Record<string, string>): string {
   };
   for (const line of md.split('\n')) {
     if (line.startsWith('|')) {
-      const cells = line.slice(1, -1).split('|').map((c) => c.trim());
+      const cells = line
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim());
       if (cells.every((c) => /^-+$/.test(c))) continue;
       const tag = table === undefined ? 'th' : 'td';
       table ??= [];
-      table.push(`<tr>${cells.map((c) => `<${tag}>${escape(c).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')}</${tag}>`).join('')}</tr>`);
+      const html = cells.map((c) => `<${tag}>${escapeHtml(c).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')}</${tag}>`);
+      table.push(`<tr>${html.join('')}</tr>`);
       continue;
     }
     flush();
     const picture = /^!\[(.+)\]\(figures\/(.+)\.png\)$/.exec(line);
     if (picture) body.push(`<figure>${svgs[picture[2]!] ?? ''}</figure>`);
-    else if (line.startsWith('### ')) body.push(`<h3>${escape(line.slice(4))}</h3>`);
-    else if (line.startsWith('## ')) body.push(`<h2>${escape(line.slice(3))}</h2>`);
-    else if (line.startsWith('# ')) body.push(`<h1>${escape(line.slice(2))}</h1>`);
-    else if (line.trim() !== '') body.push(`<p>${escape(line).replace(/`(.+?)`/g, '<code>$1</code>').replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')}</p>`);
+    else if (line.startsWith('### ')) body.push(`<h3>${escapeHtml(line.slice(4))}</h3>`);
+    else if (line.startsWith('## ')) body.push(`<h2>${escapeHtml(line.slice(3))}</h2>`);
+    else if (line.startsWith('# ')) body.push(`<h1>${escapeHtml(line.slice(2))}</h1>`);
+    else if (line.trim() !== '')
+      body.push(
+        `<p>${escapeHtml(line)
+          .replace(/`(.+?)`/g, '<code>$1</code>')
+          .replace(/\*\*(.+?)\*\*/g, '<b>$1</b>')}</p>`,
+      );
   }
   flush();
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Detection report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f4f4f4}</style></head><body>${body.join('\n')}</body></html>\n`;
+  return (
+    `<!doctype html><html><head><meta charset="utf-8"><title>Detection ` +
+    `report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em ` +
+    `auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px ` +
+    `6px;text-align:right}th{background:#f4f4f4}</style></head><body>${body.join('\n')}</body></html>\n`
+  );
 }
 
 /** Writes metrics.json, report.md, report.html and figures/*.svg|png into `dir`; returns the paths. */
-export async function writeReport(dir: string, evaluation: Evaluation, context: ReportContext): Promise<{ metrics: string; markdown: string; html: string }> {
+export async function writeReport(
+  dir: string,
+  evaluation: Evaluation,
+  context: ReportContext,
+): Promise<{ metrics: string; markdown: string; html: string }> {
   mkdirSync(join(dir, 'figures'), { recursive: true });
   const metrics = join(dir, 'metrics.json');
   writeFileSync(metrics, `${JSON.stringify({ ...evaluation, context }, null, 1)}\n`);
@@ -156,7 +233,10 @@ export async function writeReport(dir: string, evaluation: Evaluation, context: 
     const svg = await render(spec);
     svgs[name] = svg;
     writeFileSync(join(dir, 'figures', `${name}.svg`), svg);
-    await sharp(Buffer.from(svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toFile(join(dir, 'figures', `${name}.png`));
+    await sharp(Buffer.from(svg), { density: 144 })
+      .flatten({ background: '#ffffff' })
+      .png()
+      .toFile(join(dir, 'figures', `${name}.png`));
   }
   // The ablation figures sit in their own section, beside their tables.
   const md = markdown(evaluation, context, Object.keys(main));

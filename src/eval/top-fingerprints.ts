@@ -55,14 +55,25 @@ function subset(f: ClassFingerprints, rows: number[], families: number, k: numbe
   const pick = (a: Float32Array) => Float32Array.from(rows, (i) => a[i]!);
   const pickFamilies = (a: Float32Array) => {
     const out = new Float32Array(families * n);
-    for (let fam = 0; fam < families; fam++) rows.forEach((i, j) => { out[fam * n + j] = a[fam * count + i]!; });
+    for (let fam = 0; fam < families; fam++)
+      rows.forEach((i, j) => {
+        out[fam * n + j] = a[fam * count + i]!;
+      });
     return out;
   };
   const indices = new Uint32Array(n * k);
-  rows.forEach((i, j) => indices.set(f.indices.subarray(i * k, (i + 1) * k), j * k));
+  rows.forEach((i, j) => {
+    indices.set(f.indices.subarray(i * k, (i + 1) * k), j * k);
+  });
   return {
-    indices, mu0: pick(f.mu0), sd0: pick(f.sd0), mu1: pickFamilies(f.mu1), sd1: pickFamilies(f.sd1), effect: pick(f.effect),
-    passed: f.passed, ...(f.relaxed !== undefined ? { relaxed: f.relaxed } : {}),
+    indices,
+    mu0: pick(f.mu0),
+    sd0: pick(f.sd0),
+    mu1: pickFamilies(f.mu1),
+    sd1: pickFamilies(f.sd1),
+    effect: pick(f.effect),
+    passed: f.passed,
+    ...(f.relaxed !== undefined ? { relaxed: f.relaxed } : {}),
   };
 }
 
@@ -72,14 +83,23 @@ function subset(f: ClassFingerprints, rows: number[], families: number, k: numbe
  */
 export function keepTopFingerprints(bank: FingerprintBank, top: number): FingerprintBank {
   const { header } = bank;
-  if (!Number.isInteger(top) || top < 1) throw new RangeError(`Expected a positive integer for top but received ${top}`);
-  if (top > header.fit.topK) throw new RangeError(`Expected top at most the ${header.fit.topK} fingerprints per class the bank was fitted to keep but received ${top}: more needs a refit`);
+  if (!Number.isInteger(top) || top < 1)
+    throw new RangeError(`Expected a positive integer for top but received ${top}`);
+  if (top > header.fit.topK)
+    throw new RangeError(
+      `Expected top at most the ${header.fit.topK} fingerprints per class the bank was fitted to keep but ` +
+        `received ${top}: more needs a refit`,
+    );
   const fitted = new Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>();
   header.classes.forEach((entry, c) => {
     if (!entry.fitted) return;
     const all = bank.classFingerprints(c);
     const rows = topRows(all, entry, header.families.length, top, header.fit.dMin);
-    fitted.set(c, { fingerprints: subset(all, rows, header.families.length, header.k), clean: entry.clean, attacked: entry.attacked });
+    fitted.set(c, {
+      fingerprints: subset(all, rows, header.families.length, header.k),
+      clean: entry.clean,
+      attacked: entry.attacked,
+    });
   });
   const { classes: _classes, calibration: _calibration, ...rest } = header;
   return FingerprintBank.fromClasses({ ...rest, fit: { ...header.fit, topK: top } }, fitted);

@@ -87,29 +87,43 @@ export class Classifier {
     try {
       bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
     } catch (error) {
-      throw new ClassifierError(`cannot read model ${String(model)}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ClassifierError(
+        `cannot read model ${String(model)}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     const parsed = decodeModel(bytes, source);
     const graph = parsed.graph;
     const inputs = realInputs(graph);
     if (inputs.length !== 1) {
-      throw new ClassifierError(`${source}: expected one image input but the model has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`);
+      throw new ClassifierError(
+        `${source}: expected one image input but the model ` +
+          `has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`,
+      );
     }
     const input = inputs[0]!;
     const declared = shapeOf(input) ?? [];
     const inputShape = options.inputShape ?? declared.slice(1).map((d) => (typeof d === 'number' ? d : NaN));
     if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
-      throw new ClassifierError(`${source}: input '${input.name}' has shape [${declared.join(', ')}]; expected [batch, C, H, W] with fixed C, H, W (pass inputShape for symbolic ones)`);
+      throw new ClassifierError(
+        `${source}: input '${input.name}' has shape ` +
+          `[${declared.join(', ')}]; expected [batch, C, H, W] with fixed C, H, W (pass inputShape for symbolic ones)`,
+      );
     }
     const logitsName = graph.output?.[0]?.name;
     if (logitsName === undefined) throw new ModelFormatError(`${source}: the graph has no outputs`);
     const declaredLogits = shapeOf(graph.output![0]!);
     if (declaredLogits !== undefined && declaredLogits.length !== 2) {
-      throw new ClassifierError(`${source} is not a classifier: its first output '${logitsName}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`);
+      throw new ClassifierError(
+        `${source} is not a classifier: its first output ` +
+          `'${logitsName}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`,
+      );
     }
     const tapTensors = resolveTaps(graph, options.taps ?? 'auto', logitsName);
     const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
-    const tapped = withExtraOutputs(bytes, tapTensors.filter((t) => !graphOutputs.has(t)));
+    const tapped = withExtraOutputs(
+      bytes,
+      tapTensors.filter((t) => !graphOutputs.has(t)),
+    );
     const settings: SessionSettings = {
       ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
       ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
@@ -118,18 +132,27 @@ export class Classifier {
     const session = await createSession(tapped, settings);
     // A probe run learns each tap's size and checks that the first output is [batch, classes].
     const probe = await session.run(
-      { [input.name]: new ort.Tensor('float32', new Float32Array(inputShape.reduce((a, b) => a * b, 1)).fill(0.5), [1, ...inputShape]) },
+      {
+        [input.name]: new ort.Tensor('float32', new Float32Array(inputShape.reduce((a, b) => a * b, 1)).fill(0.5), [
+          1,
+          ...inputShape,
+        ]),
+      },
       [logitsName, ...tapTensors],
     );
     const logits = probe[logitsName]!;
     if (logits.dims.length !== 2 || logits.type !== 'float32') {
       await session.release();
-      throw new ClassifierError(`${source} is not a classifier: its first output '${logitsName}' is ${logits.type} of shape [${logits.dims.join(', ')}], expected float32 [batch, classes]`);
+      throw new ClassifierError(
+        `${source} is not a classifier: its first output ` +
+          `'${logitsName}' is ${logits.type} of shape [${logits.dims.join(', ')}], expected float32 [batch, classes]`,
+      );
     }
     let offset = 0;
     const taps: TapLayout[] = tapTensors.map((tensor) => {
       const t = probe[tensor]!;
-      if (t.type !== 'float32') throw new ClassifierError(`${source}: tap '${tensor}' is ${t.type}; only float32 tensors can be tapped`);
+      if (t.type !== 'float32')
+        throw new ClassifierError(`${source}: tap '${tensor}' is ${t.type}; only float32 tensors can be tapped`);
       const shape = t.dims.slice(1).map(Number);
       const size = shape.reduce((a, b) => a * b, 1);
       const layout = { tensor, offset, size, shape };
@@ -137,16 +160,33 @@ export class Classifier {
       return layout;
     });
     const batchSize = options.batchSize ?? 32;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ClassifierError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new ClassifierError(`Expected a positive integer for batchSize but received ${batchSize}`);
     if (options.preprocess) {
       const c = inputShape[0]!;
       const { mean, std } = options.preprocess;
       if (mean.length !== c || std.length !== c || std.some((s) => !(s > 0))) {
-        throw new ClassifierError(`Expected ${c} means and ${c} positive stds for preprocess but received mean [${mean}] std [${std}]`);
+        throw new ClassifierError(
+          `Expected ${c} means and ${c} positive stds for preprocess but received mean [${mean}] std [${std}]`,
+        );
       }
     }
-    return new Classifier(source, sha256(bytes), input.name, inputShape, logitsName, Number(logits.dims[1]), taps, offset, batchSize,
-      session, bytes, graph, settings, options.preprocess);
+    return new Classifier(
+      source,
+      sha256(bytes),
+      input.name,
+      inputShape,
+      logitsName,
+      Number(logits.dims[1]),
+      taps,
+      offset,
+      batchSize,
+      session,
+      bytes,
+      graph,
+      settings,
+      options.preprocess,
+    );
   }
 
   /** Every node output with its per-image shape (one probe run; for `nfp layers`). */
@@ -170,7 +210,10 @@ export class Classifier {
       const n = Math.min(this.batchSize, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);
       if (this.preprocess) x = this.normalize(x);
-      const result = await this.session.run({ [this.inputName]: new ort.Tensor('float32', x, [n, ...this.inputShape]) }, outputs);
+      const result = await this.session.run(
+        { [this.inputName]: new ort.Tensor('float32', x, [n, ...this.inputShape]) },
+        outputs,
+      );
       logits.set(result[this.logitsName]!.data as Float32Array, start * this.classes);
       for (const tap of taps) {
         const t = result[tap.tensor]!.data as Float32Array;
@@ -190,15 +233,26 @@ export class Classifier {
     const data = images.data;
     const dims = images.dims;
     if (!(data instanceof Float32Array)) {
-      throw new ClassifierError(`Expected float32 image data for ${this.source} but received ${data?.constructor?.name ?? typeof data}`);
+      throw new ClassifierError(
+        `Expected float32 image data for ${this.source} but received ${data?.constructor?.name ?? typeof data}`,
+      );
     }
     const want = [this.inputShape[0], this.inputShape[1], this.inputShape[2]];
-    if (dims.length !== 4 || dims.slice(1).some((d, i) => d !== want[i]) || !Number.isInteger(dims[0]) || dims[0]! < 0) {
-      throw new ClassifierError(`Expected input of shape [N, ${want.join(', ')}] for ${this.source} but received [${dims.join(', ')}]`);
+    if (
+      dims.length !== 4 ||
+      dims.slice(1).some((d, i) => d !== want[i]) ||
+      !Number.isInteger(dims[0]) ||
+      dims[0]! < 0
+    ) {
+      throw new ClassifierError(
+        `Expected input of shape [N, ${want.join(', ')}] for ${this.source} but received [${dims.join(', ')}]`,
+      );
     }
     const expected = dims.reduce((a, b) => a * b, 1);
     if (data.length !== expected) {
-      throw new ClassifierError(`Expected ${expected} values for input of shape [${dims.join(', ')}] but received ${data.length}`);
+      throw new ClassifierError(
+        `Expected ${expected} values for input of shape [${dims.join(', ')}] but received ${data.length}`,
+      );
     }
     return { data, dims };
   }

@@ -41,14 +41,17 @@ export async function probeLayers(
   }
   const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
   const session = await createSession(
-    withExtraOutputs(bytes, layers.map((l) => l.output).filter((o) => !graphOutputs.has(o))),
+    withExtraOutputs(
+      bytes,
+      layers.map((l) => l.output).filter((o) => !graphOutputs.has(o)),
+    ),
     settings,
   );
   try {
     const batch = probe.batch ?? 1;
     const size = batch * input.shape.reduce((a, b) => a * b, 1);
     const x = new Float32Array(size);
-    for (let i = 0; i < size; i++) x[i] = (i * 7919) % 255 / 255; // deterministic, not constant
+    for (let i = 0; i < size; i++) x[i] = ((i * 7919) % 255) / 255; // deterministic, not constant
     const result = await session.run({ [input.name]: new ort.Tensor('float32', x, [batch, ...input.shape]) });
     for (const layer of layers) {
       const t = result[layer.output];

@@ -22,12 +22,15 @@ export function decodeModel(bytes: Uint8Array, source: string): Model & { graph:
     const message = ModelProtoType.decode(bytes);
     model = ModelProtoType.toObject(message, { longs: Number, defaults: false, arrays: true }) as Model;
   } catch (error) {
-    throw new ModelFormatError(`${source}: not a valid ONNX model (${error instanceof Error ? error.message : String(error)}); the file may be truncated or of another format`);
+    throw new ModelFormatError(
+      `${source}: not a valid ONNX model ` +
+        `(${error instanceof Error ? error.message : String(error)}); the file may be truncated or of another format`,
+    );
   }
   if (model.graph === undefined || (model.graph.node?.length ?? 0) === 0) {
     throw new ModelFormatError(`${source}: ONNX model has no graph nodes (truncated file or not an ONNX model)`);
   }
-  if (model.irVersion === undefined || !(model.opsetImport?.length)) {
+  if (model.irVersion === undefined || !model.opsetImport?.length) {
     throw new ModelFormatError(`${source}: ONNX model lacks ir_version or opset_import; not a valid model file`);
   }
   return model as Model & { graph: Graph };

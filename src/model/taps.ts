@@ -50,7 +50,10 @@ export function resolveTaps(graph: Graph, spec: TapSpec, logits: string): string
   if (spec === 'auto') {
     const penultimate = penultimateTensor(graph, logits);
     if (penultimate === undefined) {
-      throw new TapError(`cannot find the final linear layer before '${logits}' for automatic taps; name the layers to tap (see \`nfp layers\`)`);
+      throw new TapError(
+        `cannot find the final linear layer before ` +
+          `'${logits}' for automatic taps; name the layers to tap (see \`nfp layers\`)`,
+      );
     }
     return [penultimate, logits];
   }
@@ -64,7 +67,11 @@ export function resolveTaps(graph: Graph, spec: TapSpec, logits: string): string
     const tensor = tensors.has(name) ? name : nodeOutput.get(name);
     if (tensor === undefined) {
       const near = closest(name, [...nodeOutput.keys()]);
-      throw new TapError(`unknown tap '${name}': no node or tensor of that name${near.length ? ` (did you mean ${near.map((n) => `'${n}'`).join(', ')}?)` : ''}; \`nfp layers <model>\` lists them`);
+      throw new TapError(
+        `unknown tap '${name}': no node or tensor of that ` +
+          `name${near.length ? ` (did you mean ${near.map((n) => `'${n}'`).join(', ')}?)` : ''}; \`nfp layers ` +
+          `<model>\` lists them`,
+      );
     }
     if (!out.includes(tensor)) out.push(tensor);
   }

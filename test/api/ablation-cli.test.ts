@@ -24,7 +24,11 @@ const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand
 
 async function usageError(args: string[]): Promise<string> {
   let error: unknown;
-  try { await nfp(args); } catch (e) { error = e; }
+  try {
+    await nfp(args);
+  } catch (e) {
+    error = e;
+  }
   expect(error, args.join(' ')).to.be.instanceOf(CommanderError);
   return (error as Error).message;
 }
@@ -43,19 +47,93 @@ describe('nfp evaluate --ablate', function () {
     writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
     writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
     bank = join(dir(), 'bank.nfp');
-    await nfp(['fit', '--model', modelPath, '--data', data, '--labels', labels, '--limit', '1500', '--attacks', 'pgd', '--eps', '0.1', '--steps', '3',
-      '--taps', taps, '--k', '5', '--candidates', '2000', '--top', '100', '--clean-per-class', '40', '--attacked-per-class', '40', '--attack-mode', 'untargeted', '--seed', '1', '--out', bank]);
+    await nfp([
+      'fit',
+      '--model',
+      modelPath,
+      '--data',
+      data,
+      '--labels',
+      labels,
+      '--limit',
+      '1500',
+      '--attacks',
+      'pgd',
+      '--eps',
+      '0.1',
+      '--steps',
+      '3',
+      '--taps',
+      taps,
+      '--k',
+      '5',
+      '--candidates',
+      '2000',
+      '--top',
+      '100',
+      '--clean-per-class',
+      '40',
+      '--attacked-per-class',
+      '40',
+      '--attack-mode',
+      'untargeted',
+      '--seed',
+      '1',
+      '--out',
+      bank,
+    ]);
   });
 
-  const evaluate = (report: string, ablate: string[]) => ['evaluate', '--model', modelPath, '--bank', bank, '--data', data, '--labels', labels,
-    '--attacks', 'fgsm', '--detectors', '3', '--max-images', '40', '--report', report, ...ablate];
+  const evaluate = (report: string, ablate: string[]) => [
+    'evaluate',
+    '--model',
+    modelPath,
+    '--bank',
+    bank,
+    '--data',
+    data,
+    '--labels',
+    labels,
+    '--attacks',
+    'fgsm',
+    '--detectors',
+    '3',
+    '--max-images',
+    '40',
+    '--report',
+    report,
+    ...ablate,
+  ];
 
   it('measures draws and top without a refit and k with one, on the same attacked images', async () => {
     const report = join(dir(), 'report');
-    const out = JSON.parse(await nfp(evaluate(report, ['--ablate', 'draws=1,25', '--ablate', 'top=10,100', '--ablate', 'k=5', '--refit-attack-mode', 'untargeted']))) as {
-      banks: Array<{ attacks: Array<{ auc: number }>; ablations: Array<{ parameter: string; rows: Array<{ setting: string; own: boolean; auc: Record<string, number> }> }> }>;
+    const out = JSON.parse(
+      await nfp(
+        evaluate(report, [
+          '--ablate',
+          'draws=1,25',
+          '--ablate',
+          'top=10,100',
+          '--ablate',
+          'k=5',
+          '--refit-attack-mode',
+          'untargeted',
+        ]),
+      ),
+    ) as {
+      banks: Array<{
+        attacks: Array<{ auc: number }>;
+        ablations: Array<{
+          parameter: string;
+          rows: Array<{ setting: string; own: boolean; auc: Record<string, number> }>;
+        }>;
+      }>;
     };
-    expect(out.banks[0]!.ablations.map((a) => [a.parameter, a.rows.map((r) => r.setting)])).to.deep.equal([['draws', ['1', '25']], ['top', ['10', '100']], ['k', ['5']]]);
+    expect(out.banks[0]!.ablations.map((a) => [a.parameter, a.rows.map((r) => r.setting)])).to.deep.equal([
+      ['draws', ['1', '25']],
+      ['top', ['10', '100']],
+      ['k', ['5']],
+    ]);
     const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8')) as Evaluation;
     const [draws, top, k] = metrics.ablations!;
     expect(draws!.rows.map((r) => r.own)).to.deep.equal([false, true]);
@@ -82,22 +160,37 @@ describe('nfp evaluate --ablate', function () {
     expect(md).to.match(/\| 25 \* \|/);
     expect(md).to.match(/--ablate draws=1,25 --ablate top=10,100 --ablate k=5 --refit-attack-mode untargeted/);
     expect(readFileSync(join(report, 'report.html'), 'utf8')).to.match(/<h3>draws: fingerprints drawn per input/);
-    for (const name of ['ablation-draws', 'ablation-top', 'ablation-k']) expect(readFileSync(join(report, 'figures', `${name}.svg`), 'utf8')).to.match(/<svg/);
+    for (const name of ['ablation-draws', 'ablation-top', 'ablation-k'])
+      expect(readFileSync(join(report, 'figures', `${name}.svg`), 'utf8')).to.match(/<svg/);
   });
 
   it('refuses, before any attack runs, what it cannot measure', async () => {
     const report = join(dir(), 'bad');
-    expect(await usageError(evaluate(report, ['--ablate', 'top=50,500']))).to.match(/--ablate top=500: the bank was fitted to keep at most 100 fingerprints per class/);
-    expect(await usageError(evaluate(report, ['--ablate', 'k=2000']))).to.match(/--ablate k=2000: k cannot exceed the bank's 1290 tapped neurons/);
-    expect(await usageError(evaluate(report, ['--ablate', 'taps=auto;/features/nope,logits']))).to.match(/--ablate taps=\/features\/nope,logits: .*\/features\/nope/);
-    expect(await usageError(evaluate(report, ['--ablate', 'm=5']))).to.match(/option '--ablate <parameter=values>' argument 'm=5' is invalid\. unknown parameter 'm'/);
-    expect(await usageError(evaluate(report, ['--ablate', 'draws=5', '--ablate', 'draws=7']))).to.match(/draws is ablated twice/);
-    expect(await usageError([...evaluate(report, ['--ablate', 'draws=5']), '--bank', bank, bank])).to.match(/--ablate takes one --bank but received/);
+    expect(await usageError(evaluate(report, ['--ablate', 'top=50,500']))).to.match(
+      /--ablate top=500: the bank was fitted to keep at most 100 fingerprints per class/,
+    );
+    expect(await usageError(evaluate(report, ['--ablate', 'k=2000']))).to.match(
+      /--ablate k=2000: k cannot exceed the bank's 1290 tapped neurons/,
+    );
+    expect(await usageError(evaluate(report, ['--ablate', 'taps=auto;/features/nope,logits']))).to.match(
+      /--ablate taps=\/features\/nope,logits: .*\/features\/nope/,
+    );
+    expect(await usageError(evaluate(report, ['--ablate', 'm=5']))).to.match(
+      /option '--ablate <parameter=values>' argument 'm=5' is invalid\. unknown parameter 'm'/,
+    );
+    expect(await usageError(evaluate(report, ['--ablate', 'draws=5', '--ablate', 'draws=7']))).to.match(
+      /draws is ablated twice/,
+    );
+    expect(await usageError([...evaluate(report, ['--ablate', 'draws=5']), '--bank', bank, bank])).to.match(
+      /--ablate takes one --bank but received/,
+    );
     const other = join(dir(), 'other.npy');
     const test = await loadFashionMnist({ split: 'test' });
     writeNpy(other, { dims: [2000, 1, 28, 28], data: test.data.subarray(2000 * 784, 4000 * 784) });
     const args = evaluate(report, ['--ablate', 'draws=5']);
     args[args.indexOf(data)] = other;
-    expect(await usageError(args)).to.match(/--ablate: The data is not what the bank was fitted on \(x\.npy, 2000 images/);
+    expect(await usageError(args)).to.match(
+      /--ablate: The data is not what the bank was fitted on \(x\.npy, 2000 images/,
+    );
   });
 });

@@ -20,7 +20,10 @@ const attack = (args: string[]): Promise<string> => runCommands([registerAttackC
 
 /** Bad usage ends as a CommanderError, which the shipped `nfp` (main.ts) turns into exit code 2. */
 async function usageError(args: string[], message: RegExp): Promise<void> {
-  const error = await attack(args).then(() => expect.fail('no error'), (e: unknown) => e);
+  const error = await attack(args).then(
+    () => expect.fail('no error'),
+    (e: unknown) => e,
+  );
   expect(error).to.be.instanceOf(CommanderError);
   expect((error as CommanderError).exitCode).to.not.equal(0);
   expect((error as CommanderError).message).to.match(message);
@@ -32,8 +35,30 @@ describe('nfp attack', function () {
 
   it('writes adversarial images, labels, predictions and success flags that the model confirms', async () => {
     const out = join(dir(), 'pgd.npy');
-    const line = await attack(['--model', modelPath, '--data', testImages, '--limit', '24', '--attack', 'pgd', '--eps', '0.1', '--steps', '5', '--seed', '1', '--out', out]);
-    const summary = JSON.parse(line) as { images: number; successes: number; successRate: number; linf: { max: number } };
+    const line = await attack([
+      '--model',
+      modelPath,
+      '--data',
+      testImages,
+      '--limit',
+      '24',
+      '--attack',
+      'pgd',
+      '--eps',
+      '0.1',
+      '--steps',
+      '5',
+      '--seed',
+      '1',
+      '--out',
+      out,
+    ]);
+    const summary = JSON.parse(line) as {
+      images: number;
+      successes: number;
+      successRate: number;
+      linf: { max: number };
+    };
     expect(summary.images).to.equal(24);
     expect(summary.linf.max).to.be.at.most(0.1 + 1e-6);
     const adv = readNpy(out);
@@ -62,15 +87,32 @@ describe('nfp attack', function () {
     writeNpy(x, { dims: [12, 1, 28, 28], data: (images.data as Float32Array).subarray(0, 12 * 784) });
     writeNpy(y, { dims: [12], data: Int32Array.from({ length: 12 }, (_, i) => i % 4) });
     const out = join(dir(), 'df.npy');
-    const summary = JSON.parse(await attack(['--model', modelPath, '--data', x, '--labels', y, '--attack', 'deepfool', '--targeted', '--target', '2', '--out', out])) as
-      { images: number; skippedAlreadyTarget: number; successRate: number };
+    const summary = JSON.parse(
+      await attack([
+        '--model',
+        modelPath,
+        '--data',
+        x,
+        '--labels',
+        y,
+        '--attack',
+        'deepfool',
+        '--targeted',
+        '--target',
+        '2',
+        '--out',
+        out,
+      ]),
+    ) as { images: number; skippedAlreadyTarget: number; successRate: number };
     expect(summary.images).to.equal(9);
     expect(summary.skippedAlreadyTarget).to.equal(3);
     const targets = readNpy(join(dir(), 'df.targets.npy')).data as Int32Array;
     expect([...targets]).to.deep.equal(new Array(9).fill(2));
     const predicted = readNpy(join(dir(), 'df.predicted.npy')).data as Int32Array;
     const success = readNpy(join(dir(), 'df.success.npy')).data as Uint8Array;
-    success.forEach((s, i) => expect(s).to.equal(predicted[i] === 2 ? 1 : 0));
+    success.forEach((s, i) => {
+      expect(s).to.equal(predicted[i] === 2 ? 1 : 0);
+    });
   });
 
   it('answers bad usage with a usage error', async () => {
@@ -79,7 +121,13 @@ describe('nfp attack', function () {
     await usageError([...base, '--attack', 'jsma', '--eps', '0.1'], /jsma/);
     await usageError([...base, '--attack', 'pgd', '--eps', '-1'], /positive number/);
     await usageError([...base, '--attack', 'cw', '--target', '3'], /--target needs --targeted/);
-    await usageError([...base, '--attack', 'cw', '--targeted', '--target', '12'], /class in \[0, 10\) or 'random' for --target/);
-    await usageError(['--model', modelPath, '--data', testImages, '--attack', 'cw', '--out', join(dir(), 'a.bin')], /\.npy path for --out/);
+    await usageError(
+      [...base, '--attack', 'cw', '--targeted', '--target', '12'],
+      /class in \[0, 10\) or 'random' for --target/,
+    );
+    await usageError(
+      ['--model', modelPath, '--data', testImages, '--attack', 'cw', '--out', join(dir(), 'a.bin')],
+      /\.npy path for --out/,
+    );
   });
 });

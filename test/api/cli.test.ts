@@ -15,7 +15,7 @@ function nfp(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('nfp CLI', () => {
-  before(function () {
+  before(() => {
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm install\` (or \`npm run build:ts\`) first`);
   });
 
@@ -39,7 +39,9 @@ describe('nfp CLI', () => {
   it('info prints a readable table', () => {
     const r = nfp(['info']);
     expect(r.status).to.equal(0);
-    expect(r.stdout).to.match(/^backend\s+cpu/m).and.to.match(/^onnxruntime-node\s+1\./m);
+    expect(r.stdout)
+      .to.match(/^backend\s+cpu/m)
+      .and.to.match(/^onnxruntime-node\s+1\./m);
   });
 
   it('falls back to cpu with a warning when NFP_BACKEND asks for an unusable cuda', () => {
@@ -60,12 +62,22 @@ describe('nfp CLI', () => {
     expect(r.stdout).to.match(/\/features\/pool3\/MaxPool\s+MaxPool\s+\S+\s+\[128, 3, 3\]\s+1152/);
     expect(r.stdout).to.match(/\/classifier\/relu\/Relu\s.*\[128\]\s+128\s+yes/);
     const json = nfp(['layers', '--json', join(packageRoot, 'models', 'fmnist-cnn.onnx')]);
-    const layers = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { opType: string });
+    const layers = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { opType: string });
     expect(layers.filter((l) => l.opType === 'Conv')).to.have.length(3);
   });
 
   it('predict reports the accuracy of the committed CNN on the shipped test set', () => {
-    const r = nfp(['predict', '--model', join(packageRoot, 'models', 'fmnist-cnn.onnx'), '--data', join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'), '--summary']);
+    const r = nfp([
+      'predict',
+      '--model',
+      join(packageRoot, 'models', 'fmnist-cnn.onnx'),
+      '--data',
+      join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'),
+      '--summary',
+    ]);
     expect(r.status, r.stderr).to.equal(0);
     const summary = JSON.parse(r.stdout) as { images: number; accuracy: number };
     expect(summary.images).to.equal(10_000);
@@ -73,12 +85,29 @@ describe('nfp CLI', () => {
   });
 
   it('predict writes one JSON line per image and fails cleanly on a missing file', () => {
-    const r = nfp(['predict', '--model', join(packageRoot, 'models', 'fmnist-cnn.onnx'), '--data', join(packageRoot, 'test', 'testdata', 'activations', 'fmnist-cnn.input.npy'), '--limit', '3']);
+    const r = nfp([
+      'predict',
+      '--model',
+      join(packageRoot, 'models', 'fmnist-cnn.onnx'),
+      '--data',
+      join(packageRoot, 'test', 'testdata', 'activations', 'fmnist-cnn.input.npy'),
+      '--limit',
+      '3',
+    ]);
     expect(r.status, r.stderr).to.equal(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; label: number; logits: number[] });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; label: number; logits: number[] });
     expect(lines.map((l) => l.index)).to.deep.equal([0, 1, 2]);
     expect(lines[0]!.label).to.equal(9); // the first Fashion-MNIST test image is an ankle boot
-    const missing = nfp(['predict', '--model', join(packageRoot, 'models', 'fmnist-cnn.onnx'), '--data', '/nonexistent.npy']);
+    const missing = nfp([
+      'predict',
+      '--model',
+      join(packageRoot, 'models', 'fmnist-cnn.onnx'),
+      '--data',
+      '/nonexistent.npy',
+    ]);
     expect(missing.status).to.equal(1);
     expect(missing.stderr).to.match(/nonexistent\.npy/);
     expect(nfp(['predict', '--data', 'x.npy']).status).to.equal(2); // --model missing: bad usage

@@ -26,10 +26,12 @@ describe('concurrency', () => {
     }));
     for (const threads of [1, 2, 4]) {
       setThreads(threads);
-      const concurrent = await Promise.all(jobs.flatMap((j) => [
-        bank.detectScores({ acts: j.acts, rows: j.rows, draws: j.draws }).then((r) => r.score),
-        subsetMeans({ acts: j.acts, rows: j.rows, neurons: 2000, subsets: j.subsets, k: 10 }),
-      ]));
+      const concurrent = await Promise.all(
+        jobs.flatMap((j) => [
+          bank.detectScores({ acts: j.acts, rows: j.rows, draws: j.draws }).then((r) => r.score),
+          subsetMeans({ acts: j.acts, rows: j.rows, neurons: 2000, subsets: j.subsets, k: 10 }),
+        ]),
+      );
       jobs.forEach((j, i) => {
         expect(Array.from(concurrent[2 * i]!)).to.deep.equal(Array.from(serial[i]!.score));
         expect(concurrent[2 * i + 1]).to.have.length(j.rows * 300);
@@ -39,7 +41,15 @@ describe('concurrency', () => {
 
   it('runs a large screen off the main thread', async () => {
     const rng = new SeededRandom(52);
-    const opts = { clean: rng.floats(300 * 1000), cleanRows: 300, attacked: rng.floats(300 * 1000), attackedRows: 300, neurons: 1000, candidates: rng.subsets(20000, 10, 1000), k: 10 };
+    const opts = {
+      clean: rng.floats(300 * 1000),
+      cleanRows: 300,
+      attacked: rng.floats(300 * 1000),
+      attackedRows: 300,
+      neurons: 1000,
+      candidates: rng.subsets(20000, 10, 1000),
+      k: 10,
+    };
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     const started = Date.now();

@@ -13,21 +13,40 @@ interface Case {
 }
 
 const badTypedArrays: Array<[string, unknown]> = [
-  ['undefined', undefined], ['null', null], ['a number', 3], ['a string', 'acts'], ['an Array', [1, 2, 3]],
-  ['a Float64Array', new Float64Array(12)], ['an Int32Array', new Int32Array(12)], ['a Uint8Array', new Uint8Array(48)],
-  ['an ArrayBuffer', new ArrayBuffer(48)], ['a plain object', { length: 12 }],
+  ['undefined', undefined],
+  ['null', null],
+  ['a number', 3],
+  ['a string', 'acts'],
+  ['an Array', [1, 2, 3]],
+  ['a Float64Array', new Float64Array(12)],
+  ['an Int32Array', new Int32Array(12)],
+  ['a Uint8Array', new Uint8Array(48)],
+  ['an ArrayBuffer', new ArrayBuffer(48)],
+  ['a plain object', { length: 12 }],
 ];
 const badDims: Array<[string, unknown]> = [
-  ['undefined', undefined], ['-1', -1], ['1.5', 1.5], ['NaN', NaN], ['Infinity', Infinity], ['a string', '3'],
-  ['2^33', 2 ** 33], ['null', null], ['a bigint', 3n], ['an object', {}],
+  ['undefined', undefined],
+  ['-1', -1],
+  ['1.5', 1.5],
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['a string', '3'],
+  ['2^33', 2 ** 33],
+  ['null', null],
+  ['a bigint', 3n],
+  ['an object', {}],
 ];
 
 function validBank(): BankSpec {
   return {
-    neurons: 4, k: 2, families: 2,
+    neurons: 4,
+    k: 2,
+    families: 2,
     indices: Uint32Array.from([0, 1, 2, 3, 1, 3]),
-    mu0: Float32Array.from([0, 0, 0]), sd0: Float32Array.from([1, 1, 1]),
-    mu1: Float32Array.from([1, 1, 1, 2, 2, 2]), sd1: Float32Array.from([1, 1, 1, 1, 1, 1]),
+    mu0: Float32Array.from([0, 0, 0]),
+    sd0: Float32Array.from([1, 1, 1]),
+    mu1: Float32Array.from([1, 1, 1, 2, 2, 2]),
+    sd1: Float32Array.from([1, 1, 1, 1, 1, 1]),
   };
 }
 
@@ -36,11 +55,22 @@ function corpus(): Case[] {
   const add = (name: string, argument: string, call: () => unknown) => cases.push({ name, argument, call });
 
   // subsetMeans / subsetMeansSync
-  const sm = (): Options => ({ acts: new Float32Array(12), rows: 3, neurons: 4, subsets: Uint32Array.from([0, 1, 2, 3]), k: 2 });
-  for (const [fnName, fn] of [['subsetMeans', subsetMeans], ['subsetMeansSync', subsetMeansSync]] as const) {
+  const sm = (): Options => ({
+    acts: new Float32Array(12),
+    rows: 3,
+    neurons: 4,
+    subsets: Uint32Array.from([0, 1, 2, 3]),
+    k: 2,
+  });
+  for (const [fnName, fn] of [
+    ['subsetMeans', subsetMeans],
+    ['subsetMeansSync', subsetMeansSync],
+  ] as const) {
     const call = (o: Options) => () => fn(o as never);
-    for (const arg of ['acts', 'subsets']) for (const [what, v] of badTypedArrays) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sm(), [arg]: v }));
-    for (const arg of ['rows', 'neurons', 'k']) for (const [what, v] of badDims) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sm(), [arg]: v }));
+    for (const arg of ['acts', 'subsets'])
+      for (const [what, v] of badTypedArrays) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sm(), [arg]: v }));
+    for (const arg of ['rows', 'neurons', 'k'])
+      for (const [what, v] of badDims) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sm(), [arg]: v }));
     add(`${fnName} neurons = 0`, 'neurons', call({ ...sm(), neurons: 0 }));
     add(`${fnName} k = 0`, 'k', call({ ...sm(), k: 0 }));
     add(`${fnName} acts too short`, 'acts', call({ ...sm(), acts: new Float32Array(11) }));
@@ -58,15 +88,30 @@ function corpus(): Case[] {
 
   // screen / screenSync
   const sc = (): Options => ({
-    clean: new Float32Array(12).map((_, i) => i), cleanRows: 3, attacked: new Float32Array(8).map((_, i) => -i), attackedRows: 2,
-    neurons: 4, candidates: Uint32Array.from([0, 1, 2, 3]), k: 2,
+    clean: new Float32Array(12).map((_, i) => i),
+    cleanRows: 3,
+    attacked: new Float32Array(8).map((_, i) => -i),
+    attackedRows: 2,
+    neurons: 4,
+    candidates: Uint32Array.from([0, 1, 2, 3]),
+    k: 2,
   });
-  for (const [fnName, fn] of [['screen', screen], ['screenSync', screenSync]] as const) {
+  for (const [fnName, fn] of [
+    ['screen', screen],
+    ['screenSync', screenSync],
+  ] as const) {
     const call = (o: Options) => () => fn(o as never);
-    for (const arg of ['clean', 'attacked', 'candidates']) for (const [what, v] of badTypedArrays.slice(0, 7)) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sc(), [arg]: v }));
-    for (const arg of ['cleanRows', 'attackedRows', 'neurons', 'k']) for (const [what, v] of badDims.slice(0, 7)) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sc(), [arg]: v }));
+    for (const arg of ['clean', 'attacked', 'candidates'])
+      for (const [what, v] of badTypedArrays.slice(0, 7))
+        add(`${fnName} ${arg} = ${what}`, arg, call({ ...sc(), [arg]: v }));
+    for (const arg of ['cleanRows', 'attackedRows', 'neurons', 'k'])
+      for (const [what, v] of badDims.slice(0, 7)) add(`${fnName} ${arg} = ${what}`, arg, call({ ...sc(), [arg]: v }));
     add(`${fnName} one clean row`, 'cleanRows', call({ ...sc(), clean: new Float32Array(4), cleanRows: 1 }));
-    add(`${fnName} one attacked row`, 'attackedRows', call({ ...sc(), attacked: new Float32Array(4), attackedRows: 1 }));
+    add(
+      `${fnName} one attacked row`,
+      'attackedRows',
+      call({ ...sc(), attacked: new Float32Array(4), attackedRows: 1 }),
+    );
     add(`${fnName} clean length`, 'clean', call({ ...sc(), clean: new Float32Array(13) }));
     add(`${fnName} attacked length`, 'attacked', call({ ...sc(), attacked: new Float32Array(7) }));
     add(`${fnName} candidate index = N`, 'candidates', call({ ...sc(), candidates: Uint32Array.from([4, 0]) }));
@@ -78,8 +123,11 @@ function corpus(): Case[] {
 
   // Bank constructor
   const bank = (o: Options) => () => new Bank(o as unknown as BankSpec);
-  for (const arg of ['indices', 'mu0', 'sd0', 'mu1', 'sd1']) for (const [what, v] of badTypedArrays.slice(0, 7)) add(`Bank ${arg} = ${what}`, arg, bank({ ...validBank(), [arg]: v }));
-  for (const arg of ['neurons', 'k', 'families']) for (const [what, v] of badDims.slice(0, 7)) add(`Bank ${arg} = ${what}`, arg, bank({ ...validBank(), [arg]: v }));
+  for (const arg of ['indices', 'mu0', 'sd0', 'mu1', 'sd1'])
+    for (const [what, v] of badTypedArrays.slice(0, 7))
+      add(`Bank ${arg} = ${what}`, arg, bank({ ...validBank(), [arg]: v }));
+  for (const arg of ['neurons', 'k', 'families'])
+    for (const [what, v] of badDims.slice(0, 7)) add(`Bank ${arg} = ${what}`, arg, bank({ ...validBank(), [arg]: v }));
   add('Bank families = 0', 'families', bank({ ...validBank(), families: 0 }));
   add('Bank k = 0', 'k', bank({ ...validBank(), k: 0 }));
   add('Bank mu0 length', 'mu0', bank({ ...validBank(), mu0: new Float32Array(2) }));
@@ -88,8 +136,10 @@ function corpus(): Case[] {
   add('Bank sd1 length', 'sd1', bank({ ...validBank(), sd1: new Float32Array(9).fill(1) }));
   add('Bank index = N', 'indices', bank({ ...validBank(), indices: Uint32Array.from([0, 1, 2, 4, 1, 3]) }));
   add('Bank indices not a multiple of k', 'indices', bank({ ...validBank(), indices: Uint32Array.from([0, 1, 2]) }));
-  for (const v of [0, -1, NaN, Infinity]) add(`Bank sd0 = ${v}`, 'sd0', bank({ ...validBank(), sd0: Float32Array.from([1, v, 1]) }));
-  for (const v of [0, -0.5, NaN, -Infinity]) add(`Bank sd1 = ${v}`, 'sd1', bank({ ...validBank(), sd1: Float32Array.from([1, 1, 1, 1, 1, v]) }));
+  for (const v of [0, -1, NaN, Infinity])
+    add(`Bank sd0 = ${v}`, 'sd0', bank({ ...validBank(), sd0: Float32Array.from([1, v, 1]) }));
+  for (const v of [0, -0.5, NaN, -Infinity])
+    add(`Bank sd1 = ${v}`, 'sd1', bank({ ...validBank(), sd1: Float32Array.from([1, 1, 1, 1, 1, v]) }));
   for (const v of [NaN, Infinity]) {
     add(`Bank mu0 = ${v}`, 'mu0', bank({ ...validBank(), mu0: Float32Array.from([v, 0, 0]) }));
     add(`Bank mu1 = ${v}`, 'mu1', bank({ ...validBank(), mu1: Float32Array.from([1, 1, 1, 2, 2, v]) }));
@@ -106,7 +156,9 @@ function corpus(): Case[] {
     ['scoreGradientSync', (o: Options) => b.scoreGradientSync(o as never)],
   ] as const;
   for (const [name, fn] of methods) {
-    for (const arg of ['acts', 'draws']) for (const [what, v] of badTypedArrays.slice(0, 6)) add(`${name} ${arg} = ${what}`, arg, () => fn({ ...dr(), [arg]: v }));
+    for (const arg of ['acts', 'draws'])
+      for (const [what, v] of badTypedArrays.slice(0, 6))
+        add(`${name} ${arg} = ${what}`, arg, () => fn({ ...dr(), [arg]: v }));
     for (const [what, v] of badDims.slice(0, 6)) add(`${name} rows = ${what}`, 'rows', () => fn({ ...dr(), rows: v }));
     add(`${name} acts rows mismatch`, 'acts', () => fn({ ...dr(), acts: new Float32Array(12) }));
     add(`${name} draws not a multiple of rows`, 'draws', () => fn({ ...dr(), draws: Uint32Array.from([0, 1, 2]) }));
@@ -119,10 +171,18 @@ function corpus(): Case[] {
   add('detectScores terms = "yes"', 'terms', () => b.detectScoresSync({ ...dr(), terms: 'yes' } as never));
 
   // runtime settings
-  for (const [what, v] of [['-1', -1], ['1.5', 1.5], ['a string', '2'], ['2000', 2000], ['NaN', NaN], ['undefined', undefined]] as const) {
+  for (const [what, v] of [
+    ['-1', -1],
+    ['1.5', 1.5],
+    ['a string', '2'],
+    ['2000', 2000],
+    ['NaN', NaN],
+    ['undefined', undefined],
+  ] as const) {
     add(`setThreads(${what})`, 'threads', () => setThreads(v as never));
   }
-  for (const v of ['gpu', '', 'CPU', 3, undefined]) add(`setBackend(${String(v)})`, 'backend', () => setBackend(v as never));
+  for (const v of ['gpu', '', 'CPU', 3, undefined])
+    add(`setBackend(${String(v)})`, 'backend', () => setBackend(v as never));
   return cases;
 }
 
@@ -145,7 +205,9 @@ describe('N-API boundary validation', () => {
         error = e;
       }
       if (!(error instanceof TypeError || error instanceof RangeError)) {
-        failures.push(`${c.name}: expected TypeError/RangeError, got ${error === undefined ? 'no error' : String(error)}`);
+        failures.push(
+          `${c.name}: expected TypeError/RangeError, got ${error === undefined ? 'no error' : String(error)}`,
+        );
         continue;
       }
       const named = error.message.includes(c.argument) || (error as { argument?: string }).argument === c.argument;
@@ -166,6 +228,16 @@ describe('N-API boundary validation', () => {
   });
 
   it('still computes correctly after the whole corpus', () => {
-    expect(Array.from(subsetMeansSync({ acts: Float32Array.from([1, 2, 3, 4]), rows: 1, neurons: 4, subsets: Uint32Array.from([1, 3]), k: 2 }))).to.deep.equal([3]);
+    expect(
+      Array.from(
+        subsetMeansSync({
+          acts: Float32Array.from([1, 2, 3, 4]),
+          rows: 1,
+          neurons: 4,
+          subsets: Uint32Array.from([1, 3]),
+          k: 2,
+        }),
+      ),
+    ).to.deep.equal([3]);
   });
 });

@@ -6,7 +6,10 @@ import { Command } from 'commander';
 export async function captureStdout(fn: () => Promise<unknown>): Promise<string> {
   let out = '';
   const [write, writeErr] = [process.stdout.write, process.stderr.write];
-  process.stdout.write = ((chunk: string) => { out += chunk; return true; }) as typeof process.stdout.write;
+  process.stdout.write = ((chunk: string) => {
+    out += chunk;
+    return true;
+  }) as typeof process.stdout.write;
   process.stderr.write = (() => true) as typeof process.stderr.write;
   try {
     await fn();
@@ -17,7 +20,10 @@ export async function captureStdout(fn: () => Promise<unknown>): Promise<string>
 }
 
 /** `nfp <args>` with only the commands `register` adds; returns stdout. Usage errors throw CommanderError. */
-export async function runCommands(register: ReadonlyArray<(program: Command) => Command>, args: string[]): Promise<string> {
+export async function runCommands(
+  register: ReadonlyArray<(program: Command) => Command>,
+  args: string[],
+): Promise<string> {
   const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
   for (const add of register) add(program);
   return captureStdout(() => program.parseAsync(args, { from: 'user' }));

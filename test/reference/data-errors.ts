@@ -25,7 +25,11 @@ export function expectDataError(fn: () => unknown, file: string, fragment: strin
 }
 
 /** The same for a promise, which must reject. */
-export async function expectDataRejection(promise: Promise<unknown>, file: string, fragment: string | RegExp): Promise<DataFormatError> {
+export async function expectDataRejection(
+  promise: Promise<unknown>,
+  file: string,
+  fragment: string | RegExp,
+): Promise<DataFormatError> {
   try {
     await promise;
   } catch (err) {

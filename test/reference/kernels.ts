@@ -3,7 +3,13 @@
 // benchmark uses them as its slowest baseline.
 import type { BankSpec, Combine, ScreenResult, TTest } from '../../src/index.js';
 
-export function subsetMeans(acts: Float32Array, rows: number, neurons: number, subsets: Uint32Array, k: number): Float64Array {
+export function subsetMeans(
+  acts: Float32Array,
+  rows: number,
+  neurons: number,
+  subsets: Uint32Array,
+  k: number,
+): Float64Array {
   const count = subsets.length / k;
   const out = new Float64Array(rows * count);
   for (let b = 0; b < rows; b++) {
@@ -30,14 +36,21 @@ export interface ReferenceDetect {
 
 function combineSums(sums: number[], combine: Combine): { value: number; weights: number[] } {
   const best = sums.reduce((bi, v, i) => (v > sums[bi]! ? i : bi), 0);
-  if (combine === 'max' || sums.length === 1) return { value: sums[best]!, weights: sums.map((_, i) => (i === best ? 1 : 0)) };
+  if (combine === 'max' || sums.length === 1)
+    return { value: sums[best]!, weights: sums.map((_, i) => (i === best ? 1 : 0)) };
   const top = sums[best]!;
   const e = sums.map((v) => Math.exp(v - top));
   const total = e.reduce((a, v) => a + v, 0);
   return { value: top + Math.log(total), weights: e.map((v) => v / total) };
 }
 
-export function detectScores(bank: BankSpec, acts: Float32Array, rows: number, draws: Uint32Array, combine: Combine): ReferenceDetect {
+export function detectScores(
+  bank: BankSpec,
+  acts: Float32Array,
+  rows: number,
+  draws: Uint32Array,
+  combine: Combine,
+): ReferenceDetect {
   const count = bank.indices.length / bank.k;
   const A = bank.families;
   const m = rows === 0 ? 0 : draws.length / rows;
@@ -56,18 +69,27 @@ export function detectScores(bank: BankSpec, acts: Float32Array, rows: number, d
       const x = s / bank.k;
       out.means[b * m + i] = x;
       for (let a = 0; a < A; a++) {
-        const term = logNormal(x, bank.mu1[a * count + f]!, bank.sd1[a * count + f]!) - logNormal(x, bank.mu0[f]!, bank.sd0[f]!);
+        const term =
+          logNormal(x, bank.mu1[a * count + f]!, bank.sd1[a * count + f]!) - logNormal(x, bank.mu0[f]!, bank.sd0[f]!);
         out.terms[(b * m + i) * A + a] = term;
         sums[a] = sums[a]! + term;
       }
     }
-    sums.forEach((v, a) => (out.familyScores[b * A + a] = v));
+    sums.forEach((v, a) => {
+      out.familyScores[b * A + a] = v;
+    });
     out.score[b] = combineSums(sums, combine).value;
   }
   return out;
 }
 
-export function scoreGradient(bank: BankSpec, acts: Float32Array, rows: number, draws: Uint32Array, combine: Combine): Float64Array {
+export function scoreGradient(
+  bank: BankSpec,
+  acts: Float32Array,
+  rows: number,
+  draws: Uint32Array,
+  combine: Combine,
+): Float64Array {
   const count = bank.indices.length / bank.k;
   const A = bank.families;
   const m = rows === 0 ? 0 : draws.length / rows;
@@ -99,7 +121,10 @@ export function incompleteBeta(a: number, b: number, x: number): number {
   d = 1 / (Math.abs(d) < tiny ? tiny : d);
   let h = d;
   for (let m = 1; m < 100000; m++) {
-    for (const num of [(m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m)), (-(a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))]) {
+    for (const num of [
+      (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m)),
+      (-(a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1)),
+    ]) {
       d = 1 + num * d;
       d = 1 / (Math.abs(d) < tiny ? tiny : d);
       c = 1 + num / c;
@@ -118,7 +143,8 @@ export function logGamma(x: number): number {
     shift += Math.log(x);
     x += 1;
   }
-  const inv = 1 / x, inv2 = inv * inv;
+  const inv = 1 / x,
+    inv2 = inv * inv;
   const series = inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 * (1 / 1680 - inv2 / 1188))));
   return (x - 0.5) * Math.log(x) - x + 0.5 * Math.log(2 * Math.PI) + series - shift;
 }
@@ -141,8 +167,13 @@ export function screen(
 ): ScreenResult {
   const count = candidates.length / k;
   const r: ScreenResult = {
-    mu0: new Float64Array(count), sd0: new Float64Array(count), mu1: new Float64Array(count), sd1: new Float64Array(count),
-    t: new Float64Array(count), p: new Float64Array(count), d: new Float64Array(count),
+    mu0: new Float64Array(count),
+    sd0: new Float64Array(count),
+    mu1: new Float64Array(count),
+    sd1: new Float64Array(count),
+    t: new Float64Array(count),
+    p: new Float64Array(count),
+    d: new Float64Array(count),
   };
   const x0 = new Float64Array(cleanRows);
   const x1 = new Float64Array(attackedRows);
@@ -152,7 +183,8 @@ export function screen(
     x1.set(subsetMeans(attacked, attackedRows, neurons, subset, k));
     const [m0, v0] = meanVar(x0);
     const [m1, v1] = meanVar(x1);
-    const n0 = cleanRows, n1 = attackedRows;
+    const n0 = cleanRows,
+      n1 = attackedRows;
     const pooled = ((n0 - 1) * v0 + (n1 - 1) * v1) / (n0 + n1 - 2);
     let se2: number, df: number;
     if (test === 'welch') {
@@ -163,7 +195,10 @@ export function screen(
       df = n0 + n1 - 2;
     }
     const diff = m1 - m0;
-    r.mu0[c] = m0; r.sd0[c] = Math.sqrt(v0); r.mu1[c] = m1; r.sd1[c] = Math.sqrt(v1);
+    r.mu0[c] = m0;
+    r.sd0[c] = Math.sqrt(v0);
+    r.mu1[c] = m1;
+    r.sd1[c] = Math.sqrt(v1);
     r.t[c] = se2 > 0 ? diff / Math.sqrt(se2) : diff === 0 ? 0 : Math.sign(diff) * Infinity;
     r.p[c] = se2 > 0 ? tTwoSidedP(r.t[c]!, df) : diff === 0 ? 1 : 0;
     r.d[c] = pooled > 0 ? diff / Math.sqrt(pooled) : diff === 0 ? 0 : Math.sign(diff) * Infinity;

@@ -85,6 +85,14 @@ export class LinearModel implements AttackModel {
         for (let i = 0; i < d; i++) grad[r * d + i] += g * this.weights[c * d + i]!;
       }
     }
-    return { rows, classes: k, logits, activations: new Float32Array(0), grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
+    return {
+      rows,
+      classes: k,
+      logits,
+      activations: new Float32Array(0),
+      grad,
+      ...(loss ? { loss } : {}),
+      ...(margin ? { margin } : {}),
+    };
   }
 }

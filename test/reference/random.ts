@@ -45,9 +45,13 @@ export class SeededRandom {
 export function randomBank(rng: SeededRandom, neurons: number, k: number, count: number, families: number): BankSpec {
   const sd = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(0.05, 1));
   return {
-    neurons, k, families,
+    neurons,
+    k,
+    families,
     indices: rng.subsets(count, k, neurons),
-    mu0: rng.floats(count), sd0: sd(count),
-    mu1: rng.floats(count * families), sd1: sd(count * families),
+    mu0: rng.floats(count),
+    sd0: sd(count),
+    mu1: rng.floats(count * families),
+    sd1: sd(count * families),
   };
 }

@@ -54,71 +54,187 @@ describe('--ablate parsing', () => {
   });
 });
 
-const screen = (topK: number): ScreenSettings => ({ candidates: 3000, k: 2, pMax: 1e-3, dMin: 1.5, topK, minFingerprints: 5 });
+const screen = (topK: number): ScreenSettings => ({
+  candidates: 3000,
+  k: 2,
+  pMax: 1e-3,
+  dMin: 1.5,
+  topK,
+  minFingerprints: 5,
+});
 
 /** Clean activations and attacked ones per family; family f shifts its own ten neurons. */
 function classData(seed: number, shifts: number[]): { clean: ActivationSet; families: ActivationSet[] } {
   const rnd = new SeededRandom(seed);
-  const neurons = 60, rows = 120;
-  const make = (shift: (j: number) => number) => ({ acts: Float32Array.from({ length: rows * neurons }, (_, i) => rnd.normal() + shift(i % neurons)), rows });
-  return { clean: make(() => 0), families: shifts.map((s, f) => make((j) => (j >= 10 * f && j < 10 * (f + 1) ? s : 0))) };
+  const neurons = 60,
+    rows = 120;
+  const make = (shift: (j: number) => number) => ({
+    acts: Float32Array.from({ length: rows * neurons }, (_, i) => rnd.normal() + shift(i % neurons)),
+    rows,
+  });
+  return {
+    clean: make(() => 0),
+    families: shifts.map((s, f) => make((j) => (j >= 10 * f && j < 10 * (f + 1) ? s : 0))),
+  };
 }
 
-function bankOf(fingerprints: ClassFingerprints[], families: string[], topK: number, attacked: number[]): FingerprintBank {
+function bankOf(
+  fingerprints: ClassFingerprints[],
+  families: string[],
+  topK: number,
+  attacked: number[],
+): FingerprintBank {
   const fitted = new Map(fingerprints.map((fp, c) => [c, { fingerprints: fp, clean: 120, attacked }]));
-  return FingerprintBank.fromClasses({
-    model: { sha256: 'ab'.repeat(32), source: 'synthetic.onnx', inputShape: [1, 28, 28], classes: fingerprints.length },
-    taps: [{ tensor: 'features', size: 60 }], neurons: 60, k: 2, families,
-    fit: { ...screen(topK), attacks: Object.fromEntries(families.map((f) => [f, { eps: 0.1, steps: 5 }])), seed: 1 },
-    created: '2026-01-01T00:00:00.000Z',
-  }, fitted);
+  return FingerprintBank.fromClasses(
+    {
+      model: {
+        sha256: 'ab'.repeat(32),
+        source: 'synthetic.onnx',
+        inputShape: [1, 28, 28],
+        classes: fingerprints.length,
+      },
+      taps: [{ tensor: 'features', size: 60 }],
+      neurons: 60,
+      k: 2,
+      families,
+      fit: { ...screen(topK), attacks: Object.fromEntries(families.map((f) => [f, { eps: 0.1, steps: 5 }])), seed: 1 },
+      created: '2026-01-01T00:00:00.000Z',
+    },
+    fitted,
+  );
 }
 
 describe('top K of a bank', () => {
   for (const shifts of [[2.5], [6, 2]]) {
-    it(`keeps what a fit with --top K keeps (${shifts.length} attack ${shifts.length === 1 ? 'family' : 'families sharing the budget'})`, async () => {
-      const families = shifts.map((_, f) => `f${f}`);
-      const data = [classData(3, shifts), classData(4, shifts)];
-      const fit = (topK: number) => Promise.all(data.map((d, c) => fitClass(d.clean, d.families, 60, screen(topK), new AttackRandom(10 + c))));
-      const big = bankOf(await fit(200), families, 200, shifts.map(() => 120));
-      expect(big.header.classes.map((c) => c.count).every((n) => n === 200)).to.equal(true);
-      for (const top of [10, 50]) {
-        const small = bankOf(await fit(top), families, top, shifts.map(() => 120));
-        const cut = keepTopFingerprints(big, top);
-        expect(cut.header.fit.topK).to.equal(top);
-        expect(cut.header.calibration).to.equal(undefined);
-        for (const key of ['indices', 'mu0', 'sd0', 'mu1', 'sd1', 'effect'] as const) expect([...cut.arrays[key]], `${key}, top ${top}`).to.deep.equal([...small.arrays[key]]);
-      }
-      expect(keepTopFingerprints(big, 200).fingerprints).to.equal(400);
-      expect(() => keepTopFingerprints(big, 201)).to.throw(RangeError, /at most the 200 fingerprints per class.*refit/);
-    });
+    it(
+      `keeps what a fit with --top K keeps ` +
+        `(${shifts.length} attack ${shifts.length === 1 ? 'family' : 'families sharing the budget'})`,
+      async () => {
+        const families = shifts.map((_, f) => `f${f}`);
+        const data = [classData(3, shifts), classData(4, shifts)];
+        const fitTop = (topK: number) =>
+          Promise.all(data.map((d, c) => fitClass(d.clean, d.families, 60, screen(topK), new AttackRandom(10 + c))));
+        const big = bankOf(
+          await fitTop(200),
+          families,
+          200,
+          shifts.map(() => 120),
+        );
+        expect(big.header.classes.map((c) => c.count).every((n) => n === 200)).to.equal(true);
+        for (const top of [10, 50]) {
+          const small = bankOf(
+            await fitTop(top),
+            families,
+            top,
+            shifts.map(() => 120),
+          );
+          const cut = keepTopFingerprints(big, top);
+          expect(cut.header.fit.topK).to.equal(top);
+          expect(cut.header.calibration).to.equal(undefined);
+          for (const key of ['indices', 'mu0', 'sd0', 'mu1', 'sd1', 'effect'] as const)
+            expect([...cut.arrays[key]], `${key}, top ${top}`).to.deep.equal([...small.arrays[key]]);
+        }
+        expect(keepTopFingerprints(big, 200).fingerprints).to.equal(400);
+        expect(() => keepTopFingerprints(big, 201)).to.throw(
+          RangeError,
+          /at most the 200 fingerprints per class.*refit/,
+        );
+      },
+    );
   }
 
   it('checks a request against the bank before anything runs', () => {
     const bank = bankOf([], ['pgd'], 200, [120]);
-    expect(() => checkAblations(bank, [{ parameter: 'draws', values: [5] }], '00'.repeat(32))).to.throw(AblationError, /not calibrated/);
-    const calibrated = bank.withCalibration({ fpr: 0.05, draws: 25, combine: 'max', global: 1, perClass: [], images: 10, drawsPerImage: 10 });
-    expect(() => checkAblations(calibrated, [{ parameter: 'top', values: [5] }], '00'.repeat(32))).to.throw(AblationError, /records no fit data/);
-    const recorded = new FingerprintBank({ ...calibrated.header, fit: { ...calibrated.header.fit, data: { source: 'x', sha256: '11'.repeat(32), images: 100, fit: [0, 80] } } }, calibrated.arrays);
-    expect(() => checkAblations(recorded, [{ parameter: 'top', values: [5] }], '00'.repeat(32))).to.throw(AblationError, /not what the bank was fitted on \(x, 100 images/);
-    expect(() => checkAblations(recorded, [{ parameter: 'top', values: [5] }], '11'.repeat(32))).to.throw(AblationError, /no calibration rows/);
-    const full = new FingerprintBank({ ...recorded.header, fit: { ...recorded.header.fit, data: { ...recorded.header.fit.data!, calibration: [80, 100] } } }, recorded.arrays);
-    expect(() => checkAblations(full, [{ parameter: 'top', values: [50, 500] }], '11'.repeat(32))).to.throw(AblationError, /at most 200 fingerprints per class/).with.property('setting', 'top=500');
-    expect(() => checkAblations(full, [{ parameter: 'k', values: [61] }], '11'.repeat(32))).to.throw(AblationError, /60 tapped neurons/).with.property('setting', 'k=61');
-    expect(() => checkAblations(full, [{ parameter: 'draws', values: [1, 100] }, { parameter: 'top', values: [50] }, { parameter: 'k', values: [1, 3] }], '11'.repeat(32))).not.to.throw();
-    const odd = new FingerprintBank({ ...full.header, families: ['jsma'], fit: { ...full.header.fit, attacks: { jsma: {} } } }, full.arrays);
-    expect(() => checkAblations(odd, [{ parameter: 'candidates', values: [100] }], '11'.repeat(32))).to.throw(AblationError, /Cannot rebuild attack family 'jsma'/);
+    expect(() => checkAblations(bank, [{ parameter: 'draws', values: [5] }], '00'.repeat(32))).to.throw(
+      AblationError,
+      /not calibrated/,
+    );
+    const calibrated = bank.withCalibration({
+      fpr: 0.05,
+      draws: 25,
+      combine: 'max',
+      global: 1,
+      perClass: [],
+      images: 10,
+      drawsPerImage: 10,
+    });
+    expect(() => checkAblations(calibrated, [{ parameter: 'top', values: [5] }], '00'.repeat(32))).to.throw(
+      AblationError,
+      /records no fit data/,
+    );
+    const recorded = new FingerprintBank(
+      {
+        ...calibrated.header,
+        fit: { ...calibrated.header.fit, data: { source: 'x', sha256: '11'.repeat(32), images: 100, fit: [0, 80] } },
+      },
+      calibrated.arrays,
+    );
+    expect(() => checkAblations(recorded, [{ parameter: 'top', values: [5] }], '00'.repeat(32))).to.throw(
+      AblationError,
+      /not what the bank was fitted on \(x, 100 images/,
+    );
+    expect(() => checkAblations(recorded, [{ parameter: 'top', values: [5] }], '11'.repeat(32))).to.throw(
+      AblationError,
+      /no calibration rows/,
+    );
+    const full = new FingerprintBank(
+      {
+        ...recorded.header,
+        fit: { ...recorded.header.fit, data: { ...recorded.header.fit.data!, calibration: [80, 100] } },
+      },
+      recorded.arrays,
+    );
+    expect(() => checkAblations(full, [{ parameter: 'top', values: [50, 500] }], '11'.repeat(32)))
+      .to.throw(AblationError, /at most 200 fingerprints per class/)
+      .with.property('setting', 'top=500');
+    expect(() => checkAblations(full, [{ parameter: 'k', values: [61] }], '11'.repeat(32)))
+      .to.throw(AblationError, /60 tapped neurons/)
+      .with.property('setting', 'k=61');
+    expect(() =>
+      checkAblations(
+        full,
+        [
+          { parameter: 'draws', values: [1, 100] },
+          { parameter: 'top', values: [50] },
+          { parameter: 'k', values: [1, 3] },
+        ],
+        '11'.repeat(32),
+      ),
+    ).not.to.throw();
+    const odd = new FingerprintBank(
+      { ...full.header, families: ['jsma'], fit: { ...full.header.fit, attacks: { jsma: {} } } },
+      full.arrays,
+    );
+    expect(() => checkAblations(odd, [{ parameter: 'candidates', values: [100] }], '11'.repeat(32))).to.throw(
+      AblationError,
+      /Cannot rebuild attack family 'jsma'/,
+    );
   });
 });
 
 describe('ablations in a report', () => {
   const row = (value: number, own: boolean, auc: number, smallestClass = 100) => ({
-    value, label: String(value), own, fingerprints: 100, neurons: 60, draws: 25, smallestClass, fprAtThreshold: 0.05, seconds: 1,
-    attacks: [{ attack: 'pgd', adversarial: 10, auc, tprAt5: 0.5, tprAtThreshold: 0.4, aucMean: auc - 0.01, aucStd: 0.002 }],
+    value,
+    label: String(value),
+    own,
+    fingerprints: 100,
+    neurons: 60,
+    draws: 25,
+    smallestClass,
+    fprAtThreshold: 0.05,
+    seconds: 1,
+    attacks: [
+      { attack: 'pgd', adversarial: 10, auc, tprAt5: 0.5, tprAtThreshold: 0.4, aucMean: auc - 0.01, aucStd: 0.002 },
+    ],
   });
   const ablations: Ablation[] = [
     { parameter: 'draws', refit: false, detectors: 3, rows: [row(1, false, 0.8), row(25, true, 0.95)] },
-    { parameter: 'k', refit: true, detectors: 3, rows: [row(1, false, 0.9), { ...row(3, true, 0.95), reproducesBank: true }] },
+    {
+      parameter: 'k',
+      refit: true,
+      detectors: 3,
+      rows: [row(1, false, 0.9), { ...row(3, true, 0.95), reproducesBank: true }],
+    },
     { parameter: 'top', refit: false, detectors: 3, rows: [row(10, false, 0.9, 10), row(100, true, 0.95)] },
   ];
 

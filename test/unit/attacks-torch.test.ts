@@ -14,7 +14,8 @@ import { packageRoot } from '../../src/paths.js';
 
 const fixtures = join(packageRoot, 'test', 'testdata', 'attacks');
 const torchRun = JSON.parse(readFileSync(join(fixtures, 'fmnist-cnn.attacks.json'), 'utf8')) as {
-  images: number; eps: number;
+  images: number;
+  eps: number;
   bim: { alpha: number; steps: number; success: number[] };
   fgsm: { success: number[] };
   fgsmTargeted: { targets: number[]; success: number[] };
@@ -62,7 +63,11 @@ describe('attacks on the committed CNN', function () {
   });
 
   it('BIM matches PyTorch on >= 98% of images and most pixels', async () => {
-    const ours = await new BIM({ eps: torchRun.eps, stepSize: torchRun.bim.alpha, steps: torchRun.bim.steps }).run(model, { data: x, dims }, { labels });
+    const ours = await new BIM({ eps: torchRun.eps, stepSize: torchRun.bim.alpha, steps: torchRun.bim.steps }).run(
+      model,
+      { data: x, dims },
+      { labels },
+    );
     const theirs = readNpy(join(fixtures, 'fmnist-cnn.bim.npy')).data as Float32Array;
     const same = torchRun.bim.success.filter((s, i) => s === ours.success[i]).length;
     expect(same / n).to.be.at.least(0.98);
@@ -85,31 +90,43 @@ describe('attacks on the committed CNN', function () {
     ['deepfool', {}, true, 0.9],
   ];
   for (const [name, settings, targeted, floor] of cases) {
-    it(`${name} ${JSON.stringify(settings)}${targeted ? ' targeted' : ''}: valid images, success as the model sees it, >= ${floor * 100}%`, async () => {
-      const rows = 32;
-      const sub = { data: x.subarray(0, rows * 784), dims: [rows, 1, 28, 28] };
-      const targets = targeted ? randomTargets(labels.subarray(0, rows), 10, new AttackRandom(4)) : undefined;
-      const result = await createAttack(name, settings).run(model, sub, { labels: labels.subarray(0, rows), seed: 7, ...(targets ? { targets } : {}) });
-      for (const v of result.adv) expect(v >= 0 && v <= 1).to.equal(true);
-      const eps = settings.eps;
-      if (eps !== undefined) {
-        const norms = result.norm === 'linf' ? result.norms.linf : result.norms.l2;
-        for (const v of norms) expect(v).to.be.at.most(eps + (result.norm === 'linf' ? 1e-6 : 1e-5));
-      }
-      const logits = await model.logits({ data: result.adv, dims: result.dims });
-      for (let r = 0; r < rows; r++) {
-        const z = logits.subarray(r * 10, (r + 1) * 10);
-        const predicted = z.indexOf(Math.max(...z));
-        expect(result.predicted[r]).to.equal(predicted);
-        expect(result.success[r]).to.equal((targets ? predicted === targets[r] : predicted !== labels[r]) ? 1 : 0);
-      }
-      expect(successRate(result)).to.be.at.least(floor);
-    });
+    it(
+      `${name} ${JSON.stringify(settings)}${targeted ? ' targeted' : ''}: valid images, success as the model sees ` +
+        `it, >= ${floor * 100}%`,
+      async () => {
+        const rows = 32;
+        const sub = { data: x.subarray(0, rows * 784), dims: [rows, 1, 28, 28] };
+        const targets = targeted ? randomTargets(labels.subarray(0, rows), 10, new AttackRandom(4)) : undefined;
+        const result = await createAttack(name, settings).run(model, sub, {
+          labels: labels.subarray(0, rows),
+          seed: 7,
+          ...(targets ? { targets } : {}),
+        });
+        for (const v of result.adv) expect(v >= 0 && v <= 1).to.equal(true);
+        const eps = settings.eps;
+        if (eps !== undefined) {
+          const norms = result.norm === 'linf' ? result.norms.linf : result.norms.l2;
+          for (const v of norms) expect(v).to.be.at.most(eps + (result.norm === 'linf' ? 1e-6 : 1e-5));
+        }
+        const logits = await model.logits({ data: result.adv, dims: result.dims });
+        for (let r = 0; r < rows; r++) {
+          const z = logits.subarray(r * 10, (r + 1) * 10);
+          const predicted = z.indexOf(Math.max(...z));
+          expect(result.predicted[r]).to.equal(predicted);
+          expect(result.success[r]).to.equal((targets ? predicted === targets[r] : predicted !== labels[r]) ? 1 : 0);
+        }
+        expect(successRate(result)).to.be.at.least(floor);
+      },
+    );
   }
 
   it('reproduces a seeded PGD exactly; unseeded runs differ', async () => {
     const sub = { data: x.subarray(0, 8 * 784), dims: [8, 1, 28, 28] };
-    const run = (seed?: number) => createAttack('pgd', { eps: 0.1, steps: 3 }).run(model, sub, { labels: labels.subarray(0, 8), ...(seed === undefined ? {} : { seed }) });
+    const run = (seed?: number) =>
+      createAttack('pgd', { eps: 0.1, steps: 3 }).run(model, sub, {
+        labels: labels.subarray(0, 8),
+        ...(seed === undefined ? {} : { seed }),
+      });
     expect([...(await run(5)).adv]).to.deep.equal([...(await run(5)).adv]);
     expect([...(await run()).adv]).to.not.deep.equal([...(await run()).adv]);
   });

@@ -5,8 +5,23 @@
 import { expect } from 'chai';
 
 import {
-  APGD, AttackRandom, BIM, CarliniWagnerL2, Criterion, DeepFool, FGSM, MIFGSM, PGD, Square,
-  apgdCheckpoints, attackNames, attackSettings, createAttack, createAttacks, randomTargets, squareShare,
+  APGD,
+  AttackRandom,
+  BIM,
+  CarliniWagnerL2,
+  Criterion,
+  DeepFool,
+  FGSM,
+  MIFGSM,
+  PGD,
+  Square,
+  apgdCheckpoints,
+  attackNames,
+  attackSettings,
+  createAttack,
+  createAttacks,
+  randomTargets,
+  squareShare,
 } from '../../src/attacks/index.js';
 import type { Attack, AttackResult } from '../../src/attacks/index.js';
 import { project, randomStart } from '../../src/attacks/geometry.js';
@@ -14,7 +29,11 @@ import { LinearModel } from '../reference/linear-model.js';
 import { SeededRandom } from '../reference/random.js';
 
 /** A random linear classifier over [1, 6, 6] images and a batch of images in [0.2, 0.8]. */
-function linearProblem(seed: number, classes = 4, rows = 12): { model: LinearModel; x: Float32Array; labels: Int32Array } {
+function linearProblem(
+  seed: number,
+  classes = 4,
+  rows = 12,
+): { model: LinearModel; x: Float32Array; labels: Int32Array } {
   const rnd = new SeededRandom(seed);
   const d = 36;
   const weights = Float64Array.from({ length: classes * d }, () => rnd.normal());
@@ -24,7 +43,8 @@ function linearProblem(seed: number, classes = 4, rows = 12): { model: LinearMod
   const labels = Int32Array.from({ length: rows }, (_, r) => {
     // Label = the model's own prediction, so every image starts correctly classified.
     let best = 0;
-    for (let c = 1; c < classes; c++) if (dot(weights, c, x, r, d) + bias[c]! > dot(weights, best, x, r, d) + bias[best]!) best = c;
+    for (let c = 1; c < classes; c++)
+      if (dot(weights, c, x, r, d) + bias[c]! > dot(weights, best, x, r, d) + bias[best]!) best = c;
     return best;
   });
   return { model, x, labels };
@@ -38,7 +58,8 @@ function dot(w: Float64Array, c: number, x: Float32Array, r: number, d: number):
 
 function expectValid(result: AttackResult, x: Float32Array, eps?: number): void {
   for (const v of result.adv) expect(v >= 0 && v <= 1, `value ${v}`).to.equal(true);
-  if (eps !== undefined && result.norm === 'linf') for (const n of result.norms.linf) expect(n).to.be.at.most(eps + 1e-6);
+  if (eps !== undefined && result.norm === 'linf')
+    for (const n of result.norms.linf) expect(n).to.be.at.most(eps + 1e-6);
   if (eps !== undefined && result.norm === 'l2') for (const n of result.norms.l2) expect(n).to.be.at.most(eps + 1e-5);
   expect(result.adv.length).to.equal(x.length);
 }
@@ -53,7 +74,8 @@ describe('attacks: geometry', () => {
       const eps = norm === 'linf' ? 0.05 : 0.7;
       project(x, x0, eps, norm, per);
       for (let r = 0; r < 4; r++) {
-        let m = 0, ss = 0;
+        let m = 0,
+          ss = 0;
         for (let i = r * per; i < (r + 1) * per; i++) {
           expect(x[i]! >= 0 && x[i]! <= 1).to.equal(true);
           m = Math.max(m, Math.abs(x[i]! - x0[i]!));
@@ -110,7 +132,9 @@ describe('attacks: criteria and randomness', () => {
     const labels = new Int32Array(20000).map((_, i) => i % 5);
     const targets = randomTargets(labels, 5, new AttackRandom(9));
     const counts = new Array(25).fill(0);
-    targets.forEach((t, i) => counts[labels[i]! * 5 + t]++);
+    targets.forEach((t, i) => {
+      counts[labels[i]! * 5 + t]++;
+    });
     for (let y = 0; y < 5; y++) {
       for (let t = 0; t < 5; t++) {
         if (t === y) expect(counts[y * 5 + t]).to.equal(0);
@@ -120,13 +144,16 @@ describe('attacks: criteria and randomness', () => {
   });
 
   it('reproduces a seeded stream and varies an unseeded one', () => {
-    const a = new AttackRandom(42), b = new AttackRandom(42), c = new AttackRandom(43);
+    const a = new AttackRandom(42),
+      b = new AttackRandom(42),
+      c = new AttackRandom(43);
     const take = (r: AttackRandom) => Array.from({ length: 8 }, () => r.next());
     expect(take(a)).to.deep.equal(take(b));
     expect(take(new AttackRandom(42))).to.not.deep.equal(take(c));
     expect(take(new AttackRandom())).to.not.deep.equal(take(new AttackRandom()));
     const r = new AttackRandom(1);
-    let s = 0, ss = 0;
+    let s = 0,
+      ss = 0;
     for (let i = 0; i < 20000; i++) {
       const v = r.normal();
       s += v;
@@ -158,7 +185,8 @@ describe('attacks: closed forms on a linear classifier', () => {
     const targets = labels.map((y) => (y + 1) % 4);
     const result = await new FGSM({ eps: 0.05 }).run(model, { data: x, dims: [rows, 1, 6, 6] }, { labels, targets });
     const { grad } = await model.gradient({ data: x, dims: [rows, 1, 6, 6] }, { labels: targets });
-    for (let i = 0; i < x.length; i++) expect(result.adv[i]).to.be.closeTo(Math.min(1, Math.max(0, x[i]! - 0.05 * Math.sign(grad[i]!))), 1e-7);
+    for (let i = 0; i < x.length; i++)
+      expect(result.adv[i]).to.be.closeTo(Math.min(1, Math.max(0, x[i]! - 0.05 * Math.sign(grad[i]!))), 1e-7);
   });
 
   it('DeepFool L2 lands at the nearest decision boundary (binary case: |f| / ||w||)', async () => {
@@ -190,7 +218,11 @@ describe('attacks: closed forms on a linear classifier', () => {
     const d = 36;
     const w = Float64Array.from({ length: d }, (_, i) => model.weights[d + i]! - model.weights[i]!);
     const wNorm = Math.hypot(...w);
-    const result = await new CarliniWagnerL2({ steps: 200, binarySteps: 6 }).run(model, { data: x, dims: [rows, 1, 6, 6] }, { labels, seed: 1 });
+    const result = await new CarliniWagnerL2({ steps: 200, binarySteps: 6 }).run(
+      model,
+      { data: x, dims: [rows, 1, 6, 6] },
+      { labels, seed: 1 },
+    );
     for (let r = 0; r < rows; r++) {
       const f = dot(model.weights, 1, x, r, d) - dot(model.weights, 0, x, r, d) + model.bias[1]! - model.bias[0]!;
       const minimal = Math.abs(f) / wNorm;
@@ -229,9 +261,17 @@ describe('attacks: closed forms on a linear classifier', () => {
   it('early stop freezes each image at its first adversarial iterate and spends fewer gradients', async () => {
     const { model, x, labels } = linearProblem(6, 4, 16);
     const rows = labels.length;
-    const full = await new PGD({ eps: 0.2, steps: 20 }).run(model, { data: x, dims: [rows, 1, 6, 6] }, { labels, seed: 1 });
+    const full = await new PGD({ eps: 0.2, steps: 20 }).run(
+      model,
+      { data: x, dims: [rows, 1, 6, 6] },
+      { labels, seed: 1 },
+    );
     const callsFull = model.rowsEvaluated;
-    const early = await new PGD({ eps: 0.2, steps: 20, earlyStop: true }).run(model, { data: x, dims: [rows, 1, 6, 6] }, { labels, seed: 1 });
+    const early = await new PGD({ eps: 0.2, steps: 20, earlyStop: true }).run(
+      model,
+      { data: x, dims: [rows, 1, 6, 6] },
+      { labels, seed: 1 },
+    );
     const callsEarly = model.rowsEvaluated - callsFull;
     expect([...early.success].reduce((a, b) => a + b, 0)).to.be.at.least([...full.success].reduce((a, b) => a + b, 0));
     expect(callsEarly).to.be.below(callsFull);
@@ -242,27 +282,52 @@ describe('attacks: closed forms on a linear classifier', () => {
 
   it('is deterministic with a seed and random without one', async () => {
     const { model, x, labels } = linearProblem(7, 4, 8);
-    const run = (seed?: number) => new PGD({ eps: 0.05, steps: 3 }).run(model, { data: x, dims: [8, 1, 6, 6] }, { labels, ...(seed === undefined ? {} : { seed }) });
+    const run = (seed?: number) =>
+      new PGD({ eps: 0.05, steps: 3 }).run(
+        model,
+        { data: x, dims: [8, 1, 6, 6] },
+        { labels, ...(seed === undefined ? {} : { seed }) },
+      );
     expect([...(await run(11)).adv]).to.deep.equal([...(await run(11)).adv]);
     expect([...(await run()).adv]).to.not.deep.equal([...(await run()).adv]);
   });
 
   it('splits into batches without changing the result of a deterministic attack', async () => {
     const { model, x, labels } = linearProblem(8, 4, 13);
-    const one = await new BIM({ eps: 0.05, steps: 5 }).run(model, { data: x, dims: [13, 1, 6, 6] }, { labels, batchSize: 13 });
-    const many = await new BIM({ eps: 0.05, steps: 5 }).run(model, { data: x, dims: [13, 1, 6, 6] }, { labels, batchSize: 4 });
+    const one = await new BIM({ eps: 0.05, steps: 5 }).run(
+      model,
+      { data: x, dims: [13, 1, 6, 6] },
+      { labels, batchSize: 13 },
+    );
+    const many = await new BIM({ eps: 0.05, steps: 5 }).run(
+      model,
+      { data: x, dims: [13, 1, 6, 6] },
+      { labels, batchSize: 4 },
+    );
     expect([...many.adv]).to.deep.equal([...one.adv]);
     const progress: number[] = [];
-    await new BIM({ eps: 0.05, steps: 5 }).run(model, { data: x, dims: [13, 1, 6, 6] }, { labels, batchSize: 4, onProgress: (done) => progress.push(done) });
+    await new BIM({ eps: 0.05, steps: 5 }).run(
+      model,
+      { data: x, dims: [13, 1, 6, 6] },
+      { labels, batchSize: 4, onProgress: (done) => progress.push(done) },
+    );
     expect(progress.at(-1)).to.equal(13);
     for (let i = 1; i < progress.length; i++) expect(progress[i]).to.be.at.least(progress[i - 1]!);
   });
 
   it('handles an empty batch and a single image', async () => {
     const { model, x, labels } = linearProblem(9, 4, 1);
-    const empty = await new PGD({ eps: 0.1 }).run(model, { data: new Float32Array(0), dims: [0, 1, 6, 6] }, { labels: new Int32Array(0) });
+    const empty = await new PGD({ eps: 0.1 }).run(
+      model,
+      { data: new Float32Array(0), dims: [0, 1, 6, 6] },
+      { labels: new Int32Array(0) },
+    );
     expect(empty.adv.length).to.equal(0);
-    const one = await new Square({ eps: 0.1, queries: 50 }).run(model, { data: x, dims: [1, 1, 6, 6] }, { labels, seed: 2 });
+    const one = await new Square({ eps: 0.1, queries: 50 }).run(
+      model,
+      { data: x, dims: [1, 1, 6, 6] },
+      { labels, seed: 2 },
+    );
     expect(one.queries![0]).to.be.within(1, 50);
   });
 });
@@ -281,16 +346,57 @@ describe('attacks: argument checks', () => {
     ['kappa < 0', () => new CarliniWagnerL2({ kappa: -1 }), /kappa/],
     ['unknown attack', () => createAttack('jsma' as 'pgd', { eps: 0.1 }), /for attack/],
     ['bounded attack without eps', () => createAttack('pgd', {}), /eps/],
-    ['images not float32', () => new FGSM({ eps: 0.1 }).run(model, { data: new Float64Array(x) as unknown as Float32Array, dims }, { labels }), /float32 images of shape \[N, 1, 6, 6\] for images/],
-    ['images wrong shape', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims: [3, 36] }, { labels }), /for images/],
-    ['images too short', () => new FGSM({ eps: 0.1 }).run(model, { data: x.subarray(1), dims }, { labels }), /for images/],
-    ['images above 1', () => new FGSM({ eps: 0.1 }).run(model, { data: x.map((v, i) => (i === 7 ? 1.5 : v)), dims }, { labels }), /\[0, 1\] for images but received 1.5 at index 7/],
-    ['images NaN', () => new FGSM({ eps: 0.1 }).run(model, { data: x.map((v, i) => (i === 3 ? NaN : v)), dims }, { labels }), /received NaN at index 3/],
-    ['labels wrong length', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels: labels.subarray(1) }), /3 classes for labels/],
-    ['labels not Int32Array', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels: [0, 1, 2] as unknown as Int32Array }), /for labels/],
-    ['label out of range', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels: Int32Array.of(0, 4, 1) }), /\[0, 4\) for labels but received 4 at index 1/],
-    ['target out of range', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels, targets: Int32Array.of(-1, 0, 0) }), /for targets/],
-    ['target equal to label', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels, targets: labels.slice() }), /targets different from labels/],
+    [
+      'images not float32',
+      () =>
+        new FGSM({ eps: 0.1 }).run(model, { data: new Float64Array(x) as unknown as Float32Array, dims }, { labels }),
+      /float32 images of shape \[N, 1, 6, 6\] for images/,
+    ],
+    [
+      'images wrong shape',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims: [3, 36] }, { labels }),
+      /for images/,
+    ],
+    [
+      'images too short',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x.subarray(1), dims }, { labels }),
+      /for images/,
+    ],
+    [
+      'images above 1',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x.map((v, i) => (i === 7 ? 1.5 : v)), dims }, { labels }),
+      /\[0, 1\] for images but received 1.5 at index 7/,
+    ],
+    [
+      'images NaN',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x.map((v, i) => (i === 3 ? NaN : v)), dims }, { labels }),
+      /received NaN at index 3/,
+    ],
+    [
+      'labels wrong length',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels: labels.subarray(1) }),
+      /3 classes for labels/,
+    ],
+    [
+      'labels not Int32Array',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels: [0, 1, 2] as unknown as Int32Array }),
+      /for labels/,
+    ],
+    [
+      'label out of range',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels: Int32Array.of(0, 4, 1) }),
+      /\[0, 4\) for labels but received 4 at index 1/,
+    ],
+    [
+      'target out of range',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels, targets: Int32Array.of(-1, 0, 0) }),
+      /for targets/,
+    ],
+    [
+      'target equal to label',
+      () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels, targets: labels.slice() }),
+      /targets different from labels/,
+    ],
     ['batchSize 0', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels, batchSize: 0 }), /batchSize/],
     ['seed 0.5', () => new FGSM({ eps: 0.1 }).run(model, { data: x, dims }, { labels, seed: 0.5 }), /seed/],
   ];

@@ -5,10 +5,17 @@ import { expect } from 'chai';
 import { Bank, info, screenSync, setBackend, subsetMeansSync } from '../../src/index.js';
 import { SeededRandom, randomBank } from '../reference/random.js';
 
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, abs: number, what: string): void {
+function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rel: number,
+  abs: number,
+  what: string,
+): void {
   expect(actual.length, `${what} length`).to.equal(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     if (!(Math.abs(a - e) <= abs + rel * Math.abs(e))) expect.fail(`${what}[${i}]: cuda ${a} vs cpu ${e}`);
   }
 }
@@ -41,7 +48,7 @@ describe('backend choice', () => {
   });
 });
 
-describe('CUDA backend vs CPU backend', function () {
+describe('CUDA backend vs CPU backend', () => {
   before(function () {
     if (!info().cuda.usable) {
       console.log(`      (skipped: ${info().cuda.reason})`);
@@ -51,7 +58,10 @@ describe('CUDA backend vs CPU backend', function () {
 
   it('subsetMeans agrees', () => {
     const rng = new SeededRandom(21);
-    const rows = 9, neurons = 3048, k = 50, count = 70;
+    const rows = 9,
+      neurons = 3048,
+      k = 50,
+      count = 70;
     const acts = rng.floats(rows * neurons, -3, 3);
     const subsets = rng.subsets(count, k, neurons);
     const r = onBoth(() => subsetMeansSync({ acts, rows, neurons, subsets, k }));
@@ -60,7 +70,9 @@ describe('CUDA backend vs CPU backend', function () {
 
   it('detectScores and scoreGradient agree, and errors read the same', () => {
     const rng = new SeededRandom(22);
-    const neurons = 650, rows = 16, m = 25;
+    const neurons = 650,
+      rows = 16,
+      m = 25;
     const bank = new Bank(randomBank(rng, neurons, 10, 300, 2));
     const acts = rng.floats(rows * neurons, -2, 2);
     const draws = Uint32Array.from({ length: rows * m }, () => rng.int(300));
@@ -79,17 +91,24 @@ describe('CUDA backend vs CPU backend', function () {
         return (e as Error).message;
       }
     });
-    expect(errors.cuda).to.equal(errors.cpu).and.match(/draws\[7\]/);
+    expect(errors.cuda)
+      .to.equal(errors.cpu)
+      .and.match(/draws\[7\]/);
   });
 
   it('screen agrees', () => {
     const rng = new SeededRandom(23);
-    const n0 = 200, n1 = 150, neurons = 1000, k = 20, count = 3000;
+    const n0 = 200,
+      n1 = 150,
+      neurons = 1000,
+      k = 20,
+      count = 3000;
     const clean = rng.floats(n0 * neurons, 0, 1);
     const attacked = rng.floats(n1 * neurons, 0.02, 1.02);
     const candidates = rng.subsets(count, k, neurons);
     const r = onBoth(() => screenSync({ clean, cleanRows: n0, attacked, attackedRows: n1, neurons, candidates, k }));
-    for (const key of ['mu0', 'sd0', 'mu1', 'sd1', 't', 'd'] as const) expectClose(r.cuda[key], r.cpu[key], 1e-8, 1e-10, key);
+    for (const key of ['mu0', 'sd0', 'mu1', 'sd1', 't', 'd'] as const)
+      expectClose(r.cuda[key], r.cpu[key], 1e-8, 1e-10, key);
     expectClose(r.cuda.p, r.cpu.p, 1e-5, 1e-300, 'p');
   });
 });

@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 
 import { AttackRandom } from '../../src/attacks/index.js';
-import { BankFormatError, FingerprintBank, decodeBank, encodeBank, fitClass, readBank, writeBank } from '../../src/bank/index.js';
+import {
+  BankFormatError,
+  FingerprintBank,
+  decodeBank,
+  encodeBank,
+  fitClass,
+  readBank,
+  writeBank,
+} from '../../src/bank/index.js';
 import type { BankHeader, ClassFingerprints } from '../../src/bank/index.js';
 import { drawCandidates } from '../../src/bank/index.js';
 import { SeededRandom } from '../reference/random.js';
@@ -21,8 +29,10 @@ function randomFingerprints(rnd: SeededRandom, count: number, k: number, neurons
   const sd = (n: number) => Float32Array.from({ length: n }, () => rnd.uniform(0.05, 1));
   return {
     indices: rnd.subsets(count, k, neurons),
-    mu0: rnd.floats(count), sd0: sd(count),
-    mu1: rnd.floats(families.length * count), sd1: sd(families.length * count),
+    mu0: rnd.floats(count),
+    sd0: sd(count),
+    mu1: rnd.floats(families.length * count),
+    sd1: sd(families.length * count),
     effect: Float32Array.from({ length: count }, () => rnd.uniform(1.5, 4)),
     passed: count * 3,
   };
@@ -30,21 +40,49 @@ function randomFingerprints(rnd: SeededRandom, count: number, k: number, neurons
 
 function syntheticBank(seed = 1, classes = 4, fittedClasses = [0, 1, 2, 3], neurons = 300, k = 5): FingerprintBank {
   const rnd = new SeededRandom(seed);
-  const fitted = new Map(fittedClasses.map((c) => [c, { fingerprints: randomFingerprints(rnd, 3 + c * 2, k, neurons), clean: 100, attacked: [90, 80] }]));
-  if (fittedClasses.includes(2)) fitted.get(2)!.fingerprints = { ...fitted.get(2)!.fingerprints, relaxed: 'test relaxation' };
-  return FingerprintBank.fromClasses({
-    model: { sha256: 'ab'.repeat(32), source: 'synthetic.onnx', inputShape: [1, 28, 28], classes },
-    taps: [{ tensor: 'features', size: neurons - 10 }, { tensor: 'logits', size: 10 }],
-    neurons, k, families,
-    fit: { candidates: 1000, k, pMax: 1e-3, dMin: 1.5, topK: 50, minFingerprints: 3, attacks: { pgd: { eps: 0.1 }, cw: {} }, seed: 7 },
-    created: '2026-11-25T00:00:00.000Z',
-  }, fitted);
+  const fitted = new Map(
+    fittedClasses.map((c) => [
+      c,
+      { fingerprints: randomFingerprints(rnd, 3 + c * 2, k, neurons), clean: 100, attacked: [90, 80] },
+    ]),
+  );
+  if (fittedClasses.includes(2))
+    fitted.get(2)!.fingerprints = { ...fitted.get(2)!.fingerprints, relaxed: 'test relaxation' };
+  return FingerprintBank.fromClasses(
+    {
+      model: { sha256: 'ab'.repeat(32), source: 'synthetic.onnx', inputShape: [1, 28, 28], classes },
+      taps: [
+        { tensor: 'features', size: neurons - 10 },
+        { tensor: 'logits', size: 10 },
+      ],
+      neurons,
+      k,
+      families,
+      fit: {
+        candidates: 1000,
+        k,
+        pMax: 1e-3,
+        dMin: 1.5,
+        topK: 50,
+        minFingerprints: 3,
+        attacks: { pgd: { eps: 0.1 }, cw: {} },
+        seed: 7,
+      },
+      created: '2026-11-25T00:00:00.000Z',
+    },
+    fitted,
+  );
 }
 
 /** Recomputes the trailing SHA-256, as an attacker who edits a bank would. */
 function resign(bytes: Uint8Array): Uint8Array {
   const out = bytes.slice();
-  out.set(createHash('sha256').update(out.subarray(0, out.length - 32)).digest(), out.length - 32);
+  out.set(
+    createHash('sha256')
+      .update(out.subarray(0, out.length - 32))
+      .digest(),
+    out.length - 32,
+  );
   return out;
 }
 
@@ -84,7 +122,8 @@ describe('bank file (.nfp)', () => {
     const bank = syntheticBank();
     const back = decodeBank(encodeBank(bank));
     expect(back.header).to.deep.equal(bank.header);
-    for (const key of ['indices', 'mu0', 'sd0', 'mu1', 'sd1', 'effect'] as const) expect([...back.arrays[key]]).to.deep.equal([...bank.arrays[key]]);
+    for (const key of ['indices', 'mu0', 'sd0', 'mu1', 'sd1', 'effect'] as const)
+      expect([...back.arrays[key]]).to.deep.equal([...bank.arrays[key]]);
     expect(back.range(2)).to.deep.equal(bank.range(2));
     expect(back.header.classes[2]!.relaxed).to.equal('test relaxation');
   });
@@ -119,7 +158,10 @@ describe('bank file (.nfp)', () => {
     const sizes = [F * 5, F, F, 2 * F, 2 * F, F].map((n) => n * 4);
     const boundaries = [0, 4, 8, 12, 16, 16 + length, headerEnd];
     let at = headerEnd;
-    for (const s of sizes) boundaries.push((at += s));
+    for (const s of sizes) {
+      at += s;
+      boundaries.push(at);
+    }
     boundaries.push(good.length - 32, good.length - 1);
     for (const b of boundaries) {
       for (const delta of [-1, 0, 1]) {
@@ -134,7 +176,8 @@ describe('bank file (.nfp)', () => {
     // Appended bytes.
     rejects(resign(new Uint8Array([...good, 0, 0, 0, 0])), 'appended bytes', /fingerprint arrays/);
     // Wrong magic and version (re-signed, so only the field itself is wrong).
-    const magic = good.slice(); magic[0] = 0x4d;
+    const magic = good.slice();
+    magic[0] = 0x4d;
     rejects(resign(magic), 'bad magic', /bad magic/);
     for (const v of [0, 2, 255, 2 ** 32 - 1]) {
       const bad = good.slice();
@@ -150,55 +193,216 @@ describe('bank file (.nfp)', () => {
     }
     // Indices >= N and non-finite or non-positive statistics, re-signed.
     const indexAt = headerEnd + 4 * rnd.int(F * 5);
-    const big = good.slice(); new DataView(big.buffer).setUint32(indexAt, 300, true);
+    const big = good.slice();
+    new DataView(big.buffer).setUint32(indexAt, 300, true);
     rejects(resign(big), 'index = N', /out of range for 300 neurons/);
-    const huge = good.slice(); new DataView(huge.buffer).setUint32(indexAt, 2 ** 32 - 1, true);
+    const huge = good.slice();
+    new DataView(huge.buffer).setUint32(indexAt, 2 ** 32 - 1, true);
     rejects(resign(huge), 'index 2^32-1', /out of range/);
     const sd0At = headerEnd + sizes[0]! + sizes[1]!;
     for (const v of [0, -1, NaN, Infinity]) {
-      const bad = good.slice(); new DataView(bad.buffer).setFloat32(sd0At, v, true);
+      const bad = good.slice();
+      new DataView(bad.buffer).setFloat32(sd0At, v, true);
       rejects(resign(bad), `sd0 ${v}`, /sd0\[0\]/);
       cases++;
     }
     // Header fields: huge and negative counts, wrong types, missing fields, inconsistent sizes.
     const mutations: Array<[string, (h: Record<string, unknown>) => unknown]> = [
-      ['huge count', (h) => { (h.classes as Array<Record<string, unknown>>)[0]!.count = 2 ** 31; }],
-      ['count 2^53', (h) => { (h.classes as Array<Record<string, unknown>>)[1]!.count = 2 ** 53; }],
-      ['negative count', (h) => { (h.classes as Array<Record<string, unknown>>)[0]!.count = -1; }],
-      ['fractional count', (h) => { (h.classes as Array<Record<string, unknown>>)[0]!.count = 1.5; }],
-      ['count off by one', (h) => { (h.classes as Array<Record<string, unknown>>)[0]!.count = 4; }],
-      ['k 0', (h) => { h.k = 0; }],
-      ['k huge', (h) => { h.k = 1e9; }],
-      ['k > neurons', (h) => { h.k = 301; }],
-      ['neurons 0', (h) => { h.neurons = 0; }],
-      ['neurons string', (h) => { h.neurons = '300'; }],
-      ['tap sizes disagree', (h) => { (h.taps as Array<Record<string, unknown>>)[0]!.size = 1; }],
-      ['no families', (h) => { h.families = []; }],
-      ['too many families', (h) => { h.families = Array.from({ length: 65 }, (_, i) => `f${i}`); }],
-      ['family count mismatch', (h) => { (h.classes as Array<Record<string, unknown>>)[0]!.attacked = [1]; }],
-      ['classes mismatch', (h) => { (h.model as Record<string, unknown>).classes = 5; }],
-      ['bad sha', (h) => { (h.model as Record<string, unknown>).sha256 = 'xyz'; }],
-      ['missing model', (h) => { delete h.model; }],
-      ['missing fit', (h) => { delete h.fit; }],
-      ['fitted not boolean', (h) => { (h.classes as Array<Record<string, unknown>>)[0]!.fitted = 'yes'; }],
-      ['classes not array', (h) => { h.classes = {}; }],
+      [
+        'huge count',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[0]!.count = 2 ** 31;
+        },
+      ],
+      [
+        'count 2^53',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[1]!.count = 2 ** 53;
+        },
+      ],
+      [
+        'negative count',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[0]!.count = -1;
+        },
+      ],
+      [
+        'fractional count',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[0]!.count = 1.5;
+        },
+      ],
+      [
+        'count off by one',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[0]!.count = 4;
+        },
+      ],
+      [
+        'k 0',
+        (h) => {
+          h.k = 0;
+        },
+      ],
+      [
+        'k huge',
+        (h) => {
+          h.k = 1e9;
+        },
+      ],
+      [
+        'k > neurons',
+        (h) => {
+          h.k = 301;
+        },
+      ],
+      [
+        'neurons 0',
+        (h) => {
+          h.neurons = 0;
+        },
+      ],
+      [
+        'neurons string',
+        (h) => {
+          h.neurons = '300';
+        },
+      ],
+      [
+        'tap sizes disagree',
+        (h) => {
+          (h.taps as Array<Record<string, unknown>>)[0]!.size = 1;
+        },
+      ],
+      [
+        'no families',
+        (h) => {
+          h.families = [];
+        },
+      ],
+      [
+        'too many families',
+        (h) => {
+          h.families = Array.from({ length: 65 }, (_, i) => `f${i}`);
+        },
+      ],
+      [
+        'family count mismatch',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[0]!.attacked = [1];
+        },
+      ],
+      [
+        'classes mismatch',
+        (h) => {
+          (h.model as Record<string, unknown>).classes = 5;
+        },
+      ],
+      [
+        'bad sha',
+        (h) => {
+          (h.model as Record<string, unknown>).sha256 = 'xyz';
+        },
+      ],
+      [
+        'missing model',
+        (h) => {
+          delete h.model;
+        },
+      ],
+      [
+        'missing fit',
+        (h) => {
+          delete h.fit;
+        },
+      ],
+      [
+        'fitted not boolean',
+        (h) => {
+          (h.classes as Array<Record<string, unknown>>)[0]!.fitted = 'yes';
+        },
+      ],
+      [
+        'classes not array',
+        (h) => {
+          h.classes = {};
+        },
+      ],
       ['header is an array', () => [1, 2, 3]],
       ['header is null', () => null],
-      ['calibration perClass short', (h) => { h.calibration = { fpr: 0.05, draws: 25, combine: 'max', global: 1, perClass: [1], images: 10, drawsPerImage: 1 }; }],
-      ['calibration combine', (h) => { h.calibration = { fpr: 0.05, draws: 25, combine: 'mean', global: 1, perClass: [1, 2, 3, 4], images: 10, drawsPerImage: 1 }; }],
-      ...(['sd 0', 'sd negative', 'one class short', 'not a pair', 'mean string', 'family missing', 'not an object'] as const).map((what): [string, (h: Record<string, unknown>) => unknown] => [`calibration confidence ${what}`, (h) => {
-        const pairs = (): unknown[] => [[0, 1], [0, 1], [0, 1], [0, 1]];
-        const perFamily = (): unknown[] => pairs().map((p) => (h.families as unknown[]).map(() => p));
-        const confidence: Record<string, unknown> = { fingerprint: perFamily(), margin: pairs() };
-        if (what === 'sd 0') (confidence.margin as unknown[])[2] = [0, 0];
-        if (what === 'sd negative') (confidence.fingerprint as unknown[][])[0]![0] = [0, -1];
-        if (what === 'one class short') confidence.margin = pairs().slice(1);
-        if (what === 'not a pair') (confidence.margin as unknown[])[1] = [0, 1, 2];
-        if (what === 'mean string') (confidence.fingerprint as unknown[][])[3]![0] = ['0', 1];
-        if (what === 'family missing') (confidence.fingerprint as unknown[][])[1] = [];
-        h.calibration = { fpr: 0.05, draws: 25, combine: 'max', global: 1, perClass: [1, 2, 3, 4], images: 10, drawsPerImage: 1, confidence: what === 'not an object' ? 7 : confidence };
-      }]),
-      ['created missing', (h) => { delete h.created; }],
+      [
+        'calibration perClass short',
+        (h) => {
+          h.calibration = {
+            fpr: 0.05,
+            draws: 25,
+            combine: 'max',
+            global: 1,
+            perClass: [1],
+            images: 10,
+            drawsPerImage: 1,
+          };
+        },
+      ],
+      [
+        'calibration combine',
+        (h) => {
+          h.calibration = {
+            fpr: 0.05,
+            draws: 25,
+            combine: 'mean',
+            global: 1,
+            perClass: [1, 2, 3, 4],
+            images: 10,
+            drawsPerImage: 1,
+          };
+        },
+      ],
+      ...(
+        [
+          'sd 0',
+          'sd negative',
+          'one class short',
+          'not a pair',
+          'mean string',
+          'family missing',
+          'not an object',
+        ] as const
+      ).map((what): [string, (h: Record<string, unknown>) => unknown] => [
+        `calibration confidence ${what}`,
+        (h) => {
+          const pairs = (): unknown[] => [
+            [0, 1],
+            [0, 1],
+            [0, 1],
+            [0, 1],
+          ];
+          const perFamily = (): unknown[] => pairs().map((p) => (h.families as unknown[]).map(() => p));
+          const confidence: Record<string, unknown> = { fingerprint: perFamily(), margin: pairs() };
+          if (what === 'sd 0') (confidence.margin as unknown[])[2] = [0, 0];
+          if (what === 'sd negative') (confidence.fingerprint as unknown[][])[0]![0] = [0, -1];
+          if (what === 'one class short') confidence.margin = pairs().slice(1);
+          if (what === 'not a pair') (confidence.margin as unknown[])[1] = [0, 1, 2];
+          if (what === 'mean string') (confidence.fingerprint as unknown[][])[3]![0] = ['0', 1];
+          if (what === 'family missing') (confidence.fingerprint as unknown[][])[1] = [];
+          h.calibration = {
+            fpr: 0.05,
+            draws: 25,
+            combine: 'max',
+            global: 1,
+            perClass: [1, 2, 3, 4],
+            images: 10,
+            drawsPerImage: 1,
+            confidence: what === 'not an object' ? 7 : confidence,
+          };
+        },
+      ]),
+      [
+        'created missing',
+        (h) => {
+          delete h.created;
+        },
+      ],
     ];
     for (const [what, mutate] of mutations) {
       rejects(withHeader(good, mutate), what);
@@ -213,15 +417,22 @@ describe('bank file (.nfp)', () => {
         h[key] = values[rnd.int(values.length)];
       });
       let error: unknown;
-      try { decodeBank(bad, 'fuzz'); } catch (e) { error = e; }
+      try {
+        decodeBank(bad, 'fuzz');
+      } catch (e) {
+        error = e;
+      }
       // Some replacements keep the header valid (e.g. created: 'x'); every other one must be rejected cleanly.
       if (error !== undefined) expect(error).to.be.instanceOf(BankFormatError);
       cases++;
     }
     // Not JSON, and invalid UTF-8.
-    const notJson = good.slice(); notJson[16] = 0x7b; notJson[17] = 0x7b;
+    const notJson = good.slice();
+    notJson[16] = 0x7b;
+    notJson[17] = 0x7b;
     rejects(resign(notJson), 'not JSON', /not valid JSON/);
-    const notUtf8 = good.slice(); notUtf8[20] = 0xff;
+    const notUtf8 = good.slice();
+    notUtf8[20] = 0xff;
     rejects(resign(notUtf8), 'invalid UTF-8', /not valid JSON/);
     expect(cases).to.be.at.least(1000);
     expect(performance.now() - started).to.be.below(20000);
@@ -239,14 +450,17 @@ describe('bank fitting', () => {
       for (const v of s) counts[v]++;
     }
     for (const n of counts) expect(n).to.be.within(2200, 2800); // 2,500 expected
-    expect([...drawCandidates(3, 40, 40, rng).subarray(0, 40)].sort((a, b) => a - b)).to.deep.equal([...Array(40).keys()]);
+    expect([...drawCandidates(3, 40, 40, rng).subarray(0, 40)].sort((a, b) => a - b)).to.deep.equal([
+      ...Array(40).keys(),
+    ]);
     expect(() => drawCandidates(1, 41, 40, rng)).to.throw(RangeError, /for k/);
   });
 
   it('finds the planted separating neurons and keeps each family apart', async () => {
     const rnd = new SeededRandom(5);
     const neurons = 60;
-    const n0 = 300, n1 = 300;
+    const n0 = 300,
+      n1 = 300;
     // Neurons 0-9 shift by +3 under family A; neurons 10-19 shift by -3 under family B; the rest are noise.
     const make = (rows: number, shift: (j: number) => number) => {
       const a = new Float32Array(rows * neurons);
@@ -256,7 +470,13 @@ describe('bank fitting', () => {
     const clean = make(n0, () => 0);
     const famA = make(n1, (j) => (j < 10 ? 3 : 0));
     const famB = make(n1, (j) => (j >= 10 && j < 20 ? -3 : 0));
-    const fp = await fitClass(clean, [famA, famB], neurons, { candidates: 4000, k: 2, pMax: 1e-3, dMin: 1.5, topK: 100, minFingerprints: 5 }, new AttackRandom(1));
+    const fp = await fitClass(
+      clean,
+      [famA, famB],
+      neurons,
+      { candidates: 4000, k: 2, pMax: 1e-3, dMin: 1.5, topK: 100, minFingerprints: 5 },
+      new AttackRandom(1),
+    );
     expect(fp.mu0.length).to.be.greaterThan(20);
     for (let i = 0; i < fp.mu0.length; i++) {
       const subset = [...fp.indices.subarray(i * 2, i * 2 + 2)];
@@ -265,7 +485,8 @@ describe('bank fitting', () => {
       const F = fp.mu0.length;
       const shiftA = fp.mu1[i]! - fp.mu0[i]!;
       const shiftB = fp.mu1[F + i]! - fp.mu0[i]!;
-      const inA = subset.filter((j) => j < 10).length, inB = subset.filter((j) => j >= 10 && j < 20).length;
+      const inA = subset.filter((j) => j < 10).length,
+        inB = subset.filter((j) => j >= 10 && j < 20).length;
       expect(shiftA).to.be.closeTo((3 * inA) / 2, 0.5);
       expect(shiftB).to.be.closeTo((-3 * inB) / 2, 0.5);
       expect(fp.effect[i]).to.be.at.least(1.5);
@@ -276,11 +497,20 @@ describe('bank fitting', () => {
 
   it('shares the fingerprint budget among families, so a subtle attack keeps fingerprints of its own', async () => {
     const rnd = new SeededRandom(8);
-    const neurons = 40, rows = 300;
-    const make = (shift: (j: number) => number) => ({ acts: Float32Array.from({ length: rows * neurons }, (_, i) => rnd.normal() + shift(i % neurons)), rows });
+    const neurons = 40,
+      rows = 300;
+    const make = (shift: (j: number) => number) => ({
+      acts: Float32Array.from({ length: rows * neurons }, (_, i) => rnd.normal() + shift(i % neurons)),
+      rows,
+    });
     // Family A moves neurons 0-9 by 6 sd; family B moves neurons 10-19 by 2 sd.
-    const fp = await fitClass(make(() => 0), [make((j) => (j < 10 ? 6 : 0)), make((j) => (j >= 10 && j < 20 ? 2 : 0))], neurons,
-      { candidates: 3000, k: 1, pMax: 1e-3, dMin: 1.5, topK: 40, minFingerprints: 5 }, new AttackRandom(4));
+    const fp = await fitClass(
+      make(() => 0),
+      [make((j) => (j < 10 ? 6 : 0)), make((j) => (j >= 10 && j < 20 ? 2 : 0))],
+      neurons,
+      { candidates: 3000, k: 1, pMax: 1e-3, dMin: 1.5, topK: 40, minFingerprints: 5 },
+      new AttackRandom(4),
+    );
     const neuronsKept = [...fp.indices];
     expect(neuronsKept.filter((j) => j < 10).length).to.be.within(15, 25);
     expect(neuronsKept.filter((j) => j >= 10 && j < 20).length).to.be.within(15, 25);
@@ -288,9 +518,16 @@ describe('bank fitting', () => {
 
   it('relaxes, and says so, when too few fingerprints pass', async () => {
     const rnd = new SeededRandom(6);
-    const rows = 200, neurons = 30;
+    const rows = 200,
+      neurons = 30;
     const noise = () => ({ acts: Float32Array.from({ length: rows * neurons }, () => rnd.normal()), rows });
-    const fp = await fitClass(noise(), [noise()], neurons, { candidates: 500, k: 3, pMax: 1e-3, dMin: 1.5, topK: 100, minFingerprints: 10 }, new AttackRandom(2));
+    const fp = await fitClass(
+      noise(),
+      [noise()],
+      neurons,
+      { candidates: 500, k: 3, pMax: 1e-3, dMin: 1.5, topK: 100, minFingerprints: 10 },
+      new AttackRandom(2),
+    );
     expect(fp.mu0.length).to.equal(10);
     expect(fp.relaxed).to.match(/candidates reached/);
     for (const v of fp.sd0) expect(v).to.be.greaterThan(0);

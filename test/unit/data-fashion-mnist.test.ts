@@ -46,8 +46,14 @@ describe('data: Fashion-MNIST', () => {
   });
 
   it('reads a split from a given folder, gzipped or not', () => {
-    copyFileSync(join(shippedFashionMnistDir, 't10k-images-idx3-ubyte.gz'), join(tempDir(), 't10k-images-idx3-ubyte.gz'));
-    copyFileSync(join(shippedFashionMnistDir, 't10k-labels-idx1-ubyte.gz'), join(tempDir(), 't10k-labels-idx1-ubyte.gz'));
+    copyFileSync(
+      join(shippedFashionMnistDir, 't10k-images-idx3-ubyte.gz'),
+      join(tempDir(), 't10k-images-idx3-ubyte.gz'),
+    );
+    copyFileSync(
+      join(shippedFashionMnistDir, 't10k-labels-idx1-ubyte.gz'),
+      join(tempDir(), 't10k-labels-idx1-ubyte.gz'),
+    );
     const test = loadFashionMnist({ split: 'test', dir: tempDir() });
     expect(test.dims[0]).to.equal(10000);
     const plain = join(tempDir(), 'plain');
@@ -70,11 +76,14 @@ describe('data: Fashion-MNIST', () => {
       expect((err as Error).message).to.contain('Fashion-MNIST train split not found');
       expect((err as Error).message).to.contain('apt-get install dataset-fashion-mnist');
     }
-    expect(() => loadFashionMnist({ split: 'validation' as 'train' })).to.throw(RangeError, "Expected 'train' or 'test' for split");
+    expect(() => loadFashionMnist({ split: 'validation' as 'train' })).to.throw(
+      RangeError,
+      "Expected 'train' or 'test' for split",
+    );
   });
 
   const debianTrain = join(debianFashionMnistDir, 'train-images-idx3-ubyte.gz');
-  (existsSync(debianTrain) ? it : it.skip)('loads the 60,000-image training split from Debian\'s package', () => {
+  (existsSync(debianTrain) ? it : it.skip)("loads the 60,000-image training split from Debian's package", () => {
     const train = loadFashionMnist({ split: 'train' });
     expect(train.dims).to.deep.equal([60000, 1, 28, 28]);
     expect(train.labels.length).to.equal(60000);

@@ -7,7 +7,6 @@ import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 
 import {
-  DataFormatError,
   encodeIdx,
   locateFashionMnist,
   parseIdx,
@@ -25,7 +24,9 @@ function header(typeCode: number, dims: number[]): Buffer {
   const b = Buffer.alloc(4 + 4 * dims.length);
   b[2] = typeCode;
   b[3] = dims.length;
-  dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+  dims.forEach((d, i) => {
+    b.writeUInt32BE(d, 4 + 4 * i);
+  });
   return b;
 }
 
@@ -67,7 +68,9 @@ describe('data: IDX', () => {
     expect(batch.dims).to.deep.equal([10000, 1, 28, 28]);
     expect(batch.data).to.be.instanceOf(Float32Array);
     expect(batch.data.length).to.equal(10000 * 28 * 28);
-    let min = Infinity, max = -Infinity, sum = 0;
+    let min = Infinity,
+      max = -Infinity,
+      sum = 0;
     for (const v of batch.data) {
       min = Math.min(min, v);
       max = Math.max(max, v);
@@ -102,14 +105,26 @@ describe('data: IDX', () => {
 
   it('rejects a wrong magic, an unknown type code, implausible ndims and short headers', () => {
     const cases: [string, Buffer, string | RegExp][] = [
-      ['png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), 'not an IDX file: magic starts 89 50, expected 00 00'],
+      [
+        'png',
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        'not an IDX file: magic starts 89 50, expected 00 00',
+      ],
       ['type', Buffer.concat([header(0x07, [1]), Buffer.alloc(1)]), 'unknown IDX type code 07'],
       ['ndims0', Buffer.from([0, 0, 8, 0]), 'implausible number of dimensions 0'],
       ['ndims200', Buffer.from([0, 0, 8, 200]), 'implausible number of dimensions 200'],
-      ['short-header', header(0x08, [10, 28, 28]).subarray(0, 10), 'truncated header: 3 dims need 16 bytes but the file has 10'],
+      [
+        'short-header',
+        header(0x08, [10, 28, 28]).subarray(0, 10),
+        'truncated header: 3 dims need 16 bytes but the file has 10',
+      ],
       ['tiny', Buffer.from([0, 0]), 'too short for an IDX header (2 bytes)'],
       ['empty', Buffer.alloc(0), 'too short for an IDX header (0 bytes)'],
-      ['overflow', header(0x0e, [0xffffffff, 0xffffffff, 0xffffffff]), 'expected an impossible number of bytes of data'],
+      [
+        'overflow',
+        header(0x0e, [0xffffffff, 0xffffffff, 0xffffffff]),
+        'expected an impossible number of bytes of data',
+      ],
     ];
     for (const [name, bytes, fragment] of cases) {
       const path = join(tempDir(), name);
@@ -132,7 +147,11 @@ describe('data: IDX', () => {
   it('checks that image files hold uint8 [n, h, w] and label files integer [n] >= 0', () => {
     const labelsFile = join(tempDir(), 'labels-idx1');
     writeIdx(labelsFile, { dims: [3], data: Uint8Array.from([1, 2, 3]) });
-    expectDataError(() => readIdxImages(labelsFile), labelsFile, 'expected uint8 images [n, height, width] but found uint8 [3]');
+    expectDataError(
+      () => readIdxImages(labelsFile),
+      labelsFile,
+      'expected uint8 images [n, height, width] but found uint8 [3]',
+    );
     const floats = join(tempDir(), 'float-images');
     writeIdx(floats, { dims: [1, 2, 2], data: new Float32Array(4) });
     expectDataError(() => readIdxImages(floats), floats, 'but found float32 [1, 2, 2]');

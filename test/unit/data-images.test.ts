@@ -44,9 +44,24 @@ describe('data: images', () => {
   });
 
   const cases: { name: string; options: ImageOptions; expected: string; dims: number[] }[] = [
-    { name: 'RGB, Resize(40) + CenterCrop(32)', options: { resize: 40, crop: 32 }, expected: 'rgb-r40-c32.npy', dims: [7, 3, 32, 32] },
-    { name: 'grayscale, Resize(40) + CenterCrop(32)', options: { resize: 40, crop: 32, channels: 1 }, expected: 'gray-r40-c32.npy', dims: [7, 1, 32, 32] },
-    { name: 'grayscale, Resize(24) + CenterCrop(30) (zero padding)', options: { resize: 24, crop: 30, channels: 1 }, expected: 'gray-r24-c30.npy', dims: [7, 1, 30, 30] },
+    {
+      name: 'RGB, Resize(40) + CenterCrop(32)',
+      options: { resize: 40, crop: 32 },
+      expected: 'rgb-r40-c32.npy',
+      dims: [7, 3, 32, 32],
+    },
+    {
+      name: 'grayscale, Resize(40) + CenterCrop(32)',
+      options: { resize: 40, crop: 32, channels: 1 },
+      expected: 'gray-r40-c32.npy',
+      dims: [7, 1, 32, 32],
+    },
+    {
+      name: 'grayscale, Resize(24) + CenterCrop(30) (zero padding)',
+      options: { resize: 24, crop: 30, channels: 1 },
+      expected: 'gray-r24-c30.npy',
+      dims: [7, 1, 30, 30],
+    },
   ];
   for (const c of cases) {
     it(`matches torchvision within 2/255: ${c.name}`, async () => {
@@ -89,7 +104,8 @@ describe('data: images', () => {
     expect(original.dims).to.deep.equal([1, 3, 64, 96]);
     const gray = await decodeImage(file, { resize: 48, crop: null, channels: 1 });
     expect(gray.dims).to.deep.equal([1, 1, 48, 72]);
-    let min = Infinity, max = -Infinity;
+    let min = Infinity,
+      max = -Infinity;
     for (const v of standard.data) [min, max] = [Math.min(min, v), Math.max(max, v)];
     expect(min).to.be.at.least(0);
     expect(max).to.be.at.most(1);
@@ -113,42 +129,46 @@ describe('data: images', () => {
     }
   });
 
-  it('sorts as ImageFolder does (checked against torchvision 0.14), walks subfolders, follows links and filters by extension', async () => {
-    const root = join(tempDir(), 'order');
-    const src = join(imagesDir, 'gradients', 'sunset.jpg');
-    for (const cls of ['b', 'B', 'ä', '.hidden']) mkdirSync(join(root, cls, 'sub', 'deeper'), { recursive: true });
-    copyFileSync(src, join(root, 'b', 'z.JPG'));
-    copyFileSync(src, join(root, 'b', 'a.jpeg'));
-    copyFileSync(src, join(root, 'b', 'sub', 'm.png'));
-    copyFileSync(src, join(root, 'b', 'sub', 'deeper', 'k.webp'));
-    mkdirSync(join(root, 'b', 'sub-x'));
-    copyFileSync(src, join(root, 'b', 'sub-x', 'q.jpg')); // 'sub-x' < 'sub/deeper' as strings: '-' < '/'
-    writeFileSync(join(root, 'b', 'notes.txt'), 'not an image');
-    copyFileSync(src, join(root, 'B', 'x.jpg'));
-    copyFileSync(src, join(root, 'ä', 'y.jpg'));
-    copyFileSync(src, join(root, '.hidden', 'h.jpg'));
-    writeFileSync(join(root, 'stray.jpg'), 'files at the top are not a class');
-    symlinkSync(join(root, 'B'), join(root, 'linked'));
-    symlinkSync(join(root, 'b'), join(root, 'b', 'sub', 'loop')); // a cycle: visited once, not forever
+  it(
+    'sorts as ImageFolder does (checked against torchvision 0.14), walks subfolders, follows links and filters by ' +
+      'extension',
+    async () => {
+      const root = join(tempDir(), 'order');
+      const src = join(imagesDir, 'gradients', 'sunset.jpg');
+      for (const cls of ['b', 'B', 'ä', '.hidden']) mkdirSync(join(root, cls, 'sub', 'deeper'), { recursive: true });
+      copyFileSync(src, join(root, 'b', 'z.JPG'));
+      copyFileSync(src, join(root, 'b', 'a.jpeg'));
+      copyFileSync(src, join(root, 'b', 'sub', 'm.png'));
+      copyFileSync(src, join(root, 'b', 'sub', 'deeper', 'k.webp'));
+      mkdirSync(join(root, 'b', 'sub-x'));
+      copyFileSync(src, join(root, 'b', 'sub-x', 'q.jpg')); // 'sub-x' < 'sub/deeper' as strings: '-' < '/'
+      writeFileSync(join(root, 'b', 'notes.txt'), 'not an image');
+      copyFileSync(src, join(root, 'B', 'x.jpg'));
+      copyFileSync(src, join(root, 'ä', 'y.jpg'));
+      copyFileSync(src, join(root, '.hidden', 'h.jpg'));
+      writeFileSync(join(root, 'stray.jpg'), 'files at the top are not a class');
+      symlinkSync(join(root, 'B'), join(root, 'linked'));
+      symlinkSync(join(root, 'b'), join(root, 'b', 'sub', 'loop')); // a cycle: visited once, not forever
 
-    const { classes, files, labels } = listImageFolder(root);
-    expect(classes).to.deep.equal(['.hidden', 'B', 'b', 'linked', 'ä']);
-    const relative = files.map((f) => f.slice(root.length + 1));
-    expect(relative).to.deep.equal([
-      '.hidden/h.jpg',
-      'B/x.jpg',
-      'b/a.jpeg',
-      'b/z.JPG',
-      'b/sub/m.png',
-      'b/sub-x/q.jpg',
-      'b/sub/deeper/k.webp',
-      'linked/x.jpg',
-      'ä/y.jpg',
-    ]);
-    expect(Array.from(labels)).to.deep.equal([0, 1, 2, 2, 2, 2, 2, 3, 4]);
-    const loaded = await loadImageFolder(root, { resize: 16, crop: 16 });
-    expect(loaded.dims).to.deep.equal([9, 3, 16, 16]);
-  });
+      const { classes, files, labels } = listImageFolder(root);
+      expect(classes).to.deep.equal(['.hidden', 'B', 'b', 'linked', 'ä']);
+      const relative = files.map((f) => f.slice(root.length + 1));
+      expect(relative).to.deep.equal([
+        '.hidden/h.jpg',
+        'B/x.jpg',
+        'b/a.jpeg',
+        'b/z.JPG',
+        'b/sub/m.png',
+        'b/sub-x/q.jpg',
+        'b/sub/deeper/k.webp',
+        'linked/x.jpg',
+        'ä/y.jpg',
+      ]);
+      expect(Array.from(labels)).to.deep.equal([0, 1, 2, 2, 2, 2, 2, 3, 4]);
+      const loaded = await loadImageFolder(root, { resize: 16, crop: 16 });
+      expect(loaded.dims).to.deep.equal([9, 3, 16, 16]);
+    },
+  );
 
   it('names the file that cannot be decoded: garbage, truncated, or not there', async () => {
     const root = join(tempDir(), 'broken');
@@ -161,7 +181,11 @@ describe('data: images', () => {
     const garbage = join(tempDir(), 'garbage.png');
     writeFileSync(garbage, Buffer.from('this is not a PNG at all'));
     await expectDataError(decodeImage(garbage), garbage, 'cannot decode image');
-    await expectDataError(decodeImage(join(tempDir(), 'missing.jpg')), join(tempDir(), 'missing.jpg'), 'cannot decode image');
+    await expectDataError(
+      decodeImage(join(tempDir(), 'missing.jpg')),
+      join(tempDir(), 'missing.jpg'),
+      'cannot decode image',
+    );
     await expectDataError(decodeImage(Buffer.from([1, 2, 3])), 'image buffer (3 bytes)', 'cannot decode image');
     await expectDataError(decodeImage(new Uint8Array(0)), 'image buffer (0 bytes)', 'cannot decode image');
   });
@@ -175,8 +199,16 @@ describe('data: images', () => {
     mkdirSync(join(noImages, 'dogs'), { recursive: true });
     copyFileSync(join(imagesDir, 'gradients', 'sunset.jpg'), join(noImages, 'dogs', 'd.jpg'));
     writeFileSync(join(noImages, 'cats', 'readme.txt'), '');
-    await expectDataError(loadImageFolder(noImages), noImages, 'no images (.jpg .jpeg .png .webp) in class folder(s): cats');
-    await expectDataError(loadImageFolder(join(tempDir(), 'absent')), join(tempDir(), 'absent'), 'cannot read image folder');
+    await expectDataError(
+      loadImageFolder(noImages),
+      noImages,
+      'no images (.jpg .jpeg .png .webp) in class folder(s): cats',
+    );
+    await expectDataError(
+      loadImageFolder(join(tempDir(), 'absent')),
+      join(tempDir(), 'absent'),
+      'cannot read image folder',
+    );
     const file = join(imagesDir, 'gradients', 'sunset.jpg');
     await expectDataError(loadImageFolder(file), file, 'cannot read image folder');
   });

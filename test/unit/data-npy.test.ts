@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { expect } from 'chai';
 
-import { DataFormatError, encodeNpy, parseNpy, readNpy, toInt32Labels, writeNpy } from '../../src/data/index.js';
+import { encodeNpy, parseNpy, readNpy, toInt32Labels, writeNpy } from '../../src/data/index.js';
 import type { NpyData } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectDataError } from '../reference/data-errors.js';
@@ -18,7 +18,7 @@ const arange = (n: number, f: (i: number) => number): number[] => Array.from({ l
 function npyWithHeader(dict: string, data: Uint8Array = new Uint8Array(0), version = 1): Buffer {
   const lengthBytes = version === 1 ? 2 : 4;
   const pad = (64 - ((8 + lengthBytes + dict.length + 1) % 64)) % 64;
-  const header = Buffer.from(dict + ' '.repeat(pad) + '\n', 'latin1');
+  const header = Buffer.from(`${dict + ' '.repeat(pad)}\n`, 'latin1');
   const pre = Buffer.alloc(8 + lengthBytes);
   Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]).copy(pre);
   if (version === 1) pre.writeUInt16LE(header.length, 8);
@@ -93,8 +93,16 @@ describe('data: .npy', () => {
   });
 
   it('refuses Fortran order and unsupported dtypes with what to do instead', () => {
-    expectDataError(() => readNpy(join(fixtures, 'fortran.npy')), join(fixtures, 'fortran.npy'), 'Fortran-order arrays are not supported');
-    expectDataError(() => readNpy(join(fixtures, 'big-endian.npy')), join(fixtures, 'big-endian.npy'), "unsupported dtype '>f4'");
+    expectDataError(
+      () => readNpy(join(fixtures, 'fortran.npy')),
+      join(fixtures, 'fortran.npy'),
+      'Fortran-order arrays are not supported',
+    );
+    expectDataError(
+      () => readNpy(join(fixtures, 'big-endian.npy')),
+      join(fixtures, 'big-endian.npy'),
+      "unsupported dtype '>f4'",
+    );
     expectDataError(() => readNpy(join(fixtures, 'big-endian.npy')), join(fixtures, 'big-endian.npy'), 'big-endian');
     const f2 = npyWithHeader("{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(2));
     expectDataError(() => parseNpy(f2, 'half.npy'), 'half.npy', "unsupported dtype '<f2'");
@@ -125,7 +133,10 @@ describe('data: .npy', () => {
       ["{'descr': '<f4', 'fortran_order': False, 'shape': (01,)}", "expected ',' or ')' in shape"],
       ["{'descr': '<f4', 'fortran_order': False, 'shape': [1]}", "expected '('"],
       ["{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", 'is too large'],
-      ["{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 100000000, 100000000)}", 'more elements than any file can'],
+      [
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 100000000, 100000000)}",
+        'more elements than any file can',
+      ],
       ["{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", 'structured dtypes are not supported'],
       ["{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}", "expected ',' or '}' at offset 17"],
       ["{'descr' '<f4', 'fortran_order': False, 'shape': (1,)}", "expected ':'"],
@@ -152,12 +163,32 @@ describe('data: .npy', () => {
       ['empty', Buffer.alloc(0), 'not a .npy file'],
       ['preamble', good.subarray(0, 7), 'truncated .npy preamble'],
       ['v1-no-length', good.subarray(0, 9), 'truncated .npy preamble'],
-      ['v3', Buffer.concat([good.subarray(0, 6), Buffer.from([3, 0]), good.subarray(8)]), 'unsupported .npy format version 3.0'],
-      ['v1.1', Buffer.concat([good.subarray(0, 6), Buffer.from([1, 1]), good.subarray(8)]), 'unsupported .npy format version 1.1'],
+      [
+        'v3',
+        Buffer.concat([good.subarray(0, 6), Buffer.from([3, 0]), good.subarray(8)]),
+        'unsupported .npy format version 3.0',
+      ],
+      [
+        'v1.1',
+        Buffer.concat([good.subarray(0, 6), Buffer.from([1, 1]), good.subarray(8)]),
+        'unsupported .npy format version 1.1',
+      ],
       ['cut-header', good.subarray(0, 40), 'truncated: the header says 118 bytes but the file ends first'],
       ['cut-data', good.subarray(0, good.length - 1), 'expected 96 bytes of data for shape (2, 3, 4) <f4 but found 95'],
-      ['long-data', Buffer.concat([good, Buffer.alloc(4)]), 'expected 96 bytes of data for shape (2, 3, 4) <f4 but found 100'],
-      ['huge-header', npyWithHeader(`{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}${' '.repeat(20000)}`, new Uint8Array(4), 2), 'exceeds the 10000-byte limit'],
+      [
+        'long-data',
+        Buffer.concat([good, Buffer.alloc(4)]),
+        'expected 96 bytes of data for shape (2, 3, 4) <f4 but found 100',
+      ],
+      [
+        'huge-header',
+        npyWithHeader(
+          `{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}${' '.repeat(20000)}`,
+          new Uint8Array(4),
+          2,
+        ),
+        'exceeds the 10000-byte limit',
+      ],
     ];
     for (const [name, bytes, fragment] of cases) {
       const path = join(tempDir(), `${name}.npy`);
@@ -168,14 +199,25 @@ describe('data: .npy', () => {
 
   it('converts labels to Int32Array only when every value is a valid class index', () => {
     expect(Array.from(toInt32Labels(BigInt64Array.from([0n, 5n, 2147483647n]), 'l'))).to.deep.equal([0, 5, 2147483647]);
-    expectDataError(() => toInt32Labels(BigInt64Array.from([1n, 2n ** 31n]), 'l.npy'), 'l.npy', 'label 1 is 2147483648, expected a non-negative int32');
+    expectDataError(
+      () => toInt32Labels(BigInt64Array.from([1n, 2n ** 31n]), 'l.npy'),
+      'l.npy',
+      'label 1 is 2147483648, expected a non-negative int32',
+    );
     expectDataError(() => toInt32Labels(BigInt64Array.from([-1n]), 'l.npy'), 'l.npy', 'label 0 is -1');
-    expectDataError(() => toInt32Labels(Uint8Array.from([3, 10]), 'l.npy', 10), 'l.npy', 'label 1 is 10, expected in [0, 10)');
+    expectDataError(
+      () => toInt32Labels(Uint8Array.from([3, 10]), 'l.npy', 10),
+      'l.npy',
+      'label 1 is 10, expected in [0, 10)',
+    );
   });
 
   it('validates what it is asked to write', () => {
     expect(() => encodeNpy({ dims: [2, 2], data: new Float32Array(3) })).to.throw(RangeError, 'data holds 3');
-    expect(() => encodeNpy({ dims: [-1], data: new Float32Array(0) })).to.throw(RangeError, 'non-negative integer dims');
+    expect(() => encodeNpy({ dims: [-1], data: new Float32Array(0) })).to.throw(
+      RangeError,
+      'non-negative integer dims',
+    );
     expect(() => encodeNpy({ dims: [1], data: new Int16Array(1) as unknown as Int32Array })).to.throw(TypeError);
   });
 });

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 
 import { expect } from 'chai';
 
-import { DataFormatError, loadTensorFile, locateFashionMnist, writeIdx, writeNpy } from '../../src/data/index.js';
+import { loadTensorFile, locateFashionMnist, writeIdx, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectDataRejection as expectDataError } from '../reference/data-errors.js';
 import { useTempDir } from '../reference/temp-dir.js';
@@ -51,7 +51,11 @@ describe('data: loadTensorFile', () => {
     const imagesPath = join(tempDir(), 'x-images-idx3-ubyte.gz');
     writeIdx(imagesPath, { dims: [2, 2, 2], data: new Uint8Array(8) }, { gzip: true });
     writeIdx(join(tempDir(), 'x-labels-idx1-ubyte.gz'), { dims: [3], data: new Uint8Array(3) }, { gzip: true });
-    await expectDataError(loadTensorFile(imagesPath), join(tempDir(), 'x-labels-idx1-ubyte.gz'), 'has 3 labels for 2 images');
+    await expectDataError(
+      loadTensorFile(imagesPath),
+      join(tempDir(), 'x-labels-idx1-ubyte.gz'),
+      'has 3 labels for 2 images',
+    );
   });
 
   it('reads an image folder with labels and classes', async () => {
@@ -71,9 +75,21 @@ describe('data: loadTensorFile', () => {
     await expectDataError(loadTensorFile(ints), ints, 'expected float32, float64 or uint8 images but found int32');
     const flat = join(tempDir(), 'flat.npy');
     writeNpy(flat, { dims: [4, 784], data: new Float32Array(4 * 784) });
-    await expectDataError(loadTensorFile(flat), flat, 'expected images [n, c, h, w] or [n, h, w] but found shape (4, 784)');
+    await expectDataError(
+      loadTensorFile(flat),
+      flat,
+      'expected images [n, c, h, w] or [n, h, w] but found shape (4, 784)',
+    );
     const labels = locateFashionMnist('test').labels;
-    await expectDataError(loadTensorFile(labels), labels, 'expected uint8 images [n, height, width] but found uint8 [10000]');
-    await expectDataError(loadTensorFile(join(tempDir(), 'missing.npy')), join(tempDir(), 'missing.npy'), 'cannot read');
+    await expectDataError(
+      loadTensorFile(labels),
+      labels,
+      'expected uint8 images [n, height, width] but found uint8 [10000]',
+    );
+    await expectDataError(
+      loadTensorFile(join(tempDir(), 'missing.npy')),
+      join(tempDir(), 'missing.npy'),
+      'cannot read',
+    );
   });
 });

@@ -14,7 +14,18 @@ import { DeepFool, PGD } from '../../src/attacks/index.js';
 import { GradientModel } from '../../src/autodiff/index.js';
 import { FingerprintBank, buildBank } from '../../src/bank/index.js';
 import { loadFashionMnist } from '../../src/data/index.js';
-import { CryptoDraws, DetectorError, FingerprintDetector, SeededDraws, combineConfidence, confidenceStatistic, drawDistinct, fitConfidence, logitMargins, thresholdFor } from '../../src/detect/index.js';
+import {
+  CryptoDraws,
+  DetectorError,
+  FingerprintDetector,
+  SeededDraws,
+  combineConfidence,
+  confidenceStatistic,
+  drawDistinct,
+  fitConfidence,
+  logitMargins,
+  thresholdFor,
+} from '../../src/detect/index.js';
 import { auc, rateAbove, tprAtFpr } from '../../src/eval/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { useTempDir } from '../reference/temp-dir.js';
@@ -24,21 +35,25 @@ const taps = ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_
 
 describe('draws and thresholds', () => {
   for (const count of [20, 12]) {
-    it(`draws m distinct fingerprints of the class, uniformly (5 of ${count}: ${count >= 20 ? 'redraw on repeat' : 'partial shuffle'})`, () => {
-      const source = new SeededDraws(1);
-      const counts = new Array(count).fill(0);
-      const out = new Uint32Array(5);
-      for (let t = 0; t < 8000; t++) {
-        drawDistinct(source, 100, count, 5, out, 0);
-        expect(new Set(out).size).to.equal(5);
-        for (const v of out) {
-          expect(v).to.be.within(100, 100 + count - 1);
-          counts[v - 100]++;
+    it(
+      `draws m distinct fingerprints of the class, uniformly (5 ` +
+        `of ${count}: ${count >= 20 ? 'redraw on repeat' : 'partial shuffle'})`,
+      () => {
+        const source = new SeededDraws(1);
+        const counts = new Array(count).fill(0);
+        const out = new Uint32Array(5);
+        for (let t = 0; t < 8000; t++) {
+          drawDistinct(source, 100, count, 5, out, 0);
+          expect(new Set(out).size).to.equal(5);
+          for (const v of out) {
+            expect(v).to.be.within(100, 100 + count - 1);
+            counts[v - 100]++;
+          }
         }
-      }
-      const expected = (8000 * 5) / count;
-      for (const c of counts) expect(c).to.be.within(expected * 0.9, expected * 1.1);
-    });
+        const expected = (8000 * 5) / count;
+        for (const c of counts) expect(c).to.be.within(expected * 0.9, expected * 1.1);
+      },
+    );
   }
 
   it('draws every fingerprint when m equals the class size, and nothing for m = 0', () => {
@@ -77,34 +92,38 @@ describe('confidence term', () => {
     expect(q[0]).to.be.closeTo(-Math.log(2), 1e-12);
   });
 
-  it('standardizes each family and the margin per class on the upper tail, falls back to all classes when a class has few images, and takes the largest z', () => {
-    const labels = Int32Array.from([0, 0, 0, 0, 0, 1]);
-    // Two families, [rows x 2]. A long negative tail (-1000) must not widen the scale: only the
-    // median and the 95% quantile count.
-    const reps = [
-      Float64Array.from([-1000, 10, 1, 20, 2, 30, 3, 40, 4, 50, 50, 0]),
-      Float64Array.from([2, 10, 2, 10, 2, 10, 2, 10, 2, 10, 50, 0]),
-    ];
-    const q = Float64Array.from([0, 1, 2, 3, 4, 9]);
-    const cal = fitConfidence(labels, reps, 2, q, 3, 2);
-    // Class 0, family 0 sorted: -1000, 1, 2 x 6, 3, 4: median 2, 95% quantile 3.55.
-    expect(cal.fingerprint[0]![0]![0]).to.equal(2);
-    expect(cal.fingerprint[0]![0]![1]).to.be.closeTo(1.55 / 1.6448536269514722, 1e-12);
-    // Family 1: 10 x 6, 20, 30, 40, 50: median 10, 95% quantile 45.5.
-    expect(cal.fingerprint[0]![1]![0]).to.equal(10);
-    expect(cal.fingerprint[0]![1]![1]).to.be.closeTo(35.5 / 1.6448536269514722, 1e-12);
-    expect(cal.margin[0]![0]).to.equal(2);
-    expect(cal.margin[0]![1]).to.be.closeTo(1.8 / 1.6448536269514722, 1e-12);
-    // Class 1 has one image and class 2 none: both take the pooled statistics.
-    expect(cal.margin[1]).to.deep.equal(cal.margin[2]);
-    expect(cal.fingerprint[1]).to.deep.equal(cal.fingerprint[2]);
-    expect(cal.margin[1]![0]).to.equal(2.5);
-    const [[, s0], [, s1]] = cal.fingerprint[0]! as [[number, number], [number, number]];
-    const sq = cal.margin[0]![1];
-    expect(combineConfidence(cal, 0, [2, 10], 2 + 3 * sq)).to.be.closeTo(3, 1e-12); // the margin decides
-    expect(combineConfidence(cal, 0, [2 + 5 * s0, 10], 2)).to.be.closeTo(5, 1e-12); // family 0 decides
-    expect(combineConfidence(cal, 0, [2, 10 + 4 * s1], 2)).to.be.closeTo(4, 1e-12); // family 1 decides
-  });
+  it(
+    'standardizes each family and the margin per class on the upper tail, falls back to all classes when a class ' +
+      'has few images, and takes the largest z',
+    () => {
+      const labels = Int32Array.from([0, 0, 0, 0, 0, 1]);
+      // Two families, [rows x 2]. A long negative tail (-1000) must not widen the scale: only the
+      // median and the 95% quantile count.
+      const reps = [
+        Float64Array.from([-1000, 10, 1, 20, 2, 30, 3, 40, 4, 50, 50, 0]),
+        Float64Array.from([2, 10, 2, 10, 2, 10, 2, 10, 2, 10, 50, 0]),
+      ];
+      const q = Float64Array.from([0, 1, 2, 3, 4, 9]);
+      const cal = fitConfidence(labels, reps, 2, q, 3, 2);
+      // Class 0, family 0 sorted: -1000, 1, 2 x 6, 3, 4: median 2, 95% quantile 3.55.
+      expect(cal.fingerprint[0]![0]![0]).to.equal(2);
+      expect(cal.fingerprint[0]![0]![1]).to.be.closeTo(1.55 / 1.6448536269514722, 1e-12);
+      // Family 1: 10 x 6, 20, 30, 40, 50: median 10, 95% quantile 45.5.
+      expect(cal.fingerprint[0]![1]![0]).to.equal(10);
+      expect(cal.fingerprint[0]![1]![1]).to.be.closeTo(35.5 / 1.6448536269514722, 1e-12);
+      expect(cal.margin[0]![0]).to.equal(2);
+      expect(cal.margin[0]![1]).to.be.closeTo(1.8 / 1.6448536269514722, 1e-12);
+      // Class 1 has one image and class 2 none: both take the pooled statistics.
+      expect(cal.margin[1]).to.deep.equal(cal.margin[2]);
+      expect(cal.fingerprint[1]).to.deep.equal(cal.fingerprint[2]);
+      expect(cal.margin[1]![0]).to.equal(2.5);
+      const [[, s0], [, s1]] = cal.fingerprint[0]! as [[number, number], [number, number]];
+      const sq = cal.margin[0]![1];
+      expect(combineConfidence(cal, 0, [2, 10], 2 + 3 * sq)).to.be.closeTo(3, 1e-12); // the margin decides
+      expect(combineConfidence(cal, 0, [2 + 5 * s0, 10], 2)).to.be.closeTo(5, 1e-12); // family 0 decides
+      expect(combineConfidence(cal, 0, [2, 10 + 4 * s1], 2)).to.be.closeTo(4, 1e-12); // family 1 decides
+    },
+  );
 });
 
 describe('FingerprintDetector on the committed CNN', function () {
@@ -113,15 +132,24 @@ describe('FingerprintDetector on the committed CNN', function () {
   let bank: FingerprintBank;
   let test: Awaited<ReturnType<typeof loadFashionMnist>>;
   let model: GradientModel;
-  const slice = (from: number, to: number) => ({ data: test.data.slice(from * 784, to * 784), dims: [to - from, 1, 28, 28] });
+  const slice = (from: number, to: number) => ({
+    data: test.data.slice(from * 784, to * 784),
+    dims: [to - from, 1, 28, 28],
+  });
 
   before(async () => {
     test = await loadFashionMnist({ split: 'test' });
     model = await GradientModel.load(modelPath, { taps, batchSize: 128 });
     bank = await buildBank({
-      model, images: slice(0, 2000), labels: test.labels.slice(0, 2000),
+      model,
+      images: slice(0, 2000),
+      labels: test.labels.slice(0, 2000),
       families: [{ name: 'pgd', attack: new PGD({ eps: 0.1, steps: 5 }), settings: { eps: 0.1, steps: 5 } }],
-      cleanPerClass: 80, attackedPerClass: 80, attackMode: 'untargeted', screen: { candidates: 4000, k: 5, topK: 200 }, seed: 1,
+      cleanPerClass: 80,
+      attackedPerClass: 80,
+      attackMode: 'untargeted',
+      screen: { candidates: 4000, k: 5, topK: 200 },
+      seed: 1,
     });
   });
   after(async () => model.release());
@@ -147,11 +175,15 @@ describe('FingerprintDetector on the committed CNN', function () {
         const batch = slice(3000, draws === 25 ? 3008 : 3040);
         const out = await det.detect(batch, { explain: true });
         const acts = (await model.classifier.run(batch)).activations;
-        const n = bank.header.neurons, k = bank.header.k;
+        const n = bank.header.neurons,
+          k = bank.header.k;
         if (draws !== 25) {
           const short = out.filter((d) => bank.header.classes[d.label]!.count < m).length;
           expect(short, 'rows of short classes').to.be.within(1, out.length - 1);
-          expect(out.some((d) => bank.header.classes[d.label]!.count === m), 'rows of the largest class').to.equal(true);
+          expect(
+            out.some((d) => bank.header.classes[d.label]!.count === m),
+            'rows of the largest class',
+          ).to.equal(true);
         }
         out.forEach((d, r) => {
           const { start } = bank.range(d.label);
@@ -164,7 +196,8 @@ describe('FingerprintDetector on the committed CNN', function () {
             for (let q = 0; q < k; q++) mean += acts[r * n + bank.arrays.indices[id * k + q]!]!;
             mean /= k;
             const logN = (mu: number, sd: number) => -0.5 * ((mean - mu) / sd) ** 2 - Math.log(sd);
-            const term = logN(bank.arrays.mu1[id]!, bank.arrays.sd1[id]!) - logN(bank.arrays.mu0[id]!, bank.arrays.sd0[id]!);
+            const term =
+              logN(bank.arrays.mu1[id]!, bank.arrays.sd1[id]!) - logN(bank.arrays.mu0[id]!, bank.arrays.sd0[id]!);
             expect(d.terms![j]).to.be.closeTo(term, 1e-3 * (1 + Math.abs(term)));
             sum += term;
           });
@@ -176,31 +209,41 @@ describe('FingerprintDetector on the committed CNN', function () {
     });
   }
 
-  it('scores a short class\'s row that is non-finite outside its own fingerprints, next to a full-size group', async () => {
-    const counts = bank.header.classes.map((c) => c.count);
-    const m = Math.max(...counts);
-    const full = counts.indexOf(m);
-    const short = counts.findIndex((c) => c < m && c > 0);
-    const n = bank.header.neurons, k = bank.header.k;
-    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 4, draws: m });
-    try {
-      const acts = new Float32Array(2 * n);
-      for (let i = 0; i < n; i++) acts[i] = (i % 7) / 7;
-      acts.fill(NaN, n);
-      const { start, count } = bank.range(short);
-      for (let id = start; id < start + count; id++) for (let q = 0; q < k; q++) acts[n + bank.arrays.indices[id * k + q]!] = 0.5;
-      const scored = await det.scoreActivations(acts, Int32Array.from([full, short]), { explain: true });
-      expect(scored.draws[1]).to.have.length(count);
-      expect(Number.isFinite(scored.scores[0]!) && Number.isFinite(scored.scores[1]!)).to.equal(true);
-    } finally {
-      await det.release();
-    }
-  });
+  it(
+    "scores a short class's row that is non-finite outside its own fingerprints, next to a full-size " + 'group',
+    async () => {
+      const counts = bank.header.classes.map((c) => c.count);
+      const m = Math.max(...counts);
+      const full = counts.indexOf(m);
+      const short = counts.findIndex((c) => c < m && c > 0);
+      const n = bank.header.neurons,
+        k = bank.header.k;
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 4, draws: m });
+      try {
+        const acts = new Float32Array(2 * n);
+        for (let i = 0; i < n; i++) acts[i] = (i % 7) / 7;
+        acts.fill(NaN, n);
+        const { start, count } = bank.range(short);
+        for (let id = start; id < start + count; id++)
+          for (let q = 0; q < k; q++) acts[n + bank.arrays.indices[id * k + q]!] = 0.5;
+        const scored = await det.scoreActivations(acts, Int32Array.from([full, short]), { explain: true });
+        expect(scored.draws[1]).to.have.length(count);
+        expect(Number.isFinite(scored.scores[0]!) && Number.isFinite(scored.scores[1]!)).to.equal(true);
+      } finally {
+        await det.release();
+      }
+    },
+  );
 
   it('reproduces a seeded detector exactly; unseeded detectors draw differently', async () => {
     const batch = slice(3000, 3032);
     const run = async (seed?: number) => {
-      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, ...(seed === undefined ? {} : { seed }) });
+      const det = await FingerprintDetector.load({
+        model: modelPath,
+        bank,
+        threshold: 0,
+        ...(seed === undefined ? {} : { seed }),
+      });
       try {
         return (await det.detect(batch, { explain: true })).map((d) => [d.score, ...d.fingerprints!]);
       } finally {
@@ -227,10 +270,16 @@ describe('FingerprintDetector on the committed CNN', function () {
       const fpr = clean.filter((d) => d.attacked).length / clean.length;
       expect(fpr).to.be.within(0.05 - 0.025, 0.05 + 0.025);
       const labels = test.labels.slice(4500, 4700);
-      const attack = await new PGD({ eps: 0.1, steps: 10 }).run(model, { data: held.data.slice(0, 200 * 784), dims: [200, 1, 28, 28] }, { labels, seed: 2 });
+      const attack = await new PGD({ eps: 0.1, steps: 10 }).run(
+        model,
+        { data: held.data.slice(0, 200 * 784), dims: [200, 1, 28, 28] },
+        { labels, seed: 2 },
+      );
       const ok = [...attack.success.keys()].filter((i) => attack.success[i]);
       const adv = new Float32Array(ok.length * 784);
-      ok.forEach((r, i) => adv.set(attack.adv.subarray(r * 784, (r + 1) * 784), i * 784));
+      ok.forEach((r, i) => {
+        adv.set(attack.adv.subarray(r * 784, (r + 1) * 784), i * 784);
+      });
       const attacked = await det.detect({ data: adv, dims: [ok.length, 1, 28, 28] });
       const margin = (d: { score: number; threshold: number }) => d.score - d.threshold;
       expect(auc(clean.map(margin), attacked.map(margin))).to.be.greaterThan(0.85);
@@ -244,7 +293,11 @@ describe('FingerprintDetector on the committed CNN', function () {
       await again.release();
       const otherRate = await FingerprintDetector.load({ model: modelPath, bank: path, fpr: 0.01 });
       let error: unknown;
-      try { await otherRate.detect({ data: held.data.subarray(0, 784), dims: [1, 1, 28, 28] }); } catch (e) { error = e; }
+      try {
+        await otherRate.detect({ data: held.data.subarray(0, 784), dims: [1, 1, 28, 28] });
+      } catch (e) {
+        error = e;
+      }
       await otherRate.release();
       expect((error as Error).message).to.match(/calibrated for a false-positive rate of 0.05, not 0.01/);
     } finally {
@@ -252,73 +305,110 @@ describe('FingerprintDetector on the committed CNN', function () {
     }
   });
 
-  it('gives a class its own threshold from minPerClass clean images and its own confidence statistics from minPerClassConfidence', async () => {
-    const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 13, confidence: true });
-    try {
-      const images = slice(2000, 2800);
-      const defaults = await det.calibrate(images, { drawsPerImage: 2 });
-      // About 80 images a class: below both defaults (100 and 200), so everything is pooled.
-      expect(defaults.perClass.every((t) => t === null)).to.equal(true);
-      const pooled = JSON.stringify(defaults.confidence!.margin[0]);
-      expect(defaults.confidence!.margin.every((m) => JSON.stringify(m) === pooled)).to.equal(true);
-      const split = await det.calibrate(images, { drawsPerImage: 2, minPerClass: 50, minPerClassConfidence: 10_000 });
-      const own = split.perClass.filter((t) => t !== null).length;
-      expect(own).to.be.within(8, 10);
-      expect(split.confidence!.margin.every((m) => JSON.stringify(m) === JSON.stringify(split.confidence!.margin[0]))).to.equal(true);
-      const perClass = await det.calibrate(images, { drawsPerImage: 2, minPerClass: 10_000, minPerClassConfidence: 50 });
-      expect(perClass.perClass.every((t) => t === null)).to.equal(true);
-      expect(new Set(perClass.confidence!.margin.map((m) => JSON.stringify(m))).size).to.be.above(5);
-    } finally {
-      await det.release();
-    }
-  });
+  it(
+    'gives a class its own threshold from minPerClass clean images and its own confidence statistics from ' +
+      'minPerClassConfidence',
+    async () => {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 13, confidence: true });
+      try {
+        const images = slice(2000, 2800);
+        const defaults = await det.calibrate(images, { drawsPerImage: 2 });
+        // About 80 images a class: below both defaults (100 and 200), so everything is pooled.
+        expect(defaults.perClass.every((t) => t === null)).to.equal(true);
+        const pooled = JSON.stringify(defaults.confidence!.margin[0]);
+        expect(defaults.confidence!.margin.every((m) => JSON.stringify(m) === pooled)).to.equal(true);
+        const split = await det.calibrate(images, { drawsPerImage: 2, minPerClass: 50, minPerClassConfidence: 10_000 });
+        const own = split.perClass.filter((t) => t !== null).length;
+        expect(own).to.be.within(8, 10);
+        expect(
+          split.confidence!.margin.every((m) => JSON.stringify(m) === JSON.stringify(split.confidence!.margin[0])),
+        ).to.equal(true);
+        const perClass = await det.calibrate(images, {
+          drawsPerImage: 2,
+          minPerClass: 10_000,
+          minPerClassConfidence: 50,
+        });
+        expect(perClass.perClass.every((t) => t === null)).to.equal(true);
+        expect(new Set(perClass.confidence!.margin.map((m) => JSON.stringify(m))).size).to.be.above(5);
+      } finally {
+        await det.release();
+      }
+    },
+  );
 
-  it('adds the confidence term: meets its false-positive rate, catches DeepFool that fingerprints alone miss, and travels with the bank', async () => {
-    const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 12, confidence: true });
-    try {
-      const cal = await det.calibrate(slice(2000, 4500), { fpr: 0.05, drawsPerImage: 4 });
-      expect(cal.confidence?.fingerprint).to.have.length(10);
-      expect(cal.confidence!.margin.every(([, sd]) => sd > 0)).to.equal(true);
-      const held = slice(4500, 6000);
-      const clean = await det.score(held);
-      const cleanAlarms = await det.detect(held);
-      expect(cleanAlarms.filter((d) => d.attacked).length / cleanAlarms.length).to.be.within(0.025, 0.075);
-      const labels = test.labels.slice(4500, 4600);
-      const attack = await new DeepFool().run(model, { data: held.data.slice(0, 100 * 784), dims: [100, 1, 28, 28] }, { labels, seed: 3 });
-      const ok = [...attack.success.keys()].filter((i) => attack.success[i] && labels[i] === clean.labels[i]);
-      const adv = new Float32Array(ok.length * 784);
-      ok.forEach((r, i) => adv.set(attack.adv.subarray(r * 784, (r + 1) * 784), i * 784));
-      const attacked = await det.score({ data: adv, dims: [ok.length, 1, 28, 28] });
-      const combinedAuc = auc(clean.scores, attacked.scores);
-      const fingerprintAuc = auc(clean.fingerprint!, attacked.fingerprint!);
-      expect(combinedAuc).to.be.greaterThan(0.95);
-      expect(combinedAuc).to.be.greaterThan(fingerprintAuc + 0.03);
-      // Saved and loaded, the bank's calibration switches the term on; asking for a detector without
-      // it, or scoring without logits, is refused.
-      const path = join(dir(), 'confidence.nfp');
-      det.save(path);
-      const again = await FingerprintDetector.load({ model: modelPath, bank: path, seed: 12 });
-      expect(again.confidence).to.equal(true);
-      expect((await again.detect({ data: adv.subarray(0, 784), dims: [1, 1, 28, 28] }))[0]!.threshold).to.equal(again.thresholdOf(attacked.labels[0]!));
-      let missing: unknown;
-      try { await again.scoreActivations(new Float32Array(1290), Int32Array.from([0])); } catch (e) { missing = e; }
-      expect(missing).to.be.instanceOf(DetectorError).with.property('message').that.matches(/pass the images' logits/);
-      await again.release();
-      const without = await FingerprintDetector.load({ model: modelPath, bank: path, confidence: false });
-      let refused: unknown;
-      try { await without.detect({ data: adv.subarray(0, 784), dims: [1, 1, 28, 28] }); } catch (e) { refused = e; }
-      await without.release();
-      expect((refused as Error).message).to.match(/calibrated with the confidence term/);
-    } finally {
-      await det.release();
-    }
-  });
+  it(
+    'adds the confidence term: meets its false-positive rate, catches DeepFool that fingerprints alone miss, and ' +
+      'travels with the bank',
+    async () => {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, seed: 12, confidence: true });
+      try {
+        const cal = await det.calibrate(slice(2000, 4500), { fpr: 0.05, drawsPerImage: 4 });
+        expect(cal.confidence?.fingerprint).to.have.length(10);
+        expect(cal.confidence!.margin.every(([, sd]) => sd > 0)).to.equal(true);
+        const held = slice(4500, 6000);
+        const clean = await det.score(held);
+        const cleanAlarms = await det.detect(held);
+        expect(cleanAlarms.filter((d) => d.attacked).length / cleanAlarms.length).to.be.within(0.025, 0.075);
+        const labels = test.labels.slice(4500, 4600);
+        const attack = await new DeepFool().run(
+          model,
+          { data: held.data.slice(0, 100 * 784), dims: [100, 1, 28, 28] },
+          { labels, seed: 3 },
+        );
+        const ok = [...attack.success.keys()].filter((i) => attack.success[i] && labels[i] === clean.labels[i]);
+        const adv = new Float32Array(ok.length * 784);
+        ok.forEach((r, i) => {
+          adv.set(attack.adv.subarray(r * 784, (r + 1) * 784), i * 784);
+        });
+        const attacked = await det.score({ data: adv, dims: [ok.length, 1, 28, 28] });
+        const combinedAuc = auc(clean.scores, attacked.scores);
+        const fingerprintAuc = auc(clean.fingerprint!, attacked.fingerprint!);
+        expect(combinedAuc).to.be.greaterThan(0.95);
+        expect(combinedAuc).to.be.greaterThan(fingerprintAuc + 0.03);
+        // Saved and loaded, the bank's calibration switches the term on; asking for a detector without
+        // it, or scoring without logits, is refused.
+        const path = join(dir(), 'confidence.nfp');
+        det.save(path);
+        const again = await FingerprintDetector.load({ model: modelPath, bank: path, seed: 12 });
+        expect(again.confidence).to.equal(true);
+        expect((await again.detect({ data: adv.subarray(0, 784), dims: [1, 1, 28, 28] }))[0]!.threshold).to.equal(
+          again.thresholdOf(attacked.labels[0]!),
+        );
+        let missing: unknown;
+        try {
+          await again.scoreActivations(new Float32Array(1290), Int32Array.from([0]));
+        } catch (e) {
+          missing = e;
+        }
+        expect(missing)
+          .to.be.instanceOf(DetectorError)
+          .with.property('message')
+          .that.matches(/pass the images' logits/);
+        await again.release();
+        const without = await FingerprintDetector.load({ model: modelPath, bank: path, confidence: false });
+        let refused: unknown;
+        try {
+          await without.detect({ data: adv.subarray(0, 784), dims: [1, 1, 28, 28] });
+        } catch (e) {
+          refused = e;
+        }
+        await without.release();
+        expect((refused as Error).message).to.match(/calibrated with the confidence term/);
+      } finally {
+        await det.release();
+      }
+    },
+  );
 
   it('accepts a Tensor, {data, dims}, [C,H,W], an image path, image bytes and a mixed batch', async () => {
     const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 1 });
     try {
       const one = slice(5000, 5001);
-      const png = await sharp(Buffer.from(Uint8Array.from(one.data, (v) => Math.round(v * 255))), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+      const png = await sharp(Buffer.from(Uint8Array.from(one.data, (v) => Math.round(v * 255))), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .png()
+        .toBuffer();
       const path = join(dir(), 'x.png');
       await sharp(png).toFile(path);
       const forms = [
@@ -333,14 +423,26 @@ describe('FingerprintDetector on the committed CNN', function () {
       const mixed = await det.detect([forms[0]!, path, png, slice(5001, 5004)]);
       expect(mixed.length).to.equal(6);
       expect(mixed[1]!.label).to.equal(labels[0]);
-      for (const bad of [{ data: new Float32Array(10), dims: [1, 1, 28, 28] }, { data: new Float64Array(784) as unknown as Float32Array, dims: [1, 1, 28, 28] }, { data: one.data, dims: [1, 28, 28, 1] }]) {
+      for (const bad of [
+        { data: new Float32Array(10), dims: [1, 1, 28, 28] },
+        { data: new Float64Array(784) as unknown as Float32Array, dims: [1, 1, 28, 28] },
+        { data: one.data, dims: [1, 28, 28, 1] },
+      ]) {
         let error: unknown;
-        try { await det.detect(bad); } catch (e) { error = e; }
+        try {
+          await det.detect(bad);
+        } catch (e) {
+          error = e;
+        }
         expect(error).to.be.instanceOf(TypeError);
         expect((error as Error).message).to.match(/for input/);
       }
       let error: unknown;
-      try { await det.detect(Buffer.from('not an image')); } catch (e) { error = e; }
+      try {
+        await det.detect(Buffer.from('not an image'));
+      } catch (e) {
+        error = e;
+      }
       expect(error).to.be.instanceOf(Error);
     } finally {
       await det.release();
@@ -372,7 +474,11 @@ describe('FingerprintDetector on the committed CNN', function () {
     const uncalibrated = await FingerprintDetector.load({ model: modelPath, bank });
     try {
       let error: unknown;
-      try { await uncalibrated.detect(slice(0, 1)); } catch (e) { error = e; }
+      try {
+        await uncalibrated.detect(slice(0, 1));
+      } catch (e) {
+        error = e;
+      }
       expect(error).to.be.instanceOf(DetectorError);
       expect((error as Error).message).to.match(/not calibrated/);
     } finally {
@@ -380,18 +486,39 @@ describe('FingerprintDetector on the committed CNN', function () {
     }
     const resnet = readFileSync(join(packageRoot, 'models', 'fmnist-resnet.onnx'));
     let error: unknown;
-    try { await FingerprintDetector.load({ model: resnet, bank }); } catch (e) { error = e; }
+    try {
+      await FingerprintDetector.load({ model: resnet, bank });
+    } catch (e) {
+      error = e;
+    }
     expect(error).to.be.instanceOf(Error);
     expect((error as Error).message).to.match(/tap/);
-    const foreign = new FingerprintBank({ ...bank.header, model: { ...bank.header.model, sha256: '0'.repeat(64) } }, bank.arrays);
+    const foreign = new FingerprintBank(
+      { ...bank.header, model: { ...bank.header.model, sha256: '0'.repeat(64) } },
+      bank.arrays,
+    );
     error = undefined;
-    try { await FingerprintDetector.load({ model: modelPath, bank: foreign }); } catch (e) { error = e; }
+    try {
+      await FingerprintDetector.load({ model: modelPath, bank: foreign });
+    } catch (e) {
+      error = e;
+    }
     expect(error).to.be.instanceOf(DetectorError);
     expect((error as Error).message).to.match(/sha256 000000000000.*allowModelMismatch/);
     await (await FingerprintDetector.load({ model: modelPath, bank: foreign, allowModelMismatch: true })).release();
-    for (const [options, message] of [[{ draws: 0 }, /draws/], [{ combine: 'mean' }, /combine/], [{ scorer: 'knn' }, /scorer/], [{ threshold: NaN }, /threshold/], [{ fpr: 1 }, /fpr/]] as const) {
+    for (const [options, message] of [
+      [{ draws: 0 }, /draws/],
+      [{ combine: 'mean' }, /combine/],
+      [{ scorer: 'knn' }, /scorer/],
+      [{ threshold: NaN }, /threshold/],
+      [{ fpr: 1 }, /fpr/],
+    ] as const) {
       let e: unknown;
-      try { await FingerprintDetector.load({ model: modelPath, bank, ...(options as object) }); } catch (err) { e = err; }
+      try {
+        await FingerprintDetector.load({ model: modelPath, bank, ...(options as object) });
+      } catch (err) {
+        e = err;
+      }
       expect(e).to.be.instanceOf(RangeError);
       expect((e as Error).message).to.match(message);
     }

@@ -7,10 +7,17 @@ import type { Combine } from '../../src/index.js';
 import * as ref from '../reference/kernels.js';
 import { SeededRandom, randomBank } from '../reference/random.js';
 
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, abs: number, what: string): void {
+function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rel: number,
+  abs: number,
+  what: string,
+): void {
   expect(actual.length, `${what} length`).to.equal(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     if (Math.abs(a - e) > abs + rel * Math.abs(e)) {
       expect.fail(`${what}[${i}]: ${a} vs reference ${e}`);
     }
@@ -49,23 +56,30 @@ describe('subsetMeans', () => {
   });
 
   it('handles zero rows and zero subsets', () => {
-    expect(subsetMeansSync({ acts: new Float32Array(0), rows: 0, neurons: 5, subsets: Uint32Array.from([1, 2]), k: 2 })).to.have.length(0);
-    expect(subsetMeansSync({ acts: new Float32Array(10), rows: 2, neurons: 5, subsets: new Uint32Array(0), k: 2 })).to.have.length(0);
+    expect(
+      subsetMeansSync({ acts: new Float32Array(0), rows: 0, neurons: 5, subsets: Uint32Array.from([1, 2]), k: 2 }),
+    ).to.have.length(0);
+    expect(
+      subsetMeansSync({ acts: new Float32Array(10), rows: 2, neurons: 5, subsets: new Uint32Array(0), k: 2 }),
+    ).to.have.length(0);
   });
 
   it('reports NaN and Inf with the row and subset they spoil', () => {
     for (const bad of [NaN, Infinity, -Infinity]) {
       const acts = new Float32Array(12).fill(1);
       acts[2 * 4 + 3] = bad;
-      expect(() => subsetMeansSync({ acts, rows: 3, neurons: 4, subsets: Uint32Array.from([0, 1, 2, 3]), k: 2 }))
-        .to.throw(RangeError, /row 2 among the neurons of subset 1/);
+      expect(() =>
+        subsetMeansSync({ acts, rows: 3, neurons: 4, subsets: Uint32Array.from([0, 1, 2, 3]), k: 2 }),
+      ).to.throw(RangeError, /row 2 among the neurons of subset 1/);
     }
   });
 
   it('accepts a typed-array view with a byte offset into a larger buffer', () => {
     const buffer = new Float32Array(100).map((_, i) => i);
     const acts = buffer.subarray(10, 30); // rows 2 x 10, values 10..29
-    expect(Array.from(subsetMeansSync({ acts, rows: 2, neurons: 10, subsets: Uint32Array.from([0, 9]), k: 2 }))).to.deep.equal([14.5, 24.5]);
+    expect(
+      Array.from(subsetMeansSync({ acts, rows: 2, neurons: 10, subsets: Uint32Array.from([0, 9]), k: 2 })),
+    ).to.deep.equal([14.5, 24.5]);
   });
 });
 
@@ -101,18 +115,33 @@ describe('Bank.detectScores', () => {
     const spec = randomBank(rng, 30, 3, 10, 2);
     const bank = new Bank(spec);
     const acts = rng.floats(4 * 30);
-    expect(Array.from(bank.detectScoresSync({ acts, rows: 4, draws: new Uint32Array(0) }).score)).to.deep.equal([0, 0, 0, 0]);
+    expect(Array.from(bank.detectScoresSync({ acts, rows: 4, draws: new Uint32Array(0) }).score)).to.deep.equal([
+      0, 0, 0, 0,
+    ]);
     const draws = rng.subsets(4, 5, 10);
     const batch = bank.detectScoresSync({ acts, rows: 4, draws }).score;
     for (let b = 0; b < 4; b++) {
-      const one = bank.detectScoresSync({ acts: acts.subarray(b * 30, (b + 1) * 30), rows: 1, draws: draws.subarray(b * 5, (b + 1) * 5) });
+      const one = bank.detectScoresSync({
+        acts: acts.subarray(b * 30, (b + 1) * 30),
+        rows: 1,
+        draws: draws.subarray(b * 5, (b + 1) * 5),
+      });
       expect(one.score[0]).to.equal(batch[b]);
     }
   });
 
   it('is higher for activations that look attacked', () => {
     // One neuron, clean N(0, 1) vs attacked N(3, 1): the LLR at x is 3x - 4.5 per fingerprint.
-    const bank = new Bank({ neurons: 1, k: 1, families: 1, indices: Uint32Array.from([0]), mu0: Float32Array.from([0]), sd0: Float32Array.from([1]), mu1: Float32Array.from([3]), sd1: Float32Array.from([1]) });
+    const bank = new Bank({
+      neurons: 1,
+      k: 1,
+      families: 1,
+      indices: Uint32Array.from([0]),
+      mu0: Float32Array.from([0]),
+      sd0: Float32Array.from([1]),
+      mu1: Float32Array.from([3]),
+      sd1: Float32Array.from([1]),
+    });
     const r = bank.detectScoresSync({ acts: Float32Array.from([0, 3]), rows: 2, draws: Uint32Array.from([0, 0]) });
     expect(r.score[0]).to.be.closeTo(-4.5, 1e-6);
     expect(r.score[1]).to.be.closeTo(4.5, 1e-6);
@@ -126,7 +155,8 @@ describe('Bank.scoreGradient', () => {
       for (const families of [1, 3]) {
         const spec = randomBank(rng, 25, 4, 12, families);
         const bank = new Bank(spec);
-        const rows = 3, m = 6;
+        const rows = 3,
+          m = 6;
         const acts = rng.floats(rows * 25);
         const draws = new Uint32Array(rows * m);
         for (let b = 0; b < rows; b++) draws.set(rng.subsets(1, m, 12), b * m);
@@ -134,11 +164,14 @@ describe('Bank.scoreGradient', () => {
         expectClose(got, ref.scoreGradient(spec, acts, rows, draws, combine), 1e-4, 1e-4, 'gradient');
         const h = 1e-3;
         for (let i = 0; i < acts.length; i++) {
-          const up = acts.slice(), down = acts.slice();
+          const up = acts.slice(),
+            down = acts.slice();
           up[i]! += h;
           down[i]! -= h;
-          const fd = (ref.detectScores(spec, up, rows, draws, combine).score.reduce((a, v) => a + v, 0) -
-            ref.detectScores(spec, down, rows, draws, combine).score.reduce((a, v) => a + v, 0)) / (up[i]! - down[i]!);
+          const fd =
+            (ref.detectScores(spec, up, rows, draws, combine).score.reduce((a, v) => a + v, 0) -
+              ref.detectScores(spec, down, rows, draws, combine).score.reduce((a, v) => a + v, 0)) /
+            (up[i]! - down[i]!);
           expect(got[i]).to.be.closeTo(fd, 2e-2 + 2e-2 * Math.abs(fd));
         }
       }

@@ -14,7 +14,9 @@ import { useTempDir } from '../reference/temp-dir.js';
 
 const modelsDir = join(packageRoot, 'models');
 const fixturesDir = join(packageRoot, 'test', 'testdata', 'activations');
-const fixtureModels = readdirSync(fixturesDir).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+const fixtureModels = readdirSync(fixturesDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.replace(/\.json$/, ''));
 const cards = readdirSync(modelsDir).filter((f) => /^fmnist-.*\.json$/.test(f));
 
 function float32(path: string): { data: Float32Array; dims: number[] } {
@@ -32,11 +34,21 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 /** A tiny valid ONNX model whose output is not [batch, classes]: an Identity on images. */
 function identityModel(): Uint8Array {
-  const image = { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }, { dimValue: 4 }, { dimValue: 4 }] } } };
-  return ModelProtoType.encode(ModelProtoType.fromObject({
-    irVersion: 8, opsetImport: [{ version: 17 }],
-    graph: { name: 'g', node: [{ name: 'id', opType: 'Identity', input: ['x'], output: ['y'] }], input: [{ name: 'x', type: image }], output: [{ name: 'y', type: image }] },
-  })).finish();
+  const image = {
+    tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }, { dimValue: 4 }, { dimValue: 4 }] } },
+  };
+  return ModelProtoType.encode(
+    ModelProtoType.fromObject({
+      irVersion: 8,
+      opsetImport: [{ version: 17 }],
+      graph: {
+        name: 'g',
+        node: [{ name: 'id', opType: 'Identity', input: ['x'], output: ['y'] }],
+        input: [{ name: 'x', type: image }],
+        output: [{ name: 'y', type: image }],
+      },
+    }),
+  ).finish();
 }
 
 describe('Classifier', () => {
@@ -57,7 +69,14 @@ describe('Classifier', () => {
           const want = float32(join(fixturesDir, `${name}.${i}.npy`));
           expect(tap.shape).to.deep.equal(want.dims.slice(1));
           const got = new Float32Array(out.rows * tap.size);
-          for (let b = 0; b < out.rows; b++) got.set(out.activations.subarray(b * classifier.neurons + tap.offset, b * classifier.neurons + tap.offset + tap.size), b * tap.size);
+          for (let b = 0; b < out.rows; b++)
+            got.set(
+              out.activations.subarray(
+                b * classifier.neurons + tap.offset,
+                b * classifier.neurons + tap.offset + tap.size,
+              ),
+              b * tap.size,
+            );
           expect(maxAbsDiff(got, want.data), tap.tensor).to.be.below(1e-4);
         });
       } finally {
@@ -67,21 +86,28 @@ describe('Classifier', () => {
   }
 
   for (const card of cards) {
-    it(`${card.replace('.json', '')}: accuracy on the shipped test set equals the model card's within 0.1%`, async () => {
-      const meta = JSON.parse(readFileSync(join(modelsDir, card), 'utf8')) as { file: string; test_accuracy: number; sha256: string };
-      const test = loadFashionMnist({ split: 'test' });
-      const classifier = await Classifier.load(join(modelsDir, meta.file), { batchSize: 256 });
-      try {
-        expect(classifier.sha256).to.equal(meta.sha256);
-        const out = await classifier.run(test);
-        let correct = 0;
-        for (let i = 0; i < out.rows; i++) if (out.labels[i] === test.labels[i]) correct++;
-        expect(out.rows).to.equal(10_000);
-        expect(Math.abs(correct / out.rows - meta.test_accuracy)).to.be.at.most(0.001);
-      } finally {
-        await classifier.release();
-      }
-    });
+    it(
+      `${card.replace('.json', '')}: accuracy on the shipped test set equals the model card's within ` + `0.1%`,
+      async () => {
+        const meta = JSON.parse(readFileSync(join(modelsDir, card), 'utf8')) as {
+          file: string;
+          test_accuracy: number;
+          sha256: string;
+        };
+        const test = loadFashionMnist({ split: 'test' });
+        const classifier = await Classifier.load(join(modelsDir, meta.file), { batchSize: 256 });
+        try {
+          expect(classifier.sha256).to.equal(meta.sha256);
+          const out = await classifier.run(test);
+          let correct = 0;
+          for (let i = 0; i < out.rows; i++) if (out.labels[i] === test.labels[i]) correct++;
+          expect(out.rows).to.equal(10_000);
+          expect(Math.abs(correct / out.rows - meta.test_accuracy)).to.be.at.most(0.001);
+        } finally {
+          await classifier.release();
+        }
+      },
+    );
   }
 
   it("'auto' taps the input of the final linear layer and the logits", async () => {
@@ -93,7 +119,9 @@ describe('Classifier', () => {
       const out = await classifier.run(x);
       // The logits tap is the logits.
       for (let b = 0; b < out.rows; b++) {
-        expect(Array.from(out.activations.subarray(b * 138 + 128, b * 138 + 138))).to.deep.equal(Array.from(out.logits.subarray(b * 10, b * 10 + 10)));
+        expect(Array.from(out.activations.subarray(b * 138 + 128, b * 138 + 138))).to.deep.equal(
+          Array.from(out.logits.subarray(b * 10, b * 10 + 10)),
+        );
       }
     } finally {
       await classifier.release();
@@ -105,7 +133,8 @@ describe('Classifier', () => {
     const one = await Classifier.load(join(modelsDir, 'fmnist-cnn.onnx'), { batchSize: 1 });
     const many = await Classifier.load(join(modelsDir, 'fmnist-cnn.onnx'), { batchSize: 64 });
     try {
-      const a = await one.run(x), b = await many.run(x);
+      const a = await one.run(x),
+        b = await many.run(x);
       expect(maxAbsDiff(a.activations, b.activations)).to.be.below(1e-5);
       expect(Array.from(a.labels)).to.deep.equal(Array.from(b.labels));
       const empty = await one.run({ data: new Float32Array(0), dims: [0, 1, 28, 28] });
@@ -136,46 +165,76 @@ describe('Classifier', () => {
     const cnn = readFileSync(join(modelsDir, 'fmnist-cnn.onnx'));
 
     it('a missing file', async () => {
-      await Classifier.load(join(tempDir(), 'nope.onnx')).then(() => expect.fail('loaded'), (e: Error) => expect(e).to.be.instanceOf(ClassifierError).with.property('message').that.matches(/cannot read model/));
+      await Classifier.load(join(tempDir(), 'nope.onnx')).then(
+        () => expect.fail('loaded'),
+        (e: Error) =>
+          expect(e)
+            .to.be.instanceOf(ClassifierError)
+            .with.property('message')
+            .that.matches(/cannot read model/),
+      );
     });
 
     for (const cut of [0, 10, 1000, Math.floor(cnn.length / 2)]) {
       it(`a truncated model (${cut} bytes)`, async () => {
         const path = join(tempDir(), `cut${cut}.onnx`);
         writeFileSync(path, cnn.subarray(0, cut));
-        await Classifier.load(path).then(() => expect.fail('loaded'), (e: Error) => {
-          expect(e.message).to.match(new RegExp(`cut${cut}\\.onnx`));
-          expect(e).to.satisfy((x: Error) => x instanceof ModelFormatError || x instanceof ClassifierError || /onnx/i.test(x.message));
-        });
+        await Classifier.load(path).then(
+          () => expect.fail('loaded'),
+          (e: Error) => {
+            expect(e.message).to.match(new RegExp(`cut${cut}\\.onnx`));
+            expect(e).to.satisfy(
+              (x: Error) => x instanceof ModelFormatError || x instanceof ClassifierError || /onnx/i.test(x.message),
+            );
+          },
+        );
       });
     }
 
     it('a file that is not ONNX at all', async () => {
       const path = join(tempDir(), 'text.onnx');
       writeFileSync(path, 'this is not a model\n'.repeat(20));
-      await Classifier.load(path).then(() => expect.fail('loaded'), (e: Error) => expect(e).to.be.instanceOf(ModelFormatError));
+      await Classifier.load(path).then(
+        () => expect.fail('loaded'),
+        (e: Error) => expect(e).to.be.instanceOf(ModelFormatError),
+      );
     });
 
     it('a model that is not a classifier', async () => {
-      await Classifier.load(identityModel()).then(() => expect.fail('loaded'), (e: Error) => {
-        expect(e).to.be.instanceOf(ClassifierError);
-        expect(e.message).to.match(/not a classifier.*\[N, 1, 4, 4\]/);
-      });
+      await Classifier.load(identityModel()).then(
+        () => expect.fail('loaded'),
+        (e: Error) => {
+          expect(e).to.be.instanceOf(ClassifierError);
+          expect(e.message).to.match(/not a classifier.*\[N, 1, 4, 4\]/);
+        },
+      );
     });
 
     it('an unknown tap name', async () => {
-      await Classifier.load(cnn, { taps: ['/features/conv9'] }).then(() => expect.fail('loaded'), (e: Error) => {
-        expect(e).to.be.instanceOf(TapError);
-        expect(e.message).to.match(/unknown tap '\/features\/conv9'.*did you mean/);
-      });
+      await Classifier.load(cnn, { taps: ['/features/conv9'] }).then(
+        () => expect.fail('loaded'),
+        (e: Error) => {
+          expect(e).to.be.instanceOf(TapError);
+          expect(e.message).to.match(/unknown tap '\/features\/conv9'.*did you mean/);
+        },
+      );
     });
 
     it('a wrong input shape or type', async () => {
       const classifier = await Classifier.load(cnn);
       try {
-        await classifier.run({ data: new Float32Array(3 * 28 * 28), dims: [1, 3, 28, 28] }).then(() => expect.fail('ran'), (e: Error) => expect(e.message).to.match(/Expected input of shape \[N, 1, 28, 28\].*\[1, 3, 28, 28\]/));
-        await classifier.run({ data: new Float32Array(10), dims: [1, 1, 28, 28] }).then(() => expect.fail('ran'), (e: Error) => expect(e.message).to.match(/Expected 784 values/));
-        await classifier.run({ data: new Float64Array(784) as unknown as Float32Array, dims: [1, 1, 28, 28] }).then(() => expect.fail('ran'), (e: Error) => expect(e.message).to.match(/float32/));
+        await classifier.run({ data: new Float32Array(3 * 28 * 28), dims: [1, 3, 28, 28] }).then(
+          () => expect.fail('ran'),
+          (e: Error) => expect(e.message).to.match(/Expected input of shape \[N, 1, 28, 28\].*\[1, 3, 28, 28\]/),
+        );
+        await classifier.run({ data: new Float32Array(10), dims: [1, 1, 28, 28] }).then(
+          () => expect.fail('ran'),
+          (e: Error) => expect(e.message).to.match(/Expected 784 values/),
+        );
+        await classifier.run({ data: new Float64Array(784) as unknown as Float32Array, dims: [1, 1, 28, 28] }).then(
+          () => expect.fail('ran'),
+          (e: Error) => expect(e.message).to.match(/float32/),
+        );
       } finally {
         await classifier.release();
       }

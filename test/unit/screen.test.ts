@@ -18,7 +18,8 @@ function expectStatsClose(got: ScreenResult, want: ScreenResult, rel: number, wh
   for (const key of keys) {
     expect(got[key].length).to.equal(want[key].length);
     for (let i = 0; i < want[key].length; i++) {
-      const a = got[key][i]!, e = want[key][i]!;
+      const a = got[key][i]!,
+        e = want[key][i]!;
       if (!(a === e || Math.abs(a - e) <= rel * Math.abs(e) + 1e-12)) expect.fail(`${what} ${key}[${i}]: ${a} vs ${e}`);
     }
   }
@@ -38,7 +39,16 @@ describe('screen', () => {
       const attacked = rng.floats(c.n1 * c.neurons, 0.1, 1.1);
       const candidates = rng.subsets(c.count, c.k, c.neurons);
       for (const test of ['welch', 'student'] as TTest[]) {
-        const opts = { clean, cleanRows: c.n0, attacked, attackedRows: c.n1, neurons: c.neurons, candidates, k: c.k, test };
+        const opts = {
+          clean,
+          cleanRows: c.n0,
+          attacked,
+          attackedRows: c.n1,
+          neurons: c.neurons,
+          candidates,
+          k: c.k,
+          test,
+        };
         const want = ref.screen(clean, c.n0, attacked, c.n1, c.neurons, candidates, c.k, test);
         expectStatsClose(await screen(opts), want, 1e-7, `${test} ${JSON.stringify(c)}`);
         expectStatsClose(screenSync(opts), want, 1e-7, `sync ${test}`);
@@ -58,7 +68,17 @@ describe('screen', () => {
     for (const test of ['welch', 'student'] as TTest[]) {
       const r = screenSync({ clean, cleanRows: n0, attacked, attackedRows: n1, neurons, candidates, k, test });
       expected.forEach((e, c) => {
-        const [mu0, sd0, mu1, sd1, tw, pw, ts, ps, d] = e as number[] as [number, number, number, number, number, number, number, number, number];
+        const [mu0, sd0, mu1, sd1, tw, pw, ts, ps, d] = e as number[] as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
         expect(r.mu0[c]).to.be.closeTo(mu0, 1e-9);
         expect(r.sd0[c]).to.be.closeTo(sd0, 1e-9);
         expect(r.mu1[c]).to.be.closeTo(mu1, 1e-9);
@@ -74,7 +94,9 @@ describe('screen', () => {
   });
 
   it("the reference t tail agrees with scipy's t.sf", () => {
-    const rows = readFileSync(join(dataDir, 't_dist.tsv'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const rows = readFileSync(join(dataDir, 't_dist.tsv'), 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     for (const line of rows) {
       const [t, df, p] = line.split(' ').map(Number) as [number, number, number];
       if (p > 1e-300) expect(Math.abs(ref.tTwoSidedP(t, df) - p)).to.be.at.most(1e-8 * p, `t=${t} df=${df}`);
@@ -85,18 +107,38 @@ describe('screen', () => {
     const ones = new Float32Array(12).fill(1);
     const twos = new Float32Array(12).fill(2);
     const candidates = Uint32Array.from([0, 1]);
-    const same = screenSync({ clean: ones, cleanRows: 4, attacked: ones, attackedRows: 4, neurons: 3, candidates, k: 2 });
+    const same = screenSync({
+      clean: ones,
+      cleanRows: 4,
+      attacked: ones,
+      attackedRows: 4,
+      neurons: 3,
+      candidates,
+      k: 2,
+    });
     expect([same.t[0], same.p[0], same.d[0]]).to.deep.equal([0, 1, 0]);
-    const apart = screenSync({ clean: ones, cleanRows: 4, attacked: twos, attackedRows: 4, neurons: 3, candidates, k: 2 });
+    const apart = screenSync({
+      clean: ones,
+      cleanRows: 4,
+      attacked: twos,
+      attackedRows: 4,
+      neurons: 3,
+      candidates,
+      k: 2,
+    });
     expect([apart.t[0], apart.p[0], apart.d[0]]).to.deep.equal([Infinity, 0, Infinity]);
   });
 
   it('names the group and row of a NaN that reaches a candidate, and ignores unused neurons', () => {
     const rng = new SeededRandom(7);
-    const clean = rng.floats(5 * 4), attacked = rng.floats(6 * 4);
+    const clean = rng.floats(5 * 4),
+      attacked = rng.floats(6 * 4);
     attacked[4 * 4 + 3] = NaN;
     const opts = { clean, cleanRows: 5, attacked, attackedRows: 6, neurons: 4, k: 2 };
-    expect(() => screenSync({ ...opts, candidates: Uint32Array.from([0, 1, 2, 3]) })).to.throw(RangeError, /attacked.*row 4.*candidate 1/);
+    expect(() => screenSync({ ...opts, candidates: Uint32Array.from([0, 1, 2, 3]) })).to.throw(
+      RangeError,
+      /attacked.*row 4.*candidate 1/,
+    );
     expect(() => screenSync({ ...opts, candidates: Uint32Array.from([0, 1, 1, 2]) })).not.to.throw();
   });
 });

@@ -15,10 +15,10 @@
 namespace nfp {
 
 struct BankSpec {
-  std::size_t neurons = 0;    // N: length of an activation row
-  std::size_t k = 0;          // neurons per fingerprint
-  std::size_t count = 0;      // F: fingerprints
-  std::size_t families = 0;   // A: attack families with their own attacked statistics
+  std::size_t neurons = 0;                 // N: length of an activation row
+  std::size_t k = 0;                       // neurons per fingerprint
+  std::size_t count = 0;                   // F: fingerprints
+  std::size_t families = 0;                // A: attack families with their own attacked statistics
   const std::uint32_t* indices = nullptr;  // [F x k], each < N
   const float* mu0 = nullptr;              // [F]     clean mean of m_S
   const float* sd0 = nullptr;              // [F]     clean std, > 0

@@ -24,8 +24,8 @@ inline Status score_gradient(BackendKind kind, const Activations& acts, const Ba
                                     : cpu::score_gradient(acts, bank, draws, combine, grad);
 }
 
-inline Status screen(BackendKind kind, const Activations& clean, const Activations& attacked,
-                     const Subsets& candidates, stats::TTest test, const cpu::ScreenOutputs& out) {
+inline Status screen(BackendKind kind, const Activations& clean, const Activations& attacked, const Subsets& candidates,
+                     stats::TTest test, const cpu::ScreenOutputs& out) {
   return kind == BackendKind::kCuda ? cuda::screen(clean, attacked, candidates, test, out)
                                     : cpu::screen(clean, attacked, candidates, test, out);
 }

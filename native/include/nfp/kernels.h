@@ -53,12 +53,11 @@ Status subset_means(const Activations& acts, const Subsets& subsets, float* out)
 
 // score[b] = combine_a sum_{i < per_row} LLR_a(m_{S(draws[b, i])}(acts[b]))
 // where LLR_a(x) = log N(x; mu1_a, sd1_a) - log N(x; mu0, sd0).
-Status detect_scores(const Activations& acts, const Bank& bank, const Draws& draws,
-                     Combine combine, const DetectOutputs& out);
+Status detect_scores(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
+                     const DetectOutputs& out);
 
 // grad[b, :] = d score[b] / d acts[b, :] (zero outside the drawn subsets), [rows x neurons].
-Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws,
-                      Combine combine, float* grad);
+Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine, float* grad);
 
 // Per-candidate statistics of the subset mean over clean and attacked images.
 struct ScreenOutputs {
@@ -71,8 +70,8 @@ struct ScreenOutputs {
   double* d;
 };
 
-Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates,
-              stats::TTest test, const ScreenOutputs& out);
+Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates, stats::TTest test,
+              const ScreenOutputs& out);
 
 }  // namespace cpu
 }  // namespace nfp

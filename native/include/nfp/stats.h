@@ -23,17 +23,16 @@ struct SampleMoments {
 };
 
 struct TwoSampleResult {
-  double t;   // (mean1 - mean0) / standard error
+  double t;  // (mean1 - mean0) / standard error
   double df;
-  double p;   // two-sided
-  double d;   // Cohen's d with the pooled standard deviation, (mean1 - mean0) / s_pooled
+  double p;  // two-sided
+  double d;  // Cohen's d with the pooled standard deviation, (mean1 - mean0) / s_pooled
 };
 
 // Compares sample 1 (attacked) against sample 0 (clean). Degenerate cases, chosen so that the
 // bank filter (p < p_max, |d| >= d_min) treats them sensibly: equal means with zero spread give
 // t = 0, p = 1, d = 0; different means with zero spread give t = d = +-inf, p = 0.
-TwoSampleResult two_sample_test(const SampleMoments& clean, const SampleMoments& attacked,
-                                TTest test);
+TwoSampleResult two_sample_test(const SampleMoments& clean, const SampleMoments& attacked, TTest test);
 
 }  // namespace stats
 }  // namespace nfp

@@ -20,7 +20,6 @@ std::size_t default_threads();
 
 // Calls body(begin, end) over [0, n) in chunks of at least `grain` items, on up to threads()
 // threads. Runs inline when one chunk covers the range.
-void parallel_for(std::size_t n, std::size_t grain,
-                  const std::function<void(std::size_t, std::size_t)>& body);
+void parallel_for(std::size_t n, std::size_t grain, const std::function<void(std::size_t, std::size_t)>& body);
 
 }  // namespace nfp

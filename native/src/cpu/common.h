@@ -27,8 +27,8 @@ inline Status CheckIndices(const std::uint32_t* idx, std::size_t n, std::size_t 
   for (std::size_t i = 0; i < n; ++i) {
     if (idx[i] >= bound) {
       return Error(Code::kOutOfRange, argument,
-                   std::string("Expected values < ") + std::to_string(bound) + " for " + argument +
-                       " but received " + std::to_string(idx[i]) + " at " + argument + "[" + std::to_string(i) + "]");
+                   std::string("Expected values < ") + std::to_string(bound) + " for " + argument + " but received " +
+                       std::to_string(idx[i]) + " at " + argument + "[" + std::to_string(i) + "]");
     }
   }
   return Status::Ok();
@@ -55,8 +55,8 @@ class FirstFailure {
 inline Status CheckScreenShapes(const Activations& clean, const Activations& attacked, const Subsets& candidates) {
   if (clean.neurons != attacked.neurons) {
     return Error(Code::kInvalidArgument, "attacked",
-                 "Expected rows of " + std::to_string(clean.neurons) + " neurons (as clean) for attacked but received " +
-                     std::to_string(attacked.neurons));
+                 "Expected rows of " + std::to_string(clean.neurons) +
+                     " neurons (as clean) for attacked but received " + std::to_string(attacked.neurons));
   }
   if (clean.rows < 2) {
     return Error(Code::kInvalidArgument, "clean",
@@ -90,7 +90,8 @@ inline Status ScreenNonFiniteError(const Activations& clean, const Activations& 
     for (std::size_t r = 0; r < acts->rows; ++r) {
       const float* a = acts->data + r * acts->neurons;
       for (std::size_t j = 0; j < candidates.k; ++j) {
-        if (!std::isfinite(a[idx[j]])) return NonFiniteError(acts == &clean ? "clean" : "attacked", r, "candidate", cand);
+        if (!std::isfinite(a[idx[j]]))
+          return NonFiniteError(acts == &clean ? "clean" : "attacked", r, "candidate", cand);
       }
     }
   }

@@ -9,8 +9,7 @@
 namespace nfp {
 namespace cpu {
 
-Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
-                      float* grad) {
+Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine, float* grad) {
   Status st = CheckScoreShapes(acts, bank);
   if (!st.ok()) return st;
   const std::size_t m = draws.per_row, A = bank.families(), k = bank.k(), N = acts.neurons;

@@ -20,16 +20,16 @@ namespace cuda {
 namespace {
 
 Status CudaError(cudaError_t err, const char* what) {
-  return Error(Code::kInternal, "", std::string("CUDA error in ") + what + ": " + cudaGetErrorName(err) + " (" +
-                                        cudaGetErrorString(err) + ")");
+  return Error(
+      Code::kInternal, "",
+      std::string("CUDA error in ") + what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
-#define NFP_CUDA_TRY(expr, what)             \
-  do {                                       \
-    const cudaError_t nfp_err_ = (expr);     \
+#define NFP_CUDA_TRY(expr, what)                                   \
+  do {                                                             \
+    const cudaError_t nfp_err_ = (expr);                           \
     if (nfp_err_ != cudaSuccess) return CudaError(nfp_err_, what); \
   } while (0)
-
 
 // Device memory for one call, from the stream-ordered pool: freeing returns it to the pool
 // (kept, see KeepPoolMemory) so a steady stream of calls does not reach the driver.
@@ -89,7 +89,8 @@ class HostContext {
         NFP_CUDA_TRY(cudaStreamCreateWithFlags(&context.stream_, cudaStreamNonBlocking), "cudaStreamCreate");
       for (int i = 0; i < 2; ++i) {
         if (context.pinned_[i] == nullptr) NFP_CUDA_TRY(cudaMallocHost(&context.pinned_[i], kChunk), "cudaMallocHost");
-        if (context.done_[i] == nullptr) NFP_CUDA_TRY(cudaEventCreateWithFlags(&context.done_[i], cudaEventDisableTiming), "cudaEventCreate");
+        if (context.done_[i] == nullptr)
+          NFP_CUDA_TRY(cudaEventCreateWithFlags(&context.done_[i], cudaEventDisableTiming), "cudaEventCreate");
       }
       context.ready_ = true;
     }
@@ -232,8 +233,8 @@ Status ResidentBank(const Bank& bank, std::shared_ptr<DeviceBank>* out) {
       status = CudaError(err, "uploading the bank");
       return nullptr;
     }
-    d->view = {d->indices, d->mu0, d->inv_sd0, d->mu1, d->inv_sd1, d->log_sd_ratio,
-               bank.count(), bank.k(), bank.families(), bank.neurons()};
+    d->view = {d->indices,      d->mu0,       d->inv_sd0, d->mu1,          d->inv_sd1,
+               d->log_sd_ratio, bank.count(), bank.k(),   bank.families(), bank.neurons()};
     return d;
   });
   if (!attached) return status.ok() ? Error(Code::kInternal, "bank", "The bank could not be uploaded") : status;
@@ -440,7 +441,8 @@ Status RowScoresFromHost(const Activations& acts, const Bank& bank, const Draws&
   if (!st.ok()) return st;
   if (gradient) return ctx->Download(grad, d_grad.get(), d_grad.size() * sizeof(float));
   st = ctx->Download(out.score, d_score.get(), rows * sizeof(float));
-  if (st.ok() && out.family_scores != nullptr) st = ctx->Download(out.family_scores, d_family.get(), d_family.size() * sizeof(float));
+  if (st.ok() && out.family_scores != nullptr)
+    st = ctx->Download(out.family_scores, d_family.get(), d_family.size() * sizeof(float));
   if (st.ok() && out.means != nullptr) st = ctx->Download(out.means, d_means.get(), d_means.size() * sizeof(float));
   if (st.ok() && out.terms != nullptr) st = ctx->Download(out.terms, d_terms.get(), d_terms.size() * sizeof(float));
   return st;

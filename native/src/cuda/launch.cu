@@ -11,7 +11,8 @@
 #if !defined(NFP_CUDA_EMULATE)
 // On a GPU: a plain launch. Under the emulator (cuda/emulate.h, tests only) these run the
 // kernel on host threads.
-#define NFP_LAUNCH(kernel, grid, block, shared, stream, ...) kernel<<<(grid), (block), (shared), (stream)>>>(__VA_ARGS__)
+#define NFP_LAUNCH(kernel, grid, block, shared, stream, ...) \
+  kernel<<<(grid), (block), (shared), (stream)>>>(__VA_ARGS__)
 #define NFP_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
 #endif
 
@@ -21,9 +22,9 @@ namespace launch {
 namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
-constexpr int kRowThreads = 128;    // RowScores: threads per row (per block)
+constexpr int kRowThreads = 128;     // RowScores: threads per row (per block)
 constexpr int kScreenThreads = 256;  // Screen: 8 warps per block, one candidate per warp at a time
-constexpr int kImagesPerLane = 4;   // Screen: independent accumulators per lane, for memory parallelism
+constexpr int kImagesPerLane = 4;    // Screen: independent accumulators per lane, for memory parallelism
 
 __device__ bool Finite(double x) { return isfinite(x); }
 
@@ -146,7 +147,8 @@ constexpr int kTile = 32;
 __global__ void TransposeKernel(const float* src, std::size_t rows, std::size_t cols, float* dst, std::size_t ld,
                                 std::size_t offset) {
   __shared__ float tile[kTile][kTile + 1];  // +1: no bank conflicts on the transposed read
-  const std::size_t r0 = static_cast<std::size_t>(blockIdx.y) * kTile, c0 = static_cast<std::size_t>(blockIdx.x) * kTile;
+  const std::size_t r0 = static_cast<std::size_t>(blockIdx.y) * kTile,
+                    c0 = static_cast<std::size_t>(blockIdx.x) * kTile;
   for (int y = threadIdx.y; y < kTile; y += blockDim.y) {
     const std::size_t r = r0 + y, c = c0 + threadIdx.x;
     if (r < rows && c < cols) tile[y][threadIdx.x] = src[r * cols + c];
@@ -216,9 +218,8 @@ __global__ void ScreenKernel(const float* fm, std::size_t neurons, std::size_t n
     // re-converges before the next candidate's warp-wide intrinsics.
     if (lane == 0) {
       if (!Finite(s0 + ss0 + s1 + ss1 + shift)) atomicMin(&flags->non_finite, static_cast<unsigned long long>(c));
-      const stats::math::CandidateStats r =
-          stats::math::FromSumMoments(s0, ss0, static_cast<double>(n0), s1, ss1, static_cast<double>(n1), shift,
-                                      static_cast<double>(k), test);
+      const stats::math::CandidateStats r = stats::math::FromSumMoments(
+          s0, ss0, static_cast<double>(n0), s1, ss1, static_cast<double>(n1), shift, static_cast<double>(k), test);
       stats::math::Store(r, c, out);
     }
     __syncwarp();

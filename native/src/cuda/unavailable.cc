@@ -13,7 +13,9 @@ Status Unavailable() {
 }  // namespace
 
 Status subset_means(const Activations&, const Subsets&, float*) { return Unavailable(); }
-Status detect_scores(const Activations&, const Bank&, const Draws&, Combine, const DetectOutputs&) { return Unavailable(); }
+Status detect_scores(const Activations&, const Bank&, const Draws&, Combine, const DetectOutputs&) {
+  return Unavailable();
+}
 Status score_gradient(const Activations&, const Bank&, const Draws&, Combine, float*) { return Unavailable(); }
 Status screen(const Activations&, const Activations&, const Subsets&, stats::TTest, const cpu::ScreenOutputs&) {
   return Unavailable();

@@ -16,7 +16,9 @@ namespace stats {
 namespace math {
 
 NFP_HD bool IsNan(double x) { return x != x; }
-NFP_HD bool IsInf(double x) { return x == std::numeric_limits<double>::infinity() || x == -std::numeric_limits<double>::infinity(); }
+NFP_HD bool IsInf(double x) {
+  return x == std::numeric_limits<double>::infinity() || x == -std::numeric_limits<double>::infinity();
+}
 NFP_HD double Nan() { return std::numeric_limits<double>::quiet_NaN(); }
 NFP_HD double Inf() { return std::numeric_limits<double>::infinity(); }
 

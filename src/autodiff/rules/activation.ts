@@ -44,7 +44,8 @@ export const pow: Rule = (ctx) => {
   const value = ctx.constant(p);
   let d: string;
   if (value?.length === 1 && value[0] === 2) d = b.op('Mul', [x, b.float([2], [])]);
-  else if (value?.length === 1) d = b.op('Mul', [b.op('Pow', [x, b.float([value[0]! - 1], [])]), b.float([value[0]!], [])]);
+  else if (value?.length === 1)
+    d = b.op('Mul', [b.op('Pow', [x, b.float([value[0]! - 1], [])]), b.float([value[0]!], [])]);
   else {
     const pf = b.op('Cast', [p], { to: 1 });
     d = b.op('Mul', [b.op('Pow', [x, b.op('Sub', [pf, b.float([1], [])])]), pf]);
@@ -63,8 +64,10 @@ export const clip: Rule = (ctx) => {
   const x = x0(ctx);
   const conditions: string[] = [];
   // GreaterOrEqual/LessOrEqual (opset 12) in one op each; before that, the negated strict test.
-  const atLeast = (bound: string) => (b.opset >= 12 ? b.op('GreaterOrEqual', [x, bound]) : b.op('Not', [b.op('Less', [x, bound])]));
-  const atMost = (bound: string) => (b.opset >= 12 ? b.op('LessOrEqual', [x, bound]) : b.op('Not', [b.op('Greater', [x, bound])]));
+  const atLeast = (bound: string) =>
+    b.opset >= 12 ? b.op('GreaterOrEqual', [x, bound]) : b.op('Not', [b.op('Less', [x, bound])]);
+  const atMost = (bound: string) =>
+    b.opset >= 12 ? b.op('LessOrEqual', [x, bound]) : b.op('Not', [b.op('Greater', [x, bound])]);
   if (node.input![1]) conditions.push(atLeast(node.input![1]));
   if (node.input![2]) conditions.push(atMost(node.input![2]));
   if (conditions.length === 0) return [gradOf(ctx)];
@@ -78,7 +81,10 @@ function softmaxAxes(ctx: Parameters<Rule>[0]): number[] {
   const opset13 = ctx.b.opset >= 13;
   let axis = intAttr(ctx.node, 'axis', opset13 ? -1 : 1);
   if (axis < 0) axis += rank;
-  if (axis === 0 || axis >= rank) throw new GradientError(`${nodeLabel(ctx.node)}: softmax over axis ${axis} (batch or out of range) is not supported`);
+  if (axis === 0 || axis >= rank)
+    throw new GradientError(
+      `${nodeLabel(ctx.node)}: softmax over axis ${axis} (batch or out of range) is not supported`,
+    );
   return opset13 ? [axis] : Array.from({ length: rank - axis }, (_, i) => axis + i);
 }
 
@@ -97,4 +103,3 @@ export const logSoftmax: Rule = (ctx) => {
   const g = gradOf(ctx);
   return [b.op('Sub', [g, b.op('Mul', [b.op('Exp', [y0(ctx)]), b.reduceSum(g, softmaxAxes(ctx), true)])])];
 };
-

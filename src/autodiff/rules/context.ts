@@ -49,7 +49,7 @@ export function intAttr(node: Node, name: string, fallback: number): number {
 
 export function floatAttr(node: Node, name: string, fallback: number): number {
   const a = find(node, name);
-  return a === undefined ? fallback : a.f ?? 0;
+  return a === undefined ? fallback : (a.f ?? 0);
 }
 
 export function intsAttr(node: Node, name: string): number[] | undefined {
@@ -73,7 +73,10 @@ export function gradOf(ctx: RuleContext): string {
 export function requireConstant(ctx: RuleContext, dataInputs: number[], why: string): void {
   ctx.needs.forEach((need, i) => {
     if (need && !dataInputs.includes(i)) {
-      throw new GradientError(`${nodeLabel(ctx.node)}: input ${i} ('${ctx.node.input?.[i]}') depends on the model input, which this gradient rule does not support (${why})`);
+      throw new GradientError(
+        `${nodeLabel(ctx.node)}: input ${i} ('${ctx.node.input?.[i]}') depends on the model input, which this ` +
+          `gradient rule does not support (${why})`,
+      );
     }
   });
 }
@@ -88,14 +91,21 @@ export function unbroadcast(b: GraphBuilder, g: string, out: number[], input: nu
   const stretched: number[] = [];
   for (let i = lead; i < out.length; i++) if (input[i - lead] === 1 && out[i] !== 1) stretched.push(i);
   const kept = b.reduceSum(g, stretched, true);
-  return b.reduceSum(kept, Array.from({ length: lead }, (_, i) => i), false);
+  return b.reduceSum(
+    kept,
+    Array.from({ length: lead }, (_, i) => i),
+    false,
+  );
 }
 
 /** The values of a constant input that the rule needs (e.g. Slice starts); throws when it is data. */
 export function constantInput(ctx: RuleContext, i: number, what: string): number[] {
   const name = ctx.node.input?.[i];
   const values = name ? ctx.constant(name) : undefined;
-  if (values === undefined) throw new GradientError(`${nodeLabel(ctx.node)}: ${what} (input ${i}, '${name}') must be a constant for its gradient`);
+  if (values === undefined)
+    throw new GradientError(
+      `${nodeLabel(ctx.node)}: ${what} (input ${i}, '${name}') must be a constant for its gradient`,
+    );
   return values;
 }
 
@@ -108,7 +118,8 @@ export function optionalConstantInput(ctx: RuleContext, i: number, what: string)
 /** A possibly negative axis resolved against `rank`; the batch axis 0 is refused (its size is not static). */
 export function dataAxis(ctx: RuleContext, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank) throw new GradientError(`${nodeLabel(ctx.node)}: axis ${axis} is out of range for rank ${rank}`);
+  if (a < 0 || a >= rank)
+    throw new GradientError(`${nodeLabel(ctx.node)}: axis ${axis} is out of range for rank ${rank}`);
   if (a === 0) throw new GradientError(`${nodeLabel(ctx.node)}: the gradient along the batch axis 0 is not supported`);
   return a;
 }

@@ -6,7 +6,15 @@ import type { Rule, RuleContext } from './context.js';
 import { GradientError, gradOf, intAttr, intsAttr, nodeLabel, requireConstant, stringAttr } from './context.js';
 
 /** Explicit [begin..., end...] pads, resolving auto_pad the way the ONNX spec defines it. */
-export function explicitPads(autoPad: string, pads: number[] | undefined, x: number[], y: number[], k: number[], s: number[], d: number[]): number[] {
+export function explicitPads(
+  autoPad: string,
+  pads: number[] | undefined,
+  x: number[],
+  y: number[],
+  k: number[],
+  s: number[],
+  d: number[],
+): number[] {
   const n = k.length;
   if (autoPad === 'NOTSET') return pads ?? new Array<number>(2 * n).fill(0);
   if (autoPad === 'VALID') return new Array<number>(2 * n).fill(0);
@@ -26,14 +34,20 @@ export function explicitPads(autoPad: string, pads: number[] | undefined, x: num
  * within each group and the kernel flipped. Built from the constant w with ops ONNX Runtime folds
  * once at session creation.
  */
-function flippedWeights(ctx: RuleContext, w: string, group: number, spatial: number): string {
+function flippedWeights(ctx: RuleContext, w: string, group: number): string {
   const { b } = ctx;
   const [cout, cinPerGroup, ...k] = ctx.shape(w) as [number, number, ...number[]];
   const grouped = b.op('Reshape', [w, b.int64([group, cout / group, cinPerGroup, ...k])]);
   const swapped = b.op('Transpose', [grouped], { perm: [0, 2, 1, ...k.map((_, i) => 3 + i)] });
   const axes = k.map((_, i) => 3 + i);
   const big = 2 ** 62;
-  const flipped = b.op('Slice', [swapped, b.int64(axes.map(() => -1)), b.int64(axes.map(() => -big)), b.int64(axes), b.int64(axes.map(() => -1))]);
+  const flipped = b.op('Slice', [
+    swapped,
+    b.int64(axes.map(() => -1)),
+    b.int64(axes.map(() => -big)),
+    b.int64(axes),
+    b.int64(axes.map(() => -1)),
+  ]);
   return b.op('Reshape', [flipped, b.int64([group * cinPerGroup, cout / group, ...k])]);
 }
 
@@ -51,24 +65,39 @@ export const conv: Rule = (ctx) => {
   const d = intsAttr(node, 'dilations') ?? new Array<number>(spatial).fill(1);
   const pads = explicitPads(stringAttr(node, 'auto_pad', 'NOTSET'), intsAttr(node, 'pads'), xs, ys, k, s, d);
   // ConvTranspose yields s*(y-1) + op + (k-1)*d + 1 - pad_begin - pad_end; Conv dropped the rest.
-  const outputPadding = xs.map((xi, i) => xi - (s[i]! * (ys[i]! - 1) + (k[i]! - 1) * d[i]! + 1 - pads[i]! - pads[i + spatial]!));
+  const outputPadding = xs.map(
+    (xi, i) => xi - (s[i]! * (ys[i]! - 1) + (k[i]! - 1) * d[i]! + 1 - pads[i]! - pads[i + spatial]!),
+  );
   if (outputPadding.some((p, i) => p < 0 || p >= Math.max(s[i]!, d[i]!))) {
-    throw new GradientError(`${nodeLabel(node)}: cannot invert shapes x [${xShape}] -> y [${yShape}] (output_padding ${outputPadding})`);
+    throw new GradientError(
+      `${nodeLabel(node)}: cannot invert shapes x [${xShape}] -> y [${yShape}] (output_padding ${outputPadding})`,
+    );
   }
   const group = intAttr(node, 'group', 1);
   if (s.every((v) => v === 1) && pads.every((p, i) => p <= (k[i % spatial]! - 1) * d[i % spatial]!)) {
-    return [ctx.b.op('Conv', [gradOf(ctx), flippedWeights(ctx, w, group, spatial)], {
-      kernel_shape: k, dilations: d, group, pads: pads.map((p, i) => (k[i % spatial]! - 1) * d[i % spatial]! - p),
-    })];
+    return [
+      ctx.b.op('Conv', [gradOf(ctx), flippedWeights(ctx, w, group)], {
+        kernel_shape: k,
+        dilations: d,
+        group,
+        pads: pads.map((p, i) => (k[i % spatial]! - 1) * d[i % spatial]! - p),
+      }),
+    ];
   }
   const back = ctx.b.op('ConvTranspose', [gradOf(ctx), w], {
-    kernel_shape: k, strides: s, dilations: d, pads, group, output_padding: outputPadding,
+    kernel_shape: k,
+    strides: s,
+    dilations: d,
+    pads,
+    group,
+    output_padding: outputPadding,
   });
   // ONNX Runtime runs ConvTranspose in the plain layout, and the ops after it (the Sum with a
   // residual gradient, the ReLU mask's Mul) follow it there, which costs reorders of their other,
   // blocked inputs. An identity AveragePool reorders just this output into the blocked layout,
   // where they stay (ResNet-50: 3 large reorders fewer per stride-2 layer). Not for depthwise
   // layers: MobileNetV2's next ops (Clip masks) are plain anyway, and the pool only costs.
-  if (group === 1 && xShape.length === 4 && xShape[1]! % 16 === 0) return [ctx.b.op('AveragePool', [back], { kernel_shape: [1, 1] })];
+  if (group === 1 && xShape.length === 4 && xShape[1]! % 16 === 0)
+    return [ctx.b.op('AveragePool', [back], { kernel_shape: [1, 1] })];
   return [back];
 };

@@ -61,7 +61,13 @@ export const relu: Rule = (ctx) => {
   const shape = ctx.shape(y);
   if (shape.length === 4 && shape[1]! % 16 === 0) {
     const channels = (value: number) => b.float(new Array<number>(shape[1]!).fill(value));
-    const mask = b.hoist(() => b.op('Tanh', [b.op('BatchNormalization', [y, channels(2 ** 127), channels(0), channels(0), channels(1)], { epsilon: { float: 1e-10 } })]));
+    const mask = b.hoist(() =>
+      b.op('Tanh', [
+        b.op('BatchNormalization', [y, channels(2 ** 127), channels(0), channels(0), channels(1)], {
+          epsilon: { float: 1e-10 },
+        }),
+      ]),
+    );
     return [b.op('Mul', [g, mask])];
   }
   const zero = b.float([0], []);

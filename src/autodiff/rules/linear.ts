@@ -12,9 +12,10 @@ export const gemm: Rule = (ctx) => {
   const alpha = floatAttr(ctx.node, 'alpha', 1);
   const transA = intAttr(ctx.node, 'transA', 0);
   const transB = intAttr(ctx.node, 'transB', 0);
-  const dA = transA === 0
-    ? ctx.b.op('Gemm', [g, w], { alpha: { float: alpha }, transB: 1 - transB })
-    : ctx.b.op('Gemm', [w, g], { alpha: { float: alpha }, transA: transB, transB: 1 });
+  const dA =
+    transA === 0
+      ? ctx.b.op('Gemm', [g, w], { alpha: { float: alpha }, transB: 1 - transB })
+      : ctx.b.op('Gemm', [w, g], { alpha: { float: alpha }, transA: transB, transB: 1 });
   return [dA];
 };
 
@@ -35,17 +36,38 @@ export const matmul: Rule = (ctx) => {
   const wShape = ctx.shape(w);
   const yShape = ctx.shape(node.output![0]!);
   const g = gradOf(ctx);
-  if (aShape.length < 2) throw new GradientError(`${nodeLabel(node)}: a first operand of rank ${aShape.length} is not supported`);
+  if (aShape.length < 2)
+    throw new GradientError(`${nodeLabel(node)}: a first operand of rank ${aShape.length} is not supported`);
   if (wShape.length === 1) {
     const column = b.unsqueeze(g, [yShape.length]);
     return [
       ctx.needs[0] ? b.op('Mul', [column, w]) : undefined,
-      ctx.needs[1] ? b.reduceSum(b.op('Mul', [column, a]), Array.from({ length: aShape.length - 1 }, (_, i) => i), false) : undefined,
+      ctx.needs[1]
+        ? b.reduceSum(
+            b.op('Mul', [column, a]),
+            Array.from({ length: aShape.length - 1 }, (_, i) => i),
+            false,
+          )
+        : undefined,
     ];
   }
   const lead = yShape.slice(0, -2);
   return [
-    ctx.needs[0] ? unbroadcast(b, b.op('MatMul', [g, b.op('Transpose', [w], { perm: swapLast(wShape.length) })]), [...lead, ...aShape.slice(-2)], aShape) : undefined,
-    ctx.needs[1] ? unbroadcast(b, b.op('MatMul', [b.op('Transpose', [a], { perm: swapLast(aShape.length) }), g]), [...lead, ...wShape.slice(-2)], wShape) : undefined,
+    ctx.needs[0]
+      ? unbroadcast(
+          b,
+          b.op('MatMul', [g, b.op('Transpose', [w], { perm: swapLast(wShape.length) })]),
+          [...lead, ...aShape.slice(-2)],
+          aShape,
+        )
+      : undefined,
+    ctx.needs[1]
+      ? unbroadcast(
+          b,
+          b.op('MatMul', [b.op('Transpose', [a], { perm: swapLast(aShape.length) }), g]),
+          [...lead, ...wShape.slice(-2)],
+          wShape,
+        )
+      : undefined,
   ];
 };

@@ -1,4 +1,5 @@
-// Vector-Jacobian rules for pooling (MaxPool, GlobalAveragePool, AveragePool). MaxPool routes each output's gradient to the input element
+// Vector-Jacobian rules for pooling (MaxPool, GlobalAveragePool, AveragePool). MaxPool routes each output's gradient
+// to the input element
 // that won its window: a duplicate MaxPool node supplies the winners' flat indices and
 // ScatterElements(reduction='add') accumulates, which, unlike MaxUnpool, also adds where
 // overlapping windows (3x3 stride 2) share a winner.
@@ -23,9 +24,13 @@ export function reluFeedsMaxPool(ctx: RuleContext, relu: Node, maxPool: Node): b
 export const maxPool: Rule = (ctx) => {
   const { b, node } = ctx;
   if (b.opset < 16) {
-    throw new GradientError(`${nodeLabel(node)}: the MaxPool gradient needs ScatterElements with reduction='add' (opset >= 16), but the model imports opset ${b.opset}; re-export it with opset 16 or later`);
+    throw new GradientError(
+      `${nodeLabel(node)}: the MaxPool gradient needs ScatterElements with reduction='add' (opset >= 16), but the ` +
+        `model imports opset ${b.opset}; re-export it with opset 16 or later`,
+    );
   }
-  if (intAttr(node, 'storage_order', 0) !== 0) throw new GradientError(`${nodeLabel(node)}: storage_order=1 (column-major indices) is not supported`);
+  if (intAttr(node, 'storage_order', 0) !== 0)
+    throw new GradientError(`${nodeLabel(node)}: storage_order=1 (column-major indices) is not supported`);
   const x = node.input![0]!;
   // Indices index x flattened whole (batch and channel offsets included), so one flat scatter suffices.
   const [pooled, indices] = b.duplicate(node, 2) as [string, string];
@@ -48,7 +53,10 @@ export const maxPool: Rule = (ctx) => {
   const flat = b.int64([-1]);
   const size = b.op('Reshape', [b.op('Size', [x]), b.int64([1])]);
   const zeros = b.op('ConstantOfShape', [size]); // float32 zeros by default
-  const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [indices, flat]), b.op('Reshape', [g, flat])], { axis: 0, reduction: 'add' });
+  const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [indices, flat]), b.op('Reshape', [g, flat])], {
+    axis: 0,
+    reduction: 'add',
+  });
   return [b.op('Reshape', [scattered, b.op('Shape', [x])])];
 };
 
@@ -57,7 +65,10 @@ export const maxPool: Rule = (ctx) => {
 // Shape(x), so that shape inference knows the gradient's shape (see the Flatten rule).
 export const globalAveragePool: Rule = (ctx) => {
   const x = ctx.node.input![0]!;
-  const area = ctx.shape(x).slice(2).reduce((p, v) => p * v, 1);
+  const area = ctx
+    .shape(x)
+    .slice(2)
+    .reduce((p, v) => p * v, 1);
   const spread = ctx.b.op('Expand', [gradOf(ctx), ctx.b.int64([1, 1, ...ctx.shape(x).slice(2)])]);
   return [ctx.b.op('Mul', [spread, ctx.b.float([1 / area], [])])];
 };
@@ -76,17 +87,28 @@ export const averagePool: Rule = (ctx) => {
   const ys = yShape.slice(2);
   const k = intsAttr(node, 'kernel_shape')!;
   const s = intsAttr(node, 'strides') ?? new Array<number>(spatial).fill(1);
-  if ((intsAttr(node, 'dilations') ?? []).some((d) => d !== 1)) throw new GradientError(`${nodeLabel(node)}: dilated AveragePool is not supported`);
-  const pads = explicitPads(stringAttr(node, 'auto_pad', 'NOTSET'), intsAttr(node, 'pads'), xs, ys, k, s, new Array<number>(spatial).fill(1));
+  if ((intsAttr(node, 'dilations') ?? []).some((d) => d !== 1))
+    throw new GradientError(`${nodeLabel(node)}: dilated AveragePool is not supported`);
+  const pads = explicitPads(
+    stringAttr(node, 'auto_pad', 'NOTSET'),
+    intsAttr(node, 'pads'),
+    xs,
+    ys,
+    k,
+    s,
+    new Array<number>(spatial).fill(1),
+  );
   const includePad = intAttr(node, 'count_include_pad', 0) === 1;
-  const counts = ys.map((yi, i) => Array.from({ length: yi }, (_, o) => {
-    let start = o * s[i]! - pads[i]!;
-    let end = Math.min(start + k[i]!, xs[i]! + pads[i + spatial]!);
-    const padded = end - start;
-    start = Math.max(start, 0);
-    end = Math.min(end, xs[i]!);
-    return includePad ? padded : end - start;
-  }));
+  const counts = ys.map((yi, i) =>
+    Array.from({ length: yi }, (_, o) => {
+      let start = o * s[i]! - pads[i]!;
+      let end = Math.min(start + k[i]!, xs[i]! + pads[i + spatial]!);
+      const padded = end - start;
+      start = Math.max(start, 0);
+      end = Math.min(end, xs[i]!);
+      return includePad ? padded : end - start;
+    }),
+  );
   const divisor: number[] = [];
   const size = ys.reduce((p, v) => p * v, 1);
   for (let flat = 0; flat < size; flat++) {
@@ -108,10 +130,17 @@ export const averagePool: Rule = (ctx) => {
     endPads.push(Math.max(excess, 0));
     outputPadding.push(Math.max(-excess, 0));
   });
-  if (outputPadding.some((p, i) => p >= s[i]!)) throw new GradientError(`${nodeLabel(node)}: cannot invert shapes x [${xShape}] -> y [${yShape}]`);
+  if (outputPadding.some((p, i) => p >= s[i]!))
+    throw new GradientError(`${nodeLabel(node)}: cannot invert shapes x [${xShape}] -> y [${yShape}]`);
   const channels = xShape[1]!;
   const ones = b.float(new Array<number>(channels * k.reduce((p, v) => p * v, 1)).fill(1), [channels, 1, ...k]);
-  return [b.op('ConvTranspose', [scaled, ones], {
-    kernel_shape: k, strides: s, pads: [...pads.slice(0, spatial), ...endPads], group: channels, output_padding: outputPadding,
-  })];
+  return [
+    b.op('ConvTranspose', [scaled, ones], {
+      kernel_shape: k,
+      strides: s,
+      pads: [...pads.slice(0, spatial), ...endPads],
+      group: channels,
+      output_padding: outputPadding,
+    }),
+  ];
 };

@@ -2,7 +2,19 @@
 // (constant indices), Pad (constant mode), Expand, Where, and the float-to-float Cast. Axes are
 // per-image ones: the batch axis has no static size, so slicing or gathering along it is refused.
 import type { Rule, RuleContext } from './context.js';
-import { GradientError, constantInput, dataAxis, gradOf, intAttr, intsAttr, nodeLabel, optionalConstantInput, requireConstant, stringAttr, unbroadcast } from './context.js';
+import {
+  GradientError,
+  constantInput,
+  dataAxis,
+  gradOf,
+  intAttr,
+  intsAttr,
+  nodeLabel,
+  optionalConstantInput,
+  requireConstant,
+  stringAttr,
+  unbroadcast,
+} from './context.js';
 
 // y = concat(x_i, axis): dx_i is g's slice at x_i's offset.
 export const concat: Rule = (ctx) => {
@@ -74,7 +86,11 @@ export const slice: Rule = (ctx) => {
       const indexShape = current.map((_, i) => (i === a ? indices.length : 1));
       const where = b.op('Expand', [b.int64(indices, indexShape), b.op('Shape', [g])]);
       current[a] = dim;
-      const shape = b.op('Concat', [b.op('Slice', [b.op('Shape', [g]), b.int64([0]), b.int64([1])]), b.int64(current.slice(1))], { axis: 0 });
+      const shape = b.op(
+        'Concat',
+        [b.op('Slice', [b.op('Shape', [g]), b.int64([0]), b.int64([1])]), b.int64(current.slice(1))],
+        { axis: 0 },
+      );
       g = b.op('ScatterElements', [b.op('ConstantOfShape', [shape]), where, g], { axis: a });
     }
     current[a] = dim;
@@ -94,14 +110,21 @@ export const gather: Rule = (ctx) => {
   const dim = xShape[axis]!;
   const indices = constantInput(ctx, 1, 'indices').map((i) => (i < 0 ? i + dim : i));
   const hot = new Array<number>(indices.length * dim).fill(0);
-  indices.forEach((v, r) => { hot[r * dim + v] = 1; });
+  indices.forEach((v, r) => {
+    hot[r * dim + v] = 1;
+  });
   const suffix = xShape.slice(axis + 1);
-  const grouped = b.op('Reshape', [gradOf(ctx), b.int64([...new Array<number>(axis).fill(0), indices.length, ...suffix])]);
+  const grouped = b.op('Reshape', [
+    gradOf(ctx),
+    b.int64([...new Array<number>(axis).fill(0), indices.length, ...suffix]),
+  ]);
   const onehot = b.float(hot, [indices.length, dim]);
   if (suffix.length === 0) return [b.op('MatMul', [grouped, onehot])];
   const perm = [...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis), axis];
   const inverse = new Array<number>(rank);
-  perm.forEach((p, i) => { inverse[p] = i; });
+  perm.forEach((p, i) => {
+    inverse[p] = i;
+  });
   return [b.op('Transpose', [b.op('MatMul', [b.op('Transpose', [grouped], { perm }), onehot])], { perm: inverse })];
 };
 
@@ -110,12 +133,15 @@ export const pad: Rule = (ctx) => {
   requireConstant(ctx, [0], 'pads and the constant value must be constants');
   const { b, node } = ctx;
   const mode = stringAttr(node, 'mode', 'constant');
-  if (mode !== 'constant') throw new GradientError(`${nodeLabel(node)}: Pad mode '${mode}' is not supported (only 'constant')`);
+  if (mode !== 'constant')
+    throw new GradientError(`${nodeLabel(node)}: Pad mode '${mode}' is not supported (only 'constant')`);
   const x = node.input![0]!;
   const xShape = ctx.shape(x);
   const rank = xShape.length;
-  const pads = b.opset >= 11 ? constantInput(ctx, 1, 'pads') : intsAttr(node, 'pads') ?? [];
-  const axes = (optionalConstantInput(ctx, 3, 'axes') ?? Array.from({ length: pads.length / 2 }, (_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+  const pads = b.opset >= 11 ? constantInput(ctx, 1, 'pads') : (intsAttr(node, 'pads') ?? []);
+  const axes = (optionalConstantInput(ctx, 3, 'axes') ?? Array.from({ length: pads.length / 2 }, (_, i) => i)).map(
+    (a) => (a < 0 ? a + rank : a),
+  );
   const starts: number[] = [];
   const ends: number[] = [];
   const sliced: number[] = [];
@@ -123,7 +149,8 @@ export const pad: Rule = (ctx) => {
     const before = pads[k]!;
     const after = pads[k + axes.length]!;
     if (before === 0 && after === 0) return;
-    if (before < 0 || after < 0) throw new GradientError(`${nodeLabel(node)}: negative pads (cropping) are not supported`);
+    if (before < 0 || after < 0)
+      throw new GradientError(`${nodeLabel(node)}: negative pads (cropping) are not supported`);
     dataAxis(ctx, a, rank);
     starts.push(before);
     ends.push(before + xShape[a]!);
@@ -134,7 +161,9 @@ export const pad: Rule = (ctx) => {
 };
 
 // y = expand(x, shape): dx sums g over the broadcast axes.
-export const expand: Rule = (ctx) => [unbroadcast(ctx.b, gradOf(ctx), ctx.shape(ctx.node.output![0]!), ctx.shape(ctx.node.input![0]!))];
+export const expand: Rule = (ctx) => [
+  unbroadcast(ctx.b, gradOf(ctx), ctx.shape(ctx.node.output![0]!), ctx.shape(ctx.node.input![0]!)),
+];
 
 // y = where(c, a, b): g goes to a where c holds, to b elsewhere; c itself gets none.
 export const where: Rule = (ctx) => {
@@ -153,6 +182,7 @@ export const where: Rule = (ctx) => {
 // Only float32 -> float32 casts lie on a differentiable path here: the identity.
 export const cast: Rule = (ctx: RuleContext) => {
   const to = intAttr(ctx.node, 'to', 0);
-  if (to !== 1) throw new GradientError(`${nodeLabel(ctx.node)}: Cast to type ${to} is not supported (only float32 -> float32)`);
+  if (to !== 1)
+    throw new GradientError(`${nodeLabel(ctx.node)}: Cast to type ${to} is not supported (only float32 -> float32)`);
   return [gradOf(ctx)];
 };

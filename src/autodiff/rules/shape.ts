@@ -24,6 +24,8 @@ export const transpose: Rule = (ctx) => {
   const rank = ctx.shape(ctx.node.input![0]!).length;
   const perm = intsAttr(ctx.node, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
   const inverse = new Array<number>(rank);
-  perm.forEach((p, i) => { inverse[p] = i; });
+  perm.forEach((p, i) => {
+    inverse[p] = i;
+  });
   return [ctx.b.op('Transpose', [gradOf(ctx)], { perm: inverse })];
 };
