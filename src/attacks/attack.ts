@@ -6,7 +6,7 @@ import type { ImageBatch } from '../model/index.js';
 import { Criterion, argmax } from './criterion.js';
 import { perturbationNorms } from './geometry.js';
 import type { Norm } from './geometry.js';
-import { AttackRandom } from './random.js';
+import { SeededRandom } from '../random.js';
 
 /** What an attack needs of a model; GradientModel provides it. */
 export interface AttackModel {
@@ -56,7 +56,7 @@ export class AttackBatch {
     /** Clean images of this batch. */
     readonly x0: Float32Array,
     readonly criterion: Criterion,
-    readonly rng: AttackRandom,
+    readonly rng: SeededRandom,
     private readonly report: (fraction: number) => void,
   ) {}
 
@@ -184,7 +184,7 @@ export abstract class Attack {
     const batchSize = options.batchSize ?? 128;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new RangeError(`Expected a positive integer for batchSize but received ${batchSize}`);
-    const rng = new AttackRandom(options.seed);
+    const rng = new SeededRandom(options.seed);
     const criterion = targets === undefined ? Criterion.misclassification(labels) : Criterion.targeted(labels, targets);
 
     const adv = new Float32Array(data.length);

@@ -2,7 +2,7 @@
 // L2 ball around the clean image intersected with the [0, 1] box, random starts and norms. Arrays
 // hold `rows` images of `perImage` values each; norms accumulate in float64 (a 224x224x3 image has
 // 150,528 terms).
-import type { AttackRandom } from './random.js';
+import type { SeededRandom } from '../random.js';
 
 export type Norm = 'linf' | 'l2';
 
@@ -68,7 +68,7 @@ export function randomStart(
   eps: number,
   norm: Norm,
   perImage: number,
-  rng: AttackRandom,
+  rng: SeededRandom,
 ): Float32Array {
   const x = new Float32Array(x0.length);
   if (norm === 'linf') {

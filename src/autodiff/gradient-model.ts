@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
-import { Classifier } from '../model/index.js';
+import { Classifier, copyTapOutputs, expandTapSeed, tapRunRows, wholeLayout } from '../model/index.js';
 import type { ImageBatch, TapLayout, TapSpec } from '../model/index.js';
 import { createSession } from '../model/session.js';
 import type { SessionSettings } from '../model/session.js';
@@ -15,8 +15,11 @@ import { GradientError } from './rules/index.js';
 import { GradientOutputs, SeedInputs } from './seeds.js';
 
 export interface GradientModelOptions extends SessionSettings {
-  /** Tapped layers, as for Classifier: 'auto' (default) or node/tensor names. */
+  /** Tapped layers, as for Classifier (default 'default': the model card's taps, else 'wide'). */
   taps?: TapSpec;
+  /** As for Classifier: the neuron budget of the taps and the seed of their samples. */
+  neuronBudget?: number;
+  tapSeed?: number;
   /** Images per ONNX Runtime call (default 32). */
   batchSize?: number;
   /** [C, H, W], required only when the model leaves them symbolic. */
@@ -80,7 +83,7 @@ export class GradientModel {
   static async load(model: string | Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
     const source = typeof model === 'string' ? basename(model) : 'model';
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-    const { taps, batchSize = 32, inputShape, ...settings } = options;
+    const { taps, neuronBudget, tapSeed, batchSize = 32, inputShape, ...settings } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
     // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
@@ -88,6 +91,8 @@ export class GradientModel {
       ...settings,
       batchSize,
       ...(taps ? { taps } : {}),
+      ...(neuronBudget !== undefined ? { neuronBudget } : {}),
+      ...(tapSeed !== undefined ? { tapSeed } : {}),
       ...(inputShape ? { inputShape } : {}),
     });
     const build = async (tapSeeds: boolean) =>
@@ -96,7 +101,7 @@ export class GradientModel {
           bytes,
           source,
           { name: classifier.inputName, shape: classifier.inputShape },
-          { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps },
+          { logits: classifier.logitsName, classes: classifier.classes, taps: wholeLayout(classifier.taps) },
           settings,
           tapSeeds,
         ),
@@ -150,8 +155,9 @@ export class GradientModel {
       GradientOutputs.ceLoss,
       GradientOutputs.margin,
     ];
-    for (let start = 0; start < rows; start += this.batchSize) {
-      const m = Math.min(this.batchSize, rows - start);
+    const chunk = tapRunRows(taps, this.batchSize);
+    for (let start = 0; start < rows; start += chunk) {
+      const m = Math.min(chunk, rows - start);
       const rowsOf = (a: Float32Array | undefined, width: number) =>
         a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width);
       const feeds: Record<string, ort.Tensor> = {
@@ -164,17 +170,17 @@ export class GradientModel {
         [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [m, k]),
         [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [m, k]),
       };
-      if (seeded) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [m, n]);
+      if (seeded) {
+        // Sampled layers take the seed of their sampled neurons, zero elsewhere.
+        const seed = expandTapSeed(rowsOf(request.tapSeed, n), this.taps, m, n);
+        feeds[SeedInputs.taps] = new ort.Tensor('float32', seed, [m, seed.length / m]);
+      }
       const result = await session.run(feeds, outputs);
       logits.set(result[this.classifier.logitsName]!.data as Float32Array, start * k);
       grad.set(result[GradientOutputs.grad]!.data as Float32Array, start * perImage);
       loss?.set(result[GradientOutputs.ceLoss]!.data as Float32Array, start);
       margin?.set(result[GradientOutputs.margin]!.data as Float32Array, start);
-      for (const tap of taps) {
-        const t = result[tap.tensor]!.data as Float32Array;
-        for (let r = 0; r < m; r++)
-          activations.set(t.subarray(r * tap.size, (r + 1) * tap.size), (start + r) * n + tap.offset);
-      }
+      copyTapOutputs(result, taps, m, n, activations, start);
     }
     return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
   }

@@ -2,6 +2,7 @@
 // rows start_c .. start_c + count_c), with the header that binds them to a model and its taps. The
 // native Bank built from it scores any row against its own class's rows in one call.
 import { Bank } from '../kernels.js';
+import type { TapRequest, TapSample } from '../model/index.js';
 import type { ClassFingerprints, ScreenSettings } from './fit.js';
 
 export class BankFormatError extends Error {
@@ -17,7 +18,10 @@ export class BankFormatError extends Error {
 export interface BankTap {
   /** Tensor name in the model. */
   tensor: string;
+  /** Neurons the tap contributes to the activation vector. */
   size: number;
+  /** Present when the tap is a seeded random sample of the layer's neurons (a large layer under a neuron budget). */
+  sample?: TapSample;
 }
 
 export interface BankClass {
@@ -31,6 +35,8 @@ export interface BankClass {
   /** Candidates that passed the screen. */
   passed: number;
   relaxed?: string;
+  /** Mean |correlation| of the class's fingerprints on its clean fit images (absent in banks that predate it). */
+  redundancy?: number;
 }
 
 /** Clean-image statistics for the detector's optional confidence term (src/detect/confidence.ts). */
@@ -69,6 +75,8 @@ export interface DataRecord {
 }
 
 export type FitRecord = ScreenSettings & {
+  /** Activation memory per class that set the taps' neuron budget, when the fit applied one. */
+  activationBytes?: number;
   attacks: Record<string, unknown>;
   seed?: number;
   cleanPerClass?: number;
@@ -138,10 +146,16 @@ export class FingerprintBank {
         attacked: f.attacked,
         passed: f.fingerprints.passed,
         ...(f.fingerprints.relaxed ? { relaxed: f.fingerprints.relaxed } : {}),
+        ...(f.fingerprints.redundancy !== undefined ? { redundancy: f.fingerprints.redundancy } : {}),
       });
       parts.push(f.fingerprints);
     }
     return new FingerprintBank({ ...header, classes }, concatenate(parts, header.families.length, header.k));
+  }
+
+  /** The taps as a model load takes them: the same tensors, and the same neuron samples. */
+  get tapRequests(): TapRequest[] {
+    return this.header.taps.map((t) => ({ tensor: t.tensor, ...(t.sample ? { sample: t.sample } : {}) }));
   }
 
   get fingerprints(): number {
@@ -220,6 +234,7 @@ export class FingerprintBank {
       effect: this.arrays.effect.slice(start, start + count),
       passed: entry.passed,
       ...(entry.relaxed ? { relaxed: entry.relaxed } : {}),
+      ...(entry.redundancy !== undefined ? { redundancy: entry.redundancy } : {}),
     };
   }
 }

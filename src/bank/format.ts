@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
+import type { TapSample } from '../model/index.js';
 import { BankFormatError, FingerprintBank } from './bank.js';
 import type { BankArrays, BankClass, BankHeader, Calibration, ConfidenceCalibration, DataRecord } from './bank.js';
 
@@ -133,6 +134,25 @@ export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank 
   return new FingerprintBank(header, arrays);
 }
 
+/** A number in [0, 1]. */
+function share(v: unknown, what: string, fail: Fail): number {
+  const x = num(v, what, fail);
+  if (x < 0 || x > 1) fail(`header field ${what} must be in [0, 1] but is ${x}`);
+  return x;
+}
+
+/** A tap's recorded neuron sample: `count` (the tap's size) of the layer's `of` neurons. */
+function tapSample(v: unknown, what: string, size: number, fail: Fail): TapSample {
+  if (!isObject(v)) fail(`header field ${what} must be an object`);
+  const s = v as Record<string, unknown>;
+  const of = int(s.of, `${what}.of`, 1, MAX_NEURONS, fail);
+  const count = int(s.count, `${what}.count`, 1, of, fail);
+  if (count !== size) fail(`header field ${what}.count is ${count} but the tap's size is ${size}`);
+  const digest = str(s.digest, `${what}.digest`, fail);
+  if (!/^[0-9a-f]{16}$/.test(digest)) fail(`header field ${what}.digest must be 16 hex digits`);
+  return { of, count, seed: int(s.seed, `${what}.seed`, 0, 2 ** 32 - 1, fail), digest };
+}
+
 function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
 }
@@ -242,7 +262,9 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
     const tap = t as Record<string, unknown>;
     const size = int(tap.size, `taps[${i}].size`, 1, MAX_NEURONS, fail);
     tapTotal += size;
-    return { tensor: str(tap.tensor, `taps[${i}].tensor`, fail), size };
+    const tensor = str(tap.tensor, `taps[${i}].tensor`, fail);
+    if (tap.sample === undefined) return { tensor, size };
+    return { tensor, size, sample: tapSample(tap.sample, `taps[${i}].sample`, size, fail) };
   });
   if (tapTotal !== neurons) fail(`tap sizes add up to ${tapTotal} but neurons is ${neurons}`);
   const classes = list(o.classes, 'classes', MAX_CLASSES, fail).map((c, i): BankClass => {
@@ -259,6 +281,7 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       clean: int(e.clean, `classes[${i}].clean`, 0, 2 ** 31, fail),
       attacked,
       passed: int(e.passed, `classes[${i}].passed`, 0, 2 ** 53, fail),
+      ...(e.redundancy !== undefined ? { redundancy: share(e.redundancy, `classes[${i}].redundancy`, fail) } : {}),
       ...(e.relaxed !== undefined ? { relaxed: str(e.relaxed, `classes[${i}].relaxed`, fail) } : {}),
     };
   });
@@ -305,6 +328,11 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       dMin: num(fit.dMin, 'fit.dMin', fail),
       topK: int(fit.topK, 'fit.topK', 1, 2 ** 31, fail),
       minFingerprints: int(fit.minFingerprints, 'fit.minFingerprints', 0, 2 ** 31, fail),
+      // Banks written before the correlation cap existed kept every fingerprint: a cap of 1.
+      maxCorrelation: fit.maxCorrelation === undefined ? 1 : num(fit.maxCorrelation, 'fit.maxCorrelation', fail),
+      ...(fit.activationBytes !== undefined
+        ? { activationBytes: int(fit.activationBytes, 'fit.activationBytes', 1, Number.MAX_SAFE_INTEGER, fail) }
+        : {}),
       attacks: isObject(fit.attacks)
         ? (fit.attacks as Record<string, unknown>)
         : fail('header field fit.attacks must be an object'),

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
-import { AttackRandom, attackNames, boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
+import { attackNames, boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
+import { SeededRandom } from '../random.js';
 import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/index.js';
 import { gatherImages, loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
 import { ProgressBar } from './progress.js';
@@ -114,7 +115,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
     batchSize: Math.min(options.batchSize ?? 128, 128),
   });
   try {
-    const rng = new AttackRandom(options.seed);
+    const rng = new SeededRandom(options.seed);
     let targets: Int32Array | undefined;
     let skipped = 0;
     if (options.targeted === true) {
@@ -161,7 +162,7 @@ function chooseTargets(
   spec: string,
   labels: Int32Array,
   classes: number,
-  rng: AttackRandom,
+  rng: SeededRandom,
   usage: (message: string) => never,
 ): Int32Array {
   if (spec === 'random') return randomTargets(labels, classes, rng);

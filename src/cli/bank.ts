@@ -1,7 +1,7 @@
 // `nfp bank info | merge | calibrate`: look inside a bank, join class shards, calibrate a threshold.
 import type { Command } from 'commander';
 
-import { FingerprintBank, readBank, writeBank } from '../bank/index.js';
+import { describeBank, FingerprintBank, readBank, writeBank } from '../bank/index.js';
 import { loadTensorFile } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { parsePositiveInt, parseShare } from './parse.js';
@@ -78,80 +78,72 @@ export function registerBankCommand(program: Command): Command {
 }
 
 function bankInfo(path: string, options: { json?: boolean }): void {
-  const bank = readBank(path);
-  const h = bank.header;
-  // Effect sizes |d| in bins of 0.5 from 1.5 up (relaxed classes may hold smaller ones).
-  const edges = [0, 1.5, 2, 2.5, 3, 3.5, 4, 5, Infinity];
-  const histogram = edges.slice(0, -1).map((lo, i) => ({
-    from: lo,
-    to: edges[i + 1]!,
-    count: bank.arrays.effect.filter((d) => d >= lo && d < edges[i + 1]!).length,
-  }));
-  const summary = {
-    file: path,
-    model: h.model,
-    taps: h.taps,
-    neurons: h.neurons,
-    k: h.k,
-    families: h.families,
-    fingerprints: bank.fingerprints,
-    fit: h.fit,
-    calibration: h.calibration ?? null,
-    created: h.created,
-    classes: h.classes.map((c, i) => ({ class: i, ...c })),
-    effectHistogram: histogram,
-  };
+  const d = describeBank(readBank(path));
   if (options.json === true) {
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    process.stdout.write(`${JSON.stringify({ file: path, ...d })}\n`);
     return;
   }
   const out = process.stdout;
+  const cal = d.calibration;
+  out.write(`${path}: ${d.fingerprints} fingerprints of k=${d.k} over ${d.neurons} neurons in ${d.taps.length} taps\n`);
   out.write(
-    `${path}: ${bank.fingerprints} fingerprints of ` +
-      `k=${h.k} over ${h.neurons} neurons (${h.taps.map((t) => `${t.tensor} ${t.size}`).join(', ')})\n`,
+    `model ${d.model.source} sha256 ${d.model.sha256.slice(0, 16)}…, ${d.model.classes} classes; ` +
+      `families ${d.families.join(', ')}; created ${d.created}\n`,
   );
   out.write(
-    `model ${h.model.source} sha256 ${h.model.sha256.slice(0, 16)}…, ${h.model.classes} classes; ` +
-      `families ${h.families.join(', ')}; created ${h.created}\n`,
-  );
-  out.write(
-    h.calibration
-      ? `calibrated: fpr ${h.calibration.fpr}, ${h.calibration.draws} draws, ${h.calibration.combine}` +
-          `${h.calibration.confidence ? ' + confidence term' : ''}, ` +
-          `global threshold ${h.calibration.global.toFixed(3)} (${h.calibration.images} images)\n`
+    cal
+      ? `calibrated: fpr ${cal.fpr}, ${cal.draws} draws, ${cal.combine}` +
+          `${cal.confidence ? ' + confidence term' : ''}, ` +
+          `global threshold ${cal.global.toFixed(3)} (${cal.images} images)\n`
       : 'not calibrated\n',
+  );
+  if (d.duplicates > 0) {
+    out.write(
+      `warning: ${d.duplicates} fingerprints repeat another of their class (the bank predates distinct candidates): ` +
+        'the family of detectors is smaller than the counts say; refit it\n',
+    );
+  }
+  out.write('\n');
+  out.write(
+    formatTable(
+      ['class', 'fitted', 'fingerprints', 'distinct', 'neurons', `log10 draws of ${d.draws}`, 'redundancy', 'passed'],
+      d.classes.map((c) => [
+        String(c.class),
+        c.fitted ? 'yes' : 'no',
+        String(c.count),
+        String(c.family.distinct),
+        String(c.family.neurons),
+        c.family.distinct > 0 ? c.family.log10Draws.toFixed(1) : '-',
+        c.family.redundancy === null ? '-' : c.family.redundancy.toFixed(3),
+        String(c.passed),
+      ]),
+    ),
   );
   out.write('\n');
   out.write(
     formatTable(
-      [
-        'class',
-        'fitted',
-        'fingerprints',
-        'passed',
-        'clean',
-        ...h.families.map((f) => `attacked ${f}`),
-        'threshold',
-        'note',
-      ],
-      h.classes.map((c, i) => [
-        String(i),
-        c.fitted ? 'yes' : 'no',
-        String(c.count),
-        String(c.passed),
+      ['class', 'clean', ...d.families.map((f) => `attacked ${f}`), 'threshold', 'note'],
+      d.classes.map((c) => [
+        String(c.class),
         String(c.clean),
         ...c.attacked.map(String),
-        h.calibration
-          ? (h.calibration.perClass[i] ?? h.calibration.global).toFixed(3) +
-            (h.calibration.perClass[i] === null ? ' (global)' : '')
+        cal
+          ? (cal.perClass[c.class] ?? cal.global).toFixed(3) + (cal.perClass[c.class] === null ? ' (global)' : '')
           : '-',
         c.relaxed ?? '',
       ]),
     ),
   );
+  out.write('\nneurons used per tapped layer (all classes)\n');
+  out.write(
+    formatTable(
+      ['tap', 'neurons', 'of', 'used'],
+      d.taps.map((t) => [t.tensor, String(t.size), t.sample ? String(t.sample.of) : String(t.size), String(t.used)]),
+    ),
+  );
   out.write('\n|d| histogram\n');
-  const most = Math.max(1, ...histogram.map((b) => b.count));
-  for (const b of histogram) {
+  const most = Math.max(1, ...d.effectHistogram.map((b) => b.count));
+  for (const b of d.effectHistogram) {
     const bin = `${b.from}-${Number.isFinite(b.to) ? b.to : ''}`;
     out.write(`${bin.padEnd(8)} ${String(b.count).padStart(7)} ${'#'.repeat(Math.round((40 * b.count) / most))}\n`);
   }

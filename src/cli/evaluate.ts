@@ -24,7 +24,8 @@ import {
   settingLabel,
   writeReport,
 } from '../eval/index.js';
-import type { AblationSpec, AdversarialSet, AttackMode, Evaluation } from '../eval/index.js';
+import type { AttackMode } from '../bank/index.js';
+import type { AblationSpec, AdversarialSet, Evaluation } from '../eval/index.js';
 import type { ImageBatch } from '../model/index.js';
 import {
   parseAblation,

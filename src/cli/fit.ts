@@ -8,9 +8,10 @@ import { Option } from 'commander';
 import { attackNames, boundedAttacks, createAttacks } from '../attacks/index.js';
 import type { AttackName, Norm } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
-import { buildBank, defaultScreenSettings, writeBank } from '../bank/index.js';
+import { bankFamily, buildBank, defaultScreenSettings, writeBank } from '../bank/index.js';
 import type { AttackFamily } from '../bank/index.js';
 import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
+import { cardPath, cardTaps, defaultActivationBytes, neuronBudget } from '../model/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { ProgressBar } from './progress.js';
@@ -48,6 +49,8 @@ export interface FitOptions {
   confidence?: boolean;
   limit?: number;
   seed?: number;
+  activationMemory: number;
+  maxCorrelation: number;
   out: string;
 }
 
@@ -73,9 +76,22 @@ export function registerFitCommand(program: Command): Command {
     .option('--steps <n>', 'attack iterations (defaults per attack)', parsePositiveInt)
     .option('--kappa <k>', 'cw: confidence margin past the decision boundary (default 0)', parseNonNegative)
     .option(
-      '--taps <auto|names>',
-      "tapped layers: 'auto' or comma-separated node/tensor names (see nfp layers)",
+      '--taps <default|wide|auto|names>',
+      "tapped layers: 'default' (the model card's detector taps, else 'wide'), 'wide' (every activation and " +
+        "pooling output + logits), 'auto' (penultimate features + logits) or node/tensor names (see nfp layers)",
       parseTaps,
+    )
+    .option(
+      '--activation-memory <MiB>',
+      "activations one class's screen may hold; sets the neuron budget of 'wide' taps (sampling large layers)",
+      parsePositive,
+      defaultActivationBytes / 2 ** 20,
+    )
+    .option(
+      '--max-correlation <r>',
+      'skip a fingerprint whose clean values correlate above r with one already kept (1: keep all)',
+      parseShare,
+      defaultScreenSettings.maxCorrelation,
     )
     .option('--k <n>', 'neurons per fingerprint', parsePositiveInt, defaultScreenSettings.k)
     .option('--candidates <n>', 'random subsets screened per class', parsePositiveInt, defaultScreenSettings.candidates)
@@ -140,8 +156,12 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
     steps: options.steps,
     ...(options.kappa !== undefined ? { kappa: options.kappa } : {}),
   }).map(({ name, attack, settings }) => ({ name, attack, settings: { ...settings } }));
+  const activationBytes = Math.floor(options.activationMemory * 2 ** 20);
+  const screenRows = options.cleanPerClass + families.length * options.attackedPerClass;
   const model = await GradientModel.load(options.model, {
-    taps: options.taps ?? 'auto',
+    taps: options.taps ?? 'default',
+    neuronBudget: neuronBudget(screenRows, activationBytes),
+    ...(options.seed !== undefined ? { tapSeed: options.seed } : {}),
     inputShape: tensor.dims.slice(1),
     batchSize: 128,
   });
@@ -149,6 +169,7 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
     const classes = options.classes ?? Array.from({ length: model.classes }, (_, c) => c);
     const bad = classes.find((c) => c >= model.classes);
     if (bad !== undefined) usage(`Expected classes below ${model.classes} for --classes but received ${bad}`);
+    process.stderr.write(`${describeTapPlan(model, options.model, screenRows, activationBytes)}\n`);
     const overall = new ProgressBar('classes', classes.length);
     let attackBar: ProgressBar | undefined;
     let barKey = '';
@@ -162,7 +183,13 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
       cleanPerClass: options.cleanPerClass,
       attackedPerClass: options.attackedPerClass,
       attackMode: options.attackMode,
-      screen: { k: options.k, candidates: options.candidates, topK: options.top },
+      screen: {
+        k: options.k,
+        candidates: options.candidates,
+        topK: options.top,
+        maxCorrelation: options.maxCorrelation,
+      },
+      ...(model.classifier.tapPlan.sampled > 0 ? { activationBytes } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       data: {
         source: basename(options.data),
@@ -218,6 +245,9 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
         families: h.families,
         fingerprints: calibrated.fingerprints,
         perClass: h.classes.map((c) => c.count),
+        distinctPerClass: bankFamily(calibrated, options.draws).map((f) => f.distinct),
+        redundancy: h.classes.map((c) => (c.redundancy === undefined ? null : Number(c.redundancy.toFixed(4)))),
+        taps: { rule: model.classifier.tapPlan.rule, layers: h.taps.length, sampled: model.classifier.tapPlan.sampled },
         relaxed: h.classes.map((c, i) => (c.relaxed ? { class: i, why: c.relaxed } : null)).filter((x) => x !== null),
         fitImages: fitRows,
         calibrationImages: calibrateRows,
@@ -230,4 +260,26 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
   } finally {
     await model.release();
   }
+}
+
+/** One line on how the taps were chosen and what the neuron budget did. */
+function describeTapPlan(model: GradientModel, path: string, rows: number, bytes: number): string {
+  const plan = model.classifier.tapPlan;
+  const count = (n: number) => n.toLocaleString('en-US');
+  const noCard = cardTaps(path) === undefined ? ' (no model card)' : '';
+  const rule =
+    plan.rule === 'card'
+      ? `the model card's detector taps (${cardPath(path)})`
+      : plan.rule === 'wide'
+        ? `wide: every activation and pooling output + logits${noCard}`
+        : plan.rule;
+  const mib = (bytes / 2 ** 20).toFixed(0);
+  const budget =
+    plan.rule === 'wide'
+      ? `; neuron budget ${count(plan.budget)} = ${mib} MiB / (${count(rows)} rows x 4 bytes), ` +
+        `${plan.sampled} of ${model.taps.length} layers sampled`
+      : '';
+  const skipped = plan.skipped.length > 0 ? `; skipped ${plan.skipped.length} non-float or non-batch outputs` : '';
+  const neurons = `${count(model.neurons)} of ${count(plan.fullNeurons)} neurons`;
+  return `taps: ${rule}: ${model.taps.length} layers, ${neurons}${budget}${skipped}`;
 }

@@ -92,6 +92,12 @@ registerBankCommand(program);
 registerEvaluateCommand(program);
 registerDemoCommand(program);
 
+// A reader that stops early (`nfp bank info x.nfp | head -1`) closes the pipe: stop quietly, as Unix tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

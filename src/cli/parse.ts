@@ -46,12 +46,13 @@ export function parseShare(value: string): number {
 }
 
 export function parseTaps(value: string): TapSpec {
-  if (value === 'auto') return 'auto';
+  if (value === 'auto' || value === 'wide' || value === 'default') return value;
   const names = value
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  if (names.length === 0) throw new InvalidArgumentError("expected 'auto' or comma-separated layer names");
+  if (names.length === 0)
+    throw new InvalidArgumentError("expected 'default', 'wide', 'auto' or comma-separated layer names");
   return names;
 }
 
@@ -127,7 +128,8 @@ export function parseAblation(value: string, previous: AblationSpec[] = []): Abl
         return parseTaps(part);
       } catch {
         throw new InvalidArgumentError(
-          `expected 'auto' or comma-separated layer names for each tap set of taps but received '${part}'`,
+          "expected 'default', 'wide', 'auto' or comma-separated layer names for each tap set of taps " +
+            `but received '${part}'`,
         );
       }
     });
@@ -135,6 +137,11 @@ export function parseAblation(value: string, previous: AblationSpec[] = []): Abl
   }
   const values = parts.map((part) => {
     const n = Number(part);
+    if (parameter === 'correlation') {
+      if (!/^(0?\.\d+|1(\.0*)?)$/.test(part) || !(n > 0 && n <= 1))
+        throw new InvalidArgumentError(`expected numbers in (0, 1] for correlation but received '${part}'`);
+      return n;
+    }
     if (!/^\d+$/.test(part) || !Number.isSafeInteger(n) || n <= 0)
       throw new InvalidArgumentError(`expected positive integers for ${parameter} but received '${part}'`);
     return n;

@@ -151,7 +151,7 @@ export class FingerprintDetector {
     } = options;
     const classifier = await Classifier.load(model, {
       ...settings,
-      taps: h.taps.map((t) => t.tensor),
+      taps: bank.tapRequests,
       inputShape: h.model.inputShape,
       ...(batchSize ? { batchSize } : {}),
     });

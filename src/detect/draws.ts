@@ -3,7 +3,7 @@
 // query will get; a seeded source exists for tests and reproducible evaluation only.
 import { randomFillSync } from 'node:crypto';
 
-import { AttackRandom } from '../attacks/index.js';
+import { SeededRandom } from '../random.js';
 
 export interface DrawSource {
   /** Uniform integer in [0, n), n <= 2^32. */
@@ -34,10 +34,10 @@ export class CryptoDraws implements DrawSource {
 }
 
 export class SeededDraws implements DrawSource {
-  private readonly rng: AttackRandom;
+  private readonly rng: SeededRandom;
 
   constructor(seed: number) {
-    this.rng = new AttackRandom(seed);
+    this.rng = new SeededRandom(seed);
   }
 
   below(n: number): number {

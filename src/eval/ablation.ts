@@ -7,8 +7,7 @@
 // draws per image): thresholds depend on every one of these settings, so the bank's own would be
 // wrong for all but its own. Draws are seeded, so a row can be reproduced.
 import type { AttackModel } from '../attacks/index.js';
-import type { FingerprintBank } from '../bank/index.js';
-import type { BuildProgress, DataRecord } from '../bank/index.js';
+import type { AttackMode, BuildProgress, DataRecord, FingerprintBank, ScreenSettings } from '../bank/index.js';
 import { tensorDigest } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { Classifier } from '../model/index.js';
@@ -16,7 +15,6 @@ import type { ImageBatch, TapSpec } from '../model/index.js';
 import { evaluate } from './evaluate.js';
 import type { AdversarialSet, EvaluationAttack } from './evaluate.js';
 import { recordedData, recordedFamilies, refitBank, sameFingerprints } from './refit.js';
-import type { AttackMode } from './refit.js';
 import { refitParameters, settingLabel } from './ablation-spec.js';
 import type { AblationParameter, AblationSpec } from './ablation-spec.js';
 import { keepTopFingerprints } from './top-fingerprints.js';
@@ -241,7 +239,7 @@ export async function runAblations(options: AblationOptions): Promise<Ablation[]
 
   const refit = async (
     stage: string,
-    change: { screen?: { k?: number; candidates?: number }; taps?: TapSpec },
+    change: { screen?: Partial<ScreenSettings>; taps?: TapSpec },
   ): Promise<FingerprintBank> => {
     let classesTotal = 0;
     const fitted = await refitBank({
@@ -285,6 +283,10 @@ export async function runAblations(options: AblationOptions): Promise<Ablation[]
         case 'candidates':
           variant = await refit(stage, { screen: { [spec.parameter]: value as number } });
           own = value === h.fit[spec.parameter];
+          break;
+        case 'correlation':
+          variant = await refit(stage, { screen: { maxCorrelation: value as number } });
+          own = value === h.fit.maxCorrelation;
           break;
         case 'taps':
           variant = await refit(stage, { taps: value as TapSpec });

@@ -19,4 +19,4 @@ export { ablationParameters, ablationTitles, refitParameters, settingLabel } fro
 export type { AblationParameter, AblationSpec } from './ablation-spec.js';
 export { keepTopFingerprints } from './top-fingerprints.js';
 export { recordedFamilies, refitBank, sameFingerprints } from './refit.js';
-export type { AttackMode, RefitOptions } from './refit.js';
+export type { RefitOptions } from './refit.js';

@@ -6,14 +6,18 @@ import { basename } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
+import { cardTaps } from './card.js';
 import { probeLayers } from './layers.js';
 import type { LayerInfo } from './layers.js';
 import { decodeModel, ModelFormatError, realInputs, sha256, shapeOf, withExtraOutputs } from './onnx.js';
 import type { Graph } from './onnx-schema.js';
 import { createSession } from './session.js';
 import type { SessionSettings } from './session.js';
+import { copyTapOutputs, layoutTaps, tapRunRows } from './tap-layout.js';
+import type { TapLayout, TapPlan } from './tap-layout.js';
+import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
-import type { TapSpec } from './taps.js';
+import type { TapRequest, TapSpec } from './taps.js';
 
 /** NCHW float32 images, values as the model expects them (usually [0, 1]). */
 export interface ImageBatch {
@@ -28,21 +32,24 @@ export interface Preprocess {
 }
 
 export interface ClassifierOptions extends SessionSettings {
-  /** Layers whose outputs form the activation vector: 'auto' (default) or node/tensor names. */
+  /**
+   * Layers whose outputs form the activation vector (see TapSpec): 'default' (the model card's
+   * detector taps when the model file has a card, else 'wide'), 'wide', 'auto', or names.
+   */
   taps?: TapSpec;
+  /**
+   * Neurons the activation vector of 'wide' taps may hold (default defaultNeuronBudget): larger
+   * layers contribute a seeded random sample of their neurons (the logits stay whole). Other taps
+   * are taken whole.
+   */
+  neuronBudget?: number;
+  /** Seed of those samples (default: random; the samples are recorded in the layout either way). */
+  tapSeed?: number;
   /** Images per ONNX Runtime call (default 32). */
   batchSize?: number;
   preprocess?: Preprocess;
   /** [C, H, W], required only when the model leaves them symbolic. */
   inputShape?: number[];
-}
-
-/** Where one tapped layer sits in the activation vector. */
-export interface TapLayout {
-  tensor: string;
-  offset: number;
-  size: number;
-  shape: number[];
 }
 
 export interface ClassifierOutput {
@@ -73,6 +80,8 @@ export class Classifier {
     readonly classes: number,
     readonly taps: TapLayout[],
     readonly neurons: number,
+    /** How the taps were chosen (rule, budget, sampled layers). */
+    readonly tapPlan: TapPlan,
     readonly batchSize: number,
     private readonly session: ort.InferenceSession,
     private readonly bytes: Uint8Array,
@@ -118,7 +127,8 @@ export class Classifier {
           `'${logitsName}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`,
       );
     }
-    const tapTensors = resolveTaps(graph, options.taps ?? 'auto', logitsName);
+    const plan = planTaps(options, model);
+    const tapTensors = resolveTaps(graph, plan.spec, logitsName);
     const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
     const tapped = withExtraOutputs(
       bytes,
@@ -131,15 +141,11 @@ export class Classifier {
     };
     const session = await createSession(tapped, settings);
     // A probe run learns each tap's size and checks that the first output is [batch, classes].
-    const probe = await session.run(
-      {
-        [input.name]: new ort.Tensor('float32', new Float32Array(inputShape.reduce((a, b) => a * b, 1)).fill(0.5), [
-          1,
-          ...inputShape,
-        ]),
-      },
-      [logitsName, ...tapTensors],
-    );
+    const pixels = new Float32Array(inputShape.reduce((a, b) => a * b, 1)).fill(0.5);
+    const probe = await session.run({ [input.name]: new ort.Tensor('float32', pixels, [1, ...inputShape]) }, [
+      logitsName,
+      ...tapTensors,
+    ]);
     const logits = probe[logitsName]!;
     if (logits.dims.length !== 2 || logits.type !== 'float32') {
       await session.release();
@@ -148,17 +154,27 @@ export class Classifier {
           `'${logitsName}' is ${logits.type} of shape [${logits.dims.join(', ')}], expected float32 [batch, classes]`,
       );
     }
-    let offset = 0;
-    const taps: TapLayout[] = tapTensors.map((tensor) => {
-      const t = probe[tensor]!;
-      if (t.type !== 'float32')
-        throw new ClassifierError(`${source}: tap '${tensor}' is ${t.type}; only float32 tensors can be tapped`);
-      const shape = t.dims.slice(1).map(Number);
-      const size = shape.reduce((a, b) => a * b, 1);
-      const layout = { tensor, offset, size, shape };
-      offset += size;
-      return layout;
-    });
+    let layout: ReturnType<typeof layoutTaps>;
+    try {
+      layout = layoutTaps(probe, tapTensors, {
+        lenient: plan.rule === 'wide',
+        budget: plan.budget,
+        logits: logitsName,
+        ...(options.tapSeed !== undefined ? { seed: options.tapSeed } : {}),
+        ...(plan.requests ? { requests: plan.requests } : {}),
+      });
+    } catch (error) {
+      await session.release();
+      throw new ClassifierError(`${source}: ${(error as Error).message}`);
+    }
+    const { taps, neurons: offset } = layout;
+    const tapPlan: TapPlan = {
+      rule: plan.rule,
+      fullNeurons: taps.reduce((n, t) => n + t.fullSize, 0),
+      budget: plan.budget,
+      sampled: taps.filter((t) => t.sample !== undefined).length,
+      skipped: layout.skipped,
+    };
     const batchSize = options.batchSize ?? 32;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new ClassifierError(`Expected a positive integer for batchSize but received ${batchSize}`);
@@ -180,6 +196,7 @@ export class Classifier {
       Number(logits.dims[1]),
       taps,
       offset,
+      tapPlan,
       batchSize,
       session,
       bytes,
@@ -206,8 +223,9 @@ export class Classifier {
     const logits = new Float32Array(rows * this.classes);
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
     const outputs = [this.logitsName, ...taps.map((t) => t.tensor)];
-    for (let start = 0; start < rows; start += this.batchSize) {
-      const n = Math.min(this.batchSize, rows - start);
+    const chunk = tapRunRows(taps, this.batchSize);
+    for (let start = 0; start < rows; start += chunk) {
+      const n = Math.min(chunk, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);
       if (this.preprocess) x = this.normalize(x);
       const result = await this.session.run(
@@ -215,12 +233,7 @@ export class Classifier {
         outputs,
       );
       logits.set(result[this.logitsName]!.data as Float32Array, start * this.classes);
-      for (const tap of taps) {
-        const t = result[tap.tensor]!.data as Float32Array;
-        for (let b = 0; b < n; b++) {
-          activations.set(t.subarray(b * tap.size, (b + 1) * tap.size), (start + b) * this.neurons + tap.offset);
-        }
-      }
+      copyTapOutputs(result, taps, n, this.neurons, activations, start);
     }
     return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
   }
@@ -278,4 +291,31 @@ export function argmaxRows(values: Float32Array, rows: number, cols: number): In
     labels[r] = best;
   }
   return labels;
+}
+
+/** The tap rule and budget that apply to a load: 'default' becomes the card's taps or 'wide'. */
+function planTaps(
+  options: ClassifierOptions,
+  model: string | Uint8Array,
+): { spec: Exclude<TapSpec, 'default'>; rule: TapPlan['rule']; budget: number; requests?: Map<string, TapRequest> } {
+  const asked = options.taps ?? 'default';
+  let spec: Exclude<TapSpec, 'default'>;
+  let rule: TapPlan['rule'];
+  if (asked === 'default') {
+    const card = typeof model === 'string' ? cardTaps(model) : undefined;
+    spec = card ?? 'wide';
+    rule = card !== undefined ? 'card' : 'wide';
+  } else {
+    spec = asked;
+    rule = asked === 'wide' || asked === 'auto' ? asked : 'named';
+  }
+  // Only the 'wide' rule samples: named taps, a card's and 'auto' are taken whole, as asked.
+  const budget = rule === 'wide' ? (options.neuronBudget ?? defaultNeuronBudget) : Number.POSITIVE_INFINITY;
+  if (!(budget >= 1))
+    throw new ClassifierError(`Expected a positive neuron budget for neuronBudget but received ${budget}`);
+  const requests =
+    Array.isArray(spec) && spec.some((t) => typeof t !== 'string')
+      ? new Map(spec.filter((t): t is TapRequest => typeof t !== 'string').map((t) => [t.tensor, t]))
+      : undefined;
+  return { spec, rule, budget, ...(requests ? { requests } : {}) };
 }

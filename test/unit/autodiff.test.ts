@@ -13,7 +13,7 @@ import { readNpy } from '../../src/data/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import type { Initializer, Node } from '../../src/model/onnx-schema.js';
 import { packageRoot } from '../../src/paths.js';
-import { SeededRandom } from '../reference/random.js';
+import { TestRandom } from '../reference/random.js';
 
 const fixturesDir = join(packageRoot, 'test', 'testdata', 'gradients');
 const fixtureModels: Array<[string, string]> = [
@@ -65,7 +65,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
     describe(name, () => {
       let model: GradientModel;
       before(async () => {
-        model = await GradientModel.load(path, { batchSize: 3 }); // 4 images: two chunks
+        model = await GradientModel.load(path, { taps: 'auto', batchSize: 3 }); // 4 images: two chunks
       });
       after(async () => model.release());
 
@@ -96,7 +96,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
 
   it('sums the seeds: logit seed + CE + tap seed equals the sum of the separate gradients', async () => {
     const [name, path] = fixtureModels[0]!;
-    const model = await GradientModel.load(path);
+    const model = await GradientModel.load(path, { taps: 'auto' });
     try {
       const x = fixture(name, 'input');
       const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
@@ -118,7 +118,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
     'Carlini-Wagner margin: in-graph runner-up equals a logit seed e_label - e_runnerUp; margin values ' + 'match',
     async () => {
       const [name, path] = fixtureModels[1]!;
-      const model = await GradientModel.load(path);
+      const model = await GradientModel.load(path, { taps: 'auto' });
       try {
         const x = fixture(name, 'input');
         const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
@@ -165,7 +165,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
 
   it('rejects seeds and labels of the wrong size', async () => {
     const [name, path] = fixtureModels[0]!;
-    const model = await GradientModel.load(path);
+    const model = await GradientModel.load(path, { taps: 'auto' });
     try {
       const x = fixture(name, 'input');
       await model.gradient(x, { logitSeed: new Float32Array(3) }).then(
@@ -200,7 +200,7 @@ interface Tiny {
   opset?: number;
 }
 
-function tinyModel(t: Tiny, rnd: SeededRandom): Uint8Array {
+function tinyModel(t: Tiny, rnd: TestRandom): Uint8Array {
   const initializer: Initializer[] = Object.entries(t.constants ?? {}).map(([name, c]) =>
     c.ints !== undefined
       ? { name, dims: c.dims, dataType: 7, int64Data: c.ints }
@@ -238,7 +238,7 @@ function tinyModel(t: Tiny, rnd: SeededRandom): Uint8Array {
 }
 
 /** Distinct values spaced 0.01 apart, shuffled, none within 0.005 of zero. */
-function distinctInputs(n: number, rnd: SeededRandom): Float32Array {
+function distinctInputs(n: number, rnd: TestRandom): Float32Array {
   const values = Array.from({ length: n }, (_, i) => (i - n / 2 + 0.5) * 0.01);
   for (let i = n - 1; i > 0; i--) {
     const j = rnd.int(i + 1);
@@ -248,7 +248,7 @@ function distinctInputs(n: number, rnd: SeededRandom): Float32Array {
 }
 
 async function checkFiniteDifferences(t: Tiny, seedValue = 7): Promise<void> {
-  const rnd = new SeededRandom(seedValue);
+  const rnd = new TestRandom(seedValue);
   const bytes = tinyModel(t, rnd);
   const output = t.output ?? 'y';
   const perImage = t.shape.reduce((a, v) => a * v, 1);
@@ -665,7 +665,7 @@ describe('autodiff: attention, normalization and selection rules against finite 
           constants: { lo: { dims: [], values: [-0.5] }, hi: { dims: [], values: [0.5] } },
           nodes: [node('Clip', ['x', 'lo', 'hi'], ['y'])],
         },
-        new SeededRandom(1),
+        new TestRandom(1),
       );
       const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
       const session = await ort.InferenceSession.create(gradBytes);
@@ -886,7 +886,7 @@ describe('autodiff: the ReLU mask at its edges', () => {
       const rows = Math.ceil(values.length / channels);
       const x = new Float32Array(rows * channels).fill(-1);
       x.set(values);
-      const bytes = tinyModel({ shape: [channels, 1, 1], nodes: [node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
+      const bytes = tinyModel({ shape: [channels, 1, 1], nodes: [node('Relu', ['x'], ['y'])] }, new TestRandom(1));
       const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, {
         inputShape: [channels, 1, 1],
         tensors: ['y'],
@@ -907,7 +907,7 @@ describe('autodiff: the ReLU mask at its edges', () => {
 describe('autodiff: a Relu before a MaxPool, with its output seeded too', () => {
   it("keeps the Relu's own mask for the seed at its output", async () => {
     // x [N, 1, 2, 4] -> r = relu(x) -> y = maxpool 2x2 -> [N, 1, 1, 2]; seeds at r and y.
-    const rnd = new SeededRandom(3);
+    const rnd = new TestRandom(3);
     const bytes = tinyModel(
       {
         shape: [1, 2, 4],
@@ -973,7 +973,7 @@ describe('autodiff: errors', () => {
         shape: [3],
         nodes: [node('Relu', ['x'], ['r']), { name: 'my/hardmax', opType: 'Hardmax', input: ['r'], output: ['y'] }],
       },
-      new SeededRandom(1),
+      new TestRandom(1),
     );
     await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
@@ -987,7 +987,7 @@ describe('autodiff: errors', () => {
   it('an op without a rule off the path to the seeded output is fine', async () => {
     const bytes = tinyModel(
       { shape: [3], nodes: [node('Hardmax', ['x'], ['unused']), node('Relu', ['x'], ['y'])] },
-      new SeededRandom(1),
+      new TestRandom(1),
     );
     const { bytes: grad } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
     expect(grad.length).to.be.above(bytes.length);
@@ -996,7 +996,7 @@ describe('autodiff: errors', () => {
   it('MaxPool in an opset 15 model: the error asks for opset >= 16', async () => {
     const bytes = tinyModel(
       { opset: 15, shape: [1, 4, 4], nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 2])])] },
-      new SeededRandom(1),
+      new TestRandom(1),
     );
     await seededGradientBytes(bytes, { inputShape: [1, 4, 4], tensors: ['y'] }).then(
       () => expect.fail('no error'),
@@ -1005,7 +1005,7 @@ describe('autodiff: errors', () => {
   });
 
   it('Conv whose weights depend on the input is refused with the node named', async () => {
-    const bytes = tinyModel({ shape: [1, 3, 3], nodes: [node('Conv', ['x', 'x'], ['y'])] }, new SeededRandom(1));
+    const bytes = tinyModel({ shape: [1, 3, 3], nodes: [node('Conv', ['x', 'x'], ['y'])] }, new TestRandom(1));
     await seededGradientBytes(bytes, { inputShape: [1, 3, 3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
       (e: Error) => expect(e.message).to.match(/Conv node 't\/Conv_y': input 1 \('x'\) depends on the model input/),
