@@ -93,5 +93,26 @@ export type {
 } from './bank/index.js';
 export { DetectorError, FingerprintDetector } from './detect/index.js';
 export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scorer } from './detect/index.js';
+export {
+  Baseline,
+  BaselineError,
+  FeatureSqueezingDetector,
+  LidDetector,
+  MahalanobisDetector,
+  baselineNames,
+  createBaseline,
+  evaluateBaselines,
+} from './baselines/index.js';
+export type {
+  BaselineEvaluation,
+  BaselineEvaluationOptions,
+  BaselineFitData,
+  BaselineName,
+  BaselineResult,
+  LidOptions,
+  MahalanobisOptions,
+  SqueezeOptions,
+  Squeezer,
+} from './baselines/index.js';
 export { auc, tprAtFpr } from './eval/index.js';
 export { SeededRandom } from './random.js';
