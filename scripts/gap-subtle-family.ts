@@ -1,0 +1,278 @@
+// Offline experiment (outside CI): single-neuron fingerprints for the subtle attack families, selected by what
+// they add to the margin term rather than by their own effect, next to the library's confidence term:
+//   npx tsx scripts/gap-subtle-family.ts --banks <dir> --cache <dir> [--models fmnist-cnn,...] [--top 200]
+// Subtle families fitted on the fit rows (rows 0-5,999 of the Fashion-MNIST test set): DeepFool (L2, untargeted)
+// and a short CW-L2 at kappa 5 (one binary-search step of 100 Adam steps), each on 1,000 correctly classified
+// fit images (cached under --cache). For class c, every tapped neuron is screened between the family's
+// images that land in c and clean images of c (Cohen's d with pooled sd), and the top --top by |d| become
+// the family's fingerprints with their Gaussian statistics, in two ways:
+//   plain          clean = every correctly classified clean fit image of c (the library's selection)
+//   margin-aware   clean = the quarter of them with the smallest logit margin: the clean images the margin
+//                  term would flag, so the fingerprints kept are those that tell the attack from them
+// A family's score is the log-likelihood ratio summed over 25 of its fingerprints drawn at random per image
+// (seeded), standardized per class on the calibration rows (6,000-7,999) as the confidence term standardizes
+// its statistics, and joins the largest z. Thresholds per class for 5% FPR on the calibration rows (5 draws);
+// held out: the correctly classified images of 8,000-9,999 and the attacks cached by
+// scripts/baselines-report.ts, over 3 draws. Prints a markdown table per model.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { CarliniWagnerL2, DeepFool } from '../src/attacks/index.js';
+import type { Attack } from '../src/attacks/index.js';
+import { GradientModel } from '../src/autodiff/index.js';
+import { gatherImages, gatherRows, loadFashionMnist, readNpy, writeNpy } from '../src/data/index.js';
+import {
+  FingerprintDetector,
+  SeededDraws,
+  logitMargins,
+  standardizedStatistics,
+  thresholdFor,
+} from '../src/detect/index.js';
+import { auc, rateAbove, tprAtFpr } from '../src/eval/index.js';
+import type { ImageBatch } from '../src/model/index.js';
+import { packageRoot } from '../src/paths.js';
+import { SeededRandom } from '../src/random.js';
+
+const { values: args } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'fmnist-cnn,fmnist-resnet,fmnist-vit' },
+    banks: { type: 'string' },
+    cache: { type: 'string' },
+    top: { type: 'string', default: '200' },
+    sources: { type: 'string', default: '1000' },
+  },
+});
+if (args.banks === undefined || args.cache === undefined)
+  throw new Error('--banks <dir> and --cache <dir> are required');
+const top = Number(args.top);
+const attacks = ['pgd', 'fgsm', 'mifgsm', 'deepfool', 'cw', 'cw-kappa5'];
+const draws = 25;
+const test = loadFashionMnist({ split: 'test' });
+const rows = (a: number, b: number): ImageBatch => ({
+  data: test.data.subarray(a * 784, b * 784),
+  dims: [b - a, 1, 28, 28],
+});
+const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const Z95 = 1.6448536269514722;
+
+/** A subtle family's fingerprints for one class: single neurons and their clean / attacked Gaussians. */
+interface ClassFamily {
+  neurons: Uint32Array;
+  mu0: Float64Array;
+  sd0: Float64Array;
+  mu1: Float64Array;
+  sd1: Float64Array;
+}
+
+/** Column means and sds (sample, n - 1) of rows [n x N] of an activation matrix, in float64. */
+function moments(acts: Float32Array, n: number, N: number): { mu: Float64Array; sd: Float64Array } {
+  const mu = new Float64Array(N);
+  const sq = new Float64Array(N);
+  for (let r = 0; r < n; r++)
+    for (let j = 0; j < N; j++) {
+      const v = acts[r * N + j]!;
+      mu[j] += v;
+      sq[j] += v * v;
+    }
+  const sd = new Float64Array(N);
+  for (let j = 0; j < N; j++) {
+    mu[j]! /= n;
+    sd[j] = Math.sqrt(Math.max((sq[j]! - n * mu[j]! * mu[j]!) / Math.max(1, n - 1), 0));
+  }
+  return { mu, sd };
+}
+
+/** The top neurons by |Cohen's d| between clean rows and attacked rows, with their statistics (sd floored). */
+function screenNeurons(clean: Float32Array, n0: number, attacked: Float32Array, n1: number, N: number): ClassFamily {
+  const a = moments(clean, n0, N);
+  const b = moments(attacked, n1, N);
+  const d = new Float64Array(N);
+  for (let j = 0; j < N; j++) {
+    const pooled = Math.sqrt(((n0 - 1) * a.sd[j]! ** 2 + (n1 - 1) * b.sd[j]! ** 2) / Math.max(1, n0 + n1 - 2));
+    d[j] = pooled > 1e-6 ? Math.abs(b.mu[j]! - a.mu[j]!) / pooled : 0;
+  }
+  const order = [...d.keys()].sort((x, y) => d[y]! - d[x]!).slice(0, top);
+  const floor = (v: number) => Math.max(v, 1e-3);
+  return {
+    neurons: Uint32Array.from(order),
+    mu0: Float64Array.from(order, (j) => a.mu[j]!),
+    sd0: Float64Array.from(order, (j) => floor(a.sd[j]!)),
+    mu1: Float64Array.from(order, (j) => b.mu[j]!),
+    sd1: Float64Array.from(order, (j) => floor(b.sd[j]!)),
+  };
+}
+
+const logNormal = (x: number, mu: number, sd: number) => -Math.log(sd) - (0.5 * (x - mu) ** 2) / (sd * sd);
+
+for (const name of args.models.split(',')) {
+  const modelPath = join(packageRoot, 'models', `${name}.onnx`);
+  const cached = (key: string): ImageBatch => {
+    const npy = readNpy(join(args.cache!, name, `${key}.npy`));
+    return { data: npy.data as Float32Array, dims: npy.dims };
+  };
+  const detector = await FingerprintDetector.load({
+    model: modelPath,
+    bank: join(args.banks, name, 'confidence.nfp'),
+    confidence: true,
+    seed: 3,
+  });
+  await detector.calibrate(rows(6000, 8000));
+  const cal = detector.bank.header.calibration!.confidence!;
+  const families = detector.bank.families;
+  const classes = detector.classifier.classes;
+  const N = detector.classifier.neurons;
+  const attackModel = await GradientModel.load(modelPath, { taps: [], batchSize: 128 });
+
+  // The subtle families' images on correctly classified fit rows not used by baselines-report's PGD and FGSM.
+  const fitImages = rows(0, 6000);
+  const fitOut = await detector.classifier.run(fitImages, { activations: false });
+  const correct = [...fitOut.labels.keys()].filter((i) => fitOut.labels[i] === test.labels[i]);
+  const rng = new SeededRandom(17);
+  for (let i = correct.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [correct[i], correct[j]] = [correct[j]!, correct[i]!];
+  }
+  const subtle: Array<[string, Attack]> = [
+    ['deepfool', new DeepFool()],
+    ['cw-kappa5-short', new CarliniWagnerL2({ kappa: 5, binarySteps: 1, steps: 100 })],
+  ];
+  const landed = new Map<string, ImageBatch>();
+  for (const [f, [family, attack]] of subtle.entries()) {
+    const path = join(args.cache, name, `fit-${family}.npy`);
+    if (!existsSync(path)) {
+      const chosen = correct.slice(f * Number(args.sources), (f + 1) * Number(args.sources));
+      log(`${name}: ${family} on ${chosen.length} fit images`);
+      const run = await attack.run(attackModel, gatherImages(fitImages, chosen), {
+        labels: Int32Array.from(chosen, (i) => test.labels[i]!),
+        seed: 23 + f,
+      });
+      const hit = [...run.success.keys()].filter((i) => run.success[i]);
+      mkdirSync(dirname(path), { recursive: true });
+      writeNpy(path, gatherImages({ data: run.adv, dims: run.dims }, hit));
+    }
+    landed.set(family, cached(`fit-${family}`));
+  }
+
+  // Per class: clean activations (all correctly classified fit images of c and its lowest-margin quarter) and
+  // each subtle family's landings in c; screened both ways.
+  const fitted = new Map<string, ClassFamily[]>();
+  const cleanOut = await detector.classifier.run(gatherImages(fitImages, correct), { activations: false });
+  const margins = logitMargins(cleanOut.logits, correct.length);
+  const landedOut = new Map<string, Awaited<ReturnType<typeof detector.classifier.run>>>();
+  for (const [family, images] of landed) landedOut.set(family, await detector.classifier.run(images));
+  for (const [family] of subtle) {
+    fitted.set(`${family} plain`, []);
+    fitted.set(`${family} margin-aware`, []);
+  }
+  for (let c = 0; c < classes; c++) {
+    const ofClass = [...correct.keys()].filter((i) => cleanOut.labels[i] === c);
+    const byMargin = [...ofClass].sort((x, y) => margins[x]! - margins[y]!);
+    const hard = byMargin.slice(0, Math.max(20, Math.floor(byMargin.length / 4)));
+    const actsOf = async (idx: number[]) =>
+      (
+        await detector.classifier.run(
+          gatherImages(
+            fitImages,
+            Array.from(idx, (i) => correct[i]!),
+          ),
+        )
+      ).activations;
+    const all = await actsOf(ofClass);
+    const hardActs = await actsOf(hard);
+    for (const [family] of subtle) {
+      const out = landedOut.get(family)!;
+      const mine = [...out.labels.keys()].filter((i) => out.labels[i] === c);
+      const attacked = gatherRows(out.activations, mine, N);
+      fitted.get(`${family} plain`)!.push(screenNeurons(all, ofClass.length, attacked, mine.length, N));
+      fitted.get(`${family} margin-aware`)!.push(screenNeurons(hardActs, hard.length, attacked, mine.length, N));
+    }
+  }
+  log(`${name}: screened ${[...landed].map(([f, s]) => `${f} ${s.dims[0]}`).join(', ')}`);
+
+  const variants = [...fitted.keys()];
+  let drawSeed = 101;
+  /** Per image and draw: its class, the library's z's and each variant's log-likelihood ratio sum. */
+  const score = async (images: ImageBatch, reps: number) => {
+    const out = await detector.classifier.run(images);
+    const scored: Array<{ label: number; z: number[]; sums: number[] }> = [];
+    for (let d = 0; d < reps; d++) {
+      const s = await detector.scoreActivations(out.activations, out.labels, {
+        logits: out.logits,
+        draws: new SeededDraws(drawSeed++),
+      });
+      const pick = new SeededRandom(drawSeed++);
+      out.labels.forEach((c, i) => {
+        const z = standardizedStatistics(
+          cal,
+          c,
+          s.familySums!.subarray(i * families, (i + 1) * families),
+          s.confidence![i]!,
+        );
+        const sums = variants.map((v) => {
+          const fam = fitted.get(v)![c]!;
+          const k = fam.neurons.length;
+          let sum = 0;
+          const chosen = new Set<number>();
+          while (chosen.size < Math.min(draws, k)) chosen.add(pick.int(k));
+          for (const f of chosen) {
+            const x = out.activations[i * N + fam.neurons[f]!]!;
+            sum += logNormal(x, fam.mu1[f]!, fam.sd1[f]!) - logNormal(x, fam.mu0[f]!, fam.sd0[f]!);
+          }
+          return sum;
+        });
+        scored.push({ label: c, z, sums });
+      });
+    }
+    return scored;
+  };
+  const calibration = await score(rows(6000, 8000), 5);
+  const held = rows(8000, 10_000);
+  const heldOut = await detector.classifier.run(held, { activations: false });
+  const correctHeld = [...heldOut.labels.keys()].filter((i) => heldOut.labels[i] === test.labels[8000 + i]);
+  const clean = await score(gatherImages(held, correctHeld), 3);
+  const attacked = new Map<string, Awaited<ReturnType<typeof score>>>();
+  for (const a of attacks) attacked.set(a, await score(cached(`held-${a}`), 3));
+
+  // Each variant's sum standardized per class on the calibration rows (median, upper-tail spread).
+  const standard = variants.map((_, v) =>
+    Array.from({ length: classes }, (_, c) => {
+      const s = Float64Array.from(calibration.filter((x) => x.label === c).map((x) => x.sums[v]!)).sort();
+      const q = (p: number) => s[Math.min(s.length - 1, Math.round(p * (s.length - 1)))]!;
+      return [q(0.5), Math.max((q(0.95) - q(0.5)) / Z95, 1e-9)] as const;
+    }),
+  );
+  const zOf = (x: { label: number; sums: number[] }, v: number) =>
+    (x.sums[v]! - standard[v]![x.label]![0]) / standard[v]![x.label]![1];
+  type Row = { label: number; z: number[]; sums: number[] };
+  const rules: Array<[string, (x: Row) => number]> = [["largest z (the library's)", (x) => Math.max(...x.z)]];
+  for (const [v, variant] of variants.entries()) {
+    rules.push([`${variant} z alone`, (x) => zOf(x, v)]);
+    rules.push([`largest z + ${variant} z`, (x) => Math.max(...x.z, zOf(x, v))]);
+  }
+  const both = (kind: string) => variants.flatMap((v, i) => (v.endsWith(kind) ? [i] : []));
+  for (const kind of ['plain', 'margin-aware'])
+    rules.push([`largest z + both ${kind} z`, (x) => Math.max(...x.z, ...both(kind).map((v) => zOf(x, v)))]);
+
+  console.log(`\n### ${name}\n`);
+  console.log(
+    `Fit: ${[...landed].map(([f, s]) => `${s.dims[0]} ${f} images`).join(', ')}; top ${top} neurons per class and ` +
+      `family, 25 drawn per image.\n`,
+  );
+  console.log(`| rule | FPR | ${attacks.join(' | ')} |`);
+  console.log(`|---|---|${attacks.map(() => '---|').join('')}`);
+  for (const [rule, f] of rules) {
+    const thresholds = Array.from({ length: classes }, (_, c) =>
+      thresholdFor(calibration.filter((x) => x.label === c).map(f), 0.05),
+    );
+    const m = (set: Row[]) => set.map((x) => f(x) - thresholds[x.label]!);
+    const negatives = m(clean);
+    const cells = attacks.map((a) => {
+      const positives = m(attacked.get(a)!);
+      return `${auc(negatives, positives).toFixed(4)} (${tprAtFpr(negatives, positives, 0.05).toFixed(3)})`;
+    });
+    console.log(`| ${rule} | ${rateAbove(negatives, 0).toFixed(3)} | ${cells.join(' | ')} |`);
+  }
+  await Promise.all([detector.release(), attackModel.release()]);
+  log(`${name}: done`);
+}
