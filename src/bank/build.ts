@@ -9,9 +9,8 @@ import { gatherImages } from '../data/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { SeededRandom } from '../random.js';
 import { FingerprintBank } from './bank.js';
-import type { BankHeader, DataRecord } from './bank.js';
 import { defaultScreenSettings, fitClass } from './fit.js';
-import type { ActivationSet, ClassFingerprints, ScreenSettings } from './fit.js';
+import type { ActivationSet, BankHeader, ClassFingerprints, DataRecord, ScreenSettings } from './types.js';
 
 export interface AttackFamily {
   /** Name stored in the bank, e.g. 'pgd' or 'cw'. */

@@ -1,10 +1,10 @@
 // What `nfp bank info` shows, as one JSON-ready object: the header, each class's counts and its
 // family of detectors (family.ts), the spread of the fingerprints over the tapped layers, and the
 // histogram of their effect sizes.
-import type { BankClass, BankHeader, BankTap } from './bank.js';
 import type { FingerprintBank } from './bank.js';
 import { bankFamily } from './family.js';
 import type { ClassFamily } from './family.js';
+import type { BankClass, BankHeader, BankTap } from './types.js';
 
 export interface BankDescription {
   model: BankHeader['model'];

@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 
 import type { TapSample } from '../model/index.js';
 import { BankFormatError, FingerprintBank } from './bank.js';
-import type { BankArrays, BankClass, BankHeader, Calibration, ConfidenceCalibration, DataRecord } from './bank.js';
+import type { BankArrays, BankClass, BankHeader, Calibration, ConfidenceCalibration, DataRecord } from './types.js';
 
 export const bankMagic = 'NFPBANK\0';
 export const bankVersion = 1;

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 
 import { DataFormatError } from './errors.js';
 import { gunzipIfCompressed } from './gzip.js';
-import type { ImageBatch } from './image-batch.js';
+import type { NchwBatch } from './image-batch.js';
 import { toInt32Labels } from './labels.js';
 import { bytesOfTypedArray, dtypeOf, elementCount, itemSize, typedArrayFromBytes } from './typed-bytes.js';
 import type { TypedArrayOf } from './typed-bytes.js';
@@ -105,11 +105,11 @@ export function writeIdx(
 }
 
 /** An IDX image file ([n, h, w] uint8, MNIST style) as float32 NCHW [n, 1, h, w] scaled to [0, 1]. */
-export function readIdxImages(path: string): ImageBatch {
+export function readIdxImages(path: string): NchwBatch {
   return idxImagesToBatch(readIdx(path), path);
 }
 
-export function idxImagesToBatch(array: IdxArray, file: string): ImageBatch {
+export function idxImagesToBatch(array: IdxArray, file: string): NchwBatch {
   if (array.dtype !== 'uint8' || array.dims.length !== 3) {
     throw new DataFormatError(
       file,

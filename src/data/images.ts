@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 
 import { DataFormatError } from './errors.js';
-import type { ImageBatch, Nchw } from './image-batch.js';
+import type { NchwBatch, Nchw } from './image-batch.js';
 import type { Pixels } from './pixels.js';
 import { decodePixels } from './sharp-decode.js';
 import { centreCropToTensor, resizeShorterSide } from './torchvision-transforms.js';
@@ -26,7 +26,7 @@ export interface ImageFolderOptions extends ImageOptions {
   concurrency?: number;
 }
 
-export interface ImageFolder extends ImageBatch {
+export interface ImageFolder extends NchwBatch {
   /** Class index of each image: its folder's position in `classes`. */
   labels: Int32Array;
   /** Class folder names, sorted. */
@@ -73,7 +73,7 @@ async function loadOne(
 }
 
 /** One image file or encoded buffer (JPEG, PNG, WebP, ...) as a batch of one: dims [1, c, h, w]. */
-export async function decodeImage(input: string | Uint8Array, options: ImageOptions = {}): Promise<ImageBatch> {
+export async function decodeImage(input: string | Uint8Array, options: ImageOptions = {}): Promise<NchwBatch> {
   const settings = settingsFrom(options);
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
     throw new TypeError('Expected a file path or a Buffer for input');

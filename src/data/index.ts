@@ -1,6 +1,6 @@
 // The data module's front door: datasets and tensor files in, float32 NCHW batches out.
 export { DataFormatError } from './errors.js';
-export type { ImageBatch, Nchw } from './image-batch.js';
+export type { ImageBatch, Nchw, NchwBatch } from './image-batch.js';
 export { encodeIdx, parseIdx, readIdx, readIdxImages, readIdxLabels, writeIdx } from './idx.js';
 export type { IdxArray, IdxDtype } from './idx.js';
 export { encodeNpy, isNpy, parseNpy, readNpy, writeNpy } from './npy.js';

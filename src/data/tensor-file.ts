@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { DataFormatError } from './errors.js';
 import { gunzipIfCompressed } from './gzip.js';
 import { idxImagesToBatch, parseIdx, readIdxLabels } from './idx.js';
-import type { ImageBatch, Nchw } from './image-batch.js';
+import type { NchwBatch, Nchw } from './image-batch.js';
 import { unitFromByte } from './image-batch.js';
 import { loadImageFolder } from './images.js';
 import type { ImageFolderOptions } from './images.js';
@@ -15,7 +15,7 @@ import { toInt32Labels } from './labels.js';
 import { isNpy, parseNpy } from './npy.js';
 import type { NpyArray } from './npy.js';
 
-export interface TensorFile extends ImageBatch {
+export interface TensorFile extends NchwBatch {
   /** Present for image folders, and for IDX images whose MNIST-named label file sits beside them. */
   labels?: Int32Array;
   /** Class names, for image folders. */
@@ -53,7 +53,7 @@ export async function loadTensorFile(path: string, options: ImageFolderOptions =
   throw new DataFormatError(path, 'not a .npy file, an IDX file or a directory of images');
 }
 
-function npyToBatch(array: NpyArray, file: string): ImageBatch {
+function npyToBatch(array: NpyArray, file: string): NchwBatch {
   const { dims } = array;
   if (dims.length !== 3 && dims.length !== 4) {
     throw new DataFormatError(file, `expected images [n, c, h, w] or [n, h, w] but found shape (${dims.join(', ')})`);

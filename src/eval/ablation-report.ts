@@ -4,7 +4,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 
 import { ablationTitles } from './ablation-spec.js';
-import type { Ablation } from './ablation.js';
+import type { Ablation } from './types.js';
 import { markdownRow } from './markdown.js';
 
 const f = (v: number | null | undefined, digits = 3) =>

@@ -13,51 +13,11 @@ import { FingerprintDetector } from '../detect/index.js';
 import { Classifier } from '../model/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
 import { evaluate } from './evaluate.js';
-import type { AdversarialSet, EvaluationAttack } from './evaluate.js';
 import { recordedData, recordedFamilies, refitBank, sameFingerprints } from './refit.js';
 import { refitParameters, settingLabel } from './ablation-spec.js';
 import type { AblationParameter, AblationSpec } from './ablation-spec.js';
 import { keepTopFingerprints } from './top-fingerprints.js';
-
-export interface AblationAttackRow {
-  attack: string;
-  adversarial: number;
-  auc: number;
-  tprAt5: number;
-  tprAtThreshold: number;
-  /** AUC over the independent random detectors. */
-  aucMean: number;
-  aucStd: number;
-}
-
-export interface AblationRow {
-  /** The setting as given: a number, or for taps 'auto' or the layer names. */
-  value: number | TapSpec;
-  /** The setting as printed. */
-  label: string;
-  /** Whether it is the bank's own setting. */
-  own: boolean;
-  fingerprints: number;
-  neurons: number;
-  /** Fingerprints drawn per input; a class with fewer draws all it has. */
-  draws: number;
-  /** The fewest fingerprints any fitted class keeps. */
-  smallestClass: number;
-  /** For a refit at the bank's own setting: whether it reproduced the bank's fingerprints exactly. */
-  reproducesBank?: boolean;
-  /** False-positive rate measured on the correctly classified held-out clean images at the recalibrated thresholds. */
-  fprAtThreshold: number;
-  attacks: AblationAttackRow[];
-  seconds: number;
-}
-
-export interface Ablation {
-  parameter: AblationParameter;
-  refit: boolean;
-  /** Independent random detectors behind aucMean and aucStd. */
-  detectors: number;
-  rows: AblationRow[];
-}
+import type { Ablation, AblationAttackRow, AblationRow, AdversarialSet, EvaluationAttack } from './types.js';
 
 /** A request that cannot be carried out; `setting` is the offending parameter=value when there is one. */
 export class AblationError extends RangeError {

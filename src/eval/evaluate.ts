@@ -8,17 +8,10 @@ import { gatherImages, gatherRows } from '../data/index.js';
 import type { FingerprintDetector } from '../detect/index.js';
 import { SeededDraws } from '../detect/index.js';
 import type { ImageBatch } from '../model/index.js';
-import type { Ablation } from './ablation.js';
 import { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
-import type { Summary } from './metrics.js';
+import type { AdversarialSet, AttackEvaluation, Evaluation, EvaluationAttack, Scores } from './types.js';
 
-export const evaluationSchema = 'nfp-evaluation/1';
-
-export interface EvaluationAttack {
-  name: string;
-  attack: Attack;
-  settings: Record<string, unknown>;
-}
+export const evaluationSchema: Evaluation['schema'] = 'nfp-evaluation/1';
 
 export interface EvaluateOptions {
   detector: FingerprintDetector;
@@ -41,75 +34,6 @@ export interface EvaluateOptions {
   adversarial?: ReadonlyMap<string, AdversarialSet>;
   /** Receives each attack's adversarial images, for reuse through `adversarial`. */
   onAdversarial?: (attack: string, set: AdversarialSet) => void;
-}
-
-/** Successful adversarial images of one attack, and how many images were attacked. */
-export interface AdversarialSet {
-  images: ImageBatch;
-  sources: number;
-}
-
-export interface Scores {
-  clean: number[];
-  attacked: number[];
-}
-
-export interface AttackEvaluation {
-  attack: string;
-  settings: Record<string, unknown>;
-  sources: number;
-  adversarial: number;
-  successRate: number;
-  auc: number;
-  tprAt1: number;
-  tprAt5: number;
-  /** Share of adversarial images above the calibrated threshold. */
-  tprAtThreshold: number;
-  perClass: Array<{
-    class: number;
-    clean: number;
-    adversarial: number;
-    auc: number | null;
-    tprAtThreshold: number | null;
-  }>;
-  /** R independent random detectors: summaries, and each one's AUC. */
-  consistency: { detectors: number; auc: Summary; tprAt5: Summary; tprAtThreshold: Summary; aucs: number[] };
-  baselines: { fixedFingerprints: { auc: number; tprAt5: number }; maxSoftmax: { auc: number; tprAt5: number } };
-  roc: { fpr: number[]; tpr: number[] };
-  /** Score minus the calibrated threshold of the predicted class, for histograms. */
-  scores: Scores;
-  seconds: number;
-}
-
-export interface Evaluation {
-  schema: typeof evaluationSchema;
-  bank: {
-    model: string;
-    sha256: string;
-    neurons: number;
-    k: number;
-    families: string[];
-    fingerprints: number;
-    draws: number;
-    combine: string;
-    fpr: number | null;
-  };
-  clean: {
-    images: number;
-    correct: number;
-    accuracy: number;
-    fprAtThreshold: number;
-    perClassFpr: Array<number | null>;
-  };
-  attacks: AttackEvaluation[];
-  seconds: number;
-  /**
-   * Optional (nfp evaluate --ablate; absent otherwise, schema unchanged): per ablated parameter
-   * (draws, top, k, candidates or taps), one row per setting with the recalibrated detector's
-   * measured FPR and, per attack on the same attacked images, AUC, TPR at 5% FPR and at the
-   * threshold, and the AUC mean and std over the random detectors. See ablation.ts.
-   */
-  ablations?: Ablation[];
 }
 
 /** Per class c: scores minus the (1 - fpr) quantile of that class's clean scores, so classes share one scale. */

@@ -10,7 +10,7 @@ import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
 import { ablationFigures, ablationMarkdown } from './ablation-report.js';
-import type { Evaluation } from './evaluate.js';
+import type { Evaluation } from './types.js';
 import { markdownRow } from './markdown.js';
 
 export interface ReportContext {

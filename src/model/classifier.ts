@@ -6,6 +6,8 @@ import { basename } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
+import type { ImageBatch } from '../data/index.js';
+
 import { cardTaps } from './card.js';
 import { probeLayers } from './layers.js';
 import type { LayerInfo } from './layers.js';
@@ -18,12 +20,6 @@ import type { TapLayout, TapPlan } from './tap-layout.js';
 import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
 import type { TapRequest, TapSpec } from './taps.js';
-
-/** NCHW float32 images, values as the model expects them (usually [0, 1]). */
-export interface ImageBatch {
-  data: Float32Array;
-  dims: readonly number[];
-}
 
 export interface Preprocess {
   /** Per-channel mean and std applied as (x - mean) / std before the model. */

@@ -43,7 +43,9 @@ describe('--ablate parsing', () => {
     expect(parseError('draws')).to.match(
       /expected <parameter>=<values>.*parameters: draws, top, k, candidates, correlation, taps/,
     );
-    expect(parseError('m=1,5')).to.match(/unknown parameter 'm' \(known: draws, top, k, candidates, correlation, taps\)/);
+    expect(parseError('m=1,5')).to.match(
+      /unknown parameter 'm' \(known: draws, top, k, candidates, correlation, taps\)/,
+    );
     expect(parseError('draws=1,2')).to.match(/draws is ablated twice/);
     expect(parseError('top=')).to.match(/at least one value after 'top='/);
     expect(parseError('top=5,,7')).to.match(/empty value 2 in 'top=5,,7'/);
