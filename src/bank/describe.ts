@@ -2,7 +2,7 @@
 // family of detectors (family.ts), the spread of the fingerprints over the tapped layers, and the
 // histogram of their effect sizes.
 import type { FingerprintBank } from './bank.js';
-import { bankFamily } from './family.js';
+import { bankFamily, defaultDraws } from './family.js';
 import type { ClassFamily } from './family.js';
 import type { BankClass, BankHeader, BankTap } from './types.js';
 
@@ -26,7 +26,7 @@ export interface BankDescription {
 
 export function describeBank(bank: FingerprintBank): BankDescription {
   const h = bank.header;
-  const draws = h.calibration?.draws ?? 25;
+  const draws = h.calibration?.draws ?? defaultDraws;
   const family = bankFamily(bank, draws);
   // Effect sizes |d| in bins of 0.5 from 1.5 up (relaxed classes may hold smaller ones).
   const edges = [0, 1.5, 2, 2.5, 3, 3.5, 4, 5, Number.POSITIVE_INFINITY];

@@ -19,7 +19,7 @@ export type { AttackFamily, AttackMode, BuildOptions, BuildProgress } from './bu
 export { drawCandidates, subsetCount } from './candidates.js';
 export { describeBank } from './describe.js';
 export type { BankDescription } from './describe.js';
-export { bankFamily, classFamily, log10Binomial } from './family.js';
+export { bankFamily, classFamily, defaultDraws, log10Binomial } from './family.js';
 export type { ClassFamily } from './family.js';
 export { FingerprintColumns, meanAbsCorrelation } from './redundancy.js';
 export { defaultScreenSettings, fitClass } from './fit.js';

@@ -3,7 +3,8 @@
 // calibrated on held-out clean images (per class where possible) decides.
 import type * as ort from 'onnxruntime-node';
 import type { FingerprintBank } from '../bank/index.js';
-import { readBank, writeBank } from '../bank/index.js';
+import type { Bank } from '../kernels.js';
+import { defaultDraws, readBank, writeBank } from '../bank/index.js';
 import type { Calibration, ConfidenceCalibration } from '../bank/index.js';
 import { decodeImage, gatherRows } from '../data/index.js';
 import { Classifier } from '../model/index.js';
@@ -57,6 +58,17 @@ export interface Detection {
   unscored?: string;
 }
 
+/**
+ * What calibrate() does when not told otherwise; the reasons for minPerClass and
+ * minPerClassConfidence are measured in docs/results.md (*The demo*, calibration).
+ */
+export const defaultCalibration = {
+  fpr: 0.05,
+  drawsPerImage: 10,
+  minPerClass: 100,
+  minPerClassConfidence: 200,
+} as const;
+
 export interface CalibrateOptions {
   fpr?: number;
   /** Random draws per clean image (default 10). */
@@ -64,14 +76,12 @@ export interface CalibrateOptions {
   /**
    * Clean images a class needs for its own threshold; fewer take the global one (default 100: at a 5%
    * rate, 5 images' draws above it). Raw scores differ in scale between classes, so a global
-   * threshold misfits: with 200, half the classes of a 2,000-image calibration fell back to it and
-   * one of them measured 18% false positives (docs/results.md).
+   * threshold misfits a class (docs/results.md, *The demo*, calibration).
    */
   minPerClass?: number;
   /**
    * Clean images a class needs for its own centers and scales in the confidence term; fewer take
-   * those of all classes (default 200). Kept apart from minPerClass: on the ResNet, fitting them per
-   * class from 100 images cost 0.005 AUC on CW-L2 and 0.04 on CW-L2 kappa 5 (docs/results.md).
+   * those of all classes (default 200, kept apart from minPerClass by measurement: docs/results.md).
    */
   minPerClassConfidence?: number;
 }
@@ -119,7 +129,7 @@ export class FingerprintDetector {
     const bank = typeof options.bank === 'string' ? readBank(options.bank) : options.bank;
     const h = bank.header;
     const cal = h.calibration;
-    const draws = options.draws ?? cal?.draws ?? 25;
+    const draws = options.draws ?? cal?.draws ?? defaultDraws;
     if (!Number.isInteger(draws) || draws < 1)
       throw new RangeError(`Expected a positive integer for draws but received ${draws}`);
     const combine = options.combine ?? cal?.combine ?? 'max';
@@ -213,11 +223,11 @@ export class FingerprintDetector {
 
   /** Calibrates thresholds on held-out clean images and keeps them with the bank (see save()). */
   async calibrate(clean: ImageBatch, options: CalibrateOptions = {}): Promise<Calibration> {
-    const fpr = options.fpr ?? this.fpr ?? 0.05;
+    const fpr = options.fpr ?? this.fpr ?? defaultCalibration.fpr;
     if (!(fpr > 0 && fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${fpr}`);
-    const drawsPerImage = options.drawsPerImage ?? 10;
-    const minPerClass = options.minPerClass ?? 100;
-    const minPerClassConfidence = options.minPerClassConfidence ?? 200;
+    const drawsPerImage = options.drawsPerImage ?? defaultCalibration.drawsPerImage;
+    const minPerClass = options.minPerClass ?? defaultCalibration.minPerClass;
+    const minPerClassConfidence = options.minPerClassConfidence ?? defaultCalibration.minPerClassConfidence;
     const out = await this.classifier.run(clean);
     const classes = this.bankNow.header.model.classes;
     const byClass = Array.from({ length: classes }, () => [] as number[]);
@@ -329,105 +339,125 @@ export class FingerprintDetector {
   ): Promise<Scored> {
     const explain = options.explain === true;
     const source = options.draws ?? this.source;
-    const bank = this.bankNow;
-    const rows = labels.length;
-    const n = bank.header.neurons;
-    const scores = new Float64Array(rows).fill(NaN);
-    const fam = bank.families;
-    // Each family's sum, kept for the confidence term, which standardizes the families apart.
-    const familySums = this.confidence ? new Float64Array(rows * fam).fill(NaN) : undefined;
-    const draws: Array<number[] | undefined> = new Array(rows);
-    const terms: Array<number[] | undefined> = new Array(rows);
-    // Rows whose class has fewer fingerprints than the draw size draw all of them; group by draw size.
+    const scored = emptyScored(labels, this.bankNow.families, this.confidence);
+    for (const [m, members] of this.drawGroups(labels)) {
+      const drawn = this.drawFor(members, labels, m, source);
+      const result = await this.scoreGroup(acts, labels.length, m, members, drawn, explain);
+      this.collect(scored, result, labels, m, drawn, explain);
+    }
+    return this.confidence ? this.withConfidence(scored, options.logits) : scored;
+  }
+
+  /** Rows grouped by draw size: a class with fewer fingerprints than the draw size draws all it has. */
+  private drawGroups(labels: Int32Array): Map<number, number[]> {
     const groups = new Map<number, number[]>();
     labels.forEach((c, r) => {
-      const count = bank.header.classes[c]?.count ?? 0;
+      const count = this.bankNow.header.classes[c]?.count ?? 0;
       if (count === 0) return;
       const m = Math.min(this.draws, count);
-      (groups.get(m) ?? groups.set(m, []).get(m)!).push(r);
+      const group = groups.get(m);
+      if (group === undefined) groups.set(m, [r]);
+      else group.push(r);
     });
-    for (const [m, members] of groups) {
-      const drawn = new Uint32Array(members.length * m);
+    return groups;
+  }
+
+  /** Each member row's m fingerprint ids [members x m], from its predicted class's rows of the bank. */
+  private drawFor(members: number[], labels: Int32Array, m: number, source: DrawSource | 'fixed'): Uint32Array {
+    const drawn = new Uint32Array(members.length * m);
+    members.forEach((r, i) => {
+      const { start, count } = this.bankNow.range(labels[r]!);
+      // Fingerprints are stored strongest first, so the fixed detector takes the first m.
+      if (source === 'fixed') for (let j = 0; j < m; j++) drawn[i * m + j] = start + j;
+      else drawDistinct(source, start, count, m, drawn, i * m);
+    });
+    return drawn;
+  }
+
+  /**
+   * The native scores of one draw-size group. The full-size group is scored in place over every row,
+   * the others' rows given some valid draw and their scores dropped: copying most rows' activations
+   * cost more than scoring them. Should a dropped row make the kernel fail (a non-finite activation
+   * under its stand-in draw), the group is scored again on its own rows, as the smaller groups always are.
+   */
+  private async scoreGroup(
+    acts: Float32Array,
+    rows: number,
+    m: number,
+    members: number[],
+    drawn: Uint32Array,
+    explain: boolean,
+  ): Promise<GroupScores> {
+    const bank = this.bankNow;
+    const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) =>
+      bank.native.detectScores({
+        acts: groupActs,
+        rows: rowsIn,
+        draws: groupDraws,
+        combine: this.combine,
+        ...(explain || this.scorer === 'vote' ? { terms: true } : {}),
+        ...(this.scorer === 'likelihood' ? { means: true } : {}),
+      });
+    if (m === this.draws && members.length < rows) {
+      const spread = new Uint32Array(rows * m).fill(drawn[0]!);
       members.forEach((r, i) => {
-        const { start, count } = bank.range(labels[r]!);
-        // Fingerprints are stored strongest first, so the fixed detector takes the first m.
-        if (source === 'fixed') for (let j = 0; j < m; j++) drawn[i * m + j] = start + j;
-        else drawDistinct(source, start, count, m, drawn, i * m);
+        spread.set(drawn.subarray(i * m, (i + 1) * m), r * m);
       });
-      const needTerms = explain || this.scorer === 'vote';
-      const needMeans = this.scorer === 'likelihood';
-      const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) =>
-        bank.native.detectScores({
-          acts: groupActs,
-          rows: rowsIn,
-          draws: groupDraws,
-          combine: this.combine,
-          ...(needTerms ? { terms: true } : {}),
-          ...(needMeans ? { means: true } : {}),
-        });
-      // The full-size group is scored in place over every row, the others' rows given some valid
-      // draw and their scores dropped: copying most rows' activations cost more than scoring them.
-      // Should a dropped row make the kernel fail (a non-finite activation under its stand-in draw),
-      // the group is scored again on its own rows, as the smaller groups always are.
-      let inPlace: Awaited<ReturnType<typeof score>> | undefined;
-      if (m === this.draws && members.length < rows) {
-        const spread = new Uint32Array(rows * m).fill(drawn[0]!);
-        members.forEach((r, i) => {
-          spread.set(drawn.subarray(i * m, (i + 1) * m), r * m);
-        });
-        inPlace = await score(rows, acts, spread).catch(() => undefined);
-      }
-      const res =
-        inPlace ?? (await score(members.length, members.length === rows ? acts : gatherRows(acts, members, n), drawn));
-      members.forEach((r, at) => {
-        // The row's place in the kernel's outputs: its own row when scored in place, else its member index.
-        const i = inPlace !== undefined ? r : at;
-        if (familySums !== undefined)
-          for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
-        if (this.scorer === 'llr') scores[r] = res.score[i]!;
-        else if (this.scorer === 'vote') {
-          let votes = 0;
-          for (let j = 0; j < m; j++) {
-            let best = -Infinity;
-            for (let f = 0; f < fam; f++) best = Math.max(best, res.terms![(i * m + j) * fam + f]!);
-            if (best > 0) votes++;
-          }
-          scores[r] = votes / m;
-        } else {
-          let nll = 0;
-          for (let j = 0; j < m; j++) {
-            const id = drawn[at * m + j]!;
-            const z = (res.means![i * m + j]! - bank.arrays.mu0[id]!) / bank.arrays.sd0[id]!;
-            nll += 0.5 * z * z + Math.log(bank.arrays.sd0[id]!) + 0.5 * Math.log(2 * Math.PI);
-          }
-          scores[r] = nll / m;
-        }
-        if (explain) {
-          const { start } = bank.range(labels[r]!);
-          draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
-          terms[r] = Array.from(res.terms!.subarray(i * m * fam, (i + 1) * m * fam));
-        }
-      });
+      const inPlace = await score(rows, acts, spread).catch(() => undefined);
+      if (inPlace !== undefined) return { ...inPlace, members, rowOf: (r) => r };
     }
-    if (!this.confidence) return { labels, scores, draws, terms };
-    if (options.logits === undefined || options.logits.length !== rows * bank.header.model.classes) {
+    const groupActs = members.length === rows ? acts : gatherRows(acts, members, bank.header.neurons);
+    const result = await score(members.length, groupActs, drawn);
+    return { ...result, members, rowOf: (_, at) => at };
+  }
+
+  /** Writes a group's scores (by this detector's scorer), family sums and explanations into `scored`. */
+  private collect(
+    scored: Scored,
+    result: GroupScores,
+    labels: Int32Array,
+    m: number,
+    drawn: Uint32Array,
+    explain: boolean,
+  ): void {
+    const bank = this.bankNow;
+    const fam = bank.families;
+    result.members.forEach((r, at) => {
+      const i = result.rowOf(r, at);
+      if (scored.familySums !== undefined)
+        for (let a = 0; a < fam; a++) scored.familySums[r * fam + a] = result.familyScores[i * fam + a]!;
+      scored.scores[r] = scorers[this.scorer]({ result, bank, i, m, ids: drawn.subarray(at * m, (at + 1) * m) });
+      if (explain) {
+        const { start } = bank.range(labels[r]!);
+        scored.draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
+        scored.terms[r] = Array.from(result.terms!.subarray(i * m * fam, (i + 1) * m * fam));
+      }
+    });
+  }
+
+  /** The fingerprint scores combined with the logit-margin confidence term, once the bank is calibrated for it. */
+  private withConfidence(scored: Scored, logits: Float32Array | undefined): Scored {
+    const bank = this.bankNow;
+    const rows = scored.labels.length;
+    const fam = bank.families;
+    if (logits === undefined || logits.length !== rows * bank.header.model.classes) {
       throw new DetectorError(
         `This detector scores with the confidence term: pass the images' logits ` +
           `[${rows} x ${bank.header.model.classes}]`,
       );
     }
-    const confidence = confidenceStatistic(options.logits, rows);
+    const confidence = confidenceStatistic(logits, rows);
     const cal: ConfidenceCalibration | undefined = bank.header.calibration?.confidence;
-    const sums = familySums!;
+    const sums = scored.familySums!;
     const combined =
       cal === undefined
-        ? scores
-        : scores.map((v, r) =>
+        ? scored.scores
+        : scored.scores.map((v, r) =>
             Number.isNaN(v)
               ? NaN
-              : combineConfidence(cal, labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!),
+              : combineConfidence(cal, scored.labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!),
           );
-    return { labels, scores: combined, fingerprint: scores, familySums: sums, confidence, draws, terms };
+    return { ...scored, scores: combined, fingerprint: scored.scores, confidence };
   }
 
   private async toBatch(input: DetectInput | DetectInput[]): Promise<ImageBatch> {
@@ -479,3 +509,62 @@ export class FingerprintDetector {
     return { data, dims: [total / per, ...shape] };
   }
 }
+
+/** One draw-size group's native results, and where each member row's results sit in them. */
+type GroupScores = Awaited<ReturnType<Bank['detectScores']>> & {
+  members: number[];
+  /** The place of member row r (the at-th member) in the kernel's outputs. */
+  rowOf: (r: number, at: number) => number;
+};
+
+/** Scores of rows of no group (classes without fingerprints) stay NaN. */
+function emptyScored(labels: Int32Array, families: number, confidence: boolean): Scored {
+  const rows = labels.length;
+  return {
+    labels,
+    scores: new Float64Array(rows).fill(Number.NaN),
+    // Each family's sum, kept for the confidence term, which standardizes the families apart.
+    ...(confidence ? { familySums: new Float64Array(rows * families).fill(Number.NaN) } : {}),
+    draws: new Array(rows),
+    terms: new Array(rows),
+  };
+}
+
+interface ScorerInput {
+  result: GroupScores;
+  bank: FingerprintBank;
+  /** The row's place in the kernel's outputs. */
+  i: number;
+  m: number;
+  /** The row's drawn fingerprint ids. */
+  ids: Uint32Array;
+}
+
+/**
+ * The detector's scorers: the Gaussian log-likelihood ratio (the method's), and for comparison the
+ * reference code's others: the share of drawn fingerprints that vote attacked, and the mean negative
+ * clean log-likelihood of the drawn fingerprints' means.
+ */
+const scorers: Record<Scorer, (input: ScorerInput) => number> = {
+  llr: ({ result, i }) => result.score[i]!,
+  vote: ({ result, bank, i, m }) => {
+    const fam = bank.families;
+    let votes = 0;
+    for (let j = 0; j < m; j++) {
+      let best = Number.NEGATIVE_INFINITY;
+      for (let f = 0; f < fam; f++) best = Math.max(best, result.terms![(i * m + j) * fam + f]!);
+      if (best > 0) votes++;
+    }
+    return votes / m;
+  },
+  likelihood: ({ result, bank, i, m, ids }) => {
+    let nll = 0;
+    for (let j = 0; j < m; j++) {
+      const id = ids[j]!;
+      const sd = bank.arrays.sd0[id]!;
+      const z = (result.means![i * m + j]! - bank.arrays.mu0[id]!) / sd;
+      nll += 0.5 * z * z + Math.log(sd) + 0.5 * Math.log(2 * Math.PI);
+    }
+    return nll / m;
+  },
+};

@@ -1,5 +1,6 @@
 // The detector's front door: FingerprintDetector (detect, calibrate), random draws, thresholds.
-export { DetectorError, FingerprintDetector } from './detector.js';
+export { DetectorError, FingerprintDetector, defaultCalibration } from './detector.js';
+export { defaultDraws } from '../bank/index.js';
 export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scored, Scorer } from './detector.js';
 export { CryptoDraws, SeededDraws, drawDistinct } from './draws.js';
 export type { DrawSource } from './draws.js';

@@ -3,13 +3,17 @@
 // breakdown, the consistency of R independent random detectors (draws), and two baselines on the
 // same images: the non-randomized detector (every input of a class scored with the same, strongest
 // fingerprints) and max-softmax confidence.
-import type { Attack, AttackModel } from '../attacks/index.js';
+import type { AttackModel } from '../attacks/index.js';
+import { bankFamily } from '../bank/index.js';
 import { gatherImages, gatherRows } from '../data/index.js';
 import type { FingerprintDetector } from '../detect/index.js';
-import { SeededDraws } from '../detect/index.js';
+import { SeededDraws, defaultCalibration } from '../detect/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
-import type { AdversarialSet, AttackEvaluation, Evaluation, EvaluationAttack, Scores } from './types.js';
+import type { AdversarialSet, AttackEvaluation, Evaluation, EvaluationAttack } from './types.js';
+
+/** Random detectors for the consistency figures, and the most images attacked, when not told otherwise. */
+export const defaultEvaluation = { detectors: 100, maxSources: 1000 } as const;
 
 export const evaluationSchema: Evaluation['schema'] = 'nfp-evaluation/1';
 
@@ -69,170 +73,221 @@ function maxSoftmaxScore(logits: Float32Array, classes: number): number[] {
 export async function evaluate(options: EvaluateOptions): Promise<Evaluation> {
   const started = performance.now();
   const { detector, images, labels } = options;
-  const R = options.detectors ?? 100;
-  const seed = options.seed ?? 1;
-  const classes = detector.classifier.classes;
   const progress = options.onProgress ?? (() => {});
-  const thresholds = Array.from({ length: classes }, (_, c) => detector.thresholdOf(c));
-  const fpr = detector.bank.header.calibration?.fpr ?? 0.05;
-
+  const plan: ScoringPlan = {
+    detector,
+    detectors: options.detectors ?? defaultEvaluation.detectors,
+    seed: options.seed ?? 1,
+    classes: detector.classifier.classes,
+    thresholds: Array.from({ length: detector.classifier.classes }, (_, c) => detector.thresholdOf(c)),
+    fpr: detector.bank.header.calibration?.fpr ?? defaultCalibration.fpr,
+  };
   progress('clean', 0, 1);
-  const cleanOut = await detector.classifier.run(images);
-  const correct = [...cleanOut.labels.keys()].filter((i) => cleanOut.labels[i] === labels[i]);
-  const n = detector.classifier.neurons;
-  const cleanActs = gatherRows(cleanOut.activations, correct, n);
-  const cleanLabels = Int32Array.from(correct, (i) => cleanOut.labels[i]!);
-  const cleanLogits = gatherRows(cleanOut.logits, correct, classes);
-  const margin = (scores: Float64Array, ls: Int32Array) => Array.from(scores, (v, i) => v - thresholds[ls[i]!]!);
-  const cleanMain = margin(
-    (await detector.scoreActivations(cleanActs, cleanLabels, { logits: cleanLogits })).scores,
-    cleanLabels,
-  );
-  const perClassFpr = Array.from({ length: classes }, (_, c) => {
-    const v = cleanMain.filter((_, i) => cleanLabels[i] === c);
-    return v.length === 0 ? null : rateAbove(v, 0);
-  });
-  // Independent random detectors: their own seeded draws on the same clean activations.
-  const cleanByDetector: number[][] = [];
-  for (let r = 0; r < R; r++)
-    cleanByDetector.push(
-      margin(
-        (
-          await detector.scoreActivations(cleanActs, cleanLabels, {
-            draws: new SeededDraws(seed * 1_000_003 + r),
-            logits: cleanLogits,
-          })
-        ).scores,
-        cleanLabels,
-      ),
-    );
-  const cleanFixed = Array.from(
-    (await detector.scoreActivations(cleanActs, cleanLabels, { draws: 'fixed', logits: cleanLogits })).scores,
-  );
-  const cleanSoftmax = maxSoftmaxScore(cleanLogits, classes);
+  const clean = await scoreClean(plan, images, labels);
   progress('clean', 1, 1);
-
-  const sources = correct.slice(0, options.maxSources ?? 1000);
+  const sources = clean.correct.slice(0, options.maxSources ?? defaultEvaluation.maxSources);
   const sourceImages = gatherImages(images, sources);
   const sourceLabels = Int32Array.from(sources, (i) => labels[i]!);
-  const results: AttackEvaluation[] = [];
+  const attacks: AttackEvaluation[] = [];
   for (const [a, spec] of options.attacks.entries()) {
     const t0 = performance.now();
-    let set = options.adversarial?.get(spec.name);
-    if (set === undefined) {
-      const run = await spec.attack.run(options.attackModel, sourceImages, {
-        labels: sourceLabels,
-        seed: seed + a,
-        onProgress: (done, total) => progress(spec.name, done, total),
-      });
-      const hit = [...run.success.keys()].filter((i) => run.success[i]);
-      set = { images: gatherImages({ data: run.adv, dims: run.dims }, hit), sources: sources.length };
-    }
+    const set =
+      options.adversarial?.get(spec.name) ??
+      (await runAttack(spec, options.attackModel, sourceImages, sourceLabels, plan.seed + a, progress));
     options.onAdversarial?.(spec.name, set);
-    const count = set.images.dims[0]!;
-    const has = count > 0;
-    const advOut = await detector.classifier.run(set.images);
-    const advLabels = advOut.labels;
-    const advMain = margin(
-      (await detector.scoreActivations(advOut.activations, advLabels, { logits: advOut.logits })).scores,
-      advLabels,
-    );
-    const aucs: number[] = [];
-    const tprs5: number[] = [];
-    const tprsT: number[] = [];
-    for (let r = 0; r < R; r++) {
-      const adv = margin(
-        (
-          await detector.scoreActivations(advOut.activations, advLabels, {
-            draws: new SeededDraws(seed * 1_000_003 + r),
-            logits: advOut.logits,
-          })
-        ).scores,
-        advLabels,
-      );
-      const cleanR = cleanByDetector[r]!;
-      aucs.push(has ? auc(cleanR, adv) : NaN);
-      tprs5.push(tprAtFpr(cleanR, adv, 0.05));
-      tprsT.push(rateAbove(adv, 0));
-    }
-    const fixedAdv = Array.from(
-      (await detector.scoreActivations(advOut.activations, advLabels, { draws: 'fixed', logits: advOut.logits }))
-        .scores,
-    );
-    const fixed = perClassMargins(cleanFixed, Array.from(cleanLabels), fixedAdv, Array.from(advLabels), classes, fpr);
-    const soft = perClassMargins(
-      cleanSoftmax,
-      Array.from(cleanLabels),
-      maxSoftmaxScore(advOut.logits, classes),
-      Array.from(advLabels),
-      classes,
-      fpr,
-    );
-    results.push({
-      attack: spec.name,
-      settings: spec.settings,
-      sources: set.sources,
-      adversarial: count,
-      successRate: count / Math.max(1, set.sources),
-      auc: has ? auc(cleanMain, advMain) : NaN,
-      tprAt1: tprAtFpr(cleanMain, advMain, 0.01),
-      tprAt5: tprAtFpr(cleanMain, advMain, 0.05),
-      tprAtThreshold: rateAbove(advMain, 0),
-      perClass: Array.from({ length: classes }, (_, c) => {
-        const neg = cleanMain.filter((_, i) => cleanLabels[i] === c);
-        const pos = advMain.filter((_, i) => advLabels[i] === c);
-        return {
-          class: c,
-          clean: neg.length,
-          adversarial: pos.length,
-          auc: neg.length > 0 && pos.length > 0 ? auc(neg, pos) : null,
-          tprAtThreshold: pos.length > 0 ? rateAbove(pos, 0) : null,
-        };
-      }),
-      consistency: {
-        detectors: R,
-        auc: summarize(aucs),
-        tprAt5: summarize(tprs5),
-        tprAtThreshold: summarize(tprsT),
-        aucs,
-      },
-      baselines: {
-        fixedFingerprints: {
-          auc: has ? auc(fixed.clean, fixed.attacked) : NaN,
-          tprAt5: tprAtFpr(fixed.clean, fixed.attacked, 0.05),
-        },
-        maxSoftmax: {
-          auc: has ? auc(soft.clean, soft.attacked) : NaN,
-          tprAt5: tprAtFpr(soft.clean, soft.attacked, 0.05),
-        },
-      },
-      roc: has ? rocCurve(cleanMain, advMain) : { fpr: [0, 1], tpr: [0, 1] },
-      scores: { clean: cleanMain, attacked: advMain },
-      seconds: (performance.now() - t0) / 1000,
-    });
+    attacks.push({ ...(await scoreAttack(plan, clean, spec, set)), seconds: (performance.now() - t0) / 1000 });
   }
-  const h = detector.bank.header;
   return {
     schema: evaluationSchema,
-    bank: {
-      model: h.model.source,
-      sha256: h.model.sha256,
-      neurons: h.neurons,
-      k: h.k,
-      families: h.families,
-      fingerprints: detector.bank.fingerprints,
-      draws: detector.draws,
-      combine: detector.combine,
-      fpr: h.calibration?.fpr ?? null,
-    },
+    bank: bankSummary(detector),
     clean: {
       images: labels.length,
-      correct: correct.length,
-      accuracy: correct.length / Math.max(1, labels.length),
-      fprAtThreshold: rateAbove(cleanMain, 0),
-      perClassFpr,
+      correct: clean.correct.length,
+      accuracy: clean.correct.length / Math.max(1, labels.length),
+      fprAtThreshold: rateAbove(clean.main, 0),
+      perClassFpr: Array.from({ length: plan.classes }, (_, c) => {
+        const v = clean.main.filter((_, i) => clean.labels[i] === c);
+        return v.length === 0 ? null : rateAbove(v, 0);
+      }),
     },
-    attacks: results,
+    attacks,
     seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** What every scoring in one evaluation shares. */
+interface ScoringPlan {
+  detector: FingerprintDetector;
+  /** Independent random detectors (R), each with its own seeded draws. */
+  detectors: number;
+  seed: number;
+  classes: number;
+  thresholds: number[];
+  fpr: number;
+}
+
+/** Scores of the correctly classified clean images, as margins over their class's threshold where they decide. */
+interface CleanScores {
+  correct: number[];
+  labels: Int32Array;
+  /** The deployed detector's margins. */
+  main: number[];
+  /** Each random detector's margins. */
+  byDetector: number[][];
+  /** Raw scores of the fixed-fingerprint baseline and of max-softmax. */
+  fixed: number[];
+  softmax: number[];
+}
+
+/** Score margins over each row's class threshold. */
+function margins(plan: ScoringPlan, scores: Float64Array, labels: Int32Array): number[] {
+  return Array.from(scores, (v, i) => v - plan.thresholds[labels[i]!]!);
+}
+
+/** The detector's scores of tapped rows under its own draws, the r-th random detector's, or the fixed draw. */
+async function scoreRows(
+  plan: ScoringPlan,
+  rows: { activations: Float32Array; labels: Int32Array; logits: Float32Array },
+  draws: 'own' | 'fixed' | number,
+): Promise<Float64Array> {
+  const choice =
+    draws === 'own'
+      ? {}
+      : draws === 'fixed'
+        ? { draws: 'fixed' as const }
+        : { draws: new SeededDraws(plan.seed * 1_000_003 + draws) };
+  return (await plan.detector.scoreActivations(rows.activations, rows.labels, { ...choice, logits: rows.logits }))
+    .scores;
+}
+
+async function scoreClean(plan: ScoringPlan, images: ImageBatch, labels: Int32Array): Promise<CleanScores> {
+  const out = await plan.detector.classifier.run(images);
+  const correct = [...out.labels.keys()].filter((i) => out.labels[i] === labels[i]);
+  const rows = {
+    activations: gatherRows(out.activations, correct, plan.detector.classifier.neurons),
+    labels: Int32Array.from(correct, (i) => out.labels[i]!),
+    logits: gatherRows(out.logits, correct, plan.classes),
+  };
+  const byDetector: number[][] = [];
+  for (let r = 0; r < plan.detectors; r++) byDetector.push(margins(plan, await scoreRows(plan, rows, r), rows.labels));
+  return {
+    correct,
+    labels: rows.labels,
+    main: margins(plan, await scoreRows(plan, rows, 'own'), rows.labels),
+    byDetector,
+    fixed: Array.from(await scoreRows(plan, rows, 'fixed')),
+    softmax: maxSoftmaxScore(rows.logits, plan.classes),
+  };
+}
+
+/** Runs one attack on the source images; keeps the successful adversarial images. */
+async function runAttack(
+  spec: EvaluationAttack,
+  model: AttackModel,
+  images: ImageBatch,
+  labels: Int32Array,
+  seed: number,
+  progress: (stage: string, done: number, total: number) => void,
+): Promise<AdversarialSet> {
+  const run = await spec.attack.run(model, images, {
+    labels,
+    seed,
+    onProgress: (done, total) => progress(spec.name, done, total),
+  });
+  const hit = [...run.success.keys()].filter((i) => run.success[i]);
+  return { images: gatherImages({ data: run.adv, dims: run.dims }, hit), sources: labels.length };
+}
+
+/** One attack's metrics against the clean scores: the deployed detector, the random detectors and the baselines. */
+async function scoreAttack(
+  plan: ScoringPlan,
+  clean: CleanScores,
+  spec: EvaluationAttack,
+  set: AdversarialSet,
+): Promise<Omit<AttackEvaluation, 'seconds'>> {
+  const count = set.images.dims[0]!;
+  const has = count > 0;
+  const out = await plan.detector.classifier.run(set.images);
+  const rows = { activations: out.activations, labels: out.labels, logits: out.logits };
+  const main = margins(plan, await scoreRows(plan, rows, 'own'), out.labels);
+  const aucs: number[] = [];
+  const tprs5: number[] = [];
+  const tprsT: number[] = [];
+  for (let r = 0; r < plan.detectors; r++) {
+    const adv = margins(plan, await scoreRows(plan, rows, r), out.labels);
+    aucs.push(has ? auc(clean.byDetector[r]!, adv) : NaN);
+    tprs5.push(tprAtFpr(clean.byDetector[r]!, adv, 0.05));
+    tprsT.push(rateAbove(adv, 0));
+  }
+  const cleanLabels = Array.from(clean.labels);
+  const advLabels = Array.from(out.labels);
+  const fixedAdv = Array.from(await scoreRows(plan, rows, 'fixed'));
+  const fixed = perClassMargins(clean.fixed, cleanLabels, fixedAdv, advLabels, plan.classes, plan.fpr);
+  const softAdv = maxSoftmaxScore(out.logits, plan.classes);
+  const soft = perClassMargins(clean.softmax, cleanLabels, softAdv, advLabels, plan.classes, plan.fpr);
+  return {
+    attack: spec.name,
+    settings: spec.settings,
+    sources: set.sources,
+    adversarial: count,
+    successRate: count / Math.max(1, set.sources),
+    auc: has ? auc(clean.main, main) : NaN,
+    tprAt1: tprAtFpr(clean.main, main, 0.01),
+    tprAt5: tprAtFpr(clean.main, main, 0.05),
+    tprAtThreshold: rateAbove(main, 0),
+    perClass: Array.from({ length: plan.classes }, (_, c) => {
+      const neg = clean.main.filter((_, i) => clean.labels[i] === c);
+      const pos = main.filter((_, i) => out.labels[i] === c);
+      return {
+        class: c,
+        clean: neg.length,
+        adversarial: pos.length,
+        auc: neg.length > 0 && pos.length > 0 ? auc(neg, pos) : null,
+        tprAtThreshold: pos.length > 0 ? rateAbove(pos, 0) : null,
+      };
+    }),
+    consistency: {
+      detectors: plan.detectors,
+      auc: summarize(aucs),
+      tprAt5: summarize(tprs5),
+      tprAtThreshold: summarize(tprsT),
+      aucs,
+    },
+    baselines: {
+      fixedFingerprints: {
+        auc: has ? auc(fixed.clean, fixed.attacked) : NaN,
+        tprAt5: tprAtFpr(fixed.clean, fixed.attacked, 0.05),
+      },
+      maxSoftmax: {
+        auc: has ? auc(soft.clean, soft.attacked) : NaN,
+        tprAt5: tprAtFpr(soft.clean, soft.attacked, 0.05),
+      },
+    },
+    roc: has ? rocCurve(clean.main, main) : { fpr: [0, 1], tpr: [0, 1] },
+    scores: { clean: clean.main, attacked: main },
+  };
+}
+
+/** The bank as the evaluation saw it, with its family of detectors per class. */
+function bankSummary(detector: FingerprintDetector): Evaluation['bank'] {
+  const h = detector.bank.header;
+  return {
+    model: h.model.source,
+    sha256: h.model.sha256,
+    neurons: h.neurons,
+    k: h.k,
+    families: h.families,
+    fingerprints: detector.bank.fingerprints,
+    draws: detector.draws,
+    combine: detector.combine,
+    fpr: h.calibration?.fpr ?? null,
+    family: bankFamily(detector.bank, detector.draws).map((f) => ({
+      class: f.class,
+      fingerprints: f.fingerprints,
+      distinct: f.distinct,
+      neurons: f.neurons,
+      log10Draws: f.log10Draws,
+      redundancy: f.redundancy,
+    })),
   };
 }

@@ -1,7 +1,7 @@
 // Evaluation's front door: metrics (AUC, TPR at FPR, ROC) and the evaluation of a calibrated detector.
 export { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
 export type { Summary } from './metrics.js';
-export { evaluate, evaluationSchema } from './evaluate.js';
+export { defaultEvaluation, evaluate, evaluationSchema } from './evaluate.js';
 export type { EvaluateOptions } from './evaluate.js';
 export type {
   Ablation,

@@ -61,6 +61,19 @@ export interface Evaluation {
     draws: number;
     combine: string;
     fpr: number | null;
+    /**
+     * Per class, the family of detectors the draw picks from (bank/family.ts): distinct fingerprints
+     * and neurons, log10 of the number of distinct draws, redundancy. Absent in reports written
+     * before it was added.
+     */
+    family?: Array<{
+      class: number;
+      fingerprints: number;
+      distinct: number;
+      neurons: number;
+      log10Draws: number;
+      redundancy: number | null;
+    }>;
   };
   clean: {
     images: number;
@@ -104,6 +117,10 @@ export interface AblationRow {
   draws: number;
   /** The fewest fingerprints any fitted class keeps. */
   smallestClass: number;
+  /** Distinct neurons over the fitted classes' fingerprints, summed over classes. */
+  distinctNeurons?: number;
+  /** Mean over fitted classes of the recorded redundancy (mean |correlation| of a class's fingerprints). */
+  redundancy?: number;
   /** For a refit at the bank's own setting: whether it reproduced the bank's fingerprints exactly. */
   reproducesBank?: boolean;
   /** False-positive rate measured on the correctly classified held-out clean images at the recalibrated thresholds. */
