@@ -27,7 +27,7 @@ export interface GradientModelOptions extends SessionSettings {
 }
 
 export interface GradientRequest {
-  /** [rows x classes]: adds sum(logitSeed * logits) to the loss. */
+  /** Shape [rows x classes]: adds sum(logitSeed * logits) to the loss. */
   logitSeed?: Float32Array;
   /** [rows x neurons], laid out like the activation matrix: adds sum(tapSeed * activations). */
   tapSeed?: Float32Array;
@@ -54,6 +54,19 @@ export interface GradientResult {
   margin?: Float32Array;
 }
 
+/**
+ * A classifier that also returns input gradients: the library's reverse-mode transform appends the
+ * backward graph to the ONNX model, so one ONNX Runtime run gives the logits, the tapped activations
+ * and d loss / d images for a loss of logit seeds, tap seeds (adaptive attacks), cross-entropy and
+ * the Carlini-Wagner margin. What every attack differentiates.
+ *
+ * Arguments (`load`): as Classifier (`taps`, `neuronBudget`, `tapSeed`, `batchSize`, `inputShape`).
+ * Shapes: images float32 [N, C, H, W]; seeds [N x classes] and [N x neurons]; labels Int32Array [N].
+ *
+ * @example
+ * const model = await GradientModel.load('models/fmnist-cnn.onnx', { taps: 'auto' });
+ * const { grad, loss } = await model.gradient(images, { labels });
+ */
 export class GradientModel {
   /** The gradient graph with a tap seed input, built on the first request that seeds the taps. */
   #tapSeeded: Promise<ort.InferenceSession> | undefined;

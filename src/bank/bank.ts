@@ -15,6 +15,20 @@ export class BankFormatError extends Error {
   }
 }
 
+/**
+ * A fingerprint bank: every class's fingerprints (neuron index subsets with their clean and
+ * per-attack-family attacked means and stds) in one set of arrays, class c owning the contiguous rows
+ * `range(c)`, with the header that binds them to a model, its taps and the fit settings. Built by
+ * `buildBank`, stored as .nfp by `writeBank`/`readBank` (untrusted input: every field is checked).
+ *
+ * Shapes: `indices` [F x k] (uint32, < neurons), `mu0`, `sd0`, `effect` [F], `mu1`, `sd1`
+ * [families x F] (family-major).
+ *
+ * @example
+ * const bank = readBank('bank.nfp');
+ * const { start, count } = bank.range(3);          // class 3's fingerprints
+ * console.log(describeBank(bank).classes[3].family); // its family of detectors
+ */
 export class FingerprintBank {
   readonly starts: number[];
   #native: Bank | undefined;

@@ -72,6 +72,23 @@ interface Fitted {
   attacked: number[];
 }
 
+/**
+ * Fits a bank (the method's bank building): per class, clean images it classifies correctly and, per
+ * attack family, adversarial images it now labels as that class; distinct candidate neuron subsets
+ * screened by Welch's t-test (p < pMax) and Cohen's d (|d| >= dMin), the top K kept, the budget shared
+ * among families. Activations are computed one class at a time.
+ *
+ * Arguments: `model` (a GradientModel with the bank's taps), `images` float32 [N, C, H, W] with
+ * `labels` Int32Array [N], `families` (name, attack, settings), `classes` (a shard), per-class image
+ * counts, `attackMode`, `screen` (defaultScreenSettings), `seed`, `data` (recorded rows).
+ *
+ * @example
+ * const model = await GradientModel.load('models/fmnist-cnn.onnx');   // the card's taps, else 'wide'
+ * const bank = await buildBank({ model, images, labels, seed: 1, families: [
+ *   { name: 'pgd', attack: new PGD({ eps: 0.1 }), settings: { eps: 0.1 } },
+ *   { name: 'fgsm', attack: new FGSM({ eps: 0.1 }), settings: { eps: 0.1 } },
+ * ] });
+ */
 export async function buildBank(options: BuildOptions): Promise<FingerprintBank> {
   const plan = planBuild(options);
   const { model, families, classes } = plan;

@@ -10,7 +10,4 @@ export function formatTable(header: string[], rows: string[][]): string {
   return `${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`;
 }
 
-/** v to `digits` significant digits, for JSON output (NaN and infinities as they are). */
-export function significant(v: number, digits: number): number {
-  return Number.isFinite(v) ? Number(v.toPrecision(digits)) : v;
-}
+export { significant } from '../experiment/index.js';

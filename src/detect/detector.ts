@@ -106,6 +106,25 @@ export interface Scored {
   terms: Array<number[] | undefined>;
 }
 
+/**
+ * The randomized fingerprint detector (Neural Fingerprints for Adversarial Attack Detection,
+ * arXiv:2411.04533): one inference with the bank's taps per batch, then for every input a fresh draw
+ * of `draws` fingerprints from its predicted class (node:crypto), scored with the Gaussian
+ * log-likelihood ratio (attacked vs clean) summed over the draw, families combined by `max`; a
+ * threshold calibrated on held-out clean images for a target false-positive rate decides.
+ *
+ * Arguments (`load`): `model` (ONNX path or bytes), `bank` (.nfp path or FingerprintBank), `draws`
+ * (25), `combine`, `scorer` ('llr'), `confidence` (add the logit-margin term), `fpr`, `threshold`,
+ * `seed` (tests only), `allowModelMismatch`. Inputs to `detect`: an ONNX Runtime tensor or
+ * `{ data, dims }` float32 [N, C, H, W] or [C, H, W] in the model's input range, image paths or
+ * encoded image bytes, or an array of them; one Detection per image.
+ *
+ * @example
+ * const det = await FingerprintDetector.load({ model: 'models/fmnist-cnn.onnx', bank: 'bank.nfp' });
+ * await det.calibrate(heldOutClean, { fpr: 0.05 });     // once, if the bank is not calibrated yet
+ * const [r] = await det.detect(tensor);                  // { label, score, attacked, threshold }
+ * await det.release();
+ */
 export class FingerprintDetector {
   private constructor(
     readonly classifier: Classifier,

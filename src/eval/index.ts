@@ -15,6 +15,7 @@ export type {
 } from './types.js';
 export { markdownRow } from './markdown.js';
 export { writeReport } from './report.js';
+export { matrixSchema, writeMatrix } from './matrix.js';
 export type { ReportContext } from './report.js';
 export { AblationError, checkAblationTaps, checkAblations, runAblations } from './ablation.js';
 export type { AblationOptions } from './ablation.js';

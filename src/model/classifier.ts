@@ -54,7 +54,7 @@ export interface ClassifierOutput {
   /** [rows x classes] */
   logits: Float32Array;
   labels: Int32Array;
-  /** [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
+  /** Shape [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
   activations: Float32Array;
 }
 
@@ -65,6 +65,19 @@ export class ClassifierError extends Error {
   }
 }
 
+/**
+ * An ONNX image classifier run through ONNX Runtime with activation taps: logits, predicted labels and
+ * the tapped activation matrix [rows x neurons] (tapped outputs flattened and concatenated in tap
+ * order; a large layer under the 'wide' neuron budget contributes a recorded sample of its neurons).
+ *
+ * Arguments (`load`): `taps` ('default': the model card's detector taps, else 'wide'; 'wide', 'auto'
+ * or node/tensor names), `neuronBudget`, `tapSeed`, `batchSize` (32), `preprocess` (mean/std),
+ * `inputShape` ([C, H, W] when symbolic), ONNX Runtime session settings.
+ *
+ * @example
+ * const c = await Classifier.load('models/fmnist-cnn.onnx', { taps: 'auto' });
+ * const { labels, logits, activations } = await c.run({ data, dims: [n, 1, 28, 28] });
+ */
 export class Classifier {
   private constructor(
     readonly source: string,
