@@ -36,6 +36,12 @@ export class FingerprintBank {
   constructor(
     readonly header: BankHeader,
     readonly arrays: BankArrays,
+    /**
+     * Set when the bank was read from a signed file: the signing key's id (hex) and whether the
+     * signature was checked against a public key. A bank changed in memory (calibrated, merged) is a
+     * new, unsigned bank.
+     */
+    readonly signature?: { keyId: string; verified: boolean },
   ) {
     this.starts = [];
     let at = 0;

@@ -268,6 +268,7 @@ function bankHeader(plan: BuildPlan, options: BuildOptions): Omit<BankHeader, 'c
       source: model.classifier.source,
       inputShape: model.inputShape,
       classes: plan.classCount,
+      inputRange: pixelRange(plan.images.data),
     },
     taps: model.taps.map((t) => ({ tensor: t.tensor, size: t.size, ...(t.sample ? { sample: t.sample } : {}) })),
     neurons: model.neurons,
@@ -340,4 +341,16 @@ function interleave(lists: number[][]): number[] {
   const longest = Math.max(0, ...lists.map((l) => l.length));
   for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(l[i]!);
   return out;
+}
+
+/** [0, 1] when every pixel is in it (the library's convention), else the integer hull of the pixels' range. */
+function pixelRange(pixels: Float32Array): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of pixels) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(lo <= hi)) return [0, 1];
+  return lo >= 0 && hi <= 1 ? [0, 1] : [Math.floor(lo), Math.ceil(hi)];
 }

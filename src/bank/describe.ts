@@ -22,6 +22,8 @@ export interface BankDescription {
   /** Fingerprints stored more than once within their class (banks fitted before candidates were distinct). */
   duplicates: number;
   effectHistogram: Array<{ from: number; to: number; count: number }>;
+  /** Present for a bank read from a signed file: the key id (hex). */
+  signature?: { keyId: string };
 }
 
 export function describeBank(bank: FingerprintBank): BankDescription {
@@ -49,5 +51,6 @@ export function describeBank(bank: FingerprintBank): BankDescription {
     classes: h.classes.map((c, i) => ({ class: i, ...c, family: family[i]! })),
     duplicates: family.reduce((n, f) => n + f.fingerprints - f.distinct, 0),
     effectHistogram: histogram,
+    ...(bank.signature ? { signature: { keyId: bank.signature.keyId } } : {}),
   };
 }

@@ -23,4 +23,7 @@ export { bankFamily, classFamily, defaultDraws, log10Binomial } from './family.j
 export type { ClassFamily } from './family.js';
 export { FingerprintColumns, meanAbsCorrelation } from './redundancy.js';
 export { defaultScreenSettings, fitClass } from './fit.js';
-export { bankMagic, bankVersion, decodeBank, encodeBank, readBank, writeBank } from './format.js';
+export { bankMagic, bankVersion, decodeBank, encodeBank, readBank, signedBankVersion, writeBank } from './format.js';
+export type { ReadBankOptions } from './format.js';
+export { SignatureError, generateSigningKeys, keyId } from './signature.js';
+export type { KeyInput } from './signature.js';

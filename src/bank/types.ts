@@ -111,7 +111,18 @@ export type FitRecord = ScreenSettings & {
 };
 
 export interface BankHeader {
-  model: { sha256: string; source: string; inputShape: number[]; classes: number };
+  model: {
+    sha256: string;
+    source: string;
+    inputShape: number[];
+    classes: number;
+    /**
+     * Pixel values the model takes, as the fit images held them: [0, 1] for images in the library's
+     * convention, else the integer hull of their range. Detection flags inputs outside it. Banks
+     * written before it was recorded have none ([0, 1] is assumed).
+     */
+    inputRange?: [number, number];
+  };
   taps: BankTap[];
   neurons: number;
   k: number;

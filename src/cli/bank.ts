@@ -1,7 +1,12 @@
-// `nfp bank info | merge | calibrate`: look inside a bank, join class shards, calibrate a threshold.
+// `nfp bank info | merge | calibrate | keygen | sign`: look inside a bank, join class shards,
+// calibrate a threshold, make a signing key pair and sign a bank for deployment.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
 
-import { describeBank, FingerprintBank, readBank, writeBank } from '../bank/index.js';
+import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank } from '../bank/index.js';
+import { ExperimentError, checkOutPath } from '../experiment/index.js';
+import { asUsage } from './options.js';
 import { loadTensorFile } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { parsePositiveInt, parseShare } from './parse.js';
@@ -30,6 +35,47 @@ export function registerBankCommand(program: Command): Command {
       const fittedClasses = merged.header.classes.filter((c) => c.fitted).length;
       const summary = { out: options.out, shards: shards.length, fingerprints: merged.fingerprints, fittedClasses };
       process.stdout.write(`${JSON.stringify(summary)}\n`);
+    });
+  bank
+    .command('keygen')
+    .description('make an Ed25519 key pair for signing banks: <name>.key (private, mode 600) and <name>.pub')
+    .requiredOption('--out <name>', 'path without extension of the two PEM files')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp bank keygen --out deploy && nfp bank sign --key deploy.key bank.nfp --out bank.nfp\n',
+    )
+    .action(async (options: { out: string }, cmd: Command) => {
+      await asUsage(cmd, async () => {
+        const [key, pub] = [`${options.out}.key`, `${options.out}.pub`];
+        for (const path of [key, pub]) {
+          if (existsSync(path))
+            throw new ExperimentError(`Expected --out to name new files but ${path} exists`, '--out');
+        }
+        const pair = generateSigningKeys();
+        writeFileSync(key, pair.privateKey, { mode: 0o600, flag: 'wx' });
+        writeFileSync(pub, pair.publicKey, { flag: 'wx' });
+        process.stdout.write(`${JSON.stringify({ privateKey: key, publicKey: pub })}\n`);
+      });
+    });
+  bank
+    .command('sign')
+    .argument('<bank.nfp>', 'the bank to sign (calibrate it first: calibrating changes it and drops the signature)')
+    .description('sign a bank with an Ed25519 private key, so that detectors given the public key refuse any other')
+    .requiredOption('--key <key.pem>', 'the private key (PEM, PKCS#8), e.g. from nfp bank keygen')
+    .requiredOption('--out <bank.nfp>', 'the signed bank (may be the same path)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp bank sign --key deploy.key bank.nfp --out bank.nfp\n' +
+        '  $ nfp detect --model m.onnx --bank bank.nfp --public-key deploy.pub image.png\n',
+    )
+    .action(async (path: string, options: { key: string; out: string }, cmd: Command) => {
+      await asUsage(cmd, async () => {
+        checkOutPath(options.out, '.nfp', '--out');
+        const signed = readBank(path);
+        writeBank(options.out, signed, { privateKey: readFileSync(options.key) });
+        const keyId = readBank(options.out).signature!.keyId;
+        process.stdout.write(`${JSON.stringify({ out: options.out, keyId })}\n`);
+      });
     });
   bank
     .command('calibrate')
@@ -96,6 +142,11 @@ function bankInfo(path: string, options: { json?: boolean }): void {
           `${cal.confidence ? ' + confidence term' : ''}, ` +
           `global threshold ${cal.global.toFixed(3)} (${cal.images} images)\n`
       : 'not calibrated\n',
+  );
+  out.write(
+    d.signature
+      ? `signed by key ${d.signature.keyId.slice(0, 16)}… (not verified here: detectors verify with --public-key)\n`
+      : 'not signed\n',
   );
   if (d.duplicates > 0) {
     out.write(

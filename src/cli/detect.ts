@@ -1,5 +1,5 @@
 // `nfp detect`: scores images with a model and its bank; one JSON line per image on stdout.
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -19,6 +19,8 @@ export interface DetectCommandOptions {
   seed?: number;
   explain?: boolean;
   allowModelMismatch?: boolean;
+  unscoredClasses?: 'flag' | 'pass';
+  publicKey?: string;
 }
 
 export function registerDetectCommand(program: Command): Command {
@@ -42,6 +44,13 @@ export function registerDetectCommand(program: Command): Command {
     .option('--seed <n>', 'reproducible draws (testing only)', parseInteger)
     .option('--explain', 'add the drawn fingerprints and their terms')
     .option('--allow-model-mismatch', 'accept a bank fitted on a model with other bytes')
+    .option('--public-key <key.pub>', 'refuse the bank unless it is signed with this key (nfp bank sign)')
+    .addOption(
+      new Option(
+        '--unscored-classes <flag|pass>',
+        'inputs predicted as a class without fingerprints: reported attacked (flag, the default) or clean (pass)',
+      ).choices(['flag', 'pass']),
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  $ nfp detect --model models/fmnist-cnn.onnx --bank bank.nfp suspicious.png\n  $ nfp detect ' +
@@ -61,6 +70,8 @@ export async function detectCommand(inputs: string[], options: DetectCommandOpti
     ...(options.scorer !== undefined ? { scorer: options.scorer } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.allowModelMismatch ? { allowModelMismatch: true } : {}),
+    ...(options.unscoredClasses !== undefined ? { unscoredClasses: options.unscoredClasses } : {}),
+    ...(options.publicKey !== undefined ? { publicKey: readFileSync(options.publicKey) } : {}),
   });
   try {
     for (const input of expand(inputs)) {
@@ -76,6 +87,7 @@ export async function detectCommand(inputs: string[], options: DetectCommandOpti
           attacked: d.attacked,
           threshold: significant(d.threshold, 6),
           ...(d.unscored ? { unscored: d.unscored } : {}),
+          ...(d.rejected ? { rejected: d.rejected } : {}),
           ...(d.fingerprints ? { fingerprints: d.fingerprints, terms: d.terms!.map((t) => significant(t, 6)) } : {}),
         };
         process.stdout.write(`${JSON.stringify(line)}\n`);

@@ -18,5 +18,5 @@ export {
 } from './fashion-mnist.js';
 export type { FashionMnist, FashionMnistSplit } from './fashion-mnist.js';
 export { loadLabelFile, loadTensorFile, tensorDigest } from './tensor-file.js';
-export { gatherImages, gatherRows } from './rows.js';
+export { gatherImages, gatherRows, sliceImages } from './rows.js';
 export type { TensorFile } from './tensor-file.js';

@@ -285,7 +285,9 @@ async function measureVariant(
       fingerprints: variant.fingerprints,
       neurons: variant.header.neurons,
       draws,
-      smallestClass: Math.min(...variant.header.classes.filter((c) => c.fitted).map((c) => c.count)),
+      smallestClass: variant.header.classes
+        .filter((c) => c.fitted)
+        .reduce((least, c) => Math.min(least, c.count), Number.POSITIVE_INFINITY),
       distinctNeurons: family.reduce((n, f) => n + f.neurons, 0),
       ...(redundancies.length > 0 ? { redundancy: redundancies.reduce((a, b) => a + b, 0) / redundancies.length } : {}),
       fprAtThreshold: e.clean.fprAtThreshold,

@@ -5,9 +5,10 @@
 // fingerprints) and max-softmax confidence.
 import type { AttackModel } from '../attacks/index.js';
 import { bankFamily } from '../bank/index.js';
-import { gatherImages, gatherRows } from '../data/index.js';
+import { gatherImages, gatherRows, sliceImages } from '../data/index.js';
 import type { FingerprintDetector } from '../detect/index.js';
 import { SeededDraws, defaultCalibration } from '../detect/index.js';
+import { activationChunkRows } from '../model/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { auc, rateAbove, rocCurve, summarize, tprAtFpr } from './metrics.js';
 import type { AdversarialSet, AttackEvaluation, Evaluation, EvaluationAttack } from './types.js';
@@ -139,44 +140,85 @@ interface CleanScores {
   softmax: number[];
 }
 
+/** Raw scores of images, computed in chunks: the deployed detector's, each random detector's, the fixed draw's. */
+interface ImageScores {
+  /** Indices (into the images) of the rows kept. */
+  kept: number[];
+  labels: Int32Array;
+  logits: Float32Array;
+  own: number[];
+  byDetector: number[][];
+  fixed: number[];
+}
+
+/**
+ * Scores images chunk by chunk, so that activation memory depends on the chunk (activationChunkRows),
+ * not on how many images there are; `keep` picks the rows that count (the correctly classified clean
+ * ones). Random detector r draws for the i-th kept row by its position, whatever the chunking.
+ */
+async function scoreImages(
+  plan: ScoringPlan,
+  images: ImageBatch,
+  keep: (label: number, index: number) => boolean = () => true,
+): Promise<ImageScores> {
+  const { detector } = plan;
+  const total = images.dims[0]!;
+  const chunk = activationChunkRows(detector.classifier.neurons);
+  const scores: ImageScores = {
+    kept: [],
+    labels: new Int32Array(0),
+    logits: new Float32Array(0),
+    own: [],
+    byDetector: Array.from({ length: plan.detectors }, () => []),
+    fixed: [],
+  };
+  const labels: number[] = [];
+  const logits: Float32Array[] = [];
+  for (let start = 0; start < total; start += chunk) {
+    const out = await detector.classifier.run(sliceImages(images, start, Math.min(total, start + chunk)));
+    const kept = [...out.labels.keys()].filter((i) => keep(out.labels[i]!, start + i));
+    const rows = {
+      activations: gatherRows(out.activations, kept, detector.classifier.neurons),
+      labels: Int32Array.from(kept, (i) => out.labels[i]!),
+      logits: gatherRows(out.logits, kept, plan.classes),
+    };
+    const firstRow = scores.kept.length;
+    const score = async (draws: 'own' | 'fixed' | number) => {
+      const choice =
+        draws === 'own'
+          ? {}
+          : draws === 'fixed'
+            ? { draws: 'fixed' as const }
+            : { draws: new SeededDraws(plan.seed * 1_000_003 + draws) };
+      const options = { ...choice, logits: rows.logits, firstRow };
+      return Array.from((await detector.scoreActivations(rows.activations, rows.labels, options)).scores);
+    };
+    scores.own.push(...(await score('own')));
+    for (let r = 0; r < plan.detectors; r++) scores.byDetector[r]!.push(...(await score(r)));
+    scores.fixed.push(...(await score('fixed')));
+    scores.kept.push(...kept.map((i) => start + i));
+    labels.push(...rows.labels);
+    logits.push(rows.logits);
+  }
+  scores.labels = Int32Array.from(labels);
+  scores.logits = concatenate(logits);
+  return scores;
+}
+
 /** Score margins over each row's class threshold. */
-function margins(plan: ScoringPlan, scores: Float64Array, labels: Int32Array): number[] {
+function margins(plan: ScoringPlan, scores: ArrayLike<number>, labels: Int32Array): number[] {
   return Array.from(scores, (v, i) => v - plan.thresholds[labels[i]!]!);
 }
 
-/** The detector's scores of tapped rows under its own draws, the r-th random detector's, or the fixed draw. */
-async function scoreRows(
-  plan: ScoringPlan,
-  rows: { activations: Float32Array; labels: Int32Array; logits: Float32Array },
-  draws: 'own' | 'fixed' | number,
-): Promise<Float64Array> {
-  const choice =
-    draws === 'own'
-      ? {}
-      : draws === 'fixed'
-        ? { draws: 'fixed' as const }
-        : { draws: new SeededDraws(plan.seed * 1_000_003 + draws) };
-  return (await plan.detector.scoreActivations(rows.activations, rows.labels, { ...choice, logits: rows.logits }))
-    .scores;
-}
-
 async function scoreClean(plan: ScoringPlan, images: ImageBatch, labels: Int32Array): Promise<CleanScores> {
-  const out = await plan.detector.classifier.run(images);
-  const correct = [...out.labels.keys()].filter((i) => out.labels[i] === labels[i]);
-  const rows = {
-    activations: gatherRows(out.activations, correct, plan.detector.classifier.neurons),
-    labels: Int32Array.from(correct, (i) => out.labels[i]!),
-    logits: gatherRows(out.logits, correct, plan.classes),
-  };
-  const byDetector: number[][] = [];
-  for (let r = 0; r < plan.detectors; r++) byDetector.push(margins(plan, await scoreRows(plan, rows, r), rows.labels));
+  const s = await scoreImages(plan, images, (label, i) => label === labels[i]);
   return {
-    correct,
-    labels: rows.labels,
-    main: margins(plan, await scoreRows(plan, rows, 'own'), rows.labels),
-    byDetector,
-    fixed: Array.from(await scoreRows(plan, rows, 'fixed')),
-    softmax: maxSoftmaxScore(rows.logits, plan.classes),
+    correct: s.kept,
+    labels: s.labels,
+    main: margins(plan, s.own, s.labels),
+    byDetector: s.byDetector.map((d) => margins(plan, d, s.labels)),
+    fixed: s.fixed,
+    softmax: maxSoftmaxScore(s.logits, plan.classes),
   };
 }
 
@@ -207,21 +249,21 @@ async function scoreAttack(
 ): Promise<Omit<AttackEvaluation, 'seconds'>> {
   const count = set.images.dims[0]!;
   const has = count > 0;
-  const out = await plan.detector.classifier.run(set.images);
-  const rows = { activations: out.activations, labels: out.labels, logits: out.logits };
-  const main = margins(plan, await scoreRows(plan, rows, 'own'), out.labels);
+  const s = await scoreImages(plan, set.images);
+  const out = { labels: s.labels, logits: s.logits };
+  const main = margins(plan, s.own, out.labels);
   const aucs: number[] = [];
   const tprs5: number[] = [];
   const tprsT: number[] = [];
   for (let r = 0; r < plan.detectors; r++) {
-    const adv = margins(plan, await scoreRows(plan, rows, r), out.labels);
+    const adv = margins(plan, s.byDetector[r]!, out.labels);
     aucs.push(has ? auc(clean.byDetector[r]!, adv) : NaN);
     tprs5.push(tprAtFpr(clean.byDetector[r]!, adv, 0.05));
     tprsT.push(rateAbove(adv, 0));
   }
   const cleanLabels = Array.from(clean.labels);
   const advLabels = Array.from(out.labels);
-  const fixedAdv = Array.from(await scoreRows(plan, rows, 'fixed'));
+  const fixedAdv = s.fixed;
   const fixed = perClassMargins(clean.fixed, cleanLabels, fixedAdv, advLabels, plan.classes, plan.fpr);
   const softAdv = maxSoftmaxScore(out.logits, plan.classes);
   const soft = perClassMargins(clean.softmax, cleanLabels, softAdv, advLabels, plan.classes, plan.fpr);
@@ -290,4 +332,14 @@ function bankSummary(detector: FingerprintDetector): Evaluation['bank'] {
       redundancy: f.redundancy,
     })),
   };
+}
+
+function concatenate(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -2,7 +2,7 @@
 // its labels, or images already in memory, cut to a limit, and split into row ranges by position.
 import { basename } from 'node:path';
 
-import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
+import { loadLabelFile, loadTensorFile, sliceImages, tensorDigest } from '../data/index.js';
 import type { ImageBatch } from '../data/index.js';
 import { ExperimentError } from './errors.js';
 
@@ -43,6 +43,5 @@ export function limitRows(data: LabelledData, limit: number | undefined): Labell
 
 /** Rows [from, to) of a batch, without copying. */
 export function rowsOf(images: ImageBatch, from: number, to: number): ImageBatch {
-  const per = images.dims[0] === 0 ? 0 : images.data.length / images.dims[0]!;
-  return { data: images.data.subarray(from * per, to * per), dims: [to - from, ...images.dims.slice(1)] };
+  return sliceImages(images, from, to);
 }
