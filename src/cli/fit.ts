@@ -44,6 +44,7 @@ export interface FitOptions extends AttackOptions {
   confidence?: boolean;
   limit?: number;
   seed?: number;
+  batchSize?: number;
   activationMemory: number;
   maxCorrelation: number;
   out: string;
@@ -125,6 +126,7 @@ export function registerFitCommand(program: Command): Command {
     )
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
     .option('--seed <n>', 'reproducible fit', parseInteger)
+    .option('--batch-size <n>', 'images per ONNX Runtime run (default 128, fewer for large inputs)', parsePositiveInt)
     .requiredOption('--out <bank.nfp>', 'where to write the bank')
     .addHelpText(
       'after',
@@ -162,6 +164,7 @@ export async function fitCommand(options: FitOptions): Promise<void> {
     draws: options.draws,
     confidence: options.confidence === true,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     out: options.out,
     onProgress: fitBars(),
     onMessage: (line) => process.stderr.write(`${line}\n`),

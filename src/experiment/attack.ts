@@ -9,7 +9,7 @@ import { GradientModel } from '../autodiff/index.js';
 import { gatherImages, writeNpy } from '../data/index.js';
 import { SeededRandom } from '../random.js';
 import { loadLabelled } from './data.js';
-import { defaultFit } from './defaults.js';
+import { defaultFit, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 import { checkOutPath } from './fit.js';
 import { significant } from './summary.js';
@@ -38,7 +38,7 @@ export async function attackExperiment(options: AttackExperimentOptions): Promis
   const data = await loadLabelled(options.data, options);
   let images = data.images;
   let labels = data.labels;
-  const batchSize = options.batchSize ?? defaultFit.batchSize;
+  const batchSize = options.batchSize ?? fitBatchSize(images.dims.slice(1));
   const model = await GradientModel.load(options.model, {
     taps: [],
     inputShape: images.dims.slice(1),

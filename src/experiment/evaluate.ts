@@ -24,7 +24,7 @@ import {
 import type { AblationSpec, AdversarialSet, Evaluation, EvaluationAttack } from '../eval/index.js';
 import type { LabelledData } from './data.js';
 import { loadLabelled, rowsOf } from './data.js';
-import { defaultEvaluationAttacks, defaultFit } from './defaults.js';
+import { defaultEvaluationAttacks, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 
 export interface EvaluateExperimentOptions {
@@ -71,7 +71,7 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   const attackModel = await GradientModel.load(options.model, {
     taps: [],
     inputShape: data.images.dims.slice(1),
-    batchSize: defaultFit.batchSize,
+    batchSize: fitBatchSize(data.images.dims.slice(1)),
   });
   const names = reportNames(banks.map((b) => b.label));
   const adversarial = new Map<string, AdversarialSet>();

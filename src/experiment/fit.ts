@@ -15,7 +15,7 @@ import { cardPath, cardTaps, defaultActivationBytes, neuronBudget } from '../mod
 import type { TapSpec } from '../model/index.js';
 import type { LabelledData } from './data.js';
 import { loadLabelled, rowsOf } from './data.js';
-import { defaultFit } from './defaults.js';
+import { defaultFit, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 
 export interface FitExperimentOptions {
@@ -43,6 +43,8 @@ export interface FitExperimentOptions {
   draws?: number;
   confidence?: boolean;
   seed?: number;
+  /** Images per ONNX Runtime run (default fitBatchSize: 128, fewer for large inputs). */
+  batchSize?: number;
   /** Where to write the bank (.nfp), atomically; nothing is written without it. */
   out?: string;
   onProgress?: (progress: BuildProgress) => void;
@@ -98,7 +100,7 @@ export async function fitExperiment(
     neuronBudget: neuronBudget(screenRows, activationBytes),
     ...(options.seed !== undefined ? { tapSeed: options.seed } : {}),
     inputShape: data.images.dims.slice(1),
-    batchSize: defaultFit.batchSize,
+    batchSize: options.batchSize ?? fitBatchSize(data.images.dims.slice(1)),
   });
   let bank: FingerprintBank;
   try {

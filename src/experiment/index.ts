@@ -5,7 +5,7 @@ export { attackExperiment } from './attack.js';
 export type { AttackExperimentOptions } from './attack.js';
 export { limitRows, loadLabelled, rowsOf } from './data.js';
 export type { LabelledData } from './data.js';
-export { defaultEvaluationAttacks, defaultFit } from './defaults.js';
+export { defaultEvaluationAttacks, defaultFit, fitBatchSize } from './defaults.js';
 export { runDemo } from './demo.js';
 export type { DemoOptions, DemoResult } from './demo.js';
 export { ExperimentError } from './errors.js';
