@@ -18,5 +18,7 @@ export {
 } from './fashion-mnist.js';
 export type { FashionMnist, FashionMnistSplit } from './fashion-mnist.js';
 export { loadLabelFile, loadTensorFile, tensorDigest } from './tensor-file.js';
+export { defaultImageFormats, defaultLimits, imageFormats } from './limits.js';
+export type { ImageFormat } from './limits.js';
 export { gatherImages, gatherRows } from './rows.js';
 export type { TensorFile } from './tensor-file.js';
