@@ -10,10 +10,11 @@ import type { HostileCase, HostileResult } from '../reference/hostile-corpus.js'
 import { useTempDir } from '../reference/temp-dir.js';
 
 /**
- * Peak RSS bounds: Node, tsx and sharp take ~150 MB; the 36 MP image is 108 MB decoded, held once by
- * libvips and once by the worker that resizes it. Without the limits, one 1,000,000 x 1 PNG took 5.7 GB.
+ * Peak RSS bounds (measured 240 and 95 MB): Node, tsx and sharp take ~90 MB; the 36 MP image is 108 MB
+ * decoded, held by libvips and then by the worker that resizes it. Without the limits, one 1,000,000 x 1
+ * PNG took 5.7 GB.
  */
-const maxRssMB = { images: 700, files: 300 };
+const maxRssMB = { images: 400, files: 200 };
 const maxBlockMs = 100;
 
 function check(cases: HostileCase[], results: HostileResult[]): void {

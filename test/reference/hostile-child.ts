@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 
 import { decodeImage, openTensorFile } from '../../src/data/index.js';
 import type { HostileCase, HostileResult } from './hostile-corpus.js';
+import { peakRssMB } from './peak-rss.js';
 
 const cases = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as HostileCase[];
 
@@ -61,4 +62,4 @@ for (const c of cases) {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
-process.stdout.write(`${JSON.stringify({ maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) })}\n`);
+process.stdout.write(`${JSON.stringify({ maxRssMB: peakRssMB() })}\n`);
