@@ -36,6 +36,8 @@ export interface OpenDataOptions {
   /** The model's input [C, H, W]: folders are decoded to it, tensor files must have it. */
   inputShape?: readonly number[];
   image?: ImageReadOptions;
+  /** What messages call the data (default '--data', the option that names it). */
+  name?: string;
 }
 
 /** An experiment's data, opened: its reader, its labels if known, and how many rows are used. */
@@ -61,10 +63,11 @@ export async function openData(path: string, options: OpenDataOptions = {}): Pro
     ...options.image,
   });
   const total = reader.dims[0];
+  const name = options.name ?? '--data';
   if (shape !== undefined && reader.dims.slice(1).some((d, i) => d !== shape[i]))
     throw new ExperimentError(
-      `--data holds images [${reader.dims.slice(1).join(', ')}] but the model takes [${shape.join(', ')}]`,
-      '--data',
+      `${name} holds images [${reader.dims.slice(1).join(', ')}] but the model takes [${shape.join(', ')}]`,
+      name,
     );
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : reader.labels;
   if (labels === undefined && options.requireLabels === true)

@@ -44,7 +44,9 @@ export async function* detectFiles(
   const shape = detector.classifier.inputShape;
   const planned: Array<{ input: string; reader?: TensorReader }> = [];
   for (const input of await expandInputs(options.inputs)) {
-    const reader = (await isTensorFile(input)) ? (await openData(input, { inputShape: shape })).reader : undefined;
+    const reader = (await isTensorFile(input))
+      ? (await openData(input, { inputShape: shape, name: input })).reader
+      : undefined;
     planned.push({ input, ...(reader && { reader }) });
   }
   const explain = options.explain === true;

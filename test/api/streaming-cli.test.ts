@@ -159,6 +159,10 @@ describe('nfp predict, detect, attack and bank calibrate over files', function (
     }
     expect((error as Error).message).to.match(/missing\.npy: cannot read/);
     expect(out).to.equal('');
+    const rgb = join(dir(), 'rgb-detect.npy');
+    writeNpy(rgb, { dims: [2, 3, 8, 8], data: new Float32Array(384) });
+    const shape = await usageError([...base, images(), rgb]);
+    expect(shape.message).to.contain(`${rgb} holds images [3, 8, 8] but the model takes [1, 28, 28]`);
     const svg = join(dir(), 'x.png');
     writeFileSync(
       svg,
