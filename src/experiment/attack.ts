@@ -2,7 +2,6 @@
 // the images already of their target) read and attacked a batch at a time, so that memory depends on
 // the batch and not on the file; the adversarial images are written as .npy as they come, with their
 // labels, predictions, success flags (and targets) beside them.
-import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
@@ -12,7 +11,7 @@ import { NpyWriter, writeNpy } from '../data/index.js';
 import type { ImageBatch } from '../data/index.js';
 import { SeededRandom } from '../random.js';
 import type { ImageReadOptions, OpenData } from './data.js';
-import { openData } from './data.js';
+import { isFolder, openData } from './data.js';
 import { defaultFit } from './defaults.js';
 import { ExperimentError } from './errors.js';
 import { checkOutPath } from './fit.js';
@@ -180,13 +179,6 @@ async function* keptBatches(data: OpenData, keep: Int32Array, size: number): Asy
     }
   }
   if (held > 0) yield { data: pending.slice(0, held * per), dims: [held, ...shape] };
-}
-
-function isFolder(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 }
 
 /** The batches' results as one run's (the images left out: they are in the .npy file). */
