@@ -82,18 +82,40 @@ async function openDataAndModel(
     requireLabels: true,
   };
   const file = (await isFolder(options.data)) ? undefined : await openData(options.data, common);
-  const model = await GradientModel.load(options.model, {
-    taps: [],
-    ...(file !== undefined ? { inputShape: file.reader.dims.slice(1) } : {}),
-    batchSize: Math.min(batchSize, defaultFit.batchSize),
-    maxInputValuesPerRun: defaultFit.inputValuesPerRun,
-  });
+  const load = (inputShape?: number[]) =>
+    GradientModel.load(options.model, {
+      taps: [],
+      ...(inputShape !== undefined ? { inputShape } : {}),
+      batchSize: Math.min(batchSize, defaultFit.batchSize),
+      maxInputValuesPerRun: defaultFit.inputValuesPerRun,
+    });
+  const model = file === undefined ? await load() : await load(file.reader.dims.slice(1)).catch(whyNot(load, file));
   try {
     return { data: file ?? (await openData(options.data, { ...common, inputShape: model.inputShape })), model };
   } catch (error) {
     await model.release();
     throw error;
   }
+}
+
+/**
+ * A model with fixed input dims refuses a tensor file of another shape with ONNX Runtime's raw
+ * message; when the model loads at its own shape, say which shapes differ, as a usage error.
+ */
+function whyNot(load: (inputShape?: number[]) => Promise<GradientModel>, file: OpenData) {
+  return async (error: unknown): Promise<never> => {
+    const own = await load().catch(() => undefined);
+    if (own === undefined) throw error;
+    const shape = own.inputShape;
+    await own.release();
+    const dims = file.reader.dims.slice(1);
+    if (dims.some((d, i) => d !== shape[i]))
+      throw new ExperimentError(
+        `--data holds images [${dims.join(', ')}] but the model takes [${shape.join(', ')}]`,
+        '--data',
+      );
+    throw error;
+  };
 }
 
 /** The rows attacked (in order), their labels, and for targeted attacks their targets. */

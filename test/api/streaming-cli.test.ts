@@ -95,6 +95,11 @@ describe('nfp predict, detect, attack and bank calibrate over files', function (
     writeNpy(rgb, { dims: [2, 3, 8, 8], data: new Float32Array(384) });
     const shape = await usageError(['predict', '--model', modelPath, '--data', rgb]);
     expect(shape.message).to.contain('--data holds images [3, 8, 8] but the model takes [1, 28, 28]');
+    const rgbLabels = join(dir(), 'rgb-labels.npy');
+    writeNpy(rgbLabels, { dims: [2], data: new Int32Array(2) });
+    const attack = ['attack', '--model', modelPath, '--data', rgb, '--labels', rgbLabels, '--attack', 'fgsm'];
+    const attacked = await usageError([...attack, '--eps', '0.1', '--out', join(dir(), 'rgb-adv.npy')]);
+    expect(attacked.message).to.contain('--data holds images [3, 8, 8] but the model takes [1, 28, 28]');
   });
 
   it('predict decodes an image folder to the model input, by content, with --image-formats', async () => {
