@@ -53,15 +53,6 @@ export function project(x: Float32Array, x0: Float32Array, eps: number, norm: No
   }
 }
 
-/** Clips to [0, 1] in place. */
-export function clipUnit(x: Float32Array): void {
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (v < 0) x[i] = 0;
-    else if (v > 1) x[i] = 1;
-  }
-}
-
 /** A uniform random point of the L-inf ball, or a point of the L2 ball at radius eps * U(0, 1), clipped. */
 export function randomStart(
   x0: Float32Array,

@@ -9,9 +9,8 @@ import { gatherImages } from '../data/index.js';
 import type { ImageBatch } from '../model/index.js';
 import { SeededRandom } from '../random.js';
 import { FingerprintBank } from './bank.js';
-import type { BankHeader, DataRecord } from './bank.js';
 import { defaultScreenSettings, fitClass } from './fit.js';
-import type { ActivationSet, ClassFingerprints, ScreenSettings } from './fit.js';
+import type { ActivationSet, BankHeader, ClassFingerprints, DataRecord, ScreenSettings } from './types.js';
 
 export interface AttackFamily {
   /** Name stored in the bank, e.g. 'pgd' or 'cw'. */
@@ -73,6 +72,23 @@ interface Fitted {
   attacked: number[];
 }
 
+/**
+ * Fits a bank (the method's bank building): per class, clean images it classifies correctly and, per
+ * attack family, adversarial images it now labels as that class; distinct candidate neuron subsets
+ * screened by Welch's t-test (p < pMax) and Cohen's d (|d| >= dMin), the top K kept, the budget shared
+ * among families. Activations are computed one class at a time.
+ *
+ * Arguments: `model` (a GradientModel with the bank's taps), `images` float32 [N, C, H, W] with
+ * `labels` Int32Array [N], `families` (name, attack, settings), `classes` (a shard), per-class image
+ * counts, `attackMode`, `screen` (defaultScreenSettings), `seed`, `data` (recorded rows).
+ *
+ * @example
+ * const model = await GradientModel.load('models/fmnist-cnn.onnx');   // the card's taps, else 'wide'
+ * const bank = await buildBank({ model, images, labels, seed: 1, families: [
+ *   { name: 'pgd', attack: new PGD({ eps: 0.1 }), settings: { eps: 0.1 } },
+ *   { name: 'fgsm', attack: new FGSM({ eps: 0.1 }), settings: { eps: 0.1 } },
+ * ] });
+ */
 export async function buildBank(options: BuildOptions): Promise<FingerprintBank> {
   const plan = planBuild(options);
   const { model, families, classes } = plan;
@@ -252,6 +268,7 @@ function bankHeader(plan: BuildPlan, options: BuildOptions): Omit<BankHeader, 'c
       source: model.classifier.source,
       inputShape: model.inputShape,
       classes: plan.classCount,
+      inputRange: pixelRange(plan.images.data),
     },
     taps: model.taps.map((t) => ({ tensor: t.tensor, size: t.size, ...(t.sample ? { sample: t.sample } : {}) })),
     neurons: model.neurons,
@@ -324,4 +341,16 @@ function interleave(lists: number[][]): number[] {
   const longest = Math.max(0, ...lists.map((l) => l.length));
   for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(l[i]!);
   return out;
+}
+
+/** [0, 1] when every pixel is in it (the library's convention), else the integer hull of the pixels' range. */
+function pixelRange(pixels: Float32Array): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of pixels) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(lo <= hi)) return [0, 1];
+  return lo >= 0 && hi <= 1 ? [0, 1] : [Math.floor(lo), Math.ceil(hi)];
 }

@@ -1,10 +1,10 @@
 // What `nfp bank info` shows, as one JSON-ready object: the header, each class's counts and its
 // family of detectors (family.ts), the spread of the fingerprints over the tapped layers, and the
 // histogram of their effect sizes.
-import type { BankClass, BankHeader, BankTap } from './bank.js';
 import type { FingerprintBank } from './bank.js';
-import { bankFamily } from './family.js';
+import { bankFamily, defaultDraws } from './family.js';
 import type { ClassFamily } from './family.js';
+import type { BankClass, BankHeader, BankTap } from './types.js';
 
 export interface BankDescription {
   model: BankHeader['model'];
@@ -22,11 +22,13 @@ export interface BankDescription {
   /** Fingerprints stored more than once within their class (banks fitted before candidates were distinct). */
   duplicates: number;
   effectHistogram: Array<{ from: number; to: number; count: number }>;
+  /** Present for a bank read from a signed file: the key id (hex). */
+  signature?: { keyId: string };
 }
 
 export function describeBank(bank: FingerprintBank): BankDescription {
   const h = bank.header;
-  const draws = h.calibration?.draws ?? 25;
+  const draws = h.calibration?.draws ?? defaultDraws;
   const family = bankFamily(bank, draws);
   // Effect sizes |d| in bins of 0.5 from 1.5 up (relaxed classes may hold smaller ones).
   const edges = [0, 1.5, 2, 2.5, 3, 3.5, 4, 5, Number.POSITIVE_INFINITY];
@@ -49,5 +51,6 @@ export function describeBank(bank: FingerprintBank): BankDescription {
     classes: h.classes.map((c, i) => ({ class: i, ...c, family: family[i]! })),
     duplicates: family.reduce((n, f) => n + f.fingerprints - f.distinct, 0),
     effectHistogram: histogram,
+    ...(bank.signature ? { signature: { keyId: bank.signature.keyId } } : {}),
   };
 }

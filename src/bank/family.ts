@@ -5,6 +5,9 @@
 // one detector in practice (redundancy, measured at fit time on clean images: redundancy.ts).
 import type { FingerprintBank } from './bank.js';
 
+/** Fingerprints drawn per input when neither the caller nor a bank's calibration says (the detector's default). */
+export const defaultDraws = 25;
+
 export interface ClassFamily {
   class: number;
   /** Fingerprints stored, and distinct ones among them (the same neuron subset counts once). */

@@ -6,32 +6,10 @@
 import { screen } from '../kernels.js';
 import type { ScreenResult } from '../native.js';
 import type { SeededRandom } from '../random.js';
-import type { BankArrays } from './bank.js';
+import { emptyArrays } from './bank.js';
 import { drawCandidates } from './candidates.js';
 import { FingerprintColumns, meanAbsCorrelation } from './redundancy.js';
-
-export interface ScreenSettings {
-  /** Distinct subsets screened per class, at most all of them (default 100,000; at k = 1: every neuron). */
-  candidates: number;
-  /** Neurons per subset (default 1, the measured best: docs/results.md, *Ablations*). */
-  k: number;
-  /** Significance required of the t-test (default 1e-3). */
-  pMax: number;
-  /** Effect size required, |Cohen's d| (default 1.5). */
-  dMin: number;
-  /** Fingerprints kept per class (default 2,000). */
-  topK: number;
-  /**
-   * Below this many passing fingerprints a class is relaxed: the best by |d| among p < pMax, then
-   * the best by |d| (default 25).
-   */
-  minFingerprints: number;
-  /**
-   * A fingerprint is not kept when its values on the clean images correlate above this (in absolute
-   * value) with one already kept; 1 keeps every one (default 1; docs/results.md, *The detector family*).
-   */
-  maxCorrelation: number;
-}
+import type { ActivationSet, BankArrays, ClassFingerprints, ScreenSettings } from './types.js';
 
 export const defaultScreenSettings: ScreenSettings = {
   candidates: 100_000,
@@ -42,21 +20,6 @@ export const defaultScreenSettings: ScreenSettings = {
   minFingerprints: 25,
   maxCorrelation: 1,
 };
-
-export interface ActivationSet {
-  /** Row-major [rows x neurons]. */
-  acts: Float32Array;
-  rows: number;
-}
-
-export interface ClassFingerprints extends BankArrays {
-  /** Candidates that passed p < pMax and |d| >= dMin for at least one family. */
-  passed: number;
-  /** Why the class kept fingerprints that did not pass, when it had to. */
-  relaxed?: string;
-  /** Mean |correlation| of the kept fingerprints on the clean images (redundancy.ts); absent when undefined. */
-  redundancy?: number;
-}
 
 /** Whether a candidate may join the fingerprints chosen so far. */
 type Accept = (candidate: number, chosen: readonly number[]) => boolean;
@@ -234,14 +197,7 @@ function collect(
 ): BankArrays {
   const F = chosen.length;
   const families = results.length;
-  const out: BankArrays = {
-    indices: new Uint32Array(F * k),
-    mu0: new Float32Array(F),
-    sd0: new Float32Array(F),
-    mu1: new Float32Array(families * F),
-    sd1: new Float32Array(families * F),
-    effect: new Float32Array(F),
-  };
+  const out = emptyArrays(F, k, families);
   chosen.forEach((c, i) => {
     out.indices.set(candidates.subarray(c * k, (c + 1) * k), i * k);
     // Clean statistics are the same in every family's screen; take the first.

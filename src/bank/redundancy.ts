@@ -3,7 +3,7 @@
 // fingerprints the bank lists, so a family of detectors is only as diverse as this is low. The same
 // standardized values serve the optional correlation cap of the selection (fit.ts).
 import { SeededRandom } from '../random.js';
-import type { ActivationSet } from './fit.js';
+import type { ActivationSet } from './types.js';
 
 /** Standardized values of fingerprints over a set of images, one column (of `rows`) per fingerprint. */
 export class FingerprintColumns {

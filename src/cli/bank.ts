@@ -1,9 +1,13 @@
-// `nfp bank info | merge | calibrate`: look inside a bank, join class shards, calibrate a threshold.
+// `nfp bank info | merge | calibrate | keygen | sign`: look inside a bank, join class shards,
+// calibrate a threshold, make a signing key pair and sign a bank for deployment.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
 
-import { describeBank, FingerprintBank, readBank, writeBank } from '../bank/index.js';
-import { loadTensorFile } from '../data/index.js';
-import { FingerprintDetector } from '../detect/index.js';
+import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank } from '../bank/index.js';
+import { ExperimentError, calibrateExperiment, checkOutPath } from '../experiment/index.js';
+import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import type { ImageFlags } from './options.js';
 import { parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
 
@@ -32,48 +36,84 @@ export function registerBankCommand(program: Command): Command {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     });
   bank
+    .command('keygen')
+    .description('make an Ed25519 key pair for signing banks: <name>.key (private, mode 600) and <name>.pub')
+    .requiredOption('--out <name>', 'path without extension of the two PEM files')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp bank keygen --out deploy && nfp bank sign --key deploy.key bank.nfp --out bank.nfp\n',
+    )
+    .action(async (options: { out: string }, cmd: Command) => {
+      await asUsage(cmd, async () => {
+        const [key, pub] = [`${options.out}.key`, `${options.out}.pub`];
+        for (const path of [key, pub]) {
+          if (existsSync(path))
+            throw new ExperimentError(`Expected --out to name new files but ${path} exists`, '--out');
+        }
+        const pair = generateSigningKeys();
+        writeFileSync(key, pair.privateKey, { mode: 0o600, flag: 'wx' });
+        writeFileSync(pub, pair.publicKey, { flag: 'wx' });
+        process.stdout.write(`${JSON.stringify({ privateKey: key, publicKey: pub })}\n`);
+      });
+    });
+  bank
+    .command('sign')
+    .argument('<bank.nfp>', 'the bank to sign (calibrate it first: calibrating changes it and drops the signature)')
+    .description('sign a bank with an Ed25519 private key, so that detectors given the public key refuse any other')
+    .requiredOption('--key <key.pem>', 'the private key (PEM, PKCS#8), e.g. from nfp bank keygen')
+    .requiredOption('--out <bank.nfp>', 'the signed bank (may be the same path)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp bank sign --key deploy.key bank.nfp --out bank.nfp\n' +
+        '  $ nfp detect --model m.onnx --bank bank.nfp --public-key deploy.pub image.png\n',
+    )
+    .action(async (path: string, options: { key: string; out: string }, cmd: Command) => {
+      await asUsage(cmd, async () => {
+        checkOutPath(options.out, '.nfp', '--out');
+        writeBank(options.out, readBank(path), { privateKey: readFileSync(options.key) });
+        const keyId = readBank(options.out).signature!.keyId;
+        process.stdout.write(`${JSON.stringify({ out: options.out, keyId })}\n`);
+      });
+    });
+  const calibrate = bank
     .command('calibrate')
     .requiredOption('--model <model>', 'the ONNX classifier the bank was fitted on')
     .requiredOption('--bank <bank.nfp>', 'the bank')
     .requiredOption('--data <path>', 'held-out clean images (IDX, .npy or a folder), not used to fit the bank')
-    .option('--fpr <rate>', 'target false-positive rate', parseShare, 0.05)
+    .option('--limit <n>', 'only the first n images of --data', parsePositiveInt)
+    .option('--fpr <rate>', 'target false-positive rate, in (0, 1)', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
     .option('--draws-per-image <n>', 'random draws scored per clean image', parsePositiveInt, 10)
     .option(
       '--confidence',
       'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)',
     )
-    .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)')
-    .action(
-      async (options: {
+    .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)');
+  addImageOptions(calibrate).action(
+    async (
+      options: {
         model: string;
         bank: string;
         data: string;
+        limit?: number;
         fpr: number;
         draws: number;
         drawsPerImage: number;
         confidence?: boolean;
         out: string;
-      }) => {
-        const detector = await FingerprintDetector.load({
-          model: options.model,
-          bank: options.bank,
-          draws: options.draws,
+      } & ImageFlags,
+      cmd: Command,
+    ) => {
+      await asUsage(cmd, async () => {
+        const result = await calibrateExperiment({
+          ...options,
           confidence: options.confidence === true,
+          image: imageReadOptionsOf(options),
         });
-        try {
-          const clean = await loadTensorFile(options.data);
-          const calibration = await detector.calibrate(clean, {
-            fpr: options.fpr,
-            drawsPerImage: options.drawsPerImage,
-          });
-          detector.save(options.out);
-          process.stdout.write(`${JSON.stringify({ out: options.out, ...calibration })}\n`);
-        } finally {
-          await detector.release();
-        }
-      },
-    );
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      });
+    },
+  );
   return bank;
 }
 
@@ -96,6 +136,11 @@ function bankInfo(path: string, options: { json?: boolean }): void {
           `${cal.confidence ? ' + confidence term' : ''}, ` +
           `global threshold ${cal.global.toFixed(3)} (${cal.images} images)\n`
       : 'not calibrated\n',
+  );
+  out.write(
+    d.signature
+      ? `signed by key ${d.signature.keyId.slice(0, 16)}… (not verified here: detectors verify with --public-key)\n`
+      : 'not signed\n',
   );
   if (d.duplicates > 0) {
     out.write(

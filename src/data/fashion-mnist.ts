@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
 import { DataFormatError } from './errors.js';
 import { idxImagesToBatch, readIdx, readIdxLabels } from './idx.js';
-import type { ImageBatch } from './image-batch.js';
+import type { NchwBatch } from './image-batch.js';
 
 /** Class names in label order (labels 0-9), as the dataset's authors give them. */
 export const fashionMnistClasses: readonly string[] = Object.freeze([
@@ -24,7 +24,7 @@ export const fashionMnistClasses: readonly string[] = Object.freeze([
 
 export type FashionMnistSplit = 'train' | 'test';
 
-export interface FashionMnist extends ImageBatch {
+export interface FashionMnist extends NchwBatch {
   labels: Int32Array;
   classes: readonly string[];
 }

@@ -6,6 +6,8 @@ import { basename } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
+import type { ImageBatch } from '../data/index.js';
+
 import { cardTaps } from './card.js';
 import { probeLayers } from './layers.js';
 import type { LayerInfo } from './layers.js';
@@ -18,12 +20,6 @@ import type { TapLayout, TapPlan } from './tap-layout.js';
 import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
 import type { TapRequest, TapSpec } from './taps.js';
-
-/** NCHW float32 images, values as the model expects them (usually [0, 1]). */
-export interface ImageBatch {
-  data: Float32Array;
-  dims: readonly number[];
-}
 
 export interface Preprocess {
   /** Per-channel mean and std applied as (x - mean) / std before the model. */
@@ -58,7 +54,7 @@ export interface ClassifierOutput {
   /** [rows x classes] */
   logits: Float32Array;
   labels: Int32Array;
-  /** [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
+  /** Shape [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
   activations: Float32Array;
 }
 
@@ -69,6 +65,19 @@ export class ClassifierError extends Error {
   }
 }
 
+/**
+ * An ONNX image classifier run through ONNX Runtime with activation taps: logits, predicted labels and
+ * the tapped activation matrix [rows x neurons] (tapped outputs flattened and concatenated in tap
+ * order; a large layer under the 'wide' neuron budget contributes a recorded sample of its neurons).
+ *
+ * Arguments (`load`): `taps` ('default': the model card's detector taps, else 'wide'; 'wide', 'auto'
+ * or node/tensor names), `neuronBudget`, `tapSeed`, `batchSize` (32), `preprocess` (mean/std),
+ * `inputShape` ([C, H, W] when symbolic), ONNX Runtime session settings.
+ *
+ * @example
+ * const c = await Classifier.load('models/fmnist-cnn.onnx', { taps: 'auto' });
+ * const { labels, logits, activations } = await c.run({ data, dims: [n, 1, 28, 28] });
+ */
 export class Classifier {
   private constructor(
     readonly source: string,

@@ -1,8 +1,18 @@
 // The model runtime's front door: ONNX classifiers with activation taps.
 export { Classifier, ClassifierError, argmaxRows } from './classifier.js';
-export type { ClassifierOptions, ClassifierOutput, ImageBatch, Preprocess } from './classifier.js';
+export type { ClassifierOptions, ClassifierOutput, Preprocess } from './classifier.js';
+export type { ImageBatch } from '../data/index.js';
 export { ModelCardError, cardPath, cardTaps } from './card.js';
-export { TapLayoutError, copyTapOutputs, expandTapSeed, tapRunBytes, tapRunRows, wholeLayout } from './tap-layout.js';
+export {
+  TapLayoutError,
+  activationChunkBytes,
+  activationChunkRows,
+  copyTapOutputs,
+  expandTapSeed,
+  tapRunBytes,
+  tapRunRows,
+  wholeLayout,
+} from './tap-layout.js';
 export type { TapLayout, TapPlan } from './tap-layout.js';
 export {
   allocateBudget,

@@ -186,3 +186,11 @@ export function tapRunRows(taps: TapLayout[], batchSize: number): number {
   const perImage = 4 * taps.reduce((n, t) => n + t.fullSize, 0);
   return Math.max(1, Math.min(batchSize, Math.floor(tapRunBytes / Math.max(1, perImage))));
 }
+
+/** Activation matrix memory one step of a long scoring (calibration, evaluation) may hold. */
+export const activationChunkBytes = 256 * 2 ** 20;
+
+/** Rows of `neurons` float32 activations that fit in activationChunkBytes (at least one). */
+export function activationChunkRows(neurons: number): number {
+  return Math.max(1, Math.floor(activationChunkBytes / (4 * Math.max(1, neurons))));
+}

@@ -247,7 +247,7 @@ describe('ablations in a report', () => {
     const md = ablationMarkdown(ablations, 'FPR 0.05').join('\n');
     expect(md).to.match(/## Ablations/);
     expect(md).to.match(/### draws: fingerprints drawn per input \(m\), no refit/);
-    expect(md).to.match(/\| 25 \* \| 100 \| 60 \| 0\.050 \| 0\.9500 \| 0\.500 \| 1 \|/);
+    expect(md).to.match(/\| 25 \* \| 100 \| 60 \| - \| 0\.050 \| 0\.9500 \| 0\.500 \| 1 \|/);
     expect(md).to.match(/\| 1 \| 0\.7900 \(0\.0020\) \|/);
     expect(md).to.match(/refit at the bank's own setting reproduces the bank exactly/);
     expect(md).to.match(/!\[ablation-k\]\(figures\/ablation-k\.png\)/);
