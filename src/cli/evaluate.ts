@@ -7,8 +7,14 @@ import { Option } from 'commander';
 import type { AttackName } from '../attacks/index.js';
 import type { AttackMode } from '../bank/index.js';
 import { defaultEvaluation } from '../eval/index.js';
+import type { BaselineName } from '../baselines/index.js';
 import type { AblationSpec, Evaluation } from '../eval/index.js';
-import { defaultEvaluationAttacks, evaluateExperiment, evaluationSummary } from '../experiment/index.js';
+import {
+  defaultBaselineFitSources,
+  defaultEvaluationAttacks,
+  evaluateExperiment,
+  evaluationSummary,
+} from '../experiment/index.js';
 import {
   addAttackOptions,
   addImageOptions,
@@ -18,7 +24,7 @@ import {
   imageReadOptionsOf,
 } from './options.js';
 import type { AttackOptions, ImageFlags } from './options.js';
-import { parseAblation, parseAttackList, parseInteger, parsePositiveInt } from './parse.js';
+import { parseAblation, parseAttackList, parseBaselineList, parseInteger, parsePositiveInt } from './parse.js';
 import { stageBars } from './progress.js';
 
 export interface EvaluateCommandOptions extends AttackOptions, ImageFlags {
@@ -37,6 +43,9 @@ export interface EvaluateCommandOptions extends AttackOptions, ImageFlags {
   ablate?: AblationSpec[];
   /** How the bank's attacked images were made, for the refits of --ablate k, candidates and taps. */
   refitAttackMode?: AttackMode;
+  /** Peer detectors on the same images. */
+  baselines?: BaselineName[];
+  baselineFitImages?: number;
 }
 
 export function registerEvaluateCommand(program: Command): Command {
@@ -92,6 +101,18 @@ export function registerEvaluateCommand(program: Command): Command {
         .choices(['untargeted', 'targeted', 'mixed'])
         .default('mixed'),
     )
+    .option(
+      '--baselines <names>',
+      "peer detectors on the same images, comma-separated: mahalanobis, lid, squeeze (fitted on the bank's fit " +
+        'rows and taps, calibrated on its calibration rows; rows in the report and matrix.md)',
+      parseBaselineList,
+    )
+    .option(
+      '--baseline-fit-images <n>',
+      "correctly classified fit images each of the bank's attack families is run on for the peer detectors",
+      parsePositiveInt,
+      defaultBaselineFitSources,
+    )
     .addHelpText(
       'after',
       [
@@ -99,6 +120,7 @@ export function registerEvaluateCommand(program: Command): Command {
         '  $ nfp evaluate --model models/fmnist-cnn.onnx --bank bank.nfp \\',
         '      --data data/fashion-mnist/t10k-images-idx3-ubyte.gz --attacks pgd,fgsm,cw,deepfool --report report/',
         '  $ nfp evaluate ... --bank pgd.nfp fgsm.nfp cw.nfp --report matrix/   # cross-attack matrix',
+        '  $ nfp evaluate ... --baselines mahalanobis,lid,squeeze --report peers/   # peer detectors side by side',
         '  $ nfp evaluate ... --ablate draws=1,5,25,100 --ablate top=50,200,2000 --ablate k=1,3,10 \\',
         '      --report ablations/\n',
       ].join('\n'),
@@ -123,6 +145,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions, command: 
     seed: options.seed,
     ...(options.ablate !== undefined ? { ablate: options.ablate } : {}),
     ...(options.refitAttackMode !== undefined ? { refitAttackMode: options.refitAttackMode } : {}),
+    ...(options.baselines !== undefined ? { baselines: options.baselines } : {}),
+    ...(options.baselineFitImages !== undefined ? { baselineFitSources: options.baselineFitImages } : {}),
     report: options.report,
     command,
     onProgress: stageBars(),

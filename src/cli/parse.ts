@@ -4,6 +4,8 @@ import { InvalidArgumentError } from 'commander';
 
 import { attackNames } from '../attacks/index.js';
 import type { AttackName } from '../attacks/index.js';
+import { baselineNames } from '../baselines/index.js';
+import type { BaselineName } from '../baselines/index.js';
 import { ablationParameters } from '../eval/ablation-spec.js';
 import { imageFormats } from '../data/index.js';
 import type { ImageFormat } from '../data/index.js';
@@ -105,6 +107,20 @@ export function parseAttackList(value: string): AttackName[] {
   if (names.length === 0 || new Set(names).size !== names.length)
     throw new InvalidArgumentError('expected distinct attack names');
   return names as AttackName[];
+}
+
+/** `--baselines mahalanobis,lid,squeeze`: distinct peer detector names. */
+export function parseBaselineList(value: string): BaselineName[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const n of names)
+    if (!(baselineNames as readonly string[]).includes(n))
+      throw new InvalidArgumentError(`unknown baseline '${n}' (known: ${baselineNames.join(', ')})`);
+  if (names.length === 0 || new Set(names).size !== names.length)
+    throw new InvalidArgumentError('expected distinct baseline names');
+  return names as BaselineName[];
 }
 
 /**

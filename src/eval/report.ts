@@ -138,6 +138,66 @@ function familyMarkdown(e: Evaluation): string[] {
   ];
 }
 
+/** Peer detectors next to the fingerprint detector on the same images (nfp evaluate --baselines). */
+function baselineMarkdown(e: Evaluation): string[] {
+  const peers = e.baselines;
+  if (peers === undefined) return [];
+  const ms = (s: number) => (s * 1000).toFixed(s * 1000 < 10 ? 2 : 1);
+  const lines = [
+    '## Peer detectors',
+    '',
+    `Mahalanobis (Lee et al. 2018), LID (Ma et al. 2018) and feature squeezing (Xu et al. 2018) on the same ` +
+      `${peers.clean} clean and adversarial images, fitted on the bank's fit rows (its attack families run ` +
+      `untargeted on them), one global threshold each for FPR ${peers.fpr} on the ${peers.calibration} ` +
+      'calibration rows. Cost: fit seconds per fit image used, scoring seconds per held-out image.',
+    '',
+    markdownRow([
+      'detector',
+      'attack',
+      'adversarial',
+      'AUC',
+      'TPR@1%',
+      'TPR@5%',
+      'TPR at threshold',
+      'measured FPR',
+      'fit ms/image',
+      'score ms/image',
+    ]),
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...e.attacks.map((a) =>
+      markdownRow([
+        'fingerprints',
+        a.attack,
+        a.adversarial,
+        f(a.auc, 4),
+        f(a.tprAt1),
+        f(a.tprAt5),
+        f(a.tprAtThreshold),
+        f(e.clean.fprAtThreshold),
+        '-',
+        '-',
+      ]),
+    ),
+  ];
+  for (const b of peers.baselines)
+    for (const a of b.attacks)
+      lines.push(
+        markdownRow([
+          b.name,
+          a.attack,
+          a.adversarial,
+          f(a.auc, 4),
+          f(a.tprAt1),
+          f(a.tprAt5),
+          f(a.tprAtThreshold),
+          f(b.fprAtThreshold),
+          ms(b.cost.fitSecondsPerImage),
+          ms(b.cost.scoreSecondsPerImage),
+        ]),
+      );
+  return [...lines, ''];
+}
+
 function markdown(e: Evaluation, context: ReportContext, pictures: string[]): string {
   const lines: string[] = [];
   lines.push(`# Detection report: ${e.bank.model}`, '');
@@ -191,6 +251,7 @@ function markdown(e: Evaluation, context: ReportContext, pictures: string[]): st
         `| ${a.perClass.map((p) => (p.auc === null ? '-' : `${f(p.auc)} (${p.adversarial})`)).join(' | ')} |`,
     );
   lines.push('');
+  lines.push(...baselineMarkdown(e));
   lines.push(...familyMarkdown(e));
   lines.push(...ablationMarkdown(e.ablations ?? [], context.calibration ?? `FPR ${f(e.bank.fpr, 2)}`));
   lines.push('## Figures', '');

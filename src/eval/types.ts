@@ -1,6 +1,7 @@
 // The evaluation's data types: what an evaluation (evaluate.ts) and its ablations (ablation.ts)
 // produce, as metrics.json stores them (schema nfp-evaluation/1). Types only.
 import type { Attack } from '../attacks/index.js';
+import type { BaselineEvaluation } from '../baselines/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
 import type { AblationParameter } from './ablation-spec.js';
 import type { Summary } from './metrics.js';
@@ -91,6 +92,13 @@ export interface Evaluation {
    * threshold, and the AUC mean and std over the random detectors. See ablation.ts.
    */
   ablations?: Ablation[];
+  /**
+   * Optional (nfp evaluate --baselines; absent otherwise, schema unchanged): peer detectors (Mahalanobis,
+   * LID, feature squeezing) on the same clean and adversarial images, one row per detector and attack:
+   * AUC, TPR at 1% and 5% FPR and at their calibrated threshold, measured FPR, fit and scoring cost per
+   * image. See baselines/evaluate.ts.
+   */
+  baselines?: BaselineEvaluation;
 }
 
 export interface AblationAttackRow {

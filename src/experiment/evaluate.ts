@@ -1,7 +1,7 @@
 // Evaluating banks as `nfp evaluate` and the demo do: the held-out rows of the data (every bank's
 // fit and calibration rows left out), the attack suite run once and shared by every bank, an
 // evaluation per bank (with ablations when asked), a report folder per bank and, for several
-// banks, the cross-attack matrix.
+// banks, the cross-attack matrix; with --baselines, the peer detectors on the same images (baselines.ts).
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 
@@ -22,6 +22,8 @@ import {
   writeReport,
 } from '../eval/index.js';
 import type { AblationSpec, AdversarialSet, Evaluation, EvaluationAttack } from '../eval/index.js';
+import type { BaselineEvaluation, BaselineName } from '../baselines/index.js';
+import { baselineExperiment, checkBaselineRequest } from './baselines.js';
 import type { ImageReadOptions, LabelledData } from './data.js';
 import { loadLabelledFor, rowsOf } from './data.js';
 import { defaultEvaluationAttacks, fitBatchSize } from './defaults.js';
@@ -47,6 +49,14 @@ export interface EvaluateExperimentOptions {
   seed?: number;
   ablate?: AblationSpec[];
   refitAttackMode?: AttackMode;
+  /**
+   * Peer detectors to evaluate on the same images (nfp evaluate --baselines): fitted on the first bank's
+   * fit rows and taps, calibrated on its calibration rows; one row per detector and attack in every
+   * report and in the matrix.
+   */
+  baselines?: readonly BaselineName[];
+  /** Correctly classified fit images each of the bank's attack families is run on for the baselines (default 1,000). */
+  baselineFitSources?: number;
   /** The report folder, and what the report says produced it. */
   report: string;
   command: string;
@@ -68,6 +78,9 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   const data =
     typeof options.data === 'string' ? await loadLabelledFor(options.model, options.data, options) : options.data;
   const split = heldOutRows(banks, data);
+  const baselines = options.baselines ?? [];
+  if (baselines.length > 0) checkBaselineRequest(baselines, banks[0]!.bank, data);
+  let peers: BaselineEvaluation | undefined;
   if (ablate.length > 0) await checkAblationRequest(options.model, banks[0]!.bank, ablate, data);
   const images = rowsOf(data.images, split.start, data.images.dims[0]!);
   const labels = data.labels.subarray(split.start);
@@ -118,6 +131,21 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
           });
           evaluation = { ...evaluation, ablations };
         }
+        if (baselines.length > 0) {
+          peers ??= await baselineExperiment({
+            model: options.model,
+            bank: banks[0]!.bank,
+            data,
+            baselines,
+            heldOut: { images, labels },
+            adversarial,
+            attackModel,
+            ...(options.baselineFitSources !== undefined ? { fitSources: options.baselineFitSources } : {}),
+            seed: options.seed ?? 1,
+            onProgress: progress,
+          });
+          evaluation = { ...evaluation, baselines: peers };
+        }
         const dir = banks.length === 1 ? options.report : join(options.report, names[index]!.dir);
         const paths = await writeReport(dir, evaluation, {
           command: options.command,
@@ -134,7 +162,7 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   } finally {
     await attackModel.release();
   }
-  if (banks.length > 1)
+  if (banks.length > 1 || baselines.length > 0)
     result.matrix = writeMatrix(
       options.report,
       names.map((n) => n.label),

@@ -14,6 +14,8 @@ export { runDemo } from './demo.js';
 export type { DemoOptions, DemoResult } from './demo.js';
 export { ExperimentError } from './errors.js';
 export { evaluateExperiment, heldOut, reportNames } from './evaluate.js';
+export { baselineExperiment, checkBaselineRequest, defaultBaselineFitSources } from './baselines.js';
+export type { BaselineExperimentOptions } from './baselines.js';
 export type { EvaluateExperimentOptions, EvaluateExperimentResult } from './evaluate.js';
 export { checkFitOptions, checkOutPath, describeTapPlan, fitExperiment } from './fit.js';
 export type { FitExperimentOptions, FitSummary } from './fit.js';
