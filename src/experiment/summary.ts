@@ -17,6 +17,8 @@ export interface EvaluationSummary {
     parameter: string;
     rows: Array<{ setting: string; own: boolean; cleanFpr: number; auc: Record<string, number> }>;
   }>;
+  /** Peer detectors (--baselines): measured FPR and AUC per attack. */
+  baselines?: Array<{ detector: string; cleanFpr: number; auc: Record<string, number> }>;
 }
 
 /** v to `digits` significant digits (NaN and infinities as they are). */
@@ -45,6 +47,15 @@ export function evaluationSummary(e: Evaluation): EvaluationSummary {
               cleanFpr: significant(r.fprAtThreshold, 4),
               auc: Object.fromEntries(r.attacks.map((x) => [x.attack, significant(x.auc, 4)])),
             })),
+          })),
+        }
+      : {}),
+    ...(e.baselines
+      ? {
+          baselines: e.baselines.baselines.map((b) => ({
+            detector: b.name,
+            cleanFpr: significant(b.fprAtThreshold, 4),
+            auc: Object.fromEntries(b.attacks.map((x) => [x.attack, significant(x.auc, 4)])),
           })),
         }
       : {}),

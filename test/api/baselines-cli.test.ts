@@ -63,7 +63,9 @@ describe('nfp evaluate --baselines', function () {
 
   it('adds one row per peer detector and attack to metrics.json, the report and the matrix', async () => {
     const report = join(dir(), 'report');
-    await nfp(evaluate(report, ['--baselines', 'mahalanobis,lid,squeeze']));
+    const out = JSON.parse(await nfp(evaluate(report, ['--baselines', 'mahalanobis,lid,squeeze']))) as {
+      banks: Array<{ baselines: Array<{ detector: string; auc: Record<string, number> }> }>;
+    };
     const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8')) as Evaluation;
     const peers = metrics.baselines!;
     expect(peers.baselines.map((b) => b.name)).to.deep.equal(['mahalanobis', 'lid', 'squeeze']);
@@ -92,6 +94,11 @@ describe('nfp evaluate --baselines', function () {
     // FGSM at eps 0.1 is far from the clean images: every peer detector sees it.
     for (const b of peers.baselines) expect(b.attacks[0]!.auc, b.name).to.be.greaterThan(0.7);
 
+    expect(out.banks[0]!.baselines.map((b) => Object.keys(b.auc))).to.deep.equal([
+      ['fgsm', 'deepfool'],
+      ['fgsm', 'deepfool'],
+      ['fgsm', 'deepfool'],
+    ]);
     const md = readFileSync(join(report, 'report.md'), 'utf8');
     expect(md).to.match(/## Peer detectors/);
     for (const name of ['fingerprints', 'mahalanobis', 'lid', 'squeeze'])
