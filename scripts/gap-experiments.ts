@@ -9,6 +9,8 @@
 //   largest z                      the library's confidence term
 //   fingerprint z alone            the largest family z
 //   largest z + squeezing z        the squeezing statistic as one more z
+//   per-family calibration         each term shifted by its own per-class threshold for 5% / (terms) FPR on the
+//                                  calibration images, then the largest (a Bonferroni split of the FPR)
 //   largest z + Mahalanobis z      the Mahalanobis baseline without input pre-processing (eps 0: one forward
 //                                  pass with the bank's taps, which the detector runs anyway), fitted on the
 //                                  fit rows as scripts/baselines-report.ts fits it, as one more z
@@ -173,10 +175,24 @@ for (const name of args.models.split(',')) {
   const zMahalanobis = standardizer(calibration, (s) => s.mahalanobis, classes);
   const zFamilyRegression = standardizer(calibration, logOdds(familyOnly, families), classes);
   const margin = (s: Scored) => s.z[families]!;
+  // Per-family calibration: each term (family z's, margin z) shifted by its own per-class quantile on the
+  // calibration images at 5% / (terms) FPR, so each term alone flags about its share of the clean images.
+  const terms = families + 1;
+  const termCut = Array.from({ length: classes }, (_, c) => {
+    const own = calibration.filter((s) => s.label === c);
+    return Array.from({ length: terms }, (_, t) =>
+      thresholdFor(
+        own.map((s) => s.z[t]!),
+        0.05 / terms,
+      ),
+    );
+  });
+  const perFamily = (s: Scored) => Math.max(...s.z.map((v, t) => v - termCut[s.label]![t]!));
   const rules: Array<[string, (s: Scored) => number]> = [
     ["largest z (the library's)", (s) => Math.max(...s.z)],
     ['fingerprint z alone', (s) => Math.max(...s.z.slice(0, families))],
     ['largest z + squeezing z', (s) => Math.max(...s.z, zSqueeze(s))],
+    ['per-family calibration (each term at 5% / terms FPR)', perFamily],
     ['largest z + Mahalanobis z', (s) => Math.max(...s.z, zMahalanobis(s))],
     ['largest z + Mahalanobis z + squeezing z', (s) => Math.max(...s.z, zMahalanobis(s), zSqueeze(s))],
     ['regression on (family z, margin z)', logOdds(withMargin, families + 1)],
