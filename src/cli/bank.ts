@@ -8,7 +8,7 @@ import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank
 import { ExperimentError, calibrateExperiment, checkOutPath } from '../experiment/index.js';
 import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
 import type { ImageFlags } from './options.js';
-import { parsePositiveInt, parseShare } from './parse.js';
+import { parseInteger, parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
 
 export function registerBankCommand(program: Command): Command {
@@ -81,6 +81,11 @@ export function registerBankCommand(program: Command): Command {
     .requiredOption('--bank <bank.nfp>', 'the bank')
     .requiredOption('--data <path>', 'held-out clean images (IDX, .npy or a folder), not used to fit the bank')
     .option('--limit <n>', 'only the first n images of --data', parsePositiveInt)
+    .option(
+      '--held-out',
+      'calibrate on the rows of --data that the bank records as held out from its fit (merged nfp fit --shard banks)',
+    )
+    .option('--seed <n>', 'seeded draws: reproducible thresholds (as a seeded nfp fit calibrates)', parseInteger)
     .option('--fpr <rate>', 'target false-positive rate, in (0, 1)', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
     .option('--draws-per-image <n>', 'random draws scored per clean image', parsePositiveInt, 10)
@@ -96,6 +101,8 @@ export function registerBankCommand(program: Command): Command {
         bank: string;
         data: string;
         limit?: number;
+        heldOut?: boolean;
+        seed?: number;
         fpr: number;
         draws: number;
         drawsPerImage: number;
@@ -108,6 +115,7 @@ export function registerBankCommand(program: Command): Command {
         const result = await calibrateExperiment({
           ...options,
           confidence: options.confidence === true,
+          heldOut: options.heldOut === true,
           image: imageReadOptionsOf(options),
         });
         process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -17,6 +17,8 @@ export { evaluateExperiment, heldOut, reportNames } from './evaluate.js';
 export type { EvaluateExperimentOptions, EvaluateExperimentResult } from './evaluate.js';
 export { checkFitOptions, checkOutPath, describeTapPlan, fitExperiment } from './fit.js';
 export type { FitExperimentOptions, FitSummary } from './fit.js';
+export { parseShard, shardClasses, shardIndexVariable } from './shard.js';
+export type { Shard } from './shard.js';
 export { defaultPredictBatch, predictExperiment } from './predict.js';
 export type { Prediction, PredictExperimentOptions, PredictSummary } from './predict.js';
 export { evaluationSummary, significant } from './summary.js';
