@@ -133,6 +133,12 @@ export async function fitExperiment(
     checkAgainstModel(options, model);
     if (options.shard !== undefined) classes = shardClasses(options.shard, model.classes);
     options.onMessage?.(describeTapPlan(model, options.model, screenRows, activationBytes));
+    const mode = options.attackMode ?? defaultFit.attackMode;
+    if (sharded && mode !== 'targeted')
+      options.onMessage?.(
+        `--attack-mode ${mode}: every shard attacks one untargeted pool of all classes (the same work in each); ` +
+          '--attack-mode targeted splits the attacks among the shards',
+      );
     bank = await buildBank({
       model,
       images: rowsOf(data.images, 0, fitRows),
