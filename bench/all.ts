@@ -8,9 +8,11 @@
 //   bandwidth: bytes gathered per second by detectScores, subsetMeans and screen vs a plain
 //              Float32Array copy (bench/kernels.ts)
 //   attacks:   PGD-20 vs the PyTorch reference (bench/attacks.ts); only when NFP_BENCH_ONLY names it
+//   scale:     a synthetic 1,000-class bank against the ImageNet-scale goals: size on disk, load,
+//              merge of 100 shards, bank info (bench/scale.ts); its own table (sizes and seconds, not rates)
 // Every figure is a rate (more is better) and ratio = ours / baseline.
 // Options (env): NFP_BENCH_QUICK=1 (small sizes, committed models only: a smoke run of well under a
-// minute), NFP_BENCH_ONLY=detect,screen,grad,bandwidth (the sections to run; these four by default),
+// minute), NFP_BENCH_ONLY=detect,screen,grad,bandwidth,scale (the sections to run; these five by default),
 // NFP_BENCH_C (candidates per screen call, default 100000), NFP_BENCH_REPS (detect and grad reps).
 import * as ort from 'onnxruntime-node';
 
@@ -34,11 +36,13 @@ import {
   screenRows,
 } from './kernels.js';
 import type { Bandwidth, ScreenBench } from './kernels.js';
+import { benchScale, printScale, scaleSettings } from './scale.js';
+import type { ScaleResult } from './scale.js';
 import { benchEnv, formatFigure, formatRatio, machine, printTable, row, writeResult } from './machine.js';
 import type { Row, Section } from './machine.js';
 
-const sectionNames: readonly Section[] = ['detect', 'screen', 'grad', 'bandwidth', 'attacks'];
-const defaultSections: readonly Section[] = ['detect', 'screen', 'grad', 'bandwidth'];
+const sectionNames: readonly Section[] = ['detect', 'screen', 'grad', 'bandwidth', 'attacks', 'scale'];
+const defaultSections: readonly Section[] = ['detect', 'screen', 'grad', 'bandwidth', 'scale'];
 
 function chosenSections(): Section[] {
   const only = process.env.NFP_BENCH_ONLY?.trim();
@@ -66,6 +70,7 @@ interface Details {
   grad?: { reps: number; rows: GradRow[]; skipped: string[]; torch?: TorchGrad };
   bandwidth?: Bandwidth[];
   attacks?: { rows: AttackRow[]; skipped: string[]; torch: boolean };
+  scale?: ScaleResult;
 }
 
 const { quick } = benchEnv();
@@ -119,6 +124,9 @@ const run: Record<Section, () => Promise<void>> = {
     details.attacks = { ...measured, skipped };
     rows.push(...attackRows(measured.rows, skipped, measured.torch));
   },
+  scale: async () => {
+    details.scale = await benchScale(scaleSettings(quick));
+  },
 };
 
 for (const section of sections) {
@@ -141,13 +149,16 @@ const about = [
   ...(s === undefined ? [] : [`screen: C=${s.C}, k=${s.k}, n0=${s.n0}, n1=${s.n1}, N=${s.N}`]),
   ...(details.bandwidth === undefined ? [] : ['copies on 1 thread']),
 ];
-printTable(
-  `ours vs baseline, both measured in this run; ratio = ours / ` +
-    `baseline${about.length > 0 ? ` (${about.join('; ')})` : ''}`,
-  ['section', 'case', 'ours', 'baseline', 'ratio'],
-  rows.map((r) => [r.section, r.case, formatFigure(r.ours), formatFigure(r.baseline), formatRatio(r.ratio)]),
-  2,
-);
+// The scale section alone adds no ratio rows: no empty table then.
+if (rows.length > 0 || details.scale === undefined)
+  printTable(
+    `ours vs baseline, both measured in this run; ratio = ours / ` +
+      `baseline${about.length > 0 ? ` (${about.join('; ')})` : ''}`,
+    ['section', 'case', 'ours', 'baseline', 'ratio'],
+    rows.map((r) => [r.section, r.case, formatFigure(r.ours), formatFigure(r.baseline), formatRatio(r.ratio)]),
+    2,
+  );
+if (details.scale !== undefined) printScale(details.scale);
 if (details.screen !== undefined) console.log(`python: ${details.screen.pythonNote}`);
 if (details.grad?.torch !== undefined)
   console.log(`PyTorch ${details.grad.torch.torch}, ${details.grad.torch.threads} threads`);

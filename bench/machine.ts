@@ -125,7 +125,7 @@ export async function withBackend<T>(name: BackendName, fn: () => Promise<T>): P
 }
 
 /** The sections of `npm run bench`; each script contributes rows for one of them. */
-export type Section = 'detect' | 'screen' | 'grad' | 'bandwidth' | 'attacks';
+export type Section = 'detect' | 'screen' | 'grad' | 'bandwidth' | 'attacks' | 'scale';
 
 /** A measured rate; every figure in the combined table is "more is better" (per second). */
 export interface Figure {

@@ -74,3 +74,14 @@ export class SeededRandom {
     return r * Math.cos(theta);
   }
 }
+
+/** A seed derived from a seed and a few integers (splitmix-style mixing), as a safe integer. */
+export function mixSeed(seed: number, ...parts: number[]): number {
+  let h = (Math.floor(seed) ^ Math.floor(seed / 2 ** 32)) >>> 0;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
+}

@@ -3,7 +3,7 @@
 // native Bank built from it scores any row against its own class's rows in one call.
 import { Bank } from '../kernels.js';
 import type { TapRequest } from '../model/index.js';
-import type { BankArrays, BankClass, BankHeader, Calibration, ClassFingerprints } from './types.js';
+import type { BankArrays, BankClass, BankHeader, Calibration, ClassFingerprints, FittedClass } from './types.js';
 
 export class BankFormatError extends Error {
   constructor(
@@ -52,10 +52,7 @@ export class FingerprintBank {
   }
 
   /** A bank from fitted classes; classes absent from `fitted` are marked not fitted. */
-  static fromClasses(
-    header: Omit<BankHeader, 'classes'>,
-    fitted: Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>,
-  ): FingerprintBank {
+  static fromClasses(header: Omit<BankHeader, 'classes'>, fitted: Map<number, FittedClass>): FingerprintBank {
     const classes: BankClass[] = [];
     const parts: ClassFingerprints[] = [];
     for (let c = 0; c < header.model.classes; c++) {
@@ -127,7 +124,7 @@ export class FingerprintBank {
       if (!same)
         throw new RangeError('Expected banks of the same model, taps, k and attack families to merge but they differ');
     }
-    const fitted = new Map<number, { fingerprints: ClassFingerprints; clean: number; attacked: number[] }>();
+    const fitted = new Map<number, FittedClass>();
     for (const b of banks) {
       b.header.classes.forEach((c, i) => {
         if (!c.fitted) return;

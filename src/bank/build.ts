@@ -7,10 +7,11 @@ import type { Attack } from '../attacks/index.js';
 import type { GradientModel } from '../autodiff/index.js';
 import { gatherImages } from '../data/index.js';
 import type { ImageBatch } from '../model/index.js';
-import { SeededRandom } from '../random.js';
+import { SeededRandom, mixSeed } from '../random.js';
 import { FingerprintBank } from './bank.js';
+import type { ClassCheckpoints } from './checkpoint.js';
 import { defaultScreenSettings, fitClass } from './fit.js';
-import type { ActivationSet, BankHeader, ClassFingerprints, DataRecord, ScreenSettings } from './types.js';
+import type { ActivationSet, BankHeader, ClassFingerprints, DataRecord, FittedClass, ScreenSettings } from './types.js';
 
 export interface AttackFamily {
   /** Name stored in the bank, e.g. 'pgd' or 'cw'. */
@@ -64,12 +65,8 @@ export interface BuildOptions {
   data?: DataRecord;
   /** The activation memory per class that set the model's neuron budget, recorded in the bank. */
   activationBytes?: number;
-}
-
-interface Fitted {
-  fingerprints: ClassFingerprints;
-  clean: number;
-  attacked: number[];
+  /** Per-class checkpoints: classes found there are not fitted again, each class fitted is saved there. */
+  checkpoints?: ClassCheckpoints;
 }
 
 /**
@@ -92,20 +89,37 @@ interface Fitted {
 export async function buildBank(options: BuildOptions): Promise<FingerprintBank> {
   const plan = planBuild(options);
   const { model, families, classes } = plan;
-  const rng = new SeededRandom(options.seed);
+  const header = bankHeader(plan, options);
+  // Each class draws from its own stream, derived from the seed and the class alone, so a class fits
+  // the same whichever shard fits it and whether or not its neighbours were resumed from checkpoints.
+  const base = options.seed ?? new SeededRandom().nextUint32();
+  const classRandom = (c: number) => new SeededRandom(mixSeed(base, 0x636c73, c));
+  const fitted = new Map<number, FittedClass>();
+  for (const c of classes) {
+    const saved = options.checkpoints?.load(c, header);
+    if (saved !== undefined) fitted.set(c, saved);
+  }
   let classesDone = 0;
   const report = (p: Omit<BuildProgress, 'classesDone' | 'classesTotal'>) =>
     options.onProgress?.({ ...p, classesDone, classesTotal: classes.length });
+  for (const c of fitted.keys()) {
+    classesDone++;
+    report({ class: c, stage: 'done' });
+  }
+  const todo = classes.filter((c) => !fitted.has(c));
+  if (todo.length === 0) return FingerprintBank.fromClasses(header, fitted);
 
+  const rng = new SeededRandom(options.seed);
   const correctOf = await correctlyClassified(plan, rng);
-  // Clean images of a class come first in its list, attack sources from the rest: the two never share an image.
-  const sourcesOf = correctOf.map((rows, c) => (classes.includes(c) ? rows.slice(plan.cleanPerClass) : rows));
+  // Clean images of a class come first in its list, attack sources from the rest: the two never share
+  // an image. Every class's clean images are set aside, fitted here or not, so shards agree on the sources.
+  const sourcesOf = correctOf.map((rows) => rows.slice(plan.cleanPerClass));
   const landed =
     plan.mode === 'targeted'
       ? families.map(() => new Map<number, ImageBatch>())
       : await untargetedLandings(plan, sourcesOf, rng, report);
-  const fitted = new Map<number, Fitted>();
-  for (const c of classes) {
+  for (const c of todo) {
+    const classRng = classRandom(c);
     report({ class: c, stage: 'clean' });
     const cleanRows = correctOf[c]!.slice(0, plan.cleanPerClass);
     if (cleanRows.length < 2)
@@ -118,19 +132,21 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
       const have = await activationsOf(model, landed[f]!.get(c), c, plan.attackedPerClass);
       const missing = plan.mode === 'untargeted' ? 0 : plan.attackedPerClass - have.rows;
       attackedSets.push(
-        missing <= 0 ? have : stack(have, await targetedTopUp(plan, family, c, missing, sourcesOf, rng, report)),
+        missing <= 0 ? have : stack(have, await targetedTopUp(plan, family, c, missing, sourcesOf, classRng, report)),
       );
     }
     report({ class: c, stage: 'screen' });
-    fitted.set(c, {
-      fingerprints: await fitScreened(plan, c, clean, attackedSets, rng),
+    const fit: FittedClass = {
+      fingerprints: await fitScreened(plan, c, clean, attackedSets, classRng),
       clean: clean.rows,
       attacked: attackedSets.map((s) => s.rows),
-    });
+    };
+    options.checkpoints?.save(c, header, fit);
+    fitted.set(c, fit);
     classesDone++;
     report({ class: c, stage: 'done' });
   }
-  return FingerprintBank.fromClasses(bankHeader(plan, options), fitted);
+  return FingerprintBank.fromClasses(header, fitted);
 }
 
 interface BuildPlan {

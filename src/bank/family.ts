@@ -36,13 +36,21 @@ export function log10Binomial(n: number, m: number): number {
 export function classFamily(bank: FingerprintBank, c: number, draws: number): ClassFamily {
   const { start, count } = bank.range(c);
   const { k, taps } = bank.header;
-  const subsets = new Set<string>();
+  const subsets = new Set<string | number>();
   const neurons = new Set<number>();
   const idx = bank.arrays.indices;
-  for (let f = start; f < start + count; f++) {
-    const subset = [...idx.subarray(f * k, (f + 1) * k)].sort((a, b) => a - b);
-    subsets.add(subset.join(','));
-    for (const j of subset) neurons.add(j);
+  if (k === 1) {
+    // The default: a fingerprint is one neuron, its own key (2,000 x 1,000 classes in a few ms, not seconds).
+    for (let f = start; f < start + count; f++) {
+      subsets.add(idx[f]!);
+      neurons.add(idx[f]!);
+    }
+  } else {
+    for (let f = start; f < start + count; f++) {
+      const subset = [...idx.subarray(f * k, (f + 1) * k)].sort((a, b) => a - b);
+      subsets.add(subset.join(','));
+      for (const j of subset) neurons.add(j);
+    }
   }
   const ends: number[] = [];
   let at = 0;

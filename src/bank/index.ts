@@ -12,10 +12,13 @@ export type {
   ConfidenceCalibration,
   DataRecord,
   FitRecord,
+  FittedClass,
   ScreenSettings,
 } from './types.js';
 export { buildBank, defaultImagesPerClass } from './build.js';
 export type { AttackFamily, AttackMode, BuildOptions, BuildProgress } from './build.js';
+export { CheckpointFolder, CheckpointMismatchError } from './checkpoint.js';
+export type { ClassCheckpoints } from './checkpoint.js';
 export { drawCandidates, subsetCount } from './candidates.js';
 export { describeBank } from './describe.js';
 export type { BankDescription } from './describe.js';

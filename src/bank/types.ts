@@ -41,6 +41,13 @@ export interface ClassFingerprints extends BankArrays {
   redundancy?: number;
 }
 
+/** One class as a fit leaves it: its fingerprints and the image counts they came from. */
+export interface FittedClass {
+  fingerprints: ClassFingerprints;
+  clean: number;
+  attacked: number[];
+}
+
 export interface BankTap {
   /** Tensor name in the model. */
   tensor: string;

@@ -8,7 +8,7 @@ import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank
 import { ExperimentError, calibrateExperiment, checkOutPath } from '../experiment/index.js';
 import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
 import type { ImageFlags } from './options.js';
-import { parsePositiveInt, parseShare } from './parse.js';
+import { parseInteger, parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
 
 export function registerBankCommand(program: Command): Command {
@@ -18,7 +18,11 @@ export function registerBankCommand(program: Command): Command {
     .argument('<bank.nfp>')
     .description('header, per-class counts and an effect-size histogram')
     .option('--json', 'one JSON object')
-    .action((path: string, options: { json?: boolean }) => bankInfo(path, options));
+    .option(
+      '--all-classes',
+      `a row for every class (by default, banks of more than ${perClassRows} classes show the classes to look at)`,
+    )
+    .action((path: string, options: { json?: boolean; allClasses?: boolean }) => bankInfo(path, options));
   bank
     .command('merge')
     .argument('<shards...>', 'banks of the same model, taps and settings, each fitting different classes')
@@ -81,6 +85,11 @@ export function registerBankCommand(program: Command): Command {
     .requiredOption('--bank <bank.nfp>', 'the bank')
     .requiredOption('--data <path>', 'held-out clean images (IDX, .npy or a folder), not used to fit the bank')
     .option('--limit <n>', 'only the first n images of --data', parsePositiveInt)
+    .option(
+      '--held-out',
+      'calibrate on the rows of --data that the bank records as held out from its fit (merged nfp fit --shard banks)',
+    )
+    .option('--seed <n>', 'seeded draws: reproducible thresholds (as a seeded nfp fit calibrates)', parseInteger)
     .option('--fpr <rate>', 'target false-positive rate, in (0, 1)', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
     .option('--draws-per-image <n>', 'random draws scored per clean image', parsePositiveInt, 10)
@@ -96,6 +105,8 @@ export function registerBankCommand(program: Command): Command {
         bank: string;
         data: string;
         limit?: number;
+        heldOut?: boolean;
+        seed?: number;
         fpr: number;
         draws: number;
         drawsPerImage: number;
@@ -108,6 +119,7 @@ export function registerBankCommand(program: Command): Command {
         const result = await calibrateExperiment({
           ...options,
           confidence: options.confidence === true,
+          heldOut: options.heldOut === true,
           image: imageReadOptionsOf(options),
         });
         process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -117,7 +129,35 @@ export function registerBankCommand(program: Command): Command {
   return bank;
 }
 
-function bankInfo(path: string, options: { json?: boolean }): void {
+/** Classes a bank may have before `nfp bank info` summarises them instead of a row for each. */
+const perClassRows = 50;
+
+type ClassRow = ReturnType<typeof describeBank>['classes'][number];
+
+/**
+ * The classes worth a row in a large bank: not fitted, relaxed, or among the 10 with the fewest
+ * distinct fingerprints below the median (the smallest families of detectors).
+ */
+function classesToShow(classes: ClassRow[]): ClassRow[] {
+  const fitted = classes.filter((c) => c.fitted).sort((a, b) => a.family.distinct - b.family.distinct);
+  const median = fitted[Math.floor((fitted.length - 1) / 2)]?.family.distinct ?? 0;
+  const fewest = new Set(
+    fitted
+      .filter((c) => c.family.distinct < median)
+      .slice(0, 10)
+      .map((c) => c.class),
+  );
+  return classes.filter((c) => !c.fitted || c.relaxed !== undefined || fewest.has(c.class));
+}
+
+/** min / median / max of some numbers, for a summary line. */
+function spread(values: number[]): string {
+  if (values.length === 0) return '-';
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${sorted[0]} / ${sorted[Math.floor((sorted.length - 1) / 2)]} / ${sorted.at(-1)}`;
+}
+
+function bankInfo(path: string, options: { json?: boolean; allClasses?: boolean }): void {
   const d = describeBank(readBank(path));
   if (options.json === true) {
     process.stdout.write(`${JSON.stringify({ file: path, ...d })}\n`);
@@ -149,10 +189,25 @@ function bankInfo(path: string, options: { json?: boolean }): void {
     );
   }
   out.write('\n');
+  const summarised = options.allClasses !== true && d.classes.length > perClassRows;
+  const shown = summarised ? classesToShow(d.classes) : d.classes;
+  if (summarised) {
+    const fitted = d.classes.filter((c) => c.fitted);
+    out.write(
+      `${fitted.length} of ${d.classes.length} classes fitted; per fitted class min / median / max: ` +
+        `fingerprints ${spread(fitted.map((c) => c.count))}, ` +
+        `distinct ${spread(fitted.map((c) => c.family.distinct))}, ` +
+        `clean images ${spread(fitted.map((c) => c.clean))}; ${fitted.filter((c) => c.relaxed).length} relaxed\n`,
+    );
+    out.write(
+      `showing ${shown.length} classes: not fitted, relaxed, or the 10 with the fewest distinct fingerprints ` +
+        'below the median (--all-classes: every class; --json: everything)\n\n',
+    );
+  }
   out.write(
     formatTable(
       ['class', 'fitted', 'fingerprints', 'distinct', 'neurons', `log10 draws of ${d.draws}`, 'redundancy', 'passed'],
-      d.classes.map((c) => [
+      shown.map((c) => [
         String(c.class),
         c.fitted ? 'yes' : 'no',
         String(c.count),
@@ -168,7 +223,7 @@ function bankInfo(path: string, options: { json?: boolean }): void {
   out.write(
     formatTable(
       ['class', 'clean', ...d.families.map((f) => `attacked ${f}`), 'threshold', 'note'],
-      d.classes.map((c) => [
+      shown.map((c) => [
         String(c.class),
         String(c.clean),
         ...c.attacked.map(String),

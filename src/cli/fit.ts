@@ -1,6 +1,7 @@
 // `nfp fit`: builds a fingerprint bank for a model from labelled images, calibrates it on a held-out
 // share of the data, and writes the .nfp file (experiment/fit.ts does the work). `--classes` fits a
-// shard; `nfp bank merge` joins shards and `nfp bank calibrate` calibrates the result.
+// shard, `--shard i/n` (or `env/n`, the index from JOB_COMPLETION_INDEX) one of n; `--checkpoints`
+// makes a fit resumable; `nfp bank merge` joins shards and `nfp bank calibrate --held-out` calibrates the result.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 
@@ -9,7 +10,7 @@ import type { AttackName } from '../attacks/index.js';
 import type { AttackMode } from '../bank/index.js';
 import { defaultImagesPerClass, defaultScreenSettings } from '../bank/index.js';
 import { defaultCalibration, defaultDraws } from '../detect/index.js';
-import { defaultFit, fitExperiment } from '../experiment/index.js';
+import { defaultFit, fitExperiment, parseShard } from '../experiment/index.js';
 import { defaultActivationBytes } from '../model/index.js';
 import type { TapSpec } from '../model/index.js';
 import { addAttackOptions, addImageOptions, asUsage, attackSettingsOf, imageReadOptionsOf } from './options.js';
@@ -38,6 +39,8 @@ export interface FitOptions extends AttackOptions, ImageFlags {
   attackedPerClass: number;
   attackMode: AttackMode;
   classes?: number[];
+  shard?: string;
+  checkpoints?: string;
   calibrateShare: number;
   fpr: number;
   draws: number;
@@ -108,6 +111,15 @@ export function registerFitCommand(program: Command): Command {
     )
     .option('--classes <list>', "fit only these classes (a shard), e.g. '0-4' or '1,3,5'", parseClasses)
     .option(
+      '--shard <i/n>',
+      "fit shard i of n (a block of classes; needs --seed); 'env/n' takes i from JOB_COMPLETION_INDEX " +
+        "(a Kubernetes indexed Job), 'env' n from NFP_SHARD_COUNT too",
+    )
+    .option(
+      '--checkpoints <folder>',
+      'save each fitted class there, and skip the classes already there (a killed fit resumes; needs --seed)',
+    )
+    .option(
       '--calibrate-share <s>',
       'share of the data held out to calibrate the threshold (0: none)',
       parseShare,
@@ -136,7 +148,10 @@ export function registerFitCommand(program: Command): Command {
         '      --limit 7500 --attacks pgd,fgsm --eps 0.1 --confidence --out bank.nfp',
         '  $ nfp fit ... --classes 0-4 --out shard-a.nfp && nfp fit ... --classes 5-9 --out shard-b.nfp',
         '  $ nfp bank merge shard-a.nfp shard-b.nfp --out bank.nfp',
-        '  $ nfp bank calibrate --model m.onnx --bank bank.nfp --data held-out/ --out bank.nfp\n',
+        '  $ nfp bank calibrate --model m.onnx --bank bank.nfp --data held-out/ --out bank.nfp',
+        '  $ JOB_COMPLETION_INDEX=3 nfp fit ... --seed 1 --shard env/8 --checkpoints /out/ckpt --out /out/shard-3.nfp',
+        '  $ nfp bank merge /out/shard-*.nfp --out bank.nfp && nfp bank calibrate --model m.onnx --bank bank.nfp \\',
+        '      --data <the same --data> --held-out --seed 1 --out bank.nfp\n',
       ].join('\n'),
     )
     .action(async (options: FitOptions, cmd: Command) => {
@@ -160,6 +175,8 @@ export async function fitCommand(options: FitOptions): Promise<void> {
     attackedPerClass: options.attackedPerClass,
     attackMode: options.attackMode,
     ...(options.classes !== undefined ? { classes: options.classes } : {}),
+    ...(options.shard !== undefined ? { shard: parseShard(options.shard) } : {}),
+    ...(options.checkpoints !== undefined ? { checkpoints: options.checkpoints } : {}),
     calibrateShare: options.calibrateShare,
     fpr: options.fpr,
     draws: options.draws,

@@ -3,7 +3,9 @@
 // query will get; a seeded source exists for tests and reproducible evaluation only.
 import { randomFillSync } from 'node:crypto';
 
-import { SeededRandom } from '../random.js';
+import { SeededRandom, mixSeed } from '../random.js';
+
+export { mixSeed };
 
 export interface DrawSource {
   /** Uniform integer in [0, n), n <= 2^32. */
@@ -13,17 +15,6 @@ export interface DrawSource {
    * than the order of calls (seeded sources: concurrent calls then reproduce a serial run).
    */
   forRow?(row: number): DrawSource;
-}
-
-/** A seed derived from a seed and a few integers (splitmix-style mixing), as a safe integer. */
-export function mixSeed(seed: number, ...parts: number[]): number {
-  let h = (Math.floor(seed) ^ Math.floor(seed / 2 ** 32)) >>> 0;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-    h = (h ^ (h >>> 16)) >>> 0;
-  }
-  return h;
 }
 
 /** node:crypto, read in blocks; unbiased by rejection of the top partial range. */

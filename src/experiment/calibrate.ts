@@ -1,11 +1,14 @@
 // Calibrating a bank as `nfp bank calibrate` does: held-out clean images decoded to the bank's model
 // input, thresholds for a target false-positive rate over many random draws, and the calibrated bank
 // written atomically. Every option, the bank and the data's header are checked before the model runs.
+// `heldOut` takes the rows the bank records as held out from its fit (what a sharded fit leaves for
+// the aggregation step), so merged shards calibrate as one `nfp fit` would.
 import { readBank, writeBank } from '../bank/index.js';
-import type { Calibration } from '../bank/index.js';
+import type { Calibration, DataRecord } from '../bank/index.js';
 import { FingerprintDetector, defaultCalibration, defaultDraws } from '../detect/index.js';
 import type { ImageReadOptions } from './data.js';
 import { openData, readRows } from './data.js';
+import type { OpenData } from './data.js';
 import { ExperimentError } from './errors.js';
 import { checkOutPath } from './fit.js';
 
@@ -16,6 +19,10 @@ export interface CalibrateExperimentOptions {
   /** Held-out clean images, not used to fit the bank. */
   data: string;
   limit?: number;
+  /** Calibrate on the rows of `data` that the bank records as held out from its fit (its data must be the fit's). */
+  heldOut?: boolean;
+  /** Seeded draws (reproducible thresholds, as a seeded `nfp fit` calibrates). */
+  seed?: number;
   fpr?: number;
   draws?: number;
   drawsPerImage?: number;
@@ -38,6 +45,8 @@ export async function calibrateExperiment(options: CalibrateExperimentOptions): 
       throw new ExperimentError(`Expected a positive integer for ${option} but received ${value}`, option);
   }
   checkOutPath(options.out, '.nfp', '--out');
+  if (options.heldOut === true && options.limit !== undefined)
+    throw new ExperimentError('Expected --held-out or --limit but received both', '--limit');
   const bank = readBank(options.bank);
   const data = await openData(options.data, {
     inputShape: bank.header.model.inputShape,
@@ -49,10 +58,12 @@ export async function calibrateExperiment(options: CalibrateExperimentOptions): 
     bank,
     draws: options.draws ?? defaultDraws,
     confidence: options.confidence === true,
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
   try {
     // The detector calibrates on one batch: the images of the file are held, and their activations.
-    const calibration = await detector.calibrate(await readRows(data), {
+    const images = options.heldOut === true ? await heldOutRows(data, bank.header.fit.data) : await readRows(data);
+    const calibration = await detector.calibrate(images, {
       fpr,
       drawsPerImage: options.drawsPerImage ?? defaultCalibration.drawsPerImage,
     });
@@ -61,4 +72,26 @@ export async function calibrateExperiment(options: CalibrateExperimentOptions): 
   } finally {
     await detector.release();
   }
+}
+
+/** The rows the bank's fit held out, read from data that must be the fit's (the same name and length). */
+async function heldOutRows(data: OpenData, record: DataRecord | undefined) {
+  const range = record?.calibration;
+  if (record === undefined || range === undefined)
+    throw new ExperimentError(
+      '--held-out needs a bank whose fit held rows out (nfp fit --calibrate-share)',
+      '--held-out',
+    );
+  if (data.reader.dims[0] !== record.images || data.source !== record.source)
+    throw new ExperimentError(
+      `--held-out needs the data the bank was fitted on (${record.source}, ${record.images} images) but --data is ` +
+        `${data.source} with ${data.reader.dims[0]} images`,
+      '--data',
+    );
+  const [, c, h, w] = data.reader.dims;
+  const [from, to] = range;
+  const images = new Float32Array((to - from) * c * h * w);
+  for await (const batch of data.reader.batches(4096, { from, to }))
+    images.set(batch.data, (batch.from - from) * c * h * w);
+  return { data: images, dims: [to - from, c, h, w] };
 }

@@ -1,14 +1,23 @@
 // Fitting a bank as `nfp fit` and the demo do: labelled data split into fit rows and calibration
 // rows (the tail), attack families by name, the model loaded with the detector's taps under the
 // neuron budget that the activation memory allows, buildBank, then calibration on the held-out
-// tail. Every option is checked before any work starts.
+// tail. A shard (`shard`, `classes`) fits some classes only and is calibrated after the merge; with
+// `checkpoints` every fitted class is saved as it is done and a rerun resumes. Every option is checked
+// before any work starts.
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { boundedAttacks, createAttacks } from '../attacks/index.js';
 import type { AttackName, AttackSettings } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
-import { bankFamily, buildBank, defaultImagesPerClass, defaultScreenSettings, writeBank } from '../bank/index.js';
+import {
+  CheckpointFolder,
+  bankFamily,
+  buildBank,
+  defaultImagesPerClass,
+  defaultScreenSettings,
+  writeBank,
+} from '../bank/index.js';
 import type { AttackFamily, AttackMode, BuildProgress, FingerprintBank, ScreenSettings } from '../bank/index.js';
 import { FingerprintDetector, defaultCalibration, defaultDraws } from '../detect/index.js';
 import { cardPath, cardTaps, defaultActivationBytes, neuronBudget } from '../model/index.js';
@@ -17,6 +26,8 @@ import type { ImageReadOptions, LabelledData } from './data.js';
 import { loadLabelledFor, rowsOf } from './data.js';
 import { defaultFit, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
+import type { Shard } from './shard.js';
+import { shardClasses } from './shard.js';
 
 export interface FitExperimentOptions {
   /** The ONNX classifier (a path: its model card, if any, names the taps). */
@@ -39,6 +50,10 @@ export interface FitExperimentOptions {
   attackMode?: AttackMode;
   /** Classes to fit (a shard; no calibration then). */
   classes?: number[];
+  /** Shard i of n: its block of classes (shard.ts), fitted with the per-class seeds of the whole fit. */
+  shard?: Shard;
+  /** A folder of per-class checkpoints: fitted classes are saved there, and a rerun skips them. */
+  checkpoints?: string;
   /** Share of the rows, from the end, held out to calibrate (0: none). */
   calibrateShare?: number;
   fpr?: number;
@@ -56,6 +71,11 @@ export interface FitExperimentOptions {
 
 export interface FitSummary {
   out?: string;
+  /** 'i/n' for a shard. */
+  shard?: string;
+  /** The classes fitted (and resumed from checkpoints) when not all. */
+  classes?: number[];
+  resumedClasses?: number[];
   model: string;
   neurons: number;
   k: number;
@@ -82,10 +102,11 @@ export async function fitExperiment(
   const data =
     typeof options.data === 'string' ? await loadLabelledFor(options.model, options.data, options) : options.data;
   const rows = data.images.dims[0]!;
-  // The calibration share is the tail of the data, so the fit never sees it. Shards are calibrated after merging.
-  const calibrateRows =
-    options.classes === undefined ? Math.floor(rows * (options.calibrateShare ?? defaultFit.calibrateShare)) : 0;
+  // The calibration share is the tail of the data, so the fit never sees it. Shards hold it out as
+  // well (they fit the rows one process would) and are calibrated on it after merging.
+  const calibrateRows = Math.floor(rows * (options.calibrateShare ?? defaultFit.calibrateShare));
   const fitRows = rows - calibrateRows;
+  const sharded = options.classes !== undefined || options.shard !== undefined;
   const attackNames = options.attacks ?? defaultFit.attacks;
   const families: AttackFamily[] = createAttacks([...attackNames], options.attack ?? {}).map(
     ({ name, attack, settings }) => ({
@@ -106,15 +127,25 @@ export async function fitExperiment(
     batchSize: options.batchSize ?? fitBatchSize(data.images.dims.slice(1)),
   });
   let bank: FingerprintBank;
+  let classes = options.classes;
+  const checkpoints = options.checkpoints !== undefined ? new CheckpointFolder(options.checkpoints) : undefined;
   try {
     checkAgainstModel(options, model);
+    if (options.shard !== undefined) classes = shardClasses(options.shard, model.classes);
     options.onMessage?.(describeTapPlan(model, options.model, screenRows, activationBytes));
+    const mode = options.attackMode ?? defaultFit.attackMode;
+    if (sharded && mode !== 'targeted')
+      options.onMessage?.(
+        `--attack-mode ${mode}: every shard attacks one untargeted pool of all classes (the same work in each); ` +
+          '--attack-mode targeted splits the attacks among the shards',
+      );
     bank = await buildBank({
       model,
       images: rowsOf(data.images, 0, fitRows),
       labels: data.labels.subarray(0, fitRows),
       families,
-      ...(options.classes !== undefined ? { classes: options.classes } : {}),
+      ...(classes !== undefined ? { classes } : {}),
+      ...(checkpoints !== undefined ? { checkpoints } : {}),
       cleanPerClass,
       attackedPerClass,
       attackMode: options.attackMode ?? defaultFit.attackMode,
@@ -133,9 +164,18 @@ export async function fitExperiment(
   } finally {
     await model.release();
   }
-  if (calibrateRows > 0) bank = await calibrateBank(options, bank, rowsOf(data.images, fitRows, rows));
+  if (calibrateRows > 0 && !sharded) bank = await calibrateBank(options, bank, rowsOf(data.images, fitRows, rows));
   if (options.out !== undefined) writeBank(options.out, bank);
-  return { bank, summary: fitSummary(options, bank, model, fitRows, calibrateRows, started) };
+  const summary = fitSummary(options, bank, model, fitRows, sharded ? 0 : calibrateRows, started);
+  return {
+    bank,
+    summary: {
+      ...(options.shard !== undefined ? { shard: `${options.shard.index}/${options.shard.count}` } : {}),
+      ...(classes !== undefined ? { classes } : {}),
+      ...(checkpoints !== undefined ? { resumedClasses: [...checkpoints.resumed].sort((a, b) => a - b) } : {}),
+      ...summary,
+    },
+  };
 }
 
 /** Options that can be judged without data or model: judged first, so that a bad one costs nothing. */
@@ -160,6 +200,25 @@ export function checkFitOptions(options: FitExperimentOptions): void {
       '--max-correlation',
     );
   if (options.out !== undefined) checkOutPath(options.out, '.nfp', '--out');
+  if (options.shard !== undefined && options.classes !== undefined)
+    throw new ExperimentError('Expected --shard or --classes but received both', '--shard');
+  // Without a seed, shards would sample different taps and candidates, and a resumed fit would mix two draws.
+  for (const [option, given] of [
+    ['--shard', options.shard !== undefined],
+    ['--checkpoints', options.checkpoints !== undefined],
+  ] as const) {
+    if (given && options.seed === undefined)
+      throw new ExperimentError(`${option} needs --seed (every shard and every resumed run must draw alike)`, option);
+  }
+  if (
+    options.checkpoints !== undefined &&
+    existsSync(options.checkpoints) &&
+    !statSync(options.checkpoints).isDirectory()
+  )
+    throw new ExperimentError(
+      `Expected a folder for --checkpoints but ${options.checkpoints} is a file`,
+      '--checkpoints',
+    );
 }
 
 /** An output file path: the right extension, in a folder that exists, not itself a folder. */
@@ -189,6 +248,8 @@ async function calibrateBank(options: FitExperimentOptions, bank: FingerprintBan
     bank,
     draws: options.draws ?? defaultDraws,
     confidence: options.confidence === true,
+    // A seeded fit calibrates with seeded draws, so that it is reproducible as a whole (nfp bank calibrate --seed).
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
   });
   try {
     await detector.calibrate(images, { fpr: options.fpr ?? defaultCalibration.fpr });

@@ -19,6 +19,8 @@ export type { BaselineExperimentOptions } from './baselines.js';
 export type { EvaluateExperimentOptions, EvaluateExperimentResult } from './evaluate.js';
 export { checkFitOptions, checkOutPath, describeTapPlan, fitExperiment } from './fit.js';
 export type { FitExperimentOptions, FitSummary } from './fit.js';
+export { parseShard, shardClasses, shardIndexVariable } from './shard.js';
+export type { Shard } from './shard.js';
 export { defaultPredictBatch, predictExperiment } from './predict.js';
 export type { Prediction, PredictExperimentOptions, PredictSummary } from './predict.js';
 export { evaluationSummary, significant } from './summary.js';
