@@ -12,6 +12,8 @@ export interface Probed {
    * attention exports do) whose values are the same at batch sizes 1 and 2: constants in effect.
    */
   constants: Map<string, number[]>;
+  /** The float32 tensors among the probed ones, the input included. */
+  floats: Set<string>;
 }
 
 export async function probeShapes(
@@ -29,7 +31,11 @@ export async function probeShapes(
   }
   shapes.set(input.name, [1, ...input.shape]);
   const one = await probeLayers(bytes, graph, input, settings, { integerValues: true });
-  for (const layer of one) if (layer.dims !== undefined) shapes.set(layer.output, layer.dims);
+  const floats = new Set<string>([input.name]);
+  for (const layer of one) {
+    if (layer.dims !== undefined) shapes.set(layer.output, layer.dims);
+    if (layer.dtype === 'float32') floats.add(layer.output);
+  }
   const constants = new Map<string, number[]>();
   if (one.some((l) => l.values !== undefined)) {
     // A second probe at batch size 2 tells batch-independent shape arithmetic from batch-dependent.
@@ -50,5 +56,5 @@ export async function probeShapes(
         constants.set(l.output, l.values);
     }
   }
-  return { shapes, constants };
+  return { shapes, constants, floats };
 }
