@@ -53,7 +53,7 @@ function finish(
 export async function classifierGradientBytes(
   bytes: Uint8Array,
   source: string,
-  input: { name: string; shape: number[] },
+  input: { name: string; shape: number[]; batch?: number },
   layout: SeedLayout,
   settings: SessionSettings = {},
   tapSeeds = true,
@@ -73,7 +73,7 @@ export async function classifierGradientBytes(
 export async function classifierGradientProblems(
   bytes: Uint8Array,
   source: string,
-  input: { name: string; shape: number[] },
+  input: { name: string; shape: number[]; batch?: number },
   layout: SeedLayout,
   settings: SessionSettings = {},
 ): Promise<GradientProblem[]> {

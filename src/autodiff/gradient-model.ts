@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 import { Classifier } from '../model/index.js';
-import type { ImageBatch, TapLayout, TapSpec } from '../model/index.js';
+import type { ImageBatch, Layout, OutputKind, TapLayout, TapSpec } from '../model/index.js';
 import { createSession } from '../model/session.js';
 import type { SessionSettings } from '../model/session.js';
 import { classifierGradientBytes } from './gradient-graph.js';
@@ -17,10 +17,12 @@ import { GradientOutputs, SeedInputs } from './seeds.js';
 export interface GradientModelOptions extends SessionSettings {
   /** Tapped layers, as for Classifier: 'auto' (default) or node/tensor names. */
   taps?: TapSpec;
-  /** Images per ONNX Runtime call (default 32). */
+  /** Images per ONNX Runtime call (default 32; a model that fixes its batch size runs at that size). */
   batchSize?: number;
-  /** [C, H, W], required only when the model leaves them symbolic. */
+  /** Per-image shape in the model's layout, required only where the model leaves it symbolic (as Classifier). */
   inputShape?: number[];
+  /** The input's layout where its declared shape does not tell (default: detected). */
+  layout?: Layout;
 }
 
 export interface GradientRequest {
@@ -67,6 +69,12 @@ export class GradientModel {
   get inputShape(): number[] {
     return this.classifier.inputShape;
   }
+  get layout(): Layout {
+    return this.classifier.layout;
+  }
+  get outputKind(): OutputKind {
+    return this.classifier.outputKind;
+  }
   get classes(): number {
     return this.classifier.classes;
   }
@@ -80,22 +88,28 @@ export class GradientModel {
   static async load(model: string | Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
     const source = typeof model === 'string' ? basename(model) : 'model';
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-    const { taps, batchSize = 32, inputShape, ...settings } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    const { taps, batchSize: asked = 32, inputShape, layout, ...settings } = options;
+    if (!Number.isInteger(asked) || asked < 1)
+      throw new GradientError(`Expected a positive integer for batchSize but received ${asked}`);
     // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
     const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, {
       ...settings,
-      batchSize,
+      batchSize: asked,
       ...(taps ? { taps } : {}),
       ...(inputShape ? { inputShape } : {}),
+      ...(layout ? { layout } : {}),
     });
+    const batchSize = classifier.batchSize; // the model's own when it fixes one
     const build = async (tapSeeds: boolean) =>
       createSession(
         await classifierGradientBytes(
           bytes,
           source,
-          { name: classifier.inputName, shape: classifier.inputShape },
+          {
+            name: classifier.inputName,
+            shape: classifier.inputShape,
+            ...(classifier.fixedBatch !== undefined ? { batch: classifier.fixedBatch } : {}),
+          },
           { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps },
           settings,
           tapSeeds,
@@ -150,26 +164,32 @@ export class GradientModel {
       GradientOutputs.ceLoss,
       GradientOutputs.margin,
     ];
+    // A model that fixes its batch size gets every chunk padded to it with zero images and zero seeds.
+    const fixed = this.classifier.fixedBatch;
     for (let start = 0; start < rows; start += this.batchSize) {
       const m = Math.min(this.batchSize, rows - start);
-      const rowsOf = (a: Float32Array | undefined, width: number) =>
-        a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width);
-      const feeds: Record<string, ort.Tensor> = {
-        [this.classifier.inputName]: new ort.Tensor(
-          'float32',
-          data.subarray(start * perImage, (start + m) * perImage),
-          [m, ...this.inputShape],
-        ),
-        [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [m, k]),
-        [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [m, k]),
-        [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [m, k]),
+      const fed = fixed ?? m;
+      const rowsOf = (a: Float32Array | undefined, width: number) => {
+        if (a === undefined) return new Float32Array(fed * width);
+        const part = a.subarray(start * width, (start + m) * width);
+        if (fed === m) return part;
+        const padded = new Float32Array(fed * width);
+        padded.set(part);
+        return padded;
       };
-      if (seeded) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [m, n]);
+      const feeds: Record<string, ort.Tensor> = {
+        [this.classifier.inputName]: new ort.Tensor('float32', rowsOf(data, perImage), [fed, ...this.inputShape]),
+        [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [fed, k]),
+        [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [fed, k]),
+        [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [fed, k]),
+      };
+      if (seeded) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [fed, n]);
       const result = await session.run(feeds, outputs);
-      logits.set(result[this.classifier.logitsName]!.data as Float32Array, start * k);
-      grad.set(result[GradientOutputs.grad]!.data as Float32Array, start * perImage);
-      loss?.set(result[GradientOutputs.ceLoss]!.data as Float32Array, start);
-      margin?.set(result[GradientOutputs.margin]!.data as Float32Array, start);
+      const first = (name: string, width: number) => (result[name]!.data as Float32Array).subarray(0, m * width);
+      logits.set(first(this.classifier.logitsName, k), start * k);
+      grad.set(first(GradientOutputs.grad, perImage), start * perImage);
+      loss?.set(first(GradientOutputs.ceLoss, 1), start);
+      margin?.set(first(GradientOutputs.margin, 1), start);
       for (const tap of taps) {
         const t = result[tap.tensor]!.data as Float32Array;
         for (let r = 0; r < m; r++)

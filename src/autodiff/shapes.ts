@@ -1,6 +1,7 @@
 // Static facts for the gradient rules from probe runs: the shape of every node output at batch
-// size 1 (wherever the batch axis lies), the declared shapes of constants, and the values of
-// integer shape arithmetic that does not depend on the batch size.
+// size 1 (wherever the batch axis lies; at the model's own batch size when it fixes one), the
+// declared shapes of constants, and the values of integer shape arithmetic that does not depend on
+// the batch size (with a fixed batch size, all of it).
 import { probeLayers } from '../model/layers.js';
 import type { Graph } from '../model/onnx-schema.js';
 import type { SessionSettings } from '../model/session.js';
@@ -19,9 +20,10 @@ export interface Probed {
 export async function probeShapes(
   bytes: Uint8Array,
   graph: Graph,
-  input: { name: string; shape: number[] },
+  input: { name: string; shape: number[]; batch?: number },
   settings: SessionSettings = {},
 ): Promise<Probed> {
+  const rows = input.batch ?? 1;
   const shapes = new Map<string, number[]>();
   for (const t of graph.initializer ?? []) shapes.set(t.name, (t.dims ?? []).map(Number));
   for (const node of graph.node ?? []) {
@@ -29,15 +31,17 @@ export async function probeShapes(
     if (node.opType === 'Constant' && value !== undefined && node.output?.[0])
       shapes.set(node.output[0], (value.dims ?? []).map(Number));
   }
-  shapes.set(input.name, [1, ...input.shape]);
-  const one = await probeLayers(bytes, graph, input, settings, { integerValues: true });
+  shapes.set(input.name, [rows, ...input.shape]);
+  const one = await probeLayers(bytes, graph, input, settings, { integerValues: true, batch: rows });
   const floats = new Set<string>([input.name]);
   for (const layer of one) {
     if (layer.dims !== undefined) shapes.set(layer.output, layer.dims);
     if (layer.dtype === 'float32') floats.add(layer.output);
   }
   const constants = new Map<string, number[]>();
-  if (one.some((l) => l.values !== undefined)) {
+  if (input.batch !== undefined) {
+    for (const l of one) if (l.values !== undefined) constants.set(l.output, l.values);
+  } else if (one.some((l) => l.values !== undefined)) {
     // A second probe at batch size 2 tells batch-independent shape arithmetic from batch-dependent.
     const two = new Map(
       (await probeLayers(bytes, graph, input, settings, { batch: 2, integerValues: true })).map((l) => [

@@ -10,7 +10,9 @@ import { AttackRandom, attackNames, boundedAttacks, createAttack, randomTargets 
 import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/index.js';
 import { gatherImages, loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
 import { ProgressBar } from './progress.js';
-import { parseInteger, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
+import { readImageInput } from '../model/index.js';
+import type { Layout } from '../model/index.js';
+import { layoutOption, parseInteger, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
 import { significant } from './table.js';
 
 export interface AttackCommandOptions {
@@ -32,6 +34,7 @@ export interface AttackCommandOptions {
   batchSize?: number;
   seed?: number;
   out: string;
+  layout?: Layout;
 }
 
 export function registerAttackCommand(program: Command): Command {
@@ -60,6 +63,7 @@ export function registerAttackCommand(program: Command): Command {
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
     .option('--batch-size <n>', 'images attacked together (default 128)', parsePositiveInt)
     .option('--seed <n>', 'reproduce a run (random starts, targets, Square)', parseInteger)
+    .addOption(layoutOption())
     .requiredOption(
       '--out <adv.npy>',
       'adversarial images, float32 [N,C,H,W]; <stem>.labels.npy, .predicted.npy, .success.npy (and .targets.npy) ' +
@@ -95,7 +99,9 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
   };
   const attack = createAttack(options.attack, settings);
 
-  const tensor = await loadTensorFile(options.data);
+  const tensor = await loadTensorFile(options.data, {
+    layout: (await readImageInput(options.model, options.layout)).layout,
+  });
   let labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   let { data } = tensor;
@@ -112,6 +118,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
     taps: [],
     inputShape: dims.slice(1),
     batchSize: Math.min(options.batchSize ?? 128, 128),
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   try {
     const rng = new AttackRandom(options.seed);

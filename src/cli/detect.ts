@@ -7,10 +7,12 @@ import { Option } from 'commander';
 import { imageExtensions, loadTensorFile } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import type { Scorer } from '../detect/index.js';
-import { parseInteger, parseNumber, parsePositiveInt } from './parse.js';
+import type { Layout } from '../model/index.js';
+import { layoutOption, parseInteger, parseNumber, parsePositiveInt } from './parse.js';
 import { significant } from './table.js';
 
 export interface DetectCommandOptions {
+  layout?: Layout;
   model: string;
   bank: string;
   draws?: number;
@@ -40,6 +42,7 @@ export function registerDetectCommand(program: Command): Command {
       ).choices(['llr', 'vote', 'likelihood']),
     )
     .option('--seed <n>', 'reproducible draws (testing only)', parseInteger)
+    .addOption(layoutOption())
     .option('--explain', 'add the drawn fingerprints and their terms')
     .option('--allow-model-mismatch', 'accept a bank fitted on a model with other bytes')
     .addHelpText(
@@ -61,11 +64,12 @@ export async function detectCommand(inputs: string[], options: DetectCommandOpti
     ...(options.scorer !== undefined ? { scorer: options.scorer } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.allowModelMismatch ? { allowModelMismatch: true } : {}),
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   try {
     for (const input of expand(inputs)) {
       const isImage = imageExtensions.some((e) => input.toLowerCase().endsWith(e));
-      const batch = isImage ? input : await loadTensorFile(input);
+      const batch = isImage ? input : await loadTensorFile(input, { layout: detector.classifier.layout });
       const results = await detector.detect(batch, { explain: options.explain === true });
       results.forEach((d, index) => {
         const line = {

@@ -25,7 +25,8 @@ import {
   writeReport,
 } from '../eval/index.js';
 import type { AblationSpec, AdversarialSet, AttackMode, Evaluation } from '../eval/index.js';
-import type { ImageBatch } from '../model/index.js';
+import { readImageInput } from '../model/index.js';
+import type { ImageBatch, Layout } from '../model/index.js';
 import {
   parseAblation,
   parseAttackList,
@@ -33,11 +34,13 @@ import {
   parseNonNegative,
   parsePositive,
   parsePositiveInt,
+  layoutOption,
 } from './parse.js';
 import { ProgressBar } from './progress.js';
 import { significant } from './table.js';
 
 export interface EvaluateCommandOptions {
+  layout?: Layout;
   model: string;
   /** One bank, or several to compare on the same attacked images (a cross-attack matrix). */
   bank: string[];
@@ -94,6 +97,7 @@ export function registerEvaluateCommand(program: Command): Command {
     .option('--draws <n>', "fingerprints drawn per input (default: the calibration's)", parsePositiveInt)
     .option('--max-images <n>', 'attack at most this many correctly classified held-out images', parsePositiveInt, 1000)
     .option('--seed <n>', 'seed of the attacks and of the random detectors', parseInteger, 1)
+    .addOption(layoutOption())
     .requiredOption('--report <dir>', 'folder for metrics.json, report.md, report.html and figures/')
     .option(
       '--ablate <parameter=values>',
@@ -154,7 +158,9 @@ export async function evaluateCommand(
   const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
   if (bounded.length > 0 && eps === undefined)
     usage(`--attacks ${bounded.join(',')} need --eps (the bank records no PGD eps)`);
-  const tensor = await loadTensorFile(options.data);
+  const tensor = await loadTensorFile(options.data, {
+    layout: (await readImageInput(options.model, options.layout)).layout,
+  });
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   if (labels.length !== tensor.dims[0])
@@ -192,6 +198,7 @@ export async function evaluateCommand(
     taps: [],
     inputShape: tensor.dims.slice(1),
     batchSize: 128,
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   const adversarial = new Map<string, AdversarialSet>();
   const evaluations: Evaluation[] = [];
@@ -202,6 +209,7 @@ export async function evaluateCommand(
         model: options.model,
         bank,
         ...(options.draws !== undefined ? { draws: options.draws } : {}),
+        ...(options.layout ? { layout: options.layout } : {}),
       });
       try {
         const bars = new Map<string, ProgressBar>();

@@ -11,7 +11,8 @@ import { GradientModel } from '../autodiff/index.js';
 import { buildBank, defaultScreenSettings, writeBank } from '../bank/index.js';
 import type { AttackFamily } from '../bank/index.js';
 import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
-import type { ImageBatch, TapSpec } from '../model/index.js';
+import { readImageInput } from '../model/index.js';
+import type { ImageBatch, Layout, TapSpec } from '../model/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { ProgressBar } from './progress.js';
 import {
@@ -23,10 +24,12 @@ import {
   parsePositiveInt,
   parseShare,
   parseTaps,
+  layoutOption,
 } from './parse.js';
 
 export interface FitOptions {
   model: string;
+  layout?: Layout;
   data: string;
   labels?: string;
   attacks: AttackName[];
@@ -97,6 +100,7 @@ export function registerFitCommand(program: Command): Command {
     )
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
     .option('--seed <n>', 'reproducible fit', parseInteger)
+    .addOption(layoutOption())
     .requiredOption('--out <bank.nfp>', 'where to write the bank')
     .addHelpText(
       'after',
@@ -120,7 +124,9 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
   const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
   if (bounded.length > 0 && options.eps === undefined) usage(`--attacks ${bounded.join(',')} need --eps`);
   if (!options.out.endsWith('.nfp')) usage(`Expected a .nfp path for --out but received ${options.out}`);
-  const tensor = await loadTensorFile(options.data);
+  const tensor = await loadTensorFile(options.data, {
+    layout: (await readImageInput(options.model, options.layout)).layout,
+  });
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   let rows = tensor.dims[0]!;
@@ -144,6 +150,7 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
     taps: options.taps ?? 'auto',
     inputShape: tensor.dims.slice(1),
     batchSize: 128,
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   try {
     const classes = options.classes ?? Array.from({ length: model.classes }, (_, c) => c);
@@ -196,6 +203,7 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
         bank,
         draws: options.draws,
         confidence: options.confidence === true,
+        ...(options.layout ? { layout: options.layout } : {}),
       });
       try {
         await detector.calibrate(

@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { GradientModel } from '../autodiff/index.js';
 import { readNpy, writeNpy } from '../data/index.js';
 import type { NpyArray } from '../data/index.js';
-import type { TapSpec } from '../model/index.js';
-import { parsePositiveInt, parseTaps } from './parse.js';
+import type { Layout, TapSpec } from '../model/index.js';
+import { layoutOption, parsePositiveInt, parseTaps } from './parse.js';
 
 export interface GradOptions {
   model: string;
@@ -17,6 +17,7 @@ export interface GradOptions {
   out: string;
   logitsOut?: string;
   batchSize?: number;
+  layout?: Layout;
 }
 
 /** Registers `grad` on the `nfp` program. Bad usage throws a CommanderError with exit code 2. */
@@ -25,7 +26,7 @@ export function registerGradCommand(program: Command): Command {
     .command('grad')
     .description('write d(sum(seed * logits) + sum(tapSeed * activations)) / d(input) for images in a .npy file')
     .requiredOption('--model <model>', 'an ONNX image classifier')
-    .requiredOption('--input <x.npy>', 'float32 images [N, C, H, W]')
+    .requiredOption('--input <x.npy>', 'float32 images [N, C, H, W] ([N, H, W, C] for a channels-last model)')
     .requiredOption('--seed <s.npy>', 'float32 logit seed [N, classes]')
     .option(
       '--tap-seed <t.npy>',
@@ -40,6 +41,7 @@ export function registerGradCommand(program: Command): Command {
     .requiredOption('--out <g.npy>', 'where to write the gradient, float32 [N, C, H, W]')
     .option('--logits-out <l.npy>', 'where to write the logits, float32 [N, classes]')
     .option('--batch-size <n>', 'images per ONNX Runtime call (default 32)', parsePositiveInt)
+    .addOption(layoutOption())
     .addHelpText(
       'after',
       '\nExample:\n  $ nfp grad --model models/fmnist-cnn.onnx --input x.npy --seed s.npy --out g.npy --logits-out ' +
@@ -62,6 +64,7 @@ export async function gradCommand(options: GradOptions, usage: (message: string)
   const model = await GradientModel.load(options.model, {
     taps,
     inputShape: x.dims.slice(1),
+    ...(options.layout ? { layout: options.layout } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
   });
   try {

@@ -14,7 +14,8 @@ import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
 import { predictCommand } from './predict.js';
-import { parsePositiveInt, parseShape } from './parse.js';
+import type { Layout } from '../model/index.js';
+import { layoutOption, parsePositiveInt, parseShape } from './parse.js';
 
 const program = new Command();
 program
@@ -49,8 +50,9 @@ program
   .description('list the layers of a model with their output shapes and neuron counts, to choose taps')
   .option('--json', 'one JSON object per layer')
   .option('--input-shape <c,h,w>', 'input shape when the model leaves it symbolic', parseShape)
+  .addOption(layoutOption())
   .addHelpText('after', '\nExample:\n  $ nfp layers models/fmnist-cnn.onnx\n')
-  .action(async (model: string, options: { json?: boolean; inputShape?: number[] }) => {
+  .action(async (model: string, options: { json?: boolean; inputShape?: number[]; layout?: Layout }) => {
     await layersCommand(model, options);
   });
 
@@ -66,6 +68,7 @@ program
   .option('--batch-size <n>', 'images per inference call', parsePositiveInt)
   .option('--limit <n>', 'only the first n images', parsePositiveInt)
   .option('--summary', 'print only the summary line (JSON) on stdout')
+  .addOption(layoutOption())
   .addHelpText(
     'after',
     '\nExample:\n  $ nfp predict --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz ' +
@@ -79,6 +82,7 @@ program
       batchSize?: number;
       limit?: number;
       summary?: boolean;
+      layout?: Layout;
     }) => {
       await predictCommand(options);
     },

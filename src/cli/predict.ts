@@ -1,7 +1,8 @@
 // `nfp predict --model <m> --data <idx|npy|folder> [--labels <npy|idx>]`: predictions as JSON
 // lines on stdout (or a summary with --summary), and the accuracy when labels are known.
 import { loadLabelFile, loadTensorFile } from '../data/index.js';
-import { Classifier } from '../model/index.js';
+import { Classifier, readImageInput } from '../model/index.js';
+import type { Layout } from '../model/index.js';
 
 export interface PredictOptions {
   model: string;
@@ -10,10 +11,14 @@ export interface PredictOptions {
   batchSize?: number;
   limit?: number;
   summary?: boolean;
+  /** The model input's layout where its shape does not tell; the data are loaded in it. */
+  layout?: Layout;
 }
 
 export async function predictCommand(options: PredictOptions): Promise<void> {
-  const tensor = await loadTensorFile(options.data);
+  const tensor = await loadTensorFile(options.data, {
+    layout: (await readImageInput(options.model, options.layout)).layout,
+  });
   let labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   let data = tensor.data;
   let dims: readonly number[] = tensor.dims;
@@ -26,7 +31,12 @@ export async function predictCommand(options: PredictOptions): Promise<void> {
   if (labels !== undefined && labels.length !== dims[0]) {
     throw new Error(`--labels has ${labels.length} labels but --data has ${dims[0]} images`);
   }
-  const classifier = await Classifier.load(options.model, { taps: [], batchSize: options.batchSize ?? 64 });
+  const classifier = await Classifier.load(options.model, {
+    taps: [],
+    batchSize: options.batchSize ?? 64,
+    inputShape: dims.slice(1),
+    ...(options.layout ? { layout: options.layout } : {}),
+  });
   try {
     const started = performance.now();
     const out = await classifier.run({ data, dims });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 
 import { packageRoot } from '../paths.js';
 import { DataFormatError } from './errors.js';
+import { toLayout } from './layout.js';
+import type { Layout } from './layout.js';
 import { idxImagesToBatch, readIdx, readIdxLabels } from './idx.js';
 import type { ImageBatch } from './image-batch.js';
 
@@ -63,8 +65,10 @@ export function locateFashionMnist(
   );
 }
 
-/** A Fashion-MNIST split as float32 [n, 1, 28, 28] in [0, 1] with Int32 labels 0-9. */
-export function loadFashionMnist(options: { split?: FashionMnistSplit; dir?: string } = {}): FashionMnist {
+/** A Fashion-MNIST split as float32 [n, 1, 28, 28] ([n, 28, 28, 1] with layout 'nhwc') in [0, 1], Int32 labels 0-9. */
+export function loadFashionMnist(
+  options: { split?: FashionMnistSplit; dir?: string; layout?: Layout } = {},
+): FashionMnist {
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test')
     throw new RangeError(`Expected 'train' or 'test' for split but received ${String(split)}`);
@@ -81,5 +85,5 @@ export function loadFashionMnist(options: { split?: FashionMnistSplit; dir?: str
   if (labels.length !== n) throw new DataFormatError(paths.labels, `has ${labels.length} labels for ${n} images`);
   const bad = labels.findIndex((l) => l >= fashionMnistClasses.length);
   if (bad >= 0) throw new DataFormatError(paths.labels, `label ${bad} is ${labels[bad]}, expected 0-9`);
-  return { ...batch, labels, classes: fashionMnistClasses };
+  return { ...toLayout(batch, 'nchw', options.layout ?? 'nchw'), labels, classes: fashionMnistClasses };
 }

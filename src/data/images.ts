@@ -7,6 +7,8 @@ import { extname, join } from 'node:path';
 
 import { DataFormatError } from './errors.js';
 import type { ImageBatch, Nchw } from './image-batch.js';
+import { toLayout } from './layout.js';
+import type { Layout } from './layout.js';
 import type { Pixels } from './pixels.js';
 import { decodePixels } from './sharp-decode.js';
 import { centreCropToTensor, resizeShorterSide } from './torchvision-transforms.js';
@@ -19,6 +21,8 @@ export interface ImageOptions {
   crop?: number | null;
   /** 3: RGB (PIL convert('RGB')), 1: grayscale (convert('L')). Default 3. */
   channels?: 1 | 3;
+  /** 'nchw' (default) or 'nhwc' for a channels-last model. */
+  layout?: Layout;
 }
 
 export interface ImageFolderOptions extends ImageOptions {
@@ -80,7 +84,7 @@ export async function decodeImage(input: string | Uint8Array, options: ImageOpti
   }
   const source = typeof input === 'string' ? input : `image buffer (${input.length} bytes)`;
   const { data, width, height } = await loadOne(input, source, settings);
-  return { data, dims: [1, settings.channels, height, width] };
+  return toLayout({ data, dims: [1, settings.channels, height, width] }, 'nchw', options.layout ?? 'nchw');
 }
 
 /**
@@ -157,8 +161,8 @@ export function listImageFolder(root: string): { classes: string[]; files: strin
 }
 
 /**
- * Every image in an ImageNet-style folder as one float32 NCHW batch. All images must end up one size
- * (set `crop`, or give images of one size); the first that does not is named in the error.
+ * Every image in an ImageNet-style folder as one float32 NCHW batch (NHWC with `layout: 'nhwc'`). All images must
+ * end up one size (set `crop`, or give images of one size); the first that does not is named in the error.
  */
 export async function loadImageFolder(root: string, options: ImageFolderOptions = {}): Promise<ImageFolder> {
   const settings = settingsFrom(options);
@@ -202,5 +206,5 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions 
     });
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, guarded));
   const dims: Nchw = [files.length, c, size![0], size![1]];
-  return { data: data!, dims, labels, classes, files };
+  return { ...toLayout({ data: data!, dims }, 'nchw', options.layout ?? 'nchw'), labels, classes, files };
 }

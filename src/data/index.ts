@@ -20,3 +20,5 @@ export type { FashionMnist, FashionMnistSplit } from './fashion-mnist.js';
 export { loadLabelFile, loadTensorFile, tensorDigest } from './tensor-file.js';
 export { gatherImages, gatherRows } from './rows.js';
 export type { TensorFile } from './tensor-file.js';
+export { imagesForModel, layouts, toLayout } from './layout.js';
+export type { Layout } from './layout.js';

@@ -10,6 +10,7 @@ import { idxImagesToBatch, parseIdx, readIdxLabels } from './idx.js';
 import type { ImageBatch, Nchw } from './image-batch.js';
 import { unitFromByte } from './image-batch.js';
 import { loadImageFolder } from './images.js';
+import { toLayout } from './layout.js';
 import type { ImageFolderOptions } from './images.js';
 import { toInt32Labels } from './labels.js';
 import { isNpy, parseNpy } from './npy.js';
@@ -25,7 +26,7 @@ export interface TensorFile extends ImageBatch {
 }
 
 /**
- * Loads a batch of images as float32 NCHW from:
+ * Loads a batch of images as float32 NCHW (NHWC with `layout: 'nhwc'`; a .npy already channels-last stays so) from:
  *  - a directory: an ImageNet-style image folder (options apply: resize, crop, channels);
  *  - a .npy file (optionally gzipped): float32/float64 values as they are, uint8 scaled to [0, 1];
  *    [n, c, h, w] or [n, h, w] (read as one channel);
@@ -44,9 +45,16 @@ export async function loadTensorFile(path: string, options: ImageFolderOptions =
     return { data, dims, labels, classes, format: 'image-folder' };
   }
   const bytes = gunzipIfCompressed(readFileSync(path), path);
-  if (isNpy(bytes)) return { ...npyToBatch(parseNpy(bytes, path), path), format: 'npy' };
+  const layout = options.layout ?? 'nchw';
+  if (isNpy(bytes)) {
+    // A .npy already channels-last ([n, h, w, 1|3|4] with h not 1, 3 or 4) stays as it is for a channels-last model.
+    const batch = npyToBatch(parseNpy(bytes, path), path);
+    const [, a, , c] = batch.dims;
+    const channelsLast = [1, 3, 4].includes(c) && ![1, 3, 4].includes(a);
+    return { ...(layout === 'nhwc' && channelsLast ? batch : toLayout(batch, 'nchw', layout)), format: 'npy' };
+  }
   if (bytes.length >= 2 && bytes[0] === 0 && bytes[1] === 0) {
-    const batch = idxImagesToBatch(parseIdx(bytes, path), path);
+    const batch = toLayout(idxImagesToBatch(parseIdx(bytes, path), path), 'nchw', layout);
     const labels = companionLabels(path, batch.dims[0]);
     return { ...batch, ...(labels && { labels }), format: 'idx' };
   }

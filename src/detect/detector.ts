@@ -6,8 +6,8 @@ import type { FingerprintBank } from '../bank/index.js';
 import { readBank, writeBank } from '../bank/index.js';
 import type { Calibration, ConfidenceCalibration } from '../bank/index.js';
 import { decodeImage, gatherRows } from '../data/index.js';
-import { Classifier } from '../model/index.js';
-import type { ImageBatch, SessionSettings } from '../model/index.js';
+import { Classifier, toChannelsFirst } from '../model/index.js';
+import type { ImageBatch, Layout, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
 import { thresholdFor } from './calibrate.js';
 import { combineConfidence, confidenceStatistic, fitConfidence } from './confidence.js';
@@ -43,6 +43,8 @@ export interface DetectorOptions extends SessionSettings {
   /** Accept a bank fitted on a model with other bytes (same taps and shapes). */
   allowModelMismatch?: boolean;
   batchSize?: number;
+  /** The model input's layout where its declared shape does not tell (default: detected). */
+  layout?: Layout;
 }
 
 export interface Detection {
@@ -438,16 +440,21 @@ export class FingerprintDetector {
     for (const [i, item] of items.entries()) {
       const where = Array.isArray(input) ? `input[${i}]` : 'input';
       if (typeof item === 'string' || item instanceof Uint8Array) {
-        const [c, h, w] = shape as [number, number, number];
+        const layout = this.classifier.layout;
+        const [c, h, w] = toChannelsFirst(shape, layout) as [number, number, number];
         if (c !== 1 && c !== 3)
           throw new TypeError(
             `Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`,
           );
-        const image = await decodeImage(item, { channels: c, resize: Math.min(h, w), crop: h === w ? h : null });
-        if (image.dims[2] !== h || image.dims[3] !== w)
-          throw new RangeError(
-            `Expected an image that resizes to ${h}x${w} for ${where} but it became ${image.dims[2]}x${image.dims[3]}`,
-          );
+        const image = await decodeImage(item, {
+          channels: c,
+          resize: Math.min(h, w),
+          crop: h === w ? h : null,
+          layout,
+        });
+        const [ih, iw] = layout === 'nhwc' ? image.dims.slice(1, 3) : image.dims.slice(2, 4);
+        if (ih !== h || iw !== w)
+          throw new RangeError(`Expected an image that resizes to ${h}x${w} for ${where} but it became ${ih}x${iw}`);
         parts.push(image.data);
         continue;
       }

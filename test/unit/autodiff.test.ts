@@ -22,6 +22,11 @@ const fixtureModels: Array<[string, string]> = [
   ['mini-resnet', join(fixturesDir, 'mini-resnet.onnx')],
   ['mini-mobilenet', join(fixturesDir, 'mini-mobilenet.onnx')],
   ['mini-vit', join(fixturesDir, 'mini-vit.onnx')],
+  // Exported as model zoos publish them (scripts/gen_export_fixtures.py): opsets 11 and 13, an overlapping
+  // max pool, hard-swish as HardSigmoid * x, LRN; the -nhwc-b1 ones channels-last, batch fixed at 1, softmax out.
+  ...['mini-zoo.op11', 'mini-zoo.op13', 'mini-zoo-nhwc-b1.op11', 'mini-zoo-nhwc-b1.op13'].map(
+    (name) => [name, join(fixturesDir, `${name}.onnx`)] as [string, string],
+  ),
   // The trained ViT arrives separately; its fixtures are generated once both files exist.
   ...(existsSync(join(packageRoot, 'models', 'fmnist-vit.onnx')) &&
   existsSync(join(fixturesDir, 'fmnist-vit.grad_logit.npy'))
@@ -86,6 +91,19 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
         expectClose(out.grad, fixture(name, 'grad_ce').data, `${name} cross-entropy`);
         expect(compare(out.loss!, fixture(name, 'ce_loss').data).relative).to.be.below(1e-5);
       });
+
+      if (name.startsWith('mini-zoo'))
+        it('logits (before a trailing softmax) equal PyTorch; layout, batch and output kind as exported', async () => {
+          const x = fixture(name, 'input');
+          const plain = await model.classifier.run(x);
+          expect(compare(plain.logits, fixture(name, 'logits').data).relative).to.be.below(1e-5);
+          const zoo = name.startsWith('mini-zoo-nhwc-b1');
+          expect(model.layout).to.equal(zoo ? 'nhwc' : 'nchw');
+          expect(model.inputShape).to.deep.equal(zoo ? [31, 31, 3] : [3, 31, 31]);
+          expect(model.classifier.fixedBatch).to.equal(zoo ? 1 : undefined);
+          expect(model.batchSize).to.equal(zoo ? 1 : 3);
+          expect(model.outputKind).to.equal(zoo ? 'probabilities' : 'logits');
+        });
 
       it('tap seed (penultimate features and logits): gradient equals autograd', async () => {
         const out = await model.gradient(fixture(name, 'input'), { tapSeed: fixture(name, 'tap_seed').data });
