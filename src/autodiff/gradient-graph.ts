@@ -89,7 +89,8 @@ export async function classifierGradientProblems(
   const seeds = addClassifierSeeds(b, layout, true);
   const problems: GradientProblem[] = [];
   addBackward(parsed.graph, b, { input: input.name, seeds, ...probed }, problems);
-  return problems;
+  const order = new Map((parsed.graph.node ?? []).map((n, i) => [n, i]));
+  return problems.sort((p, q) => (p.node ? order.get(p.node)! : -1) - (q.node ? order.get(q.node)! : -1));
 }
 
 /**

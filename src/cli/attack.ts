@@ -9,8 +9,8 @@ import { GradientModel } from '../autodiff/index.js';
 import { AttackRandom, attackNames, boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
 import type { AttackName, AttackResult, AttackSettings, Norm } from '../attacks/index.js';
 import { gatherImages, loadLabelFile, loadTensorFile, writeNpy } from '../data/index.js';
+import { requireModel } from './check.js';
 import { ProgressBar } from './progress.js';
-import { readImageInput } from '../model/index.js';
 import type { Layout } from '../model/index.js';
 import { layoutOption, parseInteger, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
 import { significant } from './table.js';
@@ -99,9 +99,9 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
   };
   const attack = createAttack(options.attack, settings);
 
-  const tensor = await loadTensorFile(options.data, {
-    layout: (await readImageInput(options.model, options.layout)).layout,
-  });
+  // The model first: one that cannot be attacked stops here, with every reason, before any data is read.
+  const checked = await requireModel(options.model, 'attack', options.layout ? { layout: options.layout } : {});
+  const tensor = await loadTensorFile(options.data, { layout: checked.input!.layout });
   let labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   let { data } = tensor;

@@ -25,7 +25,6 @@ import {
   writeReport,
 } from '../eval/index.js';
 import type { AblationSpec, AdversarialSet, AttackMode, Evaluation } from '../eval/index.js';
-import { readImageInput } from '../model/index.js';
 import type { ImageBatch, Layout } from '../model/index.js';
 import {
   parseAblation,
@@ -36,6 +35,7 @@ import {
   parsePositiveInt,
   layoutOption,
 } from './parse.js';
+import { requireModel } from './check.js';
 import { ProgressBar } from './progress.js';
 import { significant } from './table.js';
 
@@ -158,9 +158,9 @@ export async function evaluateCommand(
   const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
   if (bounded.length > 0 && eps === undefined)
     usage(`--attacks ${bounded.join(',')} need --eps (the bank records no PGD eps)`);
-  const tensor = await loadTensorFile(options.data, {
-    layout: (await readImageInput(options.model, options.layout)).layout,
-  });
+  // The model first: one that cannot be attacked stops here, with every reason, before any data is read.
+  const checked = await requireModel(options.model, 'attack', options.layout ? { layout: options.layout } : {});
+  const tensor = await loadTensorFile(options.data, { layout: checked.input!.layout });
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   if (labels.length !== tensor.dims[0])

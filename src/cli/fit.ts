@@ -11,9 +11,9 @@ import { GradientModel } from '../autodiff/index.js';
 import { buildBank, defaultScreenSettings, writeBank } from '../bank/index.js';
 import type { AttackFamily } from '../bank/index.js';
 import { loadLabelFile, loadTensorFile, tensorDigest } from '../data/index.js';
-import { readImageInput } from '../model/index.js';
 import type { ImageBatch, Layout, TapSpec } from '../model/index.js';
 import { FingerprintDetector } from '../detect/index.js';
+import { fitDefaults, requireModel } from './check.js';
 import { ProgressBar } from './progress.js';
 import {
   parseAttackList,
@@ -124,9 +124,12 @@ export async function fitCommand(options: FitOptions, usage: (message: string) =
   const bounded = options.attacks.filter((a) => boundedAttacks.includes(a));
   if (bounded.length > 0 && options.eps === undefined) usage(`--attacks ${bounded.join(',')} need --eps`);
   if (!options.out.endsWith('.nfp')) usage(`Expected a .nfp path for --out but received ${options.out}`);
-  const tensor = await loadTensorFile(options.data, {
-    layout: (await readImageInput(options.model, options.layout)).layout,
+  // The model first: one that cannot be fitted stops here, with every reason, before any data is read.
+  const checked = await requireModel(options.model, 'fit', {
+    ...(options.layout ? { layout: options.layout } : {}),
+    fit: { ...fitDefaults, families: options.attacks.length },
   });
+  const tensor = await loadTensorFile(options.data, { layout: checked.input!.layout });
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
   if (labels === undefined) usage('--data carries no labels: pass --labels');
   let rows = tensor.dims[0]!;

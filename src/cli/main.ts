@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../version.js';
 import { registerAttackCommand } from './attack.js';
 import { registerBankCommand } from './bank.js';
+import { registerCheckCommand } from './check.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDetectCommand } from './detect.js';
 import { registerEvaluateCommand } from './evaluate.js';
@@ -88,6 +89,7 @@ program
     },
   );
 
+registerCheckCommand(program);
 registerGradCommand(program);
 registerAttackCommand(program);
 registerFitCommand(program);
