@@ -219,7 +219,8 @@ export function formatCheck(check: ModelCheck): string {
       check.output.kind === 'logits'
         ? 'logits'
         : `${check.output.kind}; the logits are the input of its final ${head}, '${check.output.logits}'`;
-    rows.push(['output', `'${check.output.tensor}' [N, ${check.output.classes}]: ${logits}`]);
+    const batch = check.input?.batch ?? 'N';
+    rows.push(['output', `'${check.output.tensor}' [${batch}, ${check.output.classes}]: ${logits}`]);
     rows.push(['classes', String(check.output.classes)]);
   }
   if (check.works.predict) {
