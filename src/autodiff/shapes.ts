@@ -15,6 +15,14 @@ export interface Probed {
   constants: Map<string, number[]>;
   /** The float32 tensors among the probed ones, the input included. */
   floats: Set<string>;
+  /**
+   * Per tensor, the axes whose size follows the batch size (from the probe at batch size 2, made
+   * when the graph computes with shapes, as attention exports do); absent: unknown, taken as axis 0.
+   * Empty for every tensor of a model that fixes its batch size.
+   */
+  batchAxes?: Map<string, number[]>;
+  /** Whether the model fixes its batch size (every size is then static). */
+  fixedBatch: boolean;
 }
 
 export async function probeShapes(
@@ -39,26 +47,31 @@ export async function probeShapes(
     if (layer.dtype === 'float32') floats.add(layer.output);
   }
   const constants = new Map<string, number[]>();
+  let batchAxes: Map<string, number[]> | undefined;
   if (input.batch !== undefined) {
     for (const l of one) if (l.values !== undefined) constants.set(l.output, l.values);
   } else if (one.some((l) => l.values !== undefined)) {
-    // A second probe at batch size 2 tells batch-independent shape arithmetic from batch-dependent.
+    // A second probe at batch size 2 tells batch-independent shape arithmetic from batch-dependent,
+    // and which axes of each tensor follow the batch size.
     const two = new Map(
-      (await probeLayers(bytes, graph, input, settings, { batch: 2, integerValues: true })).map((l) => [
-        l.output,
-        l.values,
-      ]),
+      (await probeLayers(bytes, graph, input, settings, { batch: 2, integerValues: true })).map((l) => [l.output, l]),
     );
+    batchAxes = new Map([[input.name, [0]]]);
     for (const l of one) {
       const other = two.get(l.output);
       if (
         l.values !== undefined &&
-        other !== undefined &&
-        other.length === l.values.length &&
-        other.every((v, i) => v === l.values![i])
+        other?.values !== undefined &&
+        other.values.length === l.values.length &&
+        other.values.every((v, i) => v === l.values![i])
       )
         constants.set(l.output, l.values);
+      if (l.dims !== undefined && other?.dims !== undefined && other.dims.length === l.dims.length)
+        batchAxes.set(
+          l.output,
+          l.dims.flatMap((d, i) => (other.dims![i] !== d ? [i] : [])),
+        );
     }
   }
-  return { shapes, constants, floats };
+  return { shapes, constants, floats, fixedBatch: input.batch !== undefined, ...(batchAxes ? { batchAxes } : {}) };
 }

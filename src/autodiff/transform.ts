@@ -18,6 +18,10 @@ export interface TransformSpec {
   constants?: ReadonlyMap<string, number[]>;
   /** The float tensors (probed), which a node without a usable rule would pass gradients to. */
   floats?: ReadonlySet<string>;
+  /** Per tensor, the axes whose size follows the batch size, where probed (shapes.ts). */
+  batchAxes?: ReadonlyMap<string, number[]>;
+  /** The model fixes its batch size: no axis has a size that varies. */
+  fixedBatch?: boolean;
 }
 
 /** A node whose gradient cannot be built, and why. */
@@ -27,10 +31,14 @@ export interface GradientProblem {
   message: string;
 }
 
-/** Tensors whose value depends on `input`; ONNX requires graph nodes in topological order. */
+// Ops whose outputs depend on their input's shape only, never on its values: no gradient flows through them.
+const shapeOnly = new Set(['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike']);
+
+/** Tensors whose value depends on `input`'s values; ONNX requires graph nodes in topological order. */
 export function dependents(graph: Graph, input: string): Set<string> {
   const live = new Set<string>([input]);
   for (const node of graph.node ?? []) {
+    if (shapeOnly.has(node.opType) && (node.domain ?? '') === '') continue;
     if ((node.input ?? []).some((i) => live.has(i))) for (const o of node.output ?? []) if (o !== '') live.add(o);
   }
   return live;
@@ -79,6 +87,7 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec, 
   const producer = (tensor: string) => producers.get(tensor);
   const readers = (tensor: string): readonly Node[] => readerLists.get(tensor) ?? [];
   const seeded = (tensor: string) => spec.seeds.has(tensor);
+  const batchAxes = (tensor: string) => (spec.fixedBatch ? [] : spec.batchAxes?.get(tensor));
   for (let n = nodes.length - 1; n >= 0; n--) {
     const node = nodes[n]!;
     const outputs = node.output ?? [];
@@ -100,7 +109,7 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec, 
             `input and a seeded output`,
         );
       }
-      grads = rule({ node, b, gradOutputs, needs, shape, constant, producer, readers, seeded });
+      grads = rule({ node, b, gradOutputs, needs, shape, constant, producer, readers, seeded, batchAxes });
     } catch (error) {
       if (problems === undefined || !(error instanceof GradientError)) throw error;
       problems.push({ node, message: error.message });

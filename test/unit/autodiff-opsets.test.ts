@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 
-import { GradientOutputs, seededGradientBytes } from '../../src/autodiff/index.js';
+import { GradientModel, GradientOutputs, seededGradientBytes } from '../../src/autodiff/index.js';
 import { SeededRandom } from '../reference/random.js';
 import { checkFiniteDifferences, float, floats, int, ints, node, str, tinyModel } from '../reference/tiny-graph.js';
 import type { Tiny } from '../reference/tiny-graph.js';
@@ -541,4 +541,128 @@ describe('autodiff: normalizations, Einsum and Tile', () => {
         node('Mul', ['du', 'e'], ['y']),
       ],
     }));
+});
+
+describe('autodiff at every opset: the classifier losses (seeds) written for the model opset', () => {
+  /** x [N, 1, 6, 6] -> Conv -> Relu -> MaxPool 3x3/2 -> Flatten -> Gemm: logits [N, 5], at `opset`. */
+  function classifier(opset: number): Uint8Array {
+    return tinyModel(
+      {
+        opset,
+        shape: [1, 6, 6],
+        constants: { w: { dims: [3, 1, 3, 3] }, fc: { dims: [5, 27] }, bias: { dims: [5] } },
+        nodes: [
+          node('Conv', ['x', 'w'], ['c'], [ints('pads', [1, 1, 1, 1])]),
+          node('Relu', ['c'], ['r']),
+          node(
+            'MaxPool',
+            ['r'],
+            ['p'],
+            [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])],
+          ),
+          node('Flatten', ['p'], ['f']),
+          node('Gemm', ['f', 'fc', 'bias'], ['y'], [int('transB', 1)]),
+        ],
+      },
+      new SeededRandom(21), // the same weights at every opset
+    );
+  }
+
+  it('cross-entropy, tap seeds and the Carlini-Wagner margin agree at opsets 7, 9, 11 and 17', async () => {
+    const rnd = new SeededRandom(3);
+    const x = { data: rnd.floats(5 * 36, 0, 1), dims: [5, 1, 6, 6] };
+    const labels = Int32Array.from([0, 1, 2, 3, 4]);
+    const results = [];
+    for (const opset of [7, 9, 11, 17]) {
+      const model = await GradientModel.load(classifier(opset), { taps: 'auto', batchSize: 3 });
+      try {
+        const ce = await model.gradient(x, { labels });
+        const tapSeed = new SeededRandom(4).floats(5 * model.neurons, -1, 1);
+        const tap = await model.gradient(x, { tapSeed });
+        const cw = await model.gradient(x, { marginLabels: labels });
+        // The margin's gradient is a logit seed e_label - e_runnerUp, the runner-up from the logits.
+        const seed = new Float32Array(5 * 5);
+        for (let r = 0; r < 5; r++) {
+          let best = -1;
+          for (let c = 0; c < 5; c++)
+            if (c !== labels[r] && (best < 0 || cw.logits[r * 5 + c]! > cw.logits[r * 5 + best]!)) best = c;
+          seed[r * 5 + labels[r]!] = 1;
+          seed[r * 5 + best] = -1;
+          expect(cw.margin![r]).to.be.closeTo(cw.logits[r * 5 + labels[r]!]! - cw.logits[r * 5 + best]!, 1e-5);
+        }
+        const viaSeed = await model.gradient(x, { logitSeed: seed });
+        expect(Array.from(cw.grad)).to.deep.equal(Array.from(viaSeed.grad));
+        results.push({ opset, ce: ce.grad, loss: ce.loss!, tap: tap.grad, cw: cw.grad });
+      } finally {
+        await model.release();
+      }
+    }
+    const close = (a: Float32Array, b: Float32Array) => {
+      const scale = b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(scale).to.be.above(0);
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).to.be.at.most(1e-5 * scale);
+    };
+    const last = results.at(-1)!;
+    for (const r of results.slice(0, -1)) {
+      close(r.ce, last.ce);
+      close(r.loss, last.loss);
+      close(r.tap, last.tap);
+      close(r.cw, last.cw);
+    }
+  });
+});
+
+describe('autodiff: tensors whose batch axis is not the first (Swin and ViT exports)', () => {
+  // x [N, 3, 2, 5] -> t [3, N, 2, 5]: axis 0 of t holds q, k, v, not the batch. The graph computes with
+  // shapes, so the probe at batch size 2 tells which axis of each tensor follows the batch.
+  for (const opset of [12, 13]) {
+    it(`Gather along a non-batch axis 0 (scalar, 2-D indices), Dropout(p=0) in training, a shape-only mask (opset ${opset})`, () =>
+      checkFiniteDifferences({
+        opset,
+        shape: [3, 2, 5],
+        constants: {
+          one: { dims: [], ints: [1] },
+          idx: { dims: [2, 2], ints: [0, 2, 1, 1] },
+          lead: { dims: [2], ints: [0, 1] },
+          zero: { dims: [], values: [0] },
+          minusOne: { dims: [1], ints: [-1] },
+          first: { dims: [1], ints: [0] },
+          where: { dims: [2, 2], ints: [0, 1, 1, 3] },
+          updates: { dims: [2], values: [2, -3] },
+          from1: { dims: [1], ints: [1] },
+          to3: { dims: [1], ints: [3] },
+        },
+        nodes: [
+          node('Transpose', ['x'], ['t'], [ints('perm', [1, 0, 2, 3])]),
+          node('Gather', ['t', 'one'], ['a'], [int('axis', 0)]), // [N, 2, 5]
+          node('Gather', ['t', 'idx'], ['g'], [int('axis', 0)]), // [2, 2, N, 2, 5]
+          opset >= 13
+            ? node('ReduceSum', ['g', 'lead'], ['s'], [int('keepdims', 0)])
+            : node('ReduceSum', ['g'], ['s'], [ints('axes', [0, 1]), int('keepdims', 0)]), // [N, 2, 5]
+          {
+            name: 't/training',
+            opType: 'Constant',
+            input: [],
+            output: ['training'],
+            attribute: [
+              { name: 'value', type: 4, t: { name: 'training', dims: [], dataType: 9, rawData: Uint8Array.from([1]) } },
+            ],
+          },
+          node('Dropout', ['s', 'zero', 'training'], ['d']),
+          // A mask from the input's shape alone (zeros of its shape, some rows set): no gradient through it.
+          node('Shape', ['a'], ['sa']),
+          node('Slice', ['sa', 'from1', 'to3'], ['hw']),
+          node('ConstantOfShape', ['hw'], ['zeros']), // [2, 5]
+          node('ScatterND', ['zeros', 'where', 'updates'], ['mask']), // two elements set
+          node('Mul', ['a', 'd'], ['ad']),
+          node('Mul', ['ad', 'mask'], ['am']),
+          node('Add', ['am', 'a'], ['sum']),
+          // Shape arithmetic, as attention exports have: flatten to [N, -1] by a shape computed from Shape(sum).
+          node('Shape', ['sum'], ['ss']),
+          node('Gather', ['ss', 'first'], ['n']),
+          node('Concat', ['n', 'minusOne'], ['to'], [int('axis', 0)]),
+          node('Reshape', ['sum', 'to'], ['y']),
+        ],
+      }));
+  }
 });

@@ -82,12 +82,15 @@ export const sum: Rule = (ctx) => {
 
 export const identity: Rule = (ctx) => [gradOf(ctx)];
 
-// Dropout at inference is the identity; a constant training_mode input (opset 12) must be false.
+// Dropout at inference is the identity: a training_mode input (opset 12) must be a constant false, or
+// the ratio a constant 0 (torchvision's Swin calls F.dropout(p=0) in training mode).
 export const dropout: Rule = (ctx) => {
   const training = ctx.node.input?.[2] ? ctx.constant(ctx.node.input[2]) : [0];
-  if (training === undefined || training.some((v) => v !== 0))
+  const ratio = ctx.node.input?.[1] ? ctx.constant(ctx.node.input[1]) : undefined;
+  const inference = training !== undefined && training.every((v) => v === 0);
+  if (!inference && !(ratio !== undefined && ratio.every((v) => v === 0)))
     throw new GradientError(
-      `${nodeLabel(ctx.node)}: training_mode must be a constant false (export the model in eval mode)`,
+      `${nodeLabel(ctx.node)}: training_mode must be a constant false, or the ratio 0 (export the model in eval mode)`,
     );
   return [gradOf(ctx)];
 };

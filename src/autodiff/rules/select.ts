@@ -123,10 +123,19 @@ export const gather: Rule = (ctx) => {
   const axis = dataAxis(ctx, intAttr(node, 'axis', 0), rank);
   const dim = xShape[axis]!;
   const indices = constantInput(ctx, 1, 'indices').map((i) => (i < 0 ? i + dim : i));
-  const grouped = b.op('Reshape', [
-    gradOf(ctx),
-    b.int64([...new Array<number>(axis).fill(0), indices.length, ...xShape.slice(axis + 1)]),
-  ]);
+  // g has the index tensor's axes where x has `axis`: none for a scalar index, several to merge into one.
+  const indexRank = ctx.shape(node.input![1]!).length;
+  let grouped = gradOf(ctx);
+  if (indexRank === 0) grouped = b.unsqueeze(grouped, [axis]);
+  else if (indexRank > 1) {
+    const xDims = b.op('Shape', [x]);
+    const target = b.op(
+      'Concat',
+      [b.slice(xDims, [0], [axis], [0]), b.int64([indices.length]), b.slice(xDims, [axis + 1], [rank], [0])],
+      { axis: 0 },
+    );
+    grouped = b.op('Reshape', [grouped, target]);
+  }
   return [placeAlong(ctx, grouped, rank, axis, indices, dim)];
 };
 
