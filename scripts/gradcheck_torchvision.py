@@ -9,9 +9,11 @@ For each name: builds the model (weights=None after torch.manual_seed(0), eval m
 smallest input size it accepts among SIZES (a PyTorch forward and an ONNX export at every asked opset
 must both work; --size forces one), exports it at each opset to models/cache/gradcheck/<name>.op<k>.onnx,
 draws a fixed random input [2,3,size,size] in [0,1] and logit seed [2,classes], and saves PyTorch's
-input gradient of sum(seed * logits) computed in float32 AND in float64 (the same model .double()).
-Deep random-weight networks amplify float32 rounding (PyTorch's own fp32 ResNet-50 gradient is 1.6%
-off its fp64 one), so float64 is the oracle. <name>.json records the size, the op types of each export
+input gradient of sum(seed * logits) computed in float32 AND in float64 (the same model .double()),
+and in float32 once more in channels-last memory format (other convolution kernels). Deep
+random-weight networks amplify float32 rounding (PyTorch's own fp32 ResNet-50 gradient is 1.6% off
+its fp64 one), so float64 is the oracle, and the two float32 gradients show how far float32 itself
+strays from it. <name>.json records the size, the op types of each export
 and any export error. Not part of `npm test`: it needs Debian's torch and minutes per model.
 """
 import argparse
@@ -34,6 +36,15 @@ SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 299]
 # Models whose weights alone exceed protobuf's 2 GB limit: ONNX keeps them in external data files,
 # which a model loaded from bytes (as this library does) cannot reach.
 TOO_BIG = {"vit_h_14", "regnet_y_128gf"}
+
+
+def register_exporter_patches():
+    """torch 1.13 cannot export aten::zero (from SwinV2's qkv_bias[length:2 * length].zero_()): write it as
+    x * 0, which constant folding turns into the zeros it is (the bias is a constant)."""
+    from torch.onnx import register_custom_op_symbolic
+
+    register_custom_op_symbolic("aten::zero", lambda g, x: g.op("Mul", x, g.op("Constant", value_t=torch.tensor(0.0))),
+                                9)
 
 
 def classification_models():
@@ -94,6 +105,28 @@ def try_size(name, size, opsets):
     return (model, exports), None
 
 
+def float32_channels_last(model, x, seed, name):
+    """PyTorch's float32 gradient again, with the model and input in channels-last memory format (other
+    convolution kernels, other rounding): with grad32, the spread of PyTorch's own float32 around float64."""
+    m = model.float().to(memory_format=torch.channels_last)
+    xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    (m(xt) * torch.from_numpy(seed)).sum().backward()
+    np.save(os.path.join(OUT, f"{name}.grad32cl.npy"), np.ascontiguousarray(xt.grad.numpy().astype(np.float32)))
+    model.to(memory_format=torch.contiguous_format)
+
+
+def add_channels_last(names):
+    """--channels-last-only: the channels-last float32 reference for models already checked."""
+    for name in names:
+        meta_path = os.path.join(OUT, f"{name}.json")
+        if not os.path.exists(meta_path) or "size" not in json.load(open(meta_path)):
+            continue
+        x = np.load(os.path.join(OUT, f"{name}.input.npy"))
+        seed = np.load(os.path.join(OUT, f"{name}.seed.npy"))
+        float32_channels_last(build(name, x.shape[-1]), x, seed, name)
+        print(name, "grad32cl", file=sys.stderr, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*")
@@ -101,9 +134,15 @@ def main():
     parser.add_argument("--opsets", default="11,13,17")
     parser.add_argument("--size", type=int, help="this input size instead of the smallest accepted")
     parser.add_argument("--skip-done", action="store_true", help="skip names whose <name>.json exists")
+    parser.add_argument("--channels-last-only", action="store_true",
+                        help="only add the channels-last float32 reference to models already exported")
     args = parser.parse_args()
     opsets = [int(v) for v in args.opsets.split(",")]
+    register_exporter_patches()
     names = classification_models() if args.all else args.names
+    if args.channels_last_only:
+        add_channels_last(names)
+        return
     os.makedirs(OUT, exist_ok=True)
     for name in names:
         meta_path = os.path.join(OUT, f"{name}.json")
@@ -142,6 +181,7 @@ def main():
         classes = model(torch.from_numpy(x[:1])).shape[1]
         seed = np.random.default_rng(1).standard_normal((2, classes)).astype(np.float32)
         timings = {}
+        float32_channels_last(model, x, seed, name)
         for dtype, tag in ((torch.float32, "grad32"), (torch.float64, "grad64")):
             m = model.to(dtype)
             xt = torch.from_numpy(x).to(dtype).requires_grad_(True)
