@@ -18,7 +18,7 @@ import { PGD } from '../src/attacks/index.js';
 import { GradientModel } from '../src/autodiff/index.js';
 import { loadFashionMnist } from '../src/data/index.js';
 import { packageRoot } from '../src/paths.js';
-import { SeededRandom } from '../test/reference/random.js';
+import { TestRandom } from '../test/reference/random.js';
 import { benchEnv, bestOf, isMain, machine, printTable, pythonWith, row, writeResult } from './machine.js';
 import type { Row } from './machine.js';
 
@@ -49,7 +49,7 @@ async function ours(c: AttackCase): Promise<number> {
       data = test.data.slice(0, c.batch * 784);
       labels = test.labels.slice(0, c.batch);
     } else {
-      const rnd = new SeededRandom(0);
+      const rnd = new TestRandom(0);
       data = rnd.floats(c.batch * 3 * 224 * 224, 0, 1);
       labels = Int32Array.from({ length: c.batch }, () => rnd.int(model.classes));
     }

@@ -20,7 +20,7 @@ import { FingerprintDetector } from '../src/detect/index.js';
 import { Classifier } from '../src/model/index.js';
 import { withExtraOutputs } from '../src/model/onnx.js';
 import { packageRoot } from '../src/paths.js';
-import { SeededRandom } from '../test/reference/random.js';
+import { TestRandom } from '../test/reference/random.js';
 import { benchEnv, bestOf, isMain, machine, printTable, row, writeResult } from './machine.js';
 import type { Row } from './machine.js';
 
@@ -45,7 +45,7 @@ export interface DetectOptions {
   reps: number;
 }
 
-function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number, k: number): FingerprintBank {
+function randomBank(rnd: TestRandom, classifier: Classifier, perClass: number, k: number): FingerprintBank {
   const fingerprints = new Map(
     Array.from({ length: classifier.classes }, (_, c) => {
       const sd = (n: number) => Float32Array.from({ length: n }, () => rnd.uniform(0.1, 1));
@@ -79,7 +79,16 @@ function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number,
       neurons: classifier.neurons,
       k,
       families: ['pgd', 'cw'],
-      fit: { candidates: 0, k, pMax: 1e-3, dMin: 1.5, topK: perClass, minFingerprints: 0, attacks: {} },
+      fit: {
+        candidates: 0,
+        k,
+        pMax: 1e-3,
+        dMin: 1.5,
+        topK: perClass,
+        minFingerprints: 0,
+        maxCorrelation: 1,
+        attacks: {},
+      },
       created: new Date().toISOString(),
     },
     fingerprints,
@@ -87,7 +96,7 @@ function randomBank(rnd: SeededRandom, classifier: Classifier, perClass: number,
 }
 
 async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
-  const rnd = new SeededRandom(1);
+  const rnd = new TestRandom(1);
   const bytes = new Uint8Array(await readFile(c.path));
   const classifier = await Classifier.load(bytes, { taps: c.taps, batchSize: c.batch });
   const images = {

@@ -18,7 +18,7 @@ import * as ort from 'onnxruntime-node';
 
 import { GradientModel } from '../src/autodiff/index.js';
 import { packageRoot } from '../src/paths.js';
-import { SeededRandom } from '../test/reference/random.js';
+import { TestRandom } from '../test/reference/random.js';
 import { benchEnv, bestOf, isMain, machine, printTable, pythonWith, row, writeResult } from './machine.js';
 import type { Row } from './machine.js';
 
@@ -58,7 +58,7 @@ export interface TorchGrad {
 }
 
 async function measure(c: GradCase, reps: number): Promise<GradRow> {
-  const rnd = new SeededRandom(1);
+  const rnd = new TestRandom(1);
   const perImage = c.shape.reduce((a, v) => a * v, 1);
   const images = { data: rnd.floats(c.batch * perImage, 0, 1), dims: [c.batch, ...c.shape] };
   const bytes = new Uint8Array(await readFile(c.path));

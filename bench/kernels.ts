@@ -16,7 +16,7 @@ import { Bank, info, screen, setThreads, subsetMeans } from '../src/index.js';
 import type { ScreenOptions } from '../src/index.js';
 import { packageRoot } from '../src/paths.js';
 import * as reference from '../test/reference/kernels.js';
-import { SeededRandom } from '../test/reference/random.js';
+import { TestRandom } from '../test/reference/random.js';
 import { benchEnv, bestOf, isMain, machine, printTable, pythonWith, row, withBackend, writeResult } from './machine.js';
 import type { Row } from './machine.js';
 
@@ -53,14 +53,14 @@ export interface ScreenBench {
   settings: { C: number; k: number; n0: number; n1: number; N: number; threads: number };
 }
 
-function uniformIndices(rng: SeededRandom, n: number, bound: number): Uint32Array {
+function uniformIndices(rng: TestRandom, n: number, bound: number): Uint32Array {
   const a = new Uint32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.int(bound);
   return a;
 }
 
 function screenInputs(C: number): ScreenOptions {
-  const rng = new SeededRandom(1);
+  const rng = new TestRandom(1);
   const clean = new Float32Array(n0 * N).map(() => rng.normal());
   const attacked = new Float32Array(n1 * N).map(() => rng.normal() + 0.1);
   const candidates = uniformIndices(rng, C * k, N);
@@ -203,7 +203,7 @@ export async function benchDetectScores({ quick }: KernelOptions): Promise<Detec
   const B = 32,
     m = 25,
     F = 2000,
-    rng = new SeededRandom(2);
+    rng = new TestRandom(2);
   const families = 1;
   const bank = new Bank({
     neurons: N,
@@ -264,7 +264,7 @@ export async function benchBandwidth({ quick, C }: KernelOptions): Promise<Bandw
   const allThreads = info().defaultThreads;
   const threadCounts = allThreads > 1 ? [1, allThreads] : [1];
   const out: Bandwidth[] = [];
-  const rng = new SeededRandom(3);
+  const rng = new TestRandom(3);
   // subsetMeans: rows x F subsets; each (row, subset) reads k indices and k activations.
   const rows = n0,
     F = quick ? 500 : 2000;

@@ -69,7 +69,7 @@ Job ScreenJob(const Napi::CallbackInfo& info) {
   const auto kind = test == "student" ? nfp::stats::TTest::kStudent : nfp::stats::TTest::kWelch;
   const nfp::BackendKind backend = CurrentBackend();
   job.run = [=] {
-    nfp::cpu::ScreenOutputs out{
+    nfp::ScreenOutputs out{
         base, base + count, base + 2 * count, base + 3 * count, base + 4 * count, base + 5 * count, base + 6 * count};
     return nfp::screen(backend, {c0, clean_rows, neurons}, {c1, attacked_rows, neurons}, {idx, count, k}, kind, out);
   };

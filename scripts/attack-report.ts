@@ -10,7 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { AttackRandom, createAttack, randomTargets } from '../src/attacks/index.js';
+import { createAttack, randomTargets } from '../src/attacks/index.js';
+import { SeededRandom } from '../src/random.js';
 import type { AttackName, AttackResult, AttackSettings } from '../src/attacks/index.js';
 import { GradientModel } from '../src/autodiff/index.js';
 import { loadFashionMnist } from '../src/data/index.js';
@@ -53,7 +54,7 @@ const n = Number(values.n);
 const test = await loadFashionMnist({ split: 'test' });
 const x = test.data.slice(0, n * 784);
 const labels = test.labels.slice(0, n);
-const targets = randomTargets(labels, 10, new AttackRandom(2026));
+const targets = randomTargets(labels, 10, new SeededRandom(2026));
 
 interface Row {
   model: string;

@@ -90,7 +90,7 @@ await detector.calibrate(rows(6000, 8000));
 const cal = detector.bank.header.calibration!.confidence!;
 const families = detector.bank.families;
 
-async function standardized(images: { data: Float32Array; dims: number[] }, draws: number): Promise<Scored[]> {
+async function standardized(images: ImageBatch, draws: number): Promise<Scored[]> {
   const out = await detector.classifier.run(images as ImageBatch);
   const scored: Scored[] = [];
   for (let d = 0; d < draws; d++) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pythonWith } from '../bench/machine.js';
 import { PGD } from '../src/attacks/index.js';
 import { GradientModel } from '../src/autodiff/index.js';
-import { gatherImages, loadFashionMnist } from '../src/data/index.js';
+import { gatherImages, imagesForModel, loadFashionMnist } from '../src/data/index.js';
 import { packageRoot } from '../src/paths.js';
 
 const args = process.argv.slice(2);
@@ -43,7 +43,8 @@ for (const file of readdirSync(dir)
   .sort()) {
   const model = await GradientModel.load(join(dir, file), { taps: [], batchSize: 128 });
   try {
-    const test = loadFashionMnist({ split: 'test', layout: model.layout });
+    const nchw = loadFashionMnist({ split: 'test' });
+    const test = { ...imagesForModel(nchw, model.inputShape, model.layout), labels: nchw.labels };
     const started = performance.now();
     const logits = await model.logits(test);
     let correct = 0;

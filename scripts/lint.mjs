@@ -28,7 +28,8 @@ function run(command, args) {
   return r.status === 0;
 }
 
-let ok = run(bin('biome'), fix ? ['check', '--write', '.'] : ['ci', '.']);
+const colors = process.stdout.isTTY ? [] : ['--colors=off'];
+let ok = run(bin('biome'), fix ? ['check', '--write', ...colors, '.'] : ['ci', ...colors, '.']);
 
 const cxx = [...filesUnder('native', ['.cc', '.h', '.cu', '.cuh']), ...filesUnder('binding', ['.cc', '.h'])];
 ok = run(bin('clang-format'), fix ? ['-i', ...cxx] : ['--dry-run', '--Werror', ...cxx]) && ok;

@@ -46,7 +46,6 @@ export {
   APGD,
   Attack,
   AttackBatch,
-  AttackRandom,
   BIM,
   CarliniWagnerL2,
   Criterion,
@@ -95,3 +94,4 @@ export type {
 export { DetectorError, FingerprintDetector } from './detect/index.js';
 export type { CalibrateOptions, DetectInput, Detection, DetectorOptions, Scorer } from './detect/index.js';
 export { auc, tprAtFpr } from './eval/index.js';
+export { SeededRandom } from './random.js';

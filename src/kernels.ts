@@ -35,7 +35,18 @@ export function screenSync(options: ScreenOptions): ScreenResult {
   return native.screenSync(options);
 }
 
-/** Fingerprints held in native memory for scoring; validated once when built. */
+/**
+ * Fingerprints held in native memory for scoring, validated once when built (every index < neurons,
+ * every std > 0): the native kernels of detection. `detectScores` is the fused gather, mean and
+ * Gaussian log-likelihood ratio summed over each row's drawn fingerprints (per family and combined);
+ * `scoreGradient` is d score / d activations for adaptive attacks. Large calls run on worker threads.
+ *
+ * Shapes: `acts` [rows x neurons] float32, `draws` [rows x m] uint32 fingerprint ids; scores [rows].
+ *
+ * @example
+ * const bank = new Bank({ neurons: 3048, k: 1, families: 1, indices, mu0, sd0, mu1, sd1 });
+ * const { score } = await bank.detectScores({ acts, rows: 32, draws });
+ */
 export class Bank {
   readonly #native: NativeBank;
 

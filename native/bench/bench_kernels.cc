@@ -44,7 +44,7 @@ std::string CudaFigures(const std::vector<float>& clean, const std::vector<float
                         std::size_t C, std::size_t k, std::size_t B, std::size_t m, double cpu_screen_s,
                         double cpu_detect_s) {
   std::vector<double> o(7 * C);
-  nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+  nfp::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
   auto must = [](const nfp::Status& st) {
     if (!st.ok()) {
       std::fprintf(stderr, "cuda: %s\n", st.message.c_str());
@@ -82,8 +82,8 @@ std::string CudaFigures(const std::vector<float>& clean, const std::vector<float
   cudaMemcpy(d_attacked, attacked.data(), attacked.size() * 4, cudaMemcpyHostToDevice);
   cudaMemcpy(d_idx, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice);
   cudaMemcpy(d_draws, draws.data(), draws.size() * 4, cudaMemcpyHostToDevice);
-  const nfp::cpu::ScreenOutputs d{d_out,         d_out + C,     d_out + 2 * C, d_out + 3 * C,
-                                  d_out + 4 * C, d_out + 5 * C, d_out + 6 * C};
+  const nfp::ScreenOutputs d{d_out,         d_out + C,     d_out + 2 * C, d_out + 3 * C,
+                             d_out + 4 * C, d_out + 5 * C, d_out + 6 * C};
   t_screen_device = BestOf(5, [&] {
     must(nfp::cuda::screen_on_device({d_clean, n0, N}, {d_attacked, n1, N}, {d_idx, C, k}, nfp::stats::TTest::kWelch, d,
                                      nullptr));
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   for (auto& v : idx) v = pick(rng);
 
   std::vector<double> o(7 * C);
-  nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+  nfp::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
   const double t_screen = BestOf(3, [&] {
     nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, nfp::stats::TTest::kWelch,
                      out);

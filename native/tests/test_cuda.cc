@@ -144,7 +144,7 @@ TEST(screen_matches_cpu) {
       auto views = [&](std::vector<double>& v) {
         double* b = v.data();
         const std::size_t C = c.count;
-        return nfp::cpu::ScreenOutputs{b, b + C, b + 2 * C, b + 3 * C, b + 4 * C, b + 5 * C, b + 6 * C};
+        return nfp::ScreenOutputs{b, b + C, b + 2 * C, b + 3 * C, b + 4 * C, b + 5 * C, b + 6 * C};
       };
       const Activations a0{clean.data(), c.n0, c.neurons}, a1{attacked.data(), c.n1, c.neurons};
       CHECK(nfp::cpu::screen(a0, a1, {idx.data(), c.count, c.k}, test, views(cpu)).ok());
@@ -198,7 +198,7 @@ TEST(errors_match_cpu) {
         nfp::cuda::detect_scores({acts.data(), rows, N}, *bank, {draws.data(), m}, nfp::Combine::kMax, {score.data()}));
     std::vector<double> so(7 * F);
     double* b = so.data();
-    const nfp::cpu::ScreenOutputs views{b, b + F, b + 2 * F, b + 3 * F, b + 4 * F, b + 5 * F, b + 6 * F};
+    const nfp::ScreenOutputs views{b, b + F, b + 2 * F, b + 3 * F, b + 4 * F, b + 5 * F, b + 6 * F};
     const Activations half0{bad.data(), 2, N}, half1{bad.data() + 2 * N, 2, N};
     CheckSameStatus(nfp::cpu::screen(half0, half1, {idx.data(), F, k}, nfp::stats::TTest::kWelch, views),
                     nfp::cuda::screen(half0, half1, {idx.data(), F, k}, nfp::stats::TTest::kWelch, views));

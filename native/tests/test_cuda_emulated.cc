@@ -176,7 +176,7 @@ TEST(screen_kernel_matches_cpu) {
       std::vector<double> cpu(7 * C), gpu(7 * C, -1.0);
       auto views = [C](std::vector<double>& v) {
         double* b = v.data();
-        return nfp::cpu::ScreenOutputs{b, b + C, b + 2 * C, b + 3 * C, b + 4 * C, b + 5 * C, b + 6 * C};
+        return nfp::ScreenOutputs{b, b + C, b + 2 * C, b + 3 * C, b + 4 * C, b + 5 * C, b + 6 * C};
       };
       CHECK(nfp::cpu::screen({clean.data(), c.n0, c.neurons}, {attacked.data(), c.n1, c.neurons}, {idx.data(), C, c.k},
                              test, views(cpu))
@@ -210,7 +210,7 @@ TEST(screen_kernel_flags_bad_candidates_and_nonfinite) {
   idx[2 * k + 1] = N + 1;
   std::vector<double> out(7 * C);
   double* b = out.data();
-  const nfp::cpu::ScreenOutputs views{b, b + C, b + 2 * C, b + 3 * C, b + 4 * C, b + 5 * C, b + 6 * C};
+  const nfp::ScreenOutputs views{b, b + C, b + 2 * C, b + 3 * C, b + 4 * C, b + 5 * C, b + 6 * C};
   launch::Flags flags = NoFlags();
   launch::Screen(fm.data(), N, n0, n1, idx.data(), C, k, nfp::stats::TTest::kWelch, views, &flags, nullptr);
   CHECK(flags.bad_index == 2 * k + 1);

@@ -175,7 +175,7 @@ TEST(screen_matches_scipy_fixture) {
   for (auto& v : idx) in >> v;
   for (auto test : {nfp::stats::TTest::kWelch, nfp::stats::TTest::kStudent}) {
     std::vector<double> o(7 * C, -1);
-    nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+    nfp::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
     auto st = nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k}, test, out);
     CHECK_MSG(st.ok(), st.message);
     std::ifstream again(std::string(NFP_TEST_DATA_DIR) + "/screen_small.txt");
@@ -209,7 +209,7 @@ TEST(screen_random_shapes_against_direct_moments) {
     auto idx = reference::RandomSubsets(rng, s.C, s.k, s.N);
     std::vector<double> o(7 * s.C);
     const std::size_t C = s.C;
-    nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+    nfp::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
     auto st = nfp::cpu::screen({clean.data(), s.n0, s.N}, {attacked.data(), s.n1, s.N}, {idx.data(), C, s.k},
                                nfp::stats::TTest::kWelch, out);
     CHECK_MSG(st.ok(), st.message);
@@ -238,7 +238,7 @@ TEST(screen_rejects_bad_input) {
   std::vector<float> a(4 * 3, 1.0f), b(4 * 3, 2.0f);
   std::vector<std::uint32_t> idx = {0, 3};
   std::vector<double> o(7);
-  nfp::cpu::ScreenOutputs out{&o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6]};
+  nfp::ScreenOutputs out{&o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6]};
   auto st = nfp::cpu::screen({a.data(), 4, 3}, {b.data(), 4, 3}, {idx.data(), 1, 2}, nfp::stats::TTest::kWelch, out);
   CHECK(st.code == nfp::Code::kOutOfRange && st.argument == "candidates");
   idx = {0, 2};
@@ -270,7 +270,7 @@ TEST(results_do_not_depend_on_thread_count) {
     nfp::set_threads(threads);
     CHECK(nfp::threads() == threads);
     std::vector<double> o(7 * C);
-    nfp::cpu::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
+    nfp::ScreenOutputs out{&o[0], &o[C], &o[2 * C], &o[3 * C], &o[4 * C], &o[5 * C], &o[6 * C]};
     CHECK(nfp::cpu::screen({clean.data(), n0, N}, {attacked.data(), n1, N}, {idx.data(), C, k},
                            nfp::stats::TTest::kWelch, out)
               .ok());

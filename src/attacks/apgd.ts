@@ -34,6 +34,17 @@ export function apgdCheckpoints(steps: number): number[] {
   return out;
 }
 
+/**
+ * Auto-PGD with cross-entropy (Croce and Hein, "Reliable evaluation of adversarial robustness with an
+ * ensemble of diverse parameter-free attacks", ICML 2020): PGD with momentum and a step size that
+ * halves at checkpoints when progress stalls, restarting from the best point.
+ *
+ * Arguments: `eps`, `norm` ('linf' | 'l2'), `steps` (100), `rho` (0.75), `momentum` (0.75),
+ * `randomStart`. Shapes: float32 [N, C, H, W] in [0, 1] in and out.
+ *
+ * @example
+ * const r = await new APGD({ eps: 0.1, steps: 100 }).run(model, images, { labels });
+ */
 export class APGD extends Attack {
   readonly name = 'apgd';
   readonly norm: Norm;

@@ -6,7 +6,7 @@ import type { ImageBatch, Layout } from '../model/index.js';
 import { Criterion, argmax } from './criterion.js';
 import { perturbationNorms } from './geometry.js';
 import type { Norm } from './geometry.js';
-import { AttackRandom } from './random.js';
+import { SeededRandom } from '../random.js';
 
 /** What an attack needs of a model; GradientModel provides it. */
 export interface AttackModel {
@@ -27,6 +27,11 @@ export interface AttackOptions {
   targets?: Int32Array;
   /** Reproduces a run exactly; random (node:crypto) by default. */
   seed?: number;
+  /**
+   * A random stream to continue instead of `seed`: runs over consecutive parts of the images (a file read
+   * in batches) that share one stream draw what one run over all of them draws.
+   */
+  random?: SeededRandom;
   /** Images attacked together (default 128). */
   batchSize?: number;
   /** Called as work completes, with images done (fractional within a batch) and the total. */
@@ -59,7 +64,7 @@ export class AttackBatch {
     /** Clean images of this batch. */
     readonly x0: Float32Array,
     readonly criterion: Criterion,
-    readonly rng: AttackRandom,
+    readonly rng: SeededRandom,
     private readonly report: (fraction: number) => void,
   ) {}
 
@@ -187,7 +192,7 @@ export abstract class Attack {
     const batchSize = options.batchSize ?? 128;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new RangeError(`Expected a positive integer for batchSize but received ${batchSize}`);
-    const rng = new AttackRandom(options.seed);
+    const rng = options.random ?? new SeededRandom(options.seed);
     const criterion = targets === undefined ? Criterion.misclassification(labels) : Criterion.targeted(labels, targets);
 
     const adv = new Float32Array(data.length);

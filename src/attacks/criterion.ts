@@ -1,7 +1,7 @@
 // What counts as success, kept apart from the attacks (as Foolbox does): misclassification away
 // from the true label, or classification as a chosen target. Every attack asks the criterion; none
 // branches on "targeted" to decide success.
-import type { AttackRandom } from './random.js';
+import type { SeededRandom } from '../random.js';
 
 export class Criterion {
   private constructor(
@@ -71,7 +71,7 @@ export function argmax(logits: Float32Array, row: number, classes: number): numb
 }
 
 /** A target per image drawn uniformly from the classes other than its label. */
-export function randomTargets(labels: Int32Array, classes: number, rng: AttackRandom): Int32Array {
+export function randomTargets(labels: Int32Array, classes: number, rng: SeededRandom): Int32Array {
   if (classes < 2) throw new RangeError(`Expected at least 2 classes for random targets but received ${classes}`);
   return labels.map((label) => {
     const t = rng.int(classes - 1);

@@ -31,6 +31,19 @@ const ADAM_EPS = 1e-8;
 /** No upper bound found yet for c. */
 const UNBOUNDED = 1e10;
 
+/**
+ * Carlini-Wagner L2 (Carlini and Wagner, "Towards Evaluating the Robustness of Neural Networks",
+ * IEEE S&P 2017): the smallest L2 perturbation that crosses the decision boundary by `kappa`, by Adam
+ * in tanh space and a binary search over the trade-off constant c per image.
+ *
+ * Arguments: `steps` (100 Adam steps per search step), `binarySteps` (5), `initialConst` (1),
+ * `learningRate` (0.05), `kappa` (0; larger gives clean-looking logit margins), `abortEarly`.
+ * Shapes: float32 [N, C, H, W] in [0, 1] in and out; targeted with `targets`.
+ *
+ * @example
+ * const cw = new CarliniWagnerL2({ steps: 100, binarySteps: 5 });
+ * const { adv, norms } = await cw.run(model, images, { labels, targets });
+ */
 export class CarliniWagnerL2 extends Attack {
   readonly name = 'cw';
   readonly norm = 'l2' as const;

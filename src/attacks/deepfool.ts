@@ -25,6 +25,17 @@ export interface DeepFoolOptions {
   overshoot?: number;
 }
 
+/**
+ * DeepFool (Moosavi-Dezfooli, Fawzi and Frossard, "DeepFool: a simple and accurate method to fool
+ * deep neural networks", CVPR 2016): steps to the nearest linearized decision boundary until the
+ * label flips, the total scaled by (1 + overshoot). A minimal-perturbation attack.
+ *
+ * Arguments: `norm` ('l2' default | 'linf'), `steps` (50), `candidates` (10 classes), `overshoot`
+ * (0.02). Shapes: float32 [N, C, H, W] in [0, 1] in and out.
+ *
+ * @example
+ * const r = await new DeepFool().run(model, images, { labels });
+ */
 export class DeepFool extends Attack {
   readonly name = 'deepfool';
   readonly norm: Norm;

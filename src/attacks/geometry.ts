@@ -2,7 +2,7 @@
 // L2 ball around the clean image intersected with the [0, 1] box, random starts and norms. Arrays
 // hold `rows` images of `perImage` values each; norms accumulate in float64 (a 224x224x3 image has
 // 150,528 terms).
-import type { AttackRandom } from './random.js';
+import type { SeededRandom } from '../random.js';
 
 export type Norm = 'linf' | 'l2';
 
@@ -53,22 +53,13 @@ export function project(x: Float32Array, x0: Float32Array, eps: number, norm: No
   }
 }
 
-/** Clips to [0, 1] in place. */
-export function clipUnit(x: Float32Array): void {
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (v < 0) x[i] = 0;
-    else if (v > 1) x[i] = 1;
-  }
-}
-
 /** A uniform random point of the L-inf ball, or a point of the L2 ball at radius eps * U(0, 1), clipped. */
 export function randomStart(
   x0: Float32Array,
   eps: number,
   norm: Norm,
   perImage: number,
-  rng: AttackRandom,
+  rng: SeededRandom,
 ): Float32Array {
   const x = new Float32Array(x0.length);
   if (norm === 'linf') {

@@ -4,7 +4,7 @@ export type { AttackModel, AttackOptions, AttackResult, Perturbation } from './a
 export { Criterion, argmax, randomTargets } from './criterion.js';
 export type { Norm } from './geometry.js';
 export { perturbationNorms } from './geometry.js';
-export { AttackRandom } from './random.js';
+
 export { FGSM } from './fgsm.js';
 export type { FgsmOptions } from './fgsm.js';
 export { BIM } from './bim.js';

@@ -29,6 +29,17 @@ export function squareShare(pInit: number, iteration: number, budget: number): n
   return pInit / 2 ** halvings;
 }
 
+/**
+ * Square attack, L-inf (Andriushchenko et al., "Square Attack: a query-efficient black-box
+ * adversarial attack via random search", ECCV 2020): random square windows set to x0 +- eps, kept
+ * when they lower the logit margin. Reads logits only (no gradients); counts queries per image.
+ *
+ * Arguments: `eps`, `queries` (1000 per image), `pInit` (0.3). Shapes: float32 [N, C, H, W] in
+ * [0, 1] in and out; the result's `queries` replaces `iterations`.
+ *
+ * @example
+ * const r = await new Square({ eps: 0.1, queries: 1000 }).run(model, images, { labels });
+ */
 export class Square extends Attack {
   readonly name = 'square';
   readonly norm = 'linf' as const;

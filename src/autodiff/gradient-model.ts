@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
-import { Classifier } from '../model/index.js';
+import { Classifier, copyTapOutputs, expandTapSeed, tapRunRows, wholeLayout } from '../model/index.js';
 import type { ImageBatch, Layout, OutputKind, TapLayout, TapSpec } from '../model/index.js';
 import { createSession } from '../model/session.js';
 import type { SessionSettings } from '../model/session.js';
@@ -15,10 +15,18 @@ import { GradientError } from './rules/index.js';
 import { GradientOutputs, SeedInputs } from './seeds.js';
 
 export interface GradientModelOptions extends SessionSettings {
-  /** Tapped layers, as for Classifier: 'auto' (default) or node/tensor names. */
+  /** Tapped layers, as for Classifier (default 'default': the model card's taps, else 'wide'). */
   taps?: TapSpec;
+  /** As for Classifier: the neuron budget of the taps and the seed of their samples. */
+  neuronBudget?: number;
+  tapSeed?: number;
   /** Images per ONNX Runtime call (default 32; a model that fixes its batch size runs at that size). */
   batchSize?: number;
+  /**
+   * Input values one gradient run may take at most: fewer images per call for large inputs (a
+   * gradient run holds every intermediate tensor of its batch).
+   */
+  maxInputValuesPerRun?: number;
   /** Per-image shape in the model's layout, required only where the model leaves it symbolic (as Classifier). */
   inputShape?: number[];
   /** The input's layout where its declared shape does not tell (default: detected). */
@@ -26,7 +34,7 @@ export interface GradientModelOptions extends SessionSettings {
 }
 
 export interface GradientRequest {
-  /** [rows x classes]: adds sum(logitSeed * logits) to the loss. */
+  /** Shape [rows x classes]: adds sum(logitSeed * logits) to the loss. */
   logitSeed?: Float32Array;
   /** [rows x neurons], laid out like the activation matrix: adds sum(tapSeed * activations). */
   tapSeed?: Float32Array;
@@ -53,6 +61,19 @@ export interface GradientResult {
   margin?: Float32Array;
 }
 
+/**
+ * A classifier that also returns input gradients: the library's reverse-mode transform appends the
+ * backward graph to the ONNX model, so one ONNX Runtime run gives the logits, the tapped activations
+ * and d loss / d images for a loss of logit seeds, tap seeds (adaptive attacks), cross-entropy and
+ * the Carlini-Wagner margin. What every attack differentiates.
+ *
+ * Arguments (`load`): as Classifier (`taps`, `neuronBudget`, `tapSeed`, `batchSize`, `inputShape`).
+ * Shapes: images float32 [N, C, H, W]; seeds [N x classes] and [N x neurons]; labels Int32Array [N].
+ *
+ * @example
+ * const model = await GradientModel.load('models/fmnist-cnn.onnx', { taps: 'auto' });
+ * const { grad, loss } = await model.gradient(images, { labels });
+ */
 export class GradientModel {
   /** The gradient graph with a tap seed input, built on the first request that seeds the taps. */
   #tapSeeded: Promise<ort.InferenceSession> | undefined;
@@ -88,18 +109,32 @@ export class GradientModel {
   static async load(model: string | Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
     const source = typeof model === 'string' ? basename(model) : 'model';
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-    const { taps, batchSize: asked = 32, inputShape, layout, ...settings } = options;
+    const {
+      taps,
+      neuronBudget,
+      tapSeed,
+      batchSize: asked = 32,
+      inputShape,
+      maxInputValuesPerRun,
+      layout,
+      ...settings
+    } = options;
     if (!Number.isInteger(asked) || asked < 1)
       throw new GradientError(`Expected a positive integer for batchSize but received ${asked}`);
+    const capped = (shape: readonly number[]) =>
+      maxInputValuesPerRun === undefined
+        ? asked
+        : Math.max(1, Math.min(asked, Math.floor(maxInputValuesPerRun / shape.reduce((a, b) => a * b, 1))));
     // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
     const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, {
       ...settings,
-      batchSize: asked,
+      batchSize: inputShape ? capped(inputShape) : asked,
       ...(taps ? { taps } : {}),
+      ...(neuronBudget !== undefined ? { neuronBudget } : {}),
+      ...(tapSeed !== undefined ? { tapSeed } : {}),
       ...(inputShape ? { inputShape } : {}),
       ...(layout ? { layout } : {}),
     });
-    const batchSize = classifier.batchSize; // the model's own when it fixes one
     const build = async (tapSeeds: boolean) =>
       createSession(
         await classifierGradientBytes(
@@ -110,13 +145,15 @@ export class GradientModel {
             shape: classifier.inputShape,
             ...(classifier.fixedBatch !== undefined ? { batch: classifier.fixedBatch } : {}),
           },
-          { logits: classifier.logitsName, classes: classifier.classes, taps: classifier.taps },
+          { logits: classifier.logitsName, classes: classifier.classes, taps: wholeLayout(classifier.taps) },
           settings,
           tapSeeds,
         ),
         settings,
       );
     try {
+      // A model that fixes its batch size runs at that size.
+      const batchSize = classifier.fixedBatch ?? capped(classifier.inputShape);
       return new GradientModel(classifier, await build(false), batchSize, build);
     } catch (error) {
       await classifier.release();
@@ -166,35 +203,36 @@ export class GradientModel {
     ];
     // A model that fixes its batch size gets every chunk padded to it with zero images and zero seeds.
     const fixed = this.classifier.fixedBatch;
-    for (let start = 0; start < rows; start += this.batchSize) {
-      const m = Math.min(this.batchSize, rows - start);
+    const chunk = tapRunRows(taps, this.batchSize);
+    for (let start = 0; start < rows; start += chunk) {
+      const m = Math.min(chunk, rows - start);
       const fed = fixed ?? m;
-      const rowsOf = (a: Float32Array | undefined, width: number) => {
-        if (a === undefined) return new Float32Array(fed * width);
-        const part = a.subarray(start * width, (start + m) * width);
+      const pad = (part: Float32Array, width: number) => {
         if (fed === m) return part;
         const padded = new Float32Array(fed * width);
         padded.set(part);
         return padded;
       };
+      const rowsOf = (a: Float32Array | undefined, width: number) =>
+        a === undefined ? new Float32Array(fed * width) : pad(a.subarray(start * width, (start + m) * width), width);
       const feeds: Record<string, ort.Tensor> = {
         [this.classifier.inputName]: new ort.Tensor('float32', rowsOf(data, perImage), [fed, ...this.inputShape]),
         [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [fed, k]),
         [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [fed, k]),
         [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [fed, k]),
       };
-      if (seeded) feeds[SeedInputs.taps] = new ort.Tensor('float32', rowsOf(request.tapSeed, n), [fed, n]);
+      if (seeded) {
+        // Sampled layers take the seed of their sampled neurons, zero elsewhere.
+        const seed = expandTapSeed(rowsOf(request.tapSeed, n), this.taps, fed, n);
+        feeds[SeedInputs.taps] = new ort.Tensor('float32', seed, [fed, seed.length / fed]);
+      }
       const result = await session.run(feeds, outputs);
       const first = (name: string, width: number) => (result[name]!.data as Float32Array).subarray(0, m * width);
       logits.set(first(this.classifier.logitsName, k), start * k);
       grad.set(first(GradientOutputs.grad, perImage), start * perImage);
       loss?.set(first(GradientOutputs.ceLoss, 1), start);
       margin?.set(first(GradientOutputs.margin, 1), start);
-      for (const tap of taps) {
-        const t = result[tap.tensor]!.data as Float32Array;
-        for (let r = 0; r < m; r++)
-          activations.set(t.subarray(r * tap.size, (r + 1) * tap.size), (start + r) * n + tap.offset);
-      }
+      copyTapOutputs(result, taps, m, n, activations, start, fed);
     }
     return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
   }

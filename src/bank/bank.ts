@@ -2,7 +2,8 @@
 // rows start_c .. start_c + count_c), with the header that binds them to a model and its taps. The
 // native Bank built from it scores any row against its own class's rows in one call.
 import { Bank } from '../kernels.js';
-import type { ClassFingerprints, ScreenSettings } from './fit.js';
+import type { TapRequest } from '../model/index.js';
+import type { BankArrays, BankClass, BankHeader, Calibration, ClassFingerprints } from './types.js';
 
 export class BankFormatError extends Error {
   constructor(
@@ -14,93 +15,20 @@ export class BankFormatError extends Error {
   }
 }
 
-export interface BankTap {
-  /** Tensor name in the model. */
-  tensor: string;
-  size: number;
-}
-
-export interface BankClass {
-  /** Whether this bank fitted the class (a shard fits some classes only). */
-  fitted: boolean;
-  /** Fingerprints kept. */
-  count: number;
-  /** Clean images, and attacked images per family, that the statistics came from. */
-  clean: number;
-  attacked: number[];
-  /** Candidates that passed the screen. */
-  passed: number;
-  relaxed?: string;
-}
-
-/** Clean-image statistics for the detector's optional confidence term (src/detect/confidence.ts). */
-export interface ConfidenceCalibration {
-  /** Per class, per attack family: [center, scale] of the clean family sum (median, upper-tail spread). */
-  fingerprint: Array<Array<[number, number]>>;
-  /** The same for the clean confidence statistic, -log(top-1 minus top-2 logit). */
-  margin: Array<[number, number]>;
-}
-
-export interface Calibration {
-  fpr: number;
-  draws: number;
-  combine: 'max' | 'logsumexp';
-  /** Threshold from all classes' clean scores. */
-  global: number;
-  /** Per class threshold where that class had enough clean images, else null (the global one applies). */
-  perClass: Array<number | null>;
-  /** Clean images and draws per image the thresholds came from. */
-  images: number;
-  drawsPerImage: number;
-  /** Present when the thresholds are for fingerprints combined with the confidence term. */
-  confidence?: ConfidenceCalibration;
-}
-
-/** Which images a bank was fitted and calibrated on, so an evaluation can hold them out. */
-export interface DataRecord {
-  /** File or folder name, for people. */
-  source: string;
-  /** SHA-256 of the float32 image tensor, to recognise the same data later. */
-  sha256: string;
-  images: number;
-  /** Rows [start, end) used to fit, and to calibrate. */
-  fit: [number, number];
-  calibration?: [number, number];
-}
-
-export type FitRecord = ScreenSettings & {
-  attacks: Record<string, unknown>;
-  seed?: number;
-  cleanPerClass?: number;
-  attackedPerClass?: number;
-  data?: DataRecord;
-};
-
-export interface BankHeader {
-  model: { sha256: string; source: string; inputShape: number[]; classes: number };
-  taps: BankTap[];
-  neurons: number;
-  k: number;
-  /** Attack family names, in the order of the attacked statistics. */
-  families: string[];
-  classes: BankClass[];
-  fit: FitRecord;
-  calibration?: Calibration;
-  created: string;
-}
-
-export interface BankArrays {
-  /** [F x k] */
-  indices: Uint32Array;
-  mu0: Float32Array;
-  sd0: Float32Array;
-  /** Family-major [families x F]. */
-  mu1: Float32Array;
-  sd1: Float32Array;
-  /** Largest |d| over families, [F]. */
-  effect: Float32Array;
-}
-
+/**
+ * A fingerprint bank: every class's fingerprints (neuron index subsets with their clean and
+ * per-attack-family attacked means and stds) in one set of arrays, class c owning the contiguous rows
+ * `range(c)`, with the header that binds them to a model, its taps and the fit settings. Built by
+ * `buildBank`, stored as .nfp by `writeBank`/`readBank` (untrusted input: every field is checked).
+ *
+ * Shapes: `indices` [F x k] (uint32, < neurons), `mu0`, `sd0`, `effect` [F], `mu1`, `sd1`
+ * [families x F] (family-major).
+ *
+ * @example
+ * const bank = readBank('bank.nfp');
+ * const { start, count } = bank.range(3);          // class 3's fingerprints
+ * console.log(describeBank(bank).classes[3].family); // its family of detectors
+ */
 export class FingerprintBank {
   readonly starts: number[];
   #native: Bank | undefined;
@@ -108,6 +36,12 @@ export class FingerprintBank {
   constructor(
     readonly header: BankHeader,
     readonly arrays: BankArrays,
+    /**
+     * Set when the bank was read from a signed file: the signing key's id (hex) and whether the
+     * signature was checked against a public key. A bank changed in memory (calibrated, merged) is a
+     * new, unsigned bank.
+     */
+    readonly signature?: { keyId: string; verified: boolean },
   ) {
     this.starts = [];
     let at = 0;
@@ -138,10 +72,16 @@ export class FingerprintBank {
         attacked: f.attacked,
         passed: f.fingerprints.passed,
         ...(f.fingerprints.relaxed ? { relaxed: f.fingerprints.relaxed } : {}),
+        ...(f.fingerprints.redundancy !== undefined ? { redundancy: f.fingerprints.redundancy } : {}),
       });
       parts.push(f.fingerprints);
     }
     return new FingerprintBank({ ...header, classes }, concatenate(parts, header.families.length, header.k));
+  }
+
+  /** The taps as a model load takes them: the same tensors, and the same neuron samples. */
+  get tapRequests(): TapRequest[] {
+    return this.header.taps.map((t) => ({ tensor: t.tensor, ...(t.sample ? { sample: t.sample } : {}) }));
   }
 
   get fingerprints(): number {
@@ -220,13 +160,14 @@ export class FingerprintBank {
       effect: this.arrays.effect.slice(start, start + count),
       passed: entry.passed,
       ...(entry.relaxed ? { relaxed: entry.relaxed } : {}),
+      ...(entry.redundancy !== undefined ? { redundancy: entry.redundancy } : {}),
     };
   }
 }
 
-function concatenate(parts: ClassFingerprints[], families: number, k: number): BankArrays {
-  const F = parts.reduce((a, p) => a + p.mu0.length, 0);
-  const out: BankArrays = {
+/** Zeroed arrays for F fingerprints of k neurons and `families` attack families. */
+export function emptyArrays(F: number, k: number, families: number): BankArrays {
+  return {
     indices: new Uint32Array(F * k),
     mu0: new Float32Array(F),
     sd0: new Float32Array(F),
@@ -234,6 +175,11 @@ function concatenate(parts: ClassFingerprints[], families: number, k: number): B
     sd1: new Float32Array(families * F),
     effect: new Float32Array(F),
   };
+}
+
+function concatenate(parts: ClassFingerprints[], families: number, k: number): BankArrays {
+  const F = parts.reduce((a, p) => a + p.mu0.length, 0);
+  const out = emptyArrays(F, k, families);
   let at = 0;
   for (const p of parts) {
     const n = p.mu0.length;

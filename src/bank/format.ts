@@ -1,26 +1,45 @@
 // The .nfp bank file. Bank files are untrusted input, so every field is checked before use.
-// Little-endian layout:
+// Little-endian layout (version 1):
 //   magic "NFPBANK\0" | u32 version | u32 header length H | H bytes of JSON header | zero padding
 //   to a multiple of 4 | u32 indices [F x k] | f32 mu0 [F] | f32 sd0 [F] | f32 mu1 [families x F] |
 //   f32 sd1 [families x F] | f32 effect [F] | SHA-256 of every byte before it (32 bytes)
-// where F is the sum of the header's per-class counts. Writes go to a temporary file that is then
-// renamed, so a crash never leaves half a bank under the real name.
+// where F is the sum of the header's per-class counts. Version 2 is a signed bank: the same, then
+// an Ed25519 signature trailer of every byte before it (signature.ts). Writes go to a temporary
+// file that is flushed to disk and then renamed, so a crash never leaves half a bank under the real
+// name, and temporary files of writers that died are removed by the next write.
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
+import type { TapSample } from '../model/index.js';
 import { BankFormatError, FingerprintBank } from './bank.js';
-import type { BankArrays, BankClass, BankHeader, Calibration, ConfidenceCalibration, DataRecord } from './bank.js';
+import { SignatureError, checkSignature, signatureTrailer, signatureTrailerBytes } from './signature.js';
+import type { KeyInput } from './signature.js';
+import type { BankArrays, BankClass, BankHeader, Calibration, ConfidenceCalibration, DataRecord } from './types.js';
 
 export const bankMagic = 'NFPBANK\0';
 export const bankVersion = 1;
+/** The version of a signed bank: version 1's layout and a signature trailer. */
+export const signedBankVersion = 2;
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 const MAX_CLASSES = 1_000_000;
 const MAX_FAMILIES = 64;
 const MAX_K = 4096;
 const MAX_NEURONS = 2 ** 31 - 1;
+/** JSON nesting the header may have: its own is 5 deep; deeper is an attack on the parser's stack. */
+const MAX_HEADER_DEPTH = 32;
 
-export function encodeBank(bank: FingerprintBank): Uint8Array {
+/** The file's bytes: version 1, or version 2 with a signature when a private key is given. */
+export function encodeBank(bank: FingerprintBank, options: { privateKey?: KeyInput } = {}): Uint8Array {
+  const content = encodeContent(bank, options.privateKey === undefined ? bankVersion : signedBankVersion);
+  if (options.privateKey === undefined) return content;
+  const out = new Uint8Array(content.length + signatureTrailerBytes);
+  out.set(content, 0);
+  out.set(signatureTrailer(content, options.privateKey), content.length);
+  return out;
+}
+
+function encodeContent(bank: FingerprintBank, version: number): Uint8Array {
   const json = Buffer.from(JSON.stringify(bank.header), 'utf8');
   const headerEnd = align4(16 + json.length);
   const a = bank.arrays;
@@ -29,7 +48,7 @@ export function encodeBank(bank: FingerprintBank): Uint8Array {
   const out = new Uint8Array(headerEnd + body + 32);
   const view = new DataView(out.buffer);
   out.set(Buffer.from(bankMagic, 'latin1'), 0);
-  view.setUint32(8, bankVersion, true);
+  view.setUint32(8, version, true);
   view.setUint32(12, json.length, true);
   out.set(json, 16);
   let at = headerEnd;
@@ -42,29 +61,83 @@ export function encodeBank(bank: FingerprintBank): Uint8Array {
   return out;
 }
 
-/** Writes atomically: a temporary file in the same folder, then a rename. */
-export function writeBank(path: string, bank: FingerprintBank): void {
+/**
+ * Writes atomically: a temporary file in the same folder, flushed to disk, then a rename (and the
+ * folder flushed). Temporary files left by writers that died are removed first. With a private key
+ * the bank is signed (version 2).
+ */
+export function writeBank(path: string, bank: FingerprintBank, options: { privateKey?: KeyInput } = {}): void {
+  removeStaleTemporaries(path);
+  const bytes = encodeBank(bank, options);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeFileSync(tmp, encodeBank(bank));
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });
     throw error;
   }
+  try {
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // Some file systems cannot flush a folder; the rename itself is still atomic.
+  }
 }
 
-export function readBank(path: string): FingerprintBank {
+/** Removes `<name>.tmp-<pid>-<time>` files beside `path` whose writer process no longer runs. */
+function removeStaleTemporaries(path: string): void {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = name.startsWith(prefix) ? /^(\d+)-\d+$/.exec(name.slice(prefix.length)) : null;
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && !processRuns(pid)) rmSync(join(dir, name), { force: true });
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface ReadBankOptions {
+  /** The deployment's public key: the bank must be signed by it and unaltered since. */
+  publicKey?: KeyInput;
+}
+
+export function readBank(path: string, options: ReadBankOptions = {}): FingerprintBank {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (error) {
     throw new BankFormatError(basename(path), `cannot read (${(error as Error).message})`);
   }
-  return decodeBank(bytes, basename(path));
+  return decodeBank(bytes, basename(path), options);
 }
 
-export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank {
+export function decodeBank(bytes: Uint8Array, source = 'bank', options: ReadBankOptions = {}): FingerprintBank {
   const fail = (message: string): never => {
     throw new BankFormatError(source, message);
   };
@@ -72,18 +145,38 @@ export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank 
   if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== bankMagic) fail('not a bank file (bad magic)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== bankVersion)
-    fail(`unsupported bank format version ${version}; this build reads version ${bankVersion}`);
+  if (version !== bankVersion && version !== signedBankVersion)
+    fail(
+      `unsupported bank format version ${version}; this build reads versions ${bankVersion} and ${signedBankVersion}`,
+    );
+  const signed = version === signedBankVersion;
+  if (!signed && options.publicKey !== undefined)
+    fail('the bank is not signed, but a public key was given: sign it with nfp bank sign');
+  if (signed && bytes.length < 16 + 32 + signatureTrailerBytes)
+    fail(`too short to be a signed bank (${bytes.length} bytes)`);
+  const end = signed ? bytes.length - signatureTrailerBytes : bytes.length;
+  let signature: string | undefined;
+  if (signed) {
+    try {
+      signature = checkSignature(bytes.subarray(0, end), bytes.subarray(end), options.publicKey);
+    } catch (error) {
+      if (error instanceof SignatureError) fail(error.message);
+      throw error;
+    }
+  }
   const headerLength = view.getUint32(12, true);
-  if (headerLength > MAX_HEADER_BYTES || 16 + headerLength + 32 > bytes.length)
+  if (headerLength > MAX_HEADER_BYTES || 16 + headerLength + 32 > end)
     fail(`header length ${headerLength} does not fit in the file (${bytes.length} bytes)`);
-  const bodyEnd = bytes.length - 32;
+  const bodyEnd = end - 32;
   const digest = createHash('sha256').update(bytes.subarray(0, bodyEnd)).digest();
-  if (!digest.equals(bytes.subarray(bodyEnd))) fail('checksum mismatch: the file is corrupt or truncated');
+  if (!digest.equals(bytes.subarray(bodyEnd, end))) fail('checksum mismatch: the file is corrupt or truncated');
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(16, 16 + headerLength)));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(16, 16 + headerLength));
+    if (jsonDepth(text) > MAX_HEADER_DEPTH) fail(`header nests deeper than ${MAX_HEADER_DEPTH} levels`);
+    json = JSON.parse(text);
   } catch (error) {
+    if (error instanceof BankFormatError) throw error;
     fail(`header is not valid JSON (${(error as Error).message})`);
   }
   const header = checkHeader(json, fail);
@@ -130,7 +223,64 @@ export function decodeBank(bytes: Uint8Array, source = 'bank'): FingerprintBank 
     const i = a.findIndex((v) => !Number.isFinite(v) || (positive && !(v > 0)));
     if (i >= 0) fail(`${name}[${i}] is ${a[i]}, expected a finite${positive ? ' positive' : ''} number`);
   }
-  return new FingerprintBank(header, arrays);
+  return new FingerprintBank(
+    header,
+    arrays,
+    signature === undefined ? undefined : { keyId: signature, verified: options.publicKey !== undefined },
+  );
+}
+
+/** The deepest nesting of arrays and objects in JSON text, counted outside strings, without parsing it. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++;
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** [lo, hi] with finite lo < hi. */
+function inputRange(v: unknown, fail: Fail): [number, number] {
+  const r = list(v, 'model.inputRange', 2, fail);
+  if (r.length !== 2) fail('header field model.inputRange must be [lo, hi]');
+  const lo = num(r[0], 'model.inputRange[0]', fail);
+  const hi = num(r[1], 'model.inputRange[1]', fail);
+  if (!(lo < hi)) fail('header field model.inputRange must have lo < hi');
+  return [lo, hi];
+}
+
+/** A rate in (0, 1). */
+function rate(v: unknown, what: string, fail: Fail): number {
+  const x = num(v, what, fail);
+  if (!(x > 0 && x < 1)) fail(`header field ${what} must be in (0, 1) but is ${x}`);
+  return x;
+}
+
+/** A number in [0, 1]. */
+function share(v: unknown, what: string, fail: Fail): number {
+  const x = num(v, what, fail);
+  if (x < 0 || x > 1) fail(`header field ${what} must be in [0, 1] but is ${x}`);
+  return x;
+}
+
+/** A tap's recorded neuron sample: `count` (the tap's size) of the layer's `of` neurons. */
+function tapSample(v: unknown, what: string, size: number, fail: Fail): TapSample {
+  if (!isObject(v)) fail(`header field ${what} must be an object`);
+  const s = v as Record<string, unknown>;
+  const of = int(s.of, `${what}.of`, 1, MAX_NEURONS, fail);
+  const count = int(s.count, `${what}.count`, 1, of, fail);
+  if (count !== size) fail(`header field ${what}.count is ${count} but the tap's size is ${size}`);
+  const digest = str(s.digest, `${what}.digest`, fail);
+  if (!/^[0-9a-f]{16}$/.test(digest)) fail(`header field ${what}.digest must be 16 hex digits`);
+  return { of, count, seed: int(s.seed, `${what}.seed`, 0, 2 ** 32 - 1, fail), digest };
 }
 
 function align4(n: number): number {
@@ -155,8 +305,13 @@ function num(v: unknown, what: string, fail: Fail): number {
   return v as number;
 }
 
+// C0 and C1 controls and bidirectional overrides: printed raw, they would drive the reader's terminal.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
 function str(v: unknown, what: string, fail: Fail): string {
   if (typeof v !== 'string') fail(`header field ${what} must be a string but is ${JSON.stringify(v)}`);
+  if (CONTROL.test(v as string)) fail(`header field ${what} holds control characters`);
   return v as string;
 }
 
@@ -242,7 +397,9 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
     const tap = t as Record<string, unknown>;
     const size = int(tap.size, `taps[${i}].size`, 1, MAX_NEURONS, fail);
     tapTotal += size;
-    return { tensor: str(tap.tensor, `taps[${i}].tensor`, fail), size };
+    const tensor = str(tap.tensor, `taps[${i}].tensor`, fail);
+    if (tap.sample === undefined) return { tensor, size };
+    return { tensor, size, sample: tapSample(tap.sample, `taps[${i}].sample`, size, fail) };
   });
   if (tapTotal !== neurons) fail(`tap sizes add up to ${tapTotal} but neurons is ${neurons}`);
   const classes = list(o.classes, 'classes', MAX_CLASSES, fail).map((c, i): BankClass => {
@@ -259,6 +416,7 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       clean: int(e.clean, `classes[${i}].clean`, 0, 2 ** 31, fail),
       attacked,
       passed: int(e.passed, `classes[${i}].passed`, 0, 2 ** 53, fail),
+      ...(e.redundancy !== undefined ? { redundancy: share(e.redundancy, `classes[${i}].redundancy`, fail) } : {}),
       ...(e.relaxed !== undefined ? { relaxed: str(e.relaxed, `classes[${i}].relaxed`, fail) } : {}),
     };
   });
@@ -280,19 +438,25 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
     if (c.combine !== 'max' && c.combine !== 'logsumexp')
       fail("header field calibration.combine must be 'max' or 'logsumexp'");
     calibration = {
-      fpr: num(c.fpr, 'calibration.fpr', fail),
+      fpr: rate(c.fpr, 'calibration.fpr', fail),
       draws: int(c.draws, 'calibration.draws', 1, 1_000_000, fail),
       combine: c.combine as 'max' | 'logsumexp',
       global: num(c.global, 'calibration.global', fail),
       perClass,
       images: int(c.images, 'calibration.images', 0, 2 ** 31, fail),
-      drawsPerImage: int(c.drawsPerImage, 'calibration.drawsPerImage', 0, 1_000_000, fail),
+      drawsPerImage: int(c.drawsPerImage, 'calibration.drawsPerImage', 1, 1_000_000, fail),
     };
     if (c.confidence !== undefined)
       calibration.confidence = confidenceCalibration(c.confidence, classCount, families.length, fail);
   }
   return {
-    model: { sha256: sha, source: str(m.source, 'model.source', fail), inputShape, classes: classCount },
+    model: {
+      sha256: sha,
+      source: str(m.source, 'model.source', fail),
+      inputShape,
+      classes: classCount,
+      ...(m.inputRange !== undefined ? { inputRange: inputRange(m.inputRange, fail) } : {}),
+    },
     taps,
     neurons,
     k,
@@ -305,6 +469,11 @@ function checkHeader(h: unknown, fail: Fail): BankHeader {
       dMin: num(fit.dMin, 'fit.dMin', fail),
       topK: int(fit.topK, 'fit.topK', 1, 2 ** 31, fail),
       minFingerprints: int(fit.minFingerprints, 'fit.minFingerprints', 0, 2 ** 31, fail),
+      // Banks written before the correlation cap existed kept every fingerprint: a cap of 1.
+      maxCorrelation: fit.maxCorrelation === undefined ? 1 : num(fit.maxCorrelation, 'fit.maxCorrelation', fail),
+      ...(fit.activationBytes !== undefined
+        ? { activationBytes: int(fit.activationBytes, 'fit.activationBytes', 1, Number.MAX_SAFE_INTEGER, fail) }
+        : {}),
       attacks: isObject(fit.attacks)
         ? (fit.attacks as Record<string, unknown>)
         : fail('header field fit.attacks must be an object'),

@@ -1,9 +1,13 @@
-// `nfp bank info | merge | calibrate`: look inside a bank, join class shards, calibrate a threshold.
+// `nfp bank info | merge | calibrate | keygen | sign`: look inside a bank, join class shards,
+// calibrate a threshold, make a signing key pair and sign a bank for deployment.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
 
-import { FingerprintBank, readBank, writeBank } from '../bank/index.js';
-import { loadTensorFile } from '../data/index.js';
-import { FingerprintDetector } from '../detect/index.js';
+import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank } from '../bank/index.js';
+import { ExperimentError, calibrateExperiment, checkOutPath } from '../experiment/index.js';
+import { addImageOptions, asUsage, imageReadOptionsOf, layoutOf } from './options.js';
+import type { ImageFlags } from './options.js';
 import { parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
 
@@ -32,126 +36,160 @@ export function registerBankCommand(program: Command): Command {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     });
   bank
+    .command('keygen')
+    .description('make an Ed25519 key pair for signing banks: <name>.key (private, mode 600) and <name>.pub')
+    .requiredOption('--out <name>', 'path without extension of the two PEM files')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp bank keygen --out deploy && nfp bank sign --key deploy.key bank.nfp --out bank.nfp\n',
+    )
+    .action(async (options: { out: string }, cmd: Command) => {
+      await asUsage(cmd, async () => {
+        const [key, pub] = [`${options.out}.key`, `${options.out}.pub`];
+        for (const path of [key, pub]) {
+          if (existsSync(path))
+            throw new ExperimentError(`Expected --out to name new files but ${path} exists`, '--out');
+        }
+        const pair = generateSigningKeys();
+        writeFileSync(key, pair.privateKey, { mode: 0o600, flag: 'wx' });
+        writeFileSync(pub, pair.publicKey, { flag: 'wx' });
+        process.stdout.write(`${JSON.stringify({ privateKey: key, publicKey: pub })}\n`);
+      });
+    });
+  bank
+    .command('sign')
+    .argument('<bank.nfp>', 'the bank to sign (calibrate it first: calibrating changes it and drops the signature)')
+    .description('sign a bank with an Ed25519 private key, so that detectors given the public key refuse any other')
+    .requiredOption('--key <key.pem>', 'the private key (PEM, PKCS#8), e.g. from nfp bank keygen')
+    .requiredOption('--out <bank.nfp>', 'the signed bank (may be the same path)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp bank sign --key deploy.key bank.nfp --out bank.nfp\n' +
+        '  $ nfp detect --model m.onnx --bank bank.nfp --public-key deploy.pub image.png\n',
+    )
+    .action(async (path: string, options: { key: string; out: string }, cmd: Command) => {
+      await asUsage(cmd, async () => {
+        checkOutPath(options.out, '.nfp', '--out');
+        writeBank(options.out, readBank(path), { privateKey: readFileSync(options.key) });
+        const keyId = readBank(options.out).signature!.keyId;
+        process.stdout.write(`${JSON.stringify({ out: options.out, keyId })}\n`);
+      });
+    });
+  const calibrate = bank
     .command('calibrate')
     .requiredOption('--model <model>', 'the ONNX classifier the bank was fitted on')
     .requiredOption('--bank <bank.nfp>', 'the bank')
     .requiredOption('--data <path>', 'held-out clean images (IDX, .npy or a folder), not used to fit the bank')
-    .option('--fpr <rate>', 'target false-positive rate', parseShare, 0.05)
+    .option('--limit <n>', 'only the first n images of --data', parsePositiveInt)
+    .option('--fpr <rate>', 'target false-positive rate, in (0, 1)', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
     .option('--draws-per-image <n>', 'random draws scored per clean image', parsePositiveInt, 10)
     .option(
       '--confidence',
       'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)',
     )
-    .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)')
-    .action(
-      async (options: {
+    .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)');
+  addImageOptions(calibrate).action(
+    async (
+      options: {
         model: string;
         bank: string;
         data: string;
+        limit?: number;
         fpr: number;
         draws: number;
         drawsPerImage: number;
         confidence?: boolean;
         out: string;
-      }) => {
-        const detector = await FingerprintDetector.load({
-          model: options.model,
-          bank: options.bank,
-          draws: options.draws,
+      } & ImageFlags,
+      cmd: Command,
+    ) => {
+      await asUsage(cmd, async () => {
+        const result = await calibrateExperiment({
+          ...options,
           confidence: options.confidence === true,
+          image: imageReadOptionsOf(options),
+          ...layoutOf(options),
         });
-        try {
-          const clean = await loadTensorFile(options.data);
-          const calibration = await detector.calibrate(clean, {
-            fpr: options.fpr,
-            drawsPerImage: options.drawsPerImage,
-          });
-          detector.save(options.out);
-          process.stdout.write(`${JSON.stringify({ out: options.out, ...calibration })}\n`);
-        } finally {
-          await detector.release();
-        }
-      },
-    );
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      });
+    },
+  );
   return bank;
 }
 
 function bankInfo(path: string, options: { json?: boolean }): void {
-  const bank = readBank(path);
-  const h = bank.header;
-  // Effect sizes |d| in bins of 0.5 from 1.5 up (relaxed classes may hold smaller ones).
-  const edges = [0, 1.5, 2, 2.5, 3, 3.5, 4, 5, Infinity];
-  const histogram = edges.slice(0, -1).map((lo, i) => ({
-    from: lo,
-    to: edges[i + 1]!,
-    count: bank.arrays.effect.filter((d) => d >= lo && d < edges[i + 1]!).length,
-  }));
-  const summary = {
-    file: path,
-    model: h.model,
-    taps: h.taps,
-    neurons: h.neurons,
-    k: h.k,
-    families: h.families,
-    fingerprints: bank.fingerprints,
-    fit: h.fit,
-    calibration: h.calibration ?? null,
-    created: h.created,
-    classes: h.classes.map((c, i) => ({ class: i, ...c })),
-    effectHistogram: histogram,
-  };
+  const d = describeBank(readBank(path));
   if (options.json === true) {
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    process.stdout.write(`${JSON.stringify({ file: path, ...d })}\n`);
     return;
   }
   const out = process.stdout;
+  const cal = d.calibration;
+  out.write(`${path}: ${d.fingerprints} fingerprints of k=${d.k} over ${d.neurons} neurons in ${d.taps.length} taps\n`);
   out.write(
-    `${path}: ${bank.fingerprints} fingerprints of ` +
-      `k=${h.k} over ${h.neurons} neurons (${h.taps.map((t) => `${t.tensor} ${t.size}`).join(', ')})\n`,
+    `model ${d.model.source} sha256 ${d.model.sha256.slice(0, 16)}…, ${d.model.classes} classes; ` +
+      `families ${d.families.join(', ')}; created ${d.created}\n`,
   );
   out.write(
-    `model ${h.model.source} sha256 ${h.model.sha256.slice(0, 16)}…, ${h.model.classes} classes; ` +
-      `families ${h.families.join(', ')}; created ${h.created}\n`,
-  );
-  out.write(
-    h.calibration
-      ? `calibrated: fpr ${h.calibration.fpr}, ${h.calibration.draws} draws, ${h.calibration.combine}` +
-          `${h.calibration.confidence ? ' + confidence term' : ''}, ` +
-          `global threshold ${h.calibration.global.toFixed(3)} (${h.calibration.images} images)\n`
+    cal
+      ? `calibrated: fpr ${cal.fpr}, ${cal.draws} draws, ${cal.combine}` +
+          `${cal.confidence ? ' + confidence term' : ''}, ` +
+          `global threshold ${cal.global.toFixed(3)} (${cal.images} images)\n`
       : 'not calibrated\n',
+  );
+  out.write(
+    d.signature
+      ? `signed by key ${d.signature.keyId.slice(0, 16)}… (not verified here: detectors verify with --public-key)\n`
+      : 'not signed\n',
+  );
+  if (d.duplicates > 0) {
+    out.write(
+      `warning: ${d.duplicates} fingerprints repeat another of their class (the bank predates distinct candidates): ` +
+        'the family of detectors is smaller than the counts say; refit it\n',
+    );
+  }
+  out.write('\n');
+  out.write(
+    formatTable(
+      ['class', 'fitted', 'fingerprints', 'distinct', 'neurons', `log10 draws of ${d.draws}`, 'redundancy', 'passed'],
+      d.classes.map((c) => [
+        String(c.class),
+        c.fitted ? 'yes' : 'no',
+        String(c.count),
+        String(c.family.distinct),
+        String(c.family.neurons),
+        c.family.distinct > 0 ? c.family.log10Draws.toFixed(1) : '-',
+        c.family.redundancy === null ? '-' : c.family.redundancy.toFixed(3),
+        String(c.passed),
+      ]),
+    ),
   );
   out.write('\n');
   out.write(
     formatTable(
-      [
-        'class',
-        'fitted',
-        'fingerprints',
-        'passed',
-        'clean',
-        ...h.families.map((f) => `attacked ${f}`),
-        'threshold',
-        'note',
-      ],
-      h.classes.map((c, i) => [
-        String(i),
-        c.fitted ? 'yes' : 'no',
-        String(c.count),
-        String(c.passed),
+      ['class', 'clean', ...d.families.map((f) => `attacked ${f}`), 'threshold', 'note'],
+      d.classes.map((c) => [
+        String(c.class),
         String(c.clean),
         ...c.attacked.map(String),
-        h.calibration
-          ? (h.calibration.perClass[i] ?? h.calibration.global).toFixed(3) +
-            (h.calibration.perClass[i] === null ? ' (global)' : '')
+        cal
+          ? (cal.perClass[c.class] ?? cal.global).toFixed(3) + (cal.perClass[c.class] === null ? ' (global)' : '')
           : '-',
         c.relaxed ?? '',
       ]),
     ),
   );
+  out.write('\nneurons used per tapped layer (all classes)\n');
+  out.write(
+    formatTable(
+      ['tap', 'neurons', 'of', 'used'],
+      d.taps.map((t) => [t.tensor, String(t.size), t.sample ? String(t.sample.of) : String(t.size), String(t.used)]),
+    ),
+  );
   out.write('\n|d| histogram\n');
-  const most = Math.max(1, ...histogram.map((b) => b.count));
-  for (const b of histogram) {
+  const most = Math.max(1, ...d.effectHistogram.map((b) => b.count));
+  for (const b of d.effectHistogram) {
     const bin = `${b.from}-${Number.isFinite(b.to) ? b.to : ''}`;
     out.write(`${bin.padEnd(8)} ${String(b.count).padStart(7)} ${'#'.repeat(Math.round((40 * b.count) / most))}\n`);
   }

@@ -14,9 +14,9 @@ import { registerFitCommand } from './fit.js';
 import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
-import { predictCommand } from './predict.js';
+import { registerPredictCommand } from './predict.js';
 import type { Layout } from '../model/index.js';
-import { layoutOption, parsePositiveInt, parseShape } from './parse.js';
+import { layoutOption, parseShape } from './parse.js';
 
 const program = new Command();
 program
@@ -31,6 +31,7 @@ program
       '\nExamples:',
       '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
       '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
+      '  $ nfp check model.onnx                  # whether a model works for predict, attack, fit and detect',
       '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
       '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
     ].join('\n'),
@@ -57,39 +58,8 @@ program
     await layersCommand(model, options);
   });
 
-program
-  .command('predict')
-  .description('classify images; with labels, report the accuracy')
-  .requiredOption('--model <model>', 'an ONNX image classifier')
-  .requiredOption(
-    '--data <path>',
-    'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W], or a folder of class folders',
-  )
-  .option('--labels <path>', 'labels for --data: .npy (int) or IDX; folders and paired IDX files supply their own')
-  .option('--batch-size <n>', 'images per inference call', parsePositiveInt)
-  .option('--limit <n>', 'only the first n images', parsePositiveInt)
-  .option('--summary', 'print only the summary line (JSON) on stdout')
-  .addOption(layoutOption())
-  .addHelpText(
-    'after',
-    '\nExample:\n  $ nfp predict --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz ' +
-      '--summary\n',
-  )
-  .action(
-    async (options: {
-      model: string;
-      data: string;
-      labels?: string;
-      batchSize?: number;
-      limit?: number;
-      summary?: boolean;
-      layout?: Layout;
-    }) => {
-      await predictCommand(options);
-    },
-  );
-
 registerCheckCommand(program);
+registerPredictCommand(program);
 registerGradCommand(program);
 registerAttackCommand(program);
 registerFitCommand(program);
@@ -97,6 +67,12 @@ registerDetectCommand(program);
 registerBankCommand(program);
 registerEvaluateCommand(program);
 registerDemoCommand(program);
+
+// A reader that stops early (`nfp bank info x.nfp | head -1`) closes the pipe: stop quietly, as Unix tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 try {
   await program.parseAsync(process.argv);

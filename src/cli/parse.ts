@@ -5,6 +5,8 @@ import { InvalidArgumentError, Option } from 'commander';
 import { attackNames } from '../attacks/index.js';
 import type { AttackName } from '../attacks/index.js';
 import { ablationParameters } from '../eval/ablation-spec.js';
+import { imageFormats } from '../data/index.js';
+import type { ImageFormat } from '../data/index.js';
 import type { AblationParameter, AblationSpec } from '../eval/ablation-spec.js';
 import type { TapSpec } from '../model/index.js';
 
@@ -46,12 +48,13 @@ export function parseShare(value: string): number {
 }
 
 export function parseTaps(value: string): TapSpec {
-  if (value === 'auto') return 'auto';
+  if (value === 'auto' || value === 'wide' || value === 'default') return value;
   const names = value
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  if (names.length === 0) throw new InvalidArgumentError("expected 'auto' or comma-separated layer names");
+  if (names.length === 0)
+    throw new InvalidArgumentError("expected 'default', 'wide', 'auto' or comma-separated layer names");
   return names;
 }
 
@@ -74,6 +77,20 @@ export function parseShape(value: string): number[] {
     throw new InvalidArgumentError('expected three positive integers C,H,W such as 3,224,224');
   }
   return dims;
+}
+
+/** Image formats: 'jpeg,png,webp,svg'. */
+export function parseImageFormats(value: string): ImageFormat[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '')
+    .map((s) => (s === 'jpg' ? 'jpeg' : s === 'tif' ? 'tiff' : s === 'avif' ? 'heif' : s));
+  for (const n of names)
+    if (!(imageFormats as readonly string[]).includes(n))
+      throw new InvalidArgumentError(`unknown image format '${n}' (known: ${imageFormats.join(', ')})`);
+  if (names.length === 0) throw new InvalidArgumentError('expected image formats such as jpeg,png,webp');
+  return [...new Set(names)] as ImageFormat[];
 }
 
 /** Distinct attack names: 'pgd,cw'. */
@@ -127,7 +144,8 @@ export function parseAblation(value: string, previous: AblationSpec[] = []): Abl
         return parseTaps(part);
       } catch {
         throw new InvalidArgumentError(
-          `expected 'auto' or comma-separated layer names for each tap set of taps but received '${part}'`,
+          "expected 'default', 'wide', 'auto' or comma-separated layer names for each tap set of taps " +
+            `but received '${part}'`,
         );
       }
     });
@@ -135,6 +153,11 @@ export function parseAblation(value: string, previous: AblationSpec[] = []): Abl
   }
   const values = parts.map((part) => {
     const n = Number(part);
+    if (parameter === 'correlation') {
+      if (!/^(0?\.\d+|1(\.0*)?)$/.test(part) || !(n > 0 && n <= 1))
+        throw new InvalidArgumentError(`expected numbers in (0, 1] for correlation but received '${part}'`);
+      return n;
+    }
     if (!/^\d+$/.test(part) || !Number.isSafeInteger(n) || n <= 0)
       throw new InvalidArgumentError(`expected positive integers for ${parameter} but received '${part}'`);
     return n;

@@ -1,5 +1,7 @@
 // A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise (logs, CI),
 // nothing at all when stderr is closed to it. Results never go here; they go to stdout.
+import type { BuildProgress } from '../bank/index.js';
+
 export class ProgressBar {
   private readonly started = performance.now();
   private lastDraw = 0;
@@ -44,4 +46,40 @@ function bar(share: number, width = 24): string {
 
 function formatCount(n: number): string {
   return String(Math.floor(n));
+}
+
+/** A progress handler for (stage, done, total) events: one bar per stage, closed when it completes. */
+export function stageBars(): (stage: string, done: number, total: number) => void {
+  const bars = new Map<string, ProgressBar>();
+  return (stage, done, total) => {
+    const bar = bars.get(stage) ?? new ProgressBar(stage, total);
+    bars.set(stage, bar);
+    bar.update(done);
+    if (done >= total) bar.done();
+  };
+}
+
+/** A progress handler for bank fitting: a bar per attack run, and one over the classes. */
+export function fitBars(): (p: BuildProgress) => void {
+  let overall: ProgressBar | undefined;
+  let attackBar: ProgressBar | undefined;
+  let key = '';
+  return (p) => {
+    overall ??= new ProgressBar('classes', p.classesTotal);
+    if (p.stage === 'attack' && p.total !== undefined) {
+      const now = `${p.class}:${p.family}`;
+      if (now !== key) {
+        attackBar?.done();
+        key = now;
+        attackBar = new ProgressBar(`${p.family} ${p.class < 0 ? 'untargeted' : `-> class ${p.class}`}`, p.total);
+      }
+      attackBar!.update(p.done ?? 0);
+    } else if (p.stage === 'done') {
+      attackBar?.done();
+      attackBar = undefined;
+      key = '';
+      overall.update(p.classesDone);
+      if (p.classesDone >= p.classesTotal) overall.done();
+    }
+  };
 }

@@ -1,6 +1,7 @@
 // Plain-text tables for CLI output: left-aligned text, right-aligned numbers.
 export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...rows): a bank of a million classes would overflow the stack.
+  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), h.length));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => /^-?[\d.,%x]*$/.test(r[i] ?? '')));
   const line = (cells: string[]) =>
     cells
@@ -10,7 +11,4 @@ export function formatTable(header: string[], rows: string[][]): string {
   return `${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`;
 }
 
-/** v to `digits` significant digits, for JSON output (NaN and infinities as they are). */
-export function significant(v: number, digits: number): number {
-  return Number.isFinite(v) ? Number(v.toPrecision(digits)) : v;
-}
+export { significant } from '../experiment/index.js';

@@ -5,10 +5,8 @@ import { join } from 'node:path';
 
 import { packageRoot } from '../paths.js';
 import { DataFormatError } from './errors.js';
-import { toLayout } from './layout.js';
-import type { Layout } from './layout.js';
 import { idxImagesToBatch, readIdx, readIdxLabels } from './idx.js';
-import type { ImageBatch } from './image-batch.js';
+import type { NchwBatch } from './image-batch.js';
 
 /** Class names in label order (labels 0-9), as the dataset's authors give them. */
 export const fashionMnistClasses: readonly string[] = Object.freeze([
@@ -26,7 +24,7 @@ export const fashionMnistClasses: readonly string[] = Object.freeze([
 
 export type FashionMnistSplit = 'train' | 'test';
 
-export interface FashionMnist extends ImageBatch {
+export interface FashionMnist extends NchwBatch {
   labels: Int32Array;
   classes: readonly string[];
 }
@@ -65,10 +63,8 @@ export function locateFashionMnist(
   );
 }
 
-/** A Fashion-MNIST split as float32 [n, 1, 28, 28] ([n, 28, 28, 1] with layout 'nhwc') in [0, 1], Int32 labels 0-9. */
-export function loadFashionMnist(
-  options: { split?: FashionMnistSplit; dir?: string; layout?: Layout } = {},
-): FashionMnist {
+/** A Fashion-MNIST split as float32 [n, 1, 28, 28] in [0, 1] with Int32 labels 0-9. */
+export function loadFashionMnist(options: { split?: FashionMnistSplit; dir?: string } = {}): FashionMnist {
   const split = options.split ?? 'test';
   if (split !== 'train' && split !== 'test')
     throw new RangeError(`Expected 'train' or 'test' for split but received ${String(split)}`);
@@ -85,5 +81,5 @@ export function loadFashionMnist(
   if (labels.length !== n) throw new DataFormatError(paths.labels, `has ${labels.length} labels for ${n} images`);
   const bad = labels.findIndex((l) => l >= fashionMnistClasses.length);
   if (bad >= 0) throw new DataFormatError(paths.labels, `label ${bad} is ${labels[bad]}, expected 0-9`);
-  return { ...toLayout(batch, 'nchw', options.layout ?? 'nchw'), labels, classes: fashionMnistClasses };
+  return { ...batch, labels, classes: fashionMnistClasses };
 }

@@ -15,3 +15,13 @@ export function gatherImages(
   const width = images.dims[0] === 0 ? 0 : images.data.length / images.dims[0]!;
   return { data: gatherRows(images.data, rows, width), dims: [rows.length, ...images.dims.slice(1)] };
 }
+
+/** Images [from, to) of a batch, without copying. */
+export function sliceImages(
+  images: { data: Float32Array; dims: readonly number[] },
+  from: number,
+  to: number,
+): { data: Float32Array; dims: number[] } {
+  const per = images.dims[0] === 0 ? 0 : images.data.length / images.dims[0]!;
+  return { data: images.data.subarray(from * per, to * per), dims: [to - from, ...images.dims.slice(1)] };
+}

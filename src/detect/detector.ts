@@ -1,28 +1,28 @@
 // FingerprintDetector: one inference with the bank's taps per batch, then, per input, a fresh
 // random draw of fingerprints from its predicted class and the native fused score. A threshold
 // calibrated on held-out clean images (per class where possible) decides.
-import type * as ort from 'onnxruntime-node';
 import type { FingerprintBank } from '../bank/index.js';
-import { readBank, writeBank } from '../bank/index.js';
-import type { Calibration, ConfidenceCalibration } from '../bank/index.js';
-import { decodeImage, gatherRows } from '../data/index.js';
-import { Classifier, toChannelsFirst } from '../model/index.js';
+import type { Bank } from '../kernels.js';
+import { decodeBank, defaultDraws, readBank, writeBank } from '../bank/index.js';
+import type { Calibration, ConfidenceCalibration, KeyInput } from '../bank/index.js';
+import { gatherRows, sliceImages } from '../data/index.js';
+import { Classifier, activationChunkRows } from '../model/index.js';
 import type { ImageBatch, Layout, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
 import { thresholdFor } from './calibrate.js';
 import { combineConfidence, confidenceStatistic, fitConfidence } from './confidence.js';
-import { CryptoDraws, SeededDraws, drawDistinct } from './draws.js';
+import { CryptoDraws, SeededDraws, drawDistinct, mixSeed } from './draws.js';
+import { collectInputs } from './inputs.js';
+import type { DetectInput } from './inputs.js';
+import { firstProblem, nonFiniteRows, pixelProblems } from './screen-inputs.js';
 import type { DrawSource } from './draws.js';
 
 export type Scorer = 'llr' | 'vote' | 'likelihood';
 
-/** One image: an ONNX Runtime tensor or {data, dims} ([C,H,W] or [N,C,H,W], float32 in the model's input range), an
- * image file path, or encoded image bytes. */
-export type DetectInput = ort.Tensor | ImageBatch | string | Uint8Array;
-
 export interface DetectorOptions extends SessionSettings {
   model: string | Uint8Array;
-  bank: string | FingerprintBank;
+  /** A .nfp path, its bytes, or a bank in memory. */
+  bank: string | Uint8Array | FingerprintBank;
   /** Fingerprints drawn per input (default: the calibration's, else 25). */
   draws?: number;
   /** How attack families combine (default: the calibration's, else 'max'). */
@@ -42,6 +42,22 @@ export interface DetectorOptions extends SessionSettings {
   seed?: number;
   /** Accept a bank fitted on a model with other bytes (same taps and shapes). */
   allowModelMismatch?: boolean;
+  /**
+   * Inputs predicted as a class without fingerprints in the bank cannot be scored: 'flag' (default)
+   * reports them attacked, since an attacker can aim at such a class; 'pass' reports them clean.
+   */
+  unscoredClasses?: 'flag' | 'pass';
+  /**
+   * Pixel values an input may hold (default: the bank's record of the model's input range, else
+   * [0, 1]); inputs outside it are flagged, not scored. 'any' turns the check off.
+   */
+  inputRange?: readonly [number, number] | 'any';
+  /**
+   * The deployment's Ed25519 public key (a KeyObject or PEM): the bank must be a file signed with its
+   * private key (nfp bank sign) and unaltered since, or loading fails. Without it, a signed bank's
+   * signature is not checked.
+   */
+  publicKey?: KeyInput;
   batchSize?: number;
   /** The model input's layout where its declared shape does not tell (default: detected). */
   layout?: Layout;
@@ -55,9 +71,28 @@ export interface Detection {
   /** With { explain: true }: the class-local ids of the drawn fingerprints and their score terms. */
   fingerprints?: number[];
   terms?: number[];
-  /** Set when the predicted class has no fingerprints in this bank: the input is not scored. */
+  /**
+   * Set when the predicted class has no fingerprints in this bank: the input is not scored, and it
+   * is reported attacked unless the detector was loaded with unscoredClasses: 'pass'.
+   */
   unscored?: string;
+  /**
+   * Set when the input cannot be judged (an image that does not decode, non-finite or out-of-range
+   * pixels, non-finite logits or activations): it is reported attacked, with a NaN score.
+   */
+  rejected?: string;
 }
+
+/**
+ * What calibrate() does when not told otherwise; the reasons for minPerClass and
+ * minPerClassConfidence are measured in docs/results.md (*The demo*, calibration).
+ */
+export const defaultCalibration = {
+  fpr: 0.05,
+  drawsPerImage: 10,
+  minPerClass: 100,
+  minPerClassConfidence: 200,
+} as const;
 
 export interface CalibrateOptions {
   fpr?: number;
@@ -66,14 +101,12 @@ export interface CalibrateOptions {
   /**
    * Clean images a class needs for its own threshold; fewer take the global one (default 100: at a 5%
    * rate, 5 images' draws above it). Raw scores differ in scale between classes, so a global
-   * threshold misfits: with 200, half the classes of a 2,000-image calibration fell back to it and
-   * one of them measured 18% false positives (docs/results.md).
+   * threshold misfits a class (docs/results.md, *The demo*, calibration).
    */
   minPerClass?: number;
   /**
    * Clean images a class needs for its own centers and scales in the confidence term; fewer take
-   * those of all classes (default 200). Kept apart from minPerClass: on the ResNet, fitting them per
-   * class from 100 images cost 0.005 AUC on CW-L2 and 0.04 on CW-L2 kappa 5 (docs/results.md).
+   * those of all classes (default 200, kept apart from minPerClass by measurement: docs/results.md).
    */
   minPerClassConfidence?: number;
 }
@@ -96,8 +129,29 @@ export interface Scored {
   confidence?: Float64Array;
   draws: Array<number[] | undefined>;
   terms: Array<number[] | undefined>;
+  /** Rows left unscored (NaN) because their activations, logits or pixels are not finite: why. */
+  rejected: Array<string | undefined>;
 }
 
+/**
+ * The randomized fingerprint detector (Neural Fingerprints for Adversarial Attack Detection,
+ * arXiv:2411.04533): one inference with the bank's taps per batch, then for every input a fresh draw
+ * of `draws` fingerprints from its predicted class (node:crypto), scored with the Gaussian
+ * log-likelihood ratio (attacked vs clean) summed over the draw, families combined by `max`; a
+ * threshold calibrated on held-out clean images for a target false-positive rate decides.
+ *
+ * Arguments (`load`): `model` (ONNX path or bytes), `bank` (.nfp path or FingerprintBank), `draws`
+ * (25), `combine`, `scorer` ('llr'), `confidence` (add the logit-margin term), `fpr`, `threshold`,
+ * `seed` (tests only), `allowModelMismatch`. Inputs to `detect`: an ONNX Runtime tensor or
+ * `{ data, dims }` float32 [N, C, H, W] or [C, H, W] in the model's input range, image paths or
+ * encoded image bytes, or an array of them; one Detection per image.
+ *
+ * @example
+ * const det = await FingerprintDetector.load({ model: 'models/fmnist-cnn.onnx', bank: 'bank.nfp' });
+ * await det.calibrate(heldOutClean, { fpr: 0.05 });     // once, if the bank is not calibrated yet
+ * const [r] = await det.detect(tensor);                  // { label, score, attacked, threshold }
+ * await det.release();
+ */
 export class FingerprintDetector {
   private constructor(
     readonly classifier: Classifier,
@@ -111,6 +165,11 @@ export class FingerprintDetector {
     readonly fpr: number | undefined,
     /** Whether scores add the logit-margin confidence term. */
     readonly confidence: boolean,
+    private readonly unscoredClasses: 'flag' | 'pass',
+    /** Pixel values inputs may hold, or 'any'. */
+    readonly inputRange: readonly [number, number] | 'any',
+    /** The seed of reproducible draws, if any (tests and evaluations only). */
+    private readonly seed: number | undefined,
   ) {}
 
   get bank(): FingerprintBank {
@@ -118,10 +177,10 @@ export class FingerprintDetector {
   }
 
   static async load(options: DetectorOptions): Promise<FingerprintDetector> {
-    const bank = typeof options.bank === 'string' ? readBank(options.bank) : options.bank;
+    const bank = loadBank(options.bank, options.publicKey);
     const h = bank.header;
     const cal = h.calibration;
-    const draws = options.draws ?? cal?.draws ?? 25;
+    const draws = options.draws ?? cal?.draws ?? defaultDraws;
     if (!Number.isInteger(draws) || draws < 1)
       throw new RangeError(`Expected a positive integer for draws but received ${draws}`);
     const combine = options.combine ?? cal?.combine ?? 'max';
@@ -149,11 +208,21 @@ export class FingerprintDetector {
       allowModelMismatch,
       batchSize,
       confidence: _q,
+      unscoredClasses = 'flag',
+      inputRange = h.model.inputRange ?? [0, 1],
+      publicKey: _key,
       ...settings
     } = options;
+    if (unscoredClasses !== 'flag' && unscoredClasses !== 'pass')
+      throw new RangeError(`Expected 'flag' or 'pass' for unscoredClasses but received ${String(unscoredClasses)}`);
+    if (
+      inputRange !== 'any' &&
+      !(Number.isFinite(inputRange[0]) && Number.isFinite(inputRange[1]) && inputRange[0] < inputRange[1])
+    )
+      throw new RangeError(`Expected [lo, hi] with lo < hi or 'any' for inputRange but received ${String(inputRange)}`);
     const classifier = await Classifier.load(model, {
       ...settings,
-      taps: h.taps.map((t) => t.tensor),
+      taps: bank.tapRequests,
       inputShape: h.model.inputShape,
       ...(batchSize ? { batchSize } : {}),
     });
@@ -188,6 +257,9 @@ export class FingerprintDetector {
         seed === undefined ? new CryptoDraws() : new SeededDraws(seed),
         fpr,
         confidence,
+        unscoredClasses,
+        inputRange,
+        seed,
       );
     } catch (error) {
       await classifier.release();
@@ -195,17 +267,41 @@ export class FingerprintDetector {
     }
   }
 
-  /** Scores every image of the input(s): one Detection per image. */
+  /**
+   * Scores every image of the input(s): one Detection per image, in order. An input that cannot be
+   * judged (it does not decode, or holds non-finite or out-of-range pixels, or gives non-finite
+   * logits or activations) is reported attacked with the reason in `rejected`; it never fails the
+   * other inputs of the call.
+   */
   async detect(input: DetectInput | DetectInput[], options: { explain?: boolean } = {}): Promise<Detection[]> {
-    const batch = await this.toBatch(input);
-    const scored = await this.score(batch, options.explain === true);
+    const explain = options.explain === true;
+    const { batch, names, failed } = await collectInputs(input, this.classifier.inputShape, this.classifier.layout);
+    const rows = batch.dims[0]!;
+    const out = await this.classifier.run(batch);
+    const before = firstProblem(
+      failed,
+      pixelProblems(batch.data, rows, this.inputRange),
+      nonFiniteRows(out.logits, rows, 'logits'),
+    );
+    const scored = await this.scoreActivations(out.activations, out.labels, {
+      explain,
+      logits: out.logits,
+      exclude: before,
+    });
+    const problems = firstProblem(before, scored.rejected);
     return Array.from(scored.labels, (label, i) => {
-      const score = scored.scores[i]!;
-      const count = this.bankNow.header.classes[label]!.count;
       const threshold = this.thresholdOf(label);
+      if (problems[i] !== undefined) {
+        const rejected = `${names[i]}: ${problems[i]}`;
+        return { label: failed[i] !== undefined ? -1 : label, score: Number.NaN, attacked: true, threshold, rejected };
+      }
+      const score = scored.scores[i]!;
       const detection: Detection = { label, score, attacked: score > threshold, threshold };
-      if (count === 0) detection.unscored = `class ${label} has no fingerprints in this bank`;
-      if (options.explain === true) {
+      if (this.bankNow.header.classes[label]!.count === 0) {
+        detection.unscored = `class ${label} has no fingerprints in this bank`;
+        detection.attacked = this.unscoredClasses === 'flag';
+      }
+      if (explain) {
         detection.fingerprints = scored.draws[i] ?? [];
         detection.terms = scored.terms[i] ?? [];
       }
@@ -213,29 +309,26 @@ export class FingerprintDetector {
     });
   }
 
-  /** Calibrates thresholds on held-out clean images and keeps them with the bank (see save()). */
+  /**
+   * Calibrates thresholds on held-out clean images and keeps them with the bank (see save()). The
+   * images are scored in chunks, so memory depends on the chunk, not on how many images there are.
+   */
   async calibrate(clean: ImageBatch, options: CalibrateOptions = {}): Promise<Calibration> {
-    const fpr = options.fpr ?? this.fpr ?? 0.05;
+    const fpr = options.fpr ?? this.fpr ?? defaultCalibration.fpr;
     if (!(fpr > 0 && fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${fpr}`);
-    const drawsPerImage = options.drawsPerImage ?? 10;
-    const minPerClass = options.minPerClass ?? 100;
-    const minPerClassConfidence = options.minPerClassConfidence ?? 200;
-    const out = await this.classifier.run(clean);
+    const drawsPerImage = options.drawsPerImage ?? defaultCalibration.drawsPerImage;
+    if (!Number.isInteger(drawsPerImage) || drawsPerImage < 1)
+      throw new RangeError(`Expected a positive integer for drawsPerImage but received ${drawsPerImage}`);
+    const minPerClass = options.minPerClass ?? defaultCalibration.minPerClass;
+    const minPerClassConfidence = options.minPerClassConfidence ?? defaultCalibration.minPerClassConfidence;
     const classes = this.bankNow.header.model.classes;
-    const byClass = Array.from({ length: classes }, () => [] as number[]);
-    const imagesOf = new Int32Array(classes);
-    out.labels.forEach((c) => {
-      imagesOf[c]!++;
-    });
-    // Fingerprint scores of every repeated draw; with the confidence term, its per-class statistics
-    // are fitted on these same images before the combined scores set the thresholds.
+    const { labels, reps } = await this.calibrationScores(clean, drawsPerImage);
     const families = this.bankNow.families;
-    const reps: Scored[] = [];
-    for (let rep = 0; rep < drawsPerImage; rep++)
-      reps.push(await this.scoreActivations(out.activations, out.labels, { logits: out.logits }));
+    // With the confidence term, its per-class statistics are fitted on these same images before the
+    // combined scores set the thresholds.
     const confidence = this.confidence
       ? fitConfidence(
-          out.labels,
+          labels,
           reps.map((r) => r.familySums!),
           families,
           reps[0]!.confidence!,
@@ -243,8 +336,11 @@ export class FingerprintDetector {
           minPerClassConfidence,
         )
       : undefined;
+    const byClass = Array.from({ length: classes }, () => [] as number[]);
+    const imagesOf = new Int32Array(classes);
+    for (const c of labels) imagesOf[c]!++;
     for (const rep of reps) {
-      out.labels.forEach((c, i) => {
+      labels.forEach((c, i) => {
         const score =
           confidence === undefined
             ? rep.scores[i]!
@@ -257,19 +353,59 @@ export class FingerprintDetector {
         if (Number.isFinite(score)) byClass[c]!.push(score);
       });
     }
-    const all = byClass.flat();
     const calibration: Calibration = {
       fpr,
       draws: this.draws,
       combine: this.combine,
-      global: thresholdFor(all, fpr),
+      global: thresholdFor(byClass.flat(), fpr),
       perClass: byClass.map((scores, c) => (imagesOf[c]! >= minPerClass ? thresholdFor(scores, fpr) : null)),
-      images: out.rows,
+      images: labels.length,
       drawsPerImage,
       ...(confidence !== undefined ? { confidence } : {}),
     };
     this.bankNow = this.bankNow.withCalibration(calibration);
     return calibration;
+  }
+
+  /** Every clean image's scores under `reps` independent draws, computed chunk by chunk. */
+  private async calibrationScores(
+    clean: ImageBatch,
+    reps: number,
+  ): Promise<{ labels: Int32Array; reps: Array<Pick<Scored, 'scores' | 'familySums' | 'confidence'>> }> {
+    const rows = clean.dims[0]!;
+    const fam = this.bankNow.families;
+    const labels = new Int32Array(rows);
+    const out = Array.from({ length: reps }, () => ({
+      scores: new Float64Array(rows).fill(Number.NaN),
+      ...(this.confidence
+        ? { familySums: new Float64Array(rows * fam).fill(Number.NaN), confidence: new Float64Array(rows) }
+        : {}),
+    }));
+    const chunk = activationChunkRows(this.classifier.neurons);
+    for (let start = 0; start < rows; start += chunk) {
+      const images = sliceImages(clean, start, Math.min(rows, start + chunk));
+      const run = await this.classifier.run(images);
+      labels.set(run.labels, start);
+      // Images whose pixels or logits are not finite have no score to calibrate on.
+      const exclude = firstProblem(
+        pixelProblems(images.data, run.rows, 'any'),
+        nonFiniteRows(run.logits, run.rows, 'logits'),
+      );
+      for (let rep = 0; rep < reps; rep++) {
+        // A seeded detector draws anew per repetition (its draws otherwise follow the row alone).
+        const draws = this.seed === undefined ? this.source : new SeededDraws(mixSeed(this.seed, 0x63616c, rep));
+        const scored = await this.scoreActivations(run.activations, run.labels, {
+          logits: run.logits,
+          exclude,
+          draws,
+          firstRow: start,
+        });
+        out[rep]!.scores.set(scored.scores, start);
+        if (scored.familySums) out[rep]!.familySums!.set(scored.familySums, start * fam);
+        if (scored.confidence) out[rep]!.confidence!.set(scored.confidence, start);
+      }
+    }
+    return { labels, reps: out };
   }
 
   /** Writes the bank with its current calibration. */
@@ -280,7 +416,13 @@ export class FingerprintDetector {
   /** Scores without thresholds, for evaluation: labels and scores per image. */
   async score(batch: ImageBatch, explain = false): Promise<Scored> {
     const out = await this.classifier.run(batch);
-    return this.scoreActivations(out.activations, out.labels, { explain, logits: out.logits });
+    const rows = out.rows;
+    const exclude = firstProblem(
+      pixelProblems(batch.data, rows, this.inputRange),
+      nonFiniteRows(out.logits, rows, 'logits'),
+    );
+    const scored = await this.scoreActivations(out.activations, out.labels, { explain, logits: out.logits, exclude });
+    return { ...scored, rejected: firstProblem(exclude, scored.rejected) };
   }
 
   async release(): Promise<void> {
@@ -327,162 +469,233 @@ export class FingerprintDetector {
   async scoreActivations(
     acts: Float32Array,
     labels: Int32Array,
-    options: { explain?: boolean; draws?: DrawSource | 'fixed'; logits?: Float32Array } = {},
+    options: {
+      explain?: boolean;
+      draws?: DrawSource | 'fixed';
+      logits?: Float32Array;
+      /** Rows not to score (their score stays NaN), e.g. inputs already found unfit: the reason per row. */
+      exclude?: ReadonlyArray<string | undefined>;
+      /** The position of the first row in a longer sequence scored in chunks: seeded draws follow it. */
+      firstRow?: number;
+    } = {},
   ): Promise<Scored> {
     const explain = options.explain === true;
     const source = options.draws ?? this.source;
-    const bank = this.bankNow;
-    const rows = labels.length;
-    const n = bank.header.neurons;
-    const scores = new Float64Array(rows).fill(NaN);
-    const fam = bank.families;
-    // Each family's sum, kept for the confidence term, which standardizes the families apart.
-    const familySums = this.confidence ? new Float64Array(rows * fam).fill(NaN) : undefined;
-    const draws: Array<number[] | undefined> = new Array(rows);
-    const terms: Array<number[] | undefined> = new Array(rows);
-    // Rows whose class has fewer fingerprints than the draw size draw all of them; group by draw size.
+    const scored = emptyScored(labels, this.bankNow.families, this.confidence);
+    for (const [m, members] of this.drawGroups(labels, options.exclude)) {
+      const firstRow = options.firstRow ?? 0;
+      const drawn = this.drawFor(members, labels, m, source, firstRow);
+      let result = await this.scoreGroup(acts, labels.length, m, members, drawn, explain).catch((error: unknown) => {
+        if ((error as { code?: string }).code !== 'NFP_NON_FINITE') throw error;
+        return undefined;
+      });
+      if (result === undefined) {
+        // A drawn activation is not finite: find every such row of the group, leave it unscored, score the rest.
+        const neurons = this.bankNow.header.neurons;
+        const bad = nonFiniteRows(gatherRows(acts, members, neurons), members.length, 'activations');
+        const keep = members.filter((_, at) => bad[at] === undefined);
+        members.forEach((r, at) => {
+          if (bad[at] !== undefined) scored.rejected[r] = bad[at];
+        });
+        if (keep.length === 0) continue;
+        const kept = this.drawFor(keep, labels, m, source, firstRow);
+        result = await this.scoreGroup(acts, labels.length, m, keep, kept, explain);
+        this.collect(scored, result, labels, m, kept, explain);
+        continue;
+      }
+      this.collect(scored, result, labels, m, drawn, explain);
+    }
+    return this.confidence ? this.withConfidence(scored, options.logits) : scored;
+  }
+
+  /** Rows grouped by draw size: a class with fewer fingerprints than the draw size draws all it has. */
+  private drawGroups(labels: Int32Array, exclude?: ReadonlyArray<string | undefined>): Map<number, number[]> {
     const groups = new Map<number, number[]>();
     labels.forEach((c, r) => {
-      const count = bank.header.classes[c]?.count ?? 0;
-      if (count === 0) return;
+      const count = this.bankNow.header.classes[c]?.count ?? 0;
+      if (count === 0 || exclude?.[r] !== undefined) return;
       const m = Math.min(this.draws, count);
-      (groups.get(m) ?? groups.set(m, []).get(m)!).push(r);
+      const group = groups.get(m);
+      if (group === undefined) groups.set(m, [r]);
+      else group.push(r);
     });
-    for (const [m, members] of groups) {
-      const drawn = new Uint32Array(members.length * m);
+    return groups;
+  }
+
+  /** Each member row's m fingerprint ids [members x m], from its predicted class's rows of the bank. */
+  private drawFor(
+    members: number[],
+    labels: Int32Array,
+    m: number,
+    source: DrawSource | 'fixed',
+    firstRow: number,
+  ): Uint32Array {
+    const drawn = new Uint32Array(members.length * m);
+    members.forEach((r, i) => {
+      const { start, count } = this.bankNow.range(labels[r]!);
+      // Fingerprints are stored strongest first, so the fixed detector takes the first m.
+      if (source === 'fixed') for (let j = 0; j < m; j++) drawn[i * m + j] = start + j;
+      // A seeded source draws by row position, so concurrent calls reproduce a serial run.
+      else drawDistinct(source.forRow?.(firstRow + r) ?? source, start, count, m, drawn, i * m);
+    });
+    return drawn;
+  }
+
+  /**
+   * The native scores of one draw-size group. The full-size group is scored in place over every row,
+   * the others' rows given some valid draw and their scores dropped: copying most rows' activations
+   * cost more than scoring them. Should a dropped row make the kernel fail (a non-finite activation
+   * under its stand-in draw), the group is scored again on its own rows, as the smaller groups always are.
+   */
+  private async scoreGroup(
+    acts: Float32Array,
+    rows: number,
+    m: number,
+    members: number[],
+    drawn: Uint32Array,
+    explain: boolean,
+  ): Promise<GroupScores> {
+    const bank = this.bankNow;
+    const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) =>
+      bank.native.detectScores({
+        acts: groupActs,
+        rows: rowsIn,
+        draws: groupDraws,
+        combine: this.combine,
+        ...(explain || this.scorer === 'vote' ? { terms: true } : {}),
+        ...(this.scorer === 'likelihood' ? { means: true } : {}),
+      });
+    if (m === this.draws && members.length < rows) {
+      const spread = new Uint32Array(rows * m).fill(drawn[0]!);
       members.forEach((r, i) => {
-        const { start, count } = bank.range(labels[r]!);
-        // Fingerprints are stored strongest first, so the fixed detector takes the first m.
-        if (source === 'fixed') for (let j = 0; j < m; j++) drawn[i * m + j] = start + j;
-        else drawDistinct(source, start, count, m, drawn, i * m);
+        spread.set(drawn.subarray(i * m, (i + 1) * m), r * m);
       });
-      const needTerms = explain || this.scorer === 'vote';
-      const needMeans = this.scorer === 'likelihood';
-      const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) =>
-        bank.native.detectScores({
-          acts: groupActs,
-          rows: rowsIn,
-          draws: groupDraws,
-          combine: this.combine,
-          ...(needTerms ? { terms: true } : {}),
-          ...(needMeans ? { means: true } : {}),
-        });
-      // The full-size group is scored in place over every row, the others' rows given some valid
-      // draw and their scores dropped: copying most rows' activations cost more than scoring them.
-      // Should a dropped row make the kernel fail (a non-finite activation under its stand-in draw),
-      // the group is scored again on its own rows, as the smaller groups always are.
-      let inPlace: Awaited<ReturnType<typeof score>> | undefined;
-      if (m === this.draws && members.length < rows) {
-        const spread = new Uint32Array(rows * m).fill(drawn[0]!);
-        members.forEach((r, i) => {
-          spread.set(drawn.subarray(i * m, (i + 1) * m), r * m);
-        });
-        inPlace = await score(rows, acts, spread).catch(() => undefined);
-      }
-      const res =
-        inPlace ?? (await score(members.length, members.length === rows ? acts : gatherRows(acts, members, n), drawn));
-      members.forEach((r, at) => {
-        // The row's place in the kernel's outputs: its own row when scored in place, else its member index.
-        const i = inPlace !== undefined ? r : at;
-        if (familySums !== undefined)
-          for (let a = 0; a < fam; a++) familySums[r * fam + a] = res.familyScores[i * fam + a]!;
-        if (this.scorer === 'llr') scores[r] = res.score[i]!;
-        else if (this.scorer === 'vote') {
-          let votes = 0;
-          for (let j = 0; j < m; j++) {
-            let best = -Infinity;
-            for (let f = 0; f < fam; f++) best = Math.max(best, res.terms![(i * m + j) * fam + f]!);
-            if (best > 0) votes++;
-          }
-          scores[r] = votes / m;
-        } else {
-          let nll = 0;
-          for (let j = 0; j < m; j++) {
-            const id = drawn[at * m + j]!;
-            const z = (res.means![i * m + j]! - bank.arrays.mu0[id]!) / bank.arrays.sd0[id]!;
-            nll += 0.5 * z * z + Math.log(bank.arrays.sd0[id]!) + 0.5 * Math.log(2 * Math.PI);
-          }
-          scores[r] = nll / m;
-        }
-        if (explain) {
-          const { start } = bank.range(labels[r]!);
-          draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
-          terms[r] = Array.from(res.terms!.subarray(i * m * fam, (i + 1) * m * fam));
-        }
-      });
+      const inPlace = await score(rows, acts, spread).catch(() => undefined);
+      if (inPlace !== undefined) return { ...inPlace, members, rowOf: (r) => r };
     }
-    if (!this.confidence) return { labels, scores, draws, terms };
-    if (options.logits === undefined || options.logits.length !== rows * bank.header.model.classes) {
+    const groupActs = members.length === rows ? acts : gatherRows(acts, members, bank.header.neurons);
+    const result = await score(members.length, groupActs, drawn);
+    return { ...result, members, rowOf: (_, at) => at };
+  }
+
+  /** Writes a group's scores (by this detector's scorer), family sums and explanations into `scored`. */
+  private collect(
+    scored: Scored,
+    result: GroupScores,
+    labels: Int32Array,
+    m: number,
+    drawn: Uint32Array,
+    explain: boolean,
+  ): void {
+    const bank = this.bankNow;
+    const fam = bank.families;
+    result.members.forEach((r, at) => {
+      const i = result.rowOf(r, at);
+      if (scored.familySums !== undefined)
+        for (let a = 0; a < fam; a++) scored.familySums[r * fam + a] = result.familyScores[i * fam + a]!;
+      scored.scores[r] = scorers[this.scorer]({ result, bank, i, m, ids: drawn.subarray(at * m, (at + 1) * m) });
+      if (explain) {
+        const { start } = bank.range(labels[r]!);
+        scored.draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
+        scored.terms[r] = Array.from(result.terms!.subarray(i * m * fam, (i + 1) * m * fam));
+      }
+    });
+  }
+
+  /** The fingerprint scores combined with the logit-margin confidence term, once the bank is calibrated for it. */
+  private withConfidence(scored: Scored, logits: Float32Array | undefined): Scored {
+    const bank = this.bankNow;
+    const rows = scored.labels.length;
+    const fam = bank.families;
+    if (logits === undefined || logits.length !== rows * bank.header.model.classes) {
       throw new DetectorError(
         `This detector scores with the confidence term: pass the images' logits ` +
           `[${rows} x ${bank.header.model.classes}]`,
       );
     }
-    const confidence = confidenceStatistic(options.logits, rows);
+    const confidence = confidenceStatistic(logits, rows);
     const cal: ConfidenceCalibration | undefined = bank.header.calibration?.confidence;
-    const sums = familySums!;
+    const sums = scored.familySums!;
     const combined =
       cal === undefined
-        ? scores
-        : scores.map((v, r) =>
+        ? scored.scores
+        : scored.scores.map((v, r) =>
             Number.isNaN(v)
               ? NaN
-              : combineConfidence(cal, labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!),
+              : combineConfidence(cal, scored.labels[r]!, sums.subarray(r * fam, (r + 1) * fam), confidence[r]!),
           );
-    return { labels, scores: combined, fingerprint: scores, familySums: sums, confidence, draws, terms };
+    return { ...scored, scores: combined, fingerprint: scored.scores, confidence };
   }
+}
 
-  private async toBatch(input: DetectInput | DetectInput[]): Promise<ImageBatch> {
-    const items = Array.isArray(input) ? input : [input];
-    const shape = this.classifier.inputShape;
-    const per = shape.reduce((a, v) => a * v, 1);
-    const parts: Float32Array[] = [];
-    for (const [i, item] of items.entries()) {
-      const where = Array.isArray(input) ? `input[${i}]` : 'input';
-      if (typeof item === 'string' || item instanceof Uint8Array) {
-        const layout = this.classifier.layout;
-        const [c, h, w] = toChannelsFirst(shape, layout) as [number, number, number];
-        if (c !== 1 && c !== 3)
-          throw new TypeError(
-            `Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`,
-          );
-        const image = await decodeImage(item, {
-          channels: c,
-          resize: Math.min(h, w),
-          crop: h === w ? h : null,
-          layout,
-        });
-        const [ih, iw] = layout === 'nhwc' ? image.dims.slice(1, 3) : image.dims.slice(2, 4);
-        if (ih !== h || iw !== w)
-          throw new RangeError(`Expected an image that resizes to ${h}x${w} for ${where} but it became ${ih}x${iw}`);
-        parts.push(image.data);
-        continue;
-      }
-      const data = (item as ImageBatch).data;
-      const dims = [...(item as ImageBatch).dims].map(Number);
-      const full = dims.length === 3 ? [1, ...dims] : dims;
-      if (
-        !(data instanceof Float32Array) ||
-        full.length !== 4 ||
-        full.slice(1).some((d, j) => d !== shape[j]) ||
-        data.length !== full.reduce((a, v) => a * v, 1)
-      ) {
-        const received = `${data?.constructor?.name ?? typeof data} [${dims.join(', ')}]`;
-        throw new TypeError(
-          `Expected a float32 tensor of shape [N, ${shape.join(', ')}] or [${shape.join(', ')}] for ${where} ` +
-            `but received ${received}`,
-        );
-      }
-      parts.push(data);
+/** One draw-size group's native results, and where each member row's results sit in them. */
+type GroupScores = Awaited<ReturnType<Bank['detectScores']>> & {
+  members: number[];
+  /** The place of member row r (the at-th member) in the kernel's outputs. */
+  rowOf: (r: number, at: number) => number;
+};
+
+/** Scores of rows of no group (classes without fingerprints) stay NaN. */
+function emptyScored(labels: Int32Array, families: number, confidence: boolean): Scored {
+  const rows = labels.length;
+  return {
+    labels,
+    scores: new Float64Array(rows).fill(Number.NaN),
+    // Each family's sum, kept for the confidence term, which standardizes the families apart.
+    ...(confidence ? { familySums: new Float64Array(rows * families).fill(Number.NaN) } : {}),
+    draws: new Array(rows),
+    terms: new Array(rows),
+    rejected: new Array(rows),
+  };
+}
+
+interface ScorerInput {
+  result: GroupScores;
+  bank: FingerprintBank;
+  /** The row's place in the kernel's outputs. */
+  i: number;
+  m: number;
+  /** The row's drawn fingerprint ids. */
+  ids: Uint32Array;
+}
+
+/**
+ * The detector's scorers: the Gaussian log-likelihood ratio (the method's), and for comparison the
+ * reference code's others: the share of drawn fingerprints that vote attacked, and the mean negative
+ * clean log-likelihood of the drawn fingerprints' means.
+ */
+const scorers: Record<Scorer, (input: ScorerInput) => number> = {
+  llr: ({ result, i }) => result.score[i]!,
+  vote: ({ result, bank, i, m }) => {
+    const fam = bank.families;
+    let votes = 0;
+    for (let j = 0; j < m; j++) {
+      let best = Number.NEGATIVE_INFINITY;
+      for (let f = 0; f < fam; f++) best = Math.max(best, result.terms![(i * m + j) * fam + f]!);
+      if (best > 0) votes++;
     }
-    if (parts.length === 1) return { data: parts[0]!, dims: [parts[0]!.length / per, ...shape] };
-    const total = parts.reduce((a, p) => a + p.length, 0);
-    const data = new Float32Array(total);
-    let at = 0;
-    for (const p of parts) {
-      data.set(p, at);
-      at += p.length;
+    return votes / m;
+  },
+  likelihood: ({ result, bank, i, m, ids }) => {
+    let nll = 0;
+    for (let j = 0; j < m; j++) {
+      const id = ids[j]!;
+      const sd = bank.arrays.sd0[id]!;
+      const z = (result.means![i * m + j]! - bank.arrays.mu0[id]!) / sd;
+      nll += 0.5 * z * z + Math.log(sd) + 0.5 * Math.log(2 * Math.PI);
     }
-    return { data, dims: [total / per, ...shape] };
-  }
+    return nll / m;
+  },
+};
+
+/** The bank from a path or bytes, its signature checked when a key is given; or a bank already in memory. */
+function loadBank(bank: string | Uint8Array | FingerprintBank, publicKey: KeyInput | undefined): FingerprintBank {
+  if (typeof bank === 'string') return readBank(bank, publicKey !== undefined ? { publicKey } : {});
+  if (bank instanceof Uint8Array) return decodeBank(bank, 'bank', publicKey !== undefined ? { publicKey } : {});
+  if (publicKey !== undefined && bank.signature?.verified !== true)
+    throw new DetectorError(
+      'A public key was given, so the bank must come from a file signed with its private key: pass the path ' +
+        '(or bytes) of the signed bank, not a bank in memory',
+    );
+  return bank;
 }

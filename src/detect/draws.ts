@@ -3,11 +3,27 @@
 // query will get; a seeded source exists for tests and reproducible evaluation only.
 import { randomFillSync } from 'node:crypto';
 
-import { AttackRandom } from '../attacks/index.js';
+import { SeededRandom } from '../random.js';
 
 export interface DrawSource {
   /** Uniform integer in [0, n), n <= 2^32. */
   below(n: number): number;
+  /**
+   * The source for the row at `row` of a call, when draws must follow the input's position rather
+   * than the order of calls (seeded sources: concurrent calls then reproduce a serial run).
+   */
+  forRow?(row: number): DrawSource;
+}
+
+/** A seed derived from a seed and a few integers (splitmix-style mixing), as a safe integer. */
+export function mixSeed(seed: number, ...parts: number[]): number {
+  let h = (Math.floor(seed) ^ Math.floor(seed / 2 ** 32)) >>> 0;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
 }
 
 /** node:crypto, read in blocks; unbiased by rejection of the top partial range. */
@@ -34,10 +50,14 @@ export class CryptoDraws implements DrawSource {
 }
 
 export class SeededDraws implements DrawSource {
-  private readonly rng: AttackRandom;
+  private readonly rng: SeededRandom;
 
-  constructor(seed: number) {
-    this.rng = new AttackRandom(seed);
+  constructor(private readonly seed: number) {
+    this.rng = new SeededRandom(seed);
+  }
+
+  forRow(row: number): DrawSource {
+    return new SeededDraws(mixSeed(this.seed, 0x726f77, row));
   }
 
   below(n: number): number {

@@ -4,7 +4,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 
 import { ablationTitles } from './ablation-spec.js';
-import type { Ablation } from './ablation.js';
+import type { Ablation } from './types.js';
 import { markdownRow } from './markdown.js';
 
 const f = (v: number | null | undefined, digits = 3) =>
@@ -98,15 +98,23 @@ export function ablationMarkdown(ablations: readonly Ablation[], calibration: st
         '',
       );
     lines.push(
-      `| ${a.parameter} | fingerprints | neurons | measured FPR ` +
+      `| ${a.parameter} | fingerprints | neurons | redundancy | measured FPR ` +
         `| ${attacks.map((x) => `${x} AUC | ${x} TPR@5%`).join(' | ')} | seconds |`,
     );
-    lines.push(`|---|---|---|---|${attacks.map(() => '---|---').join('|')}|---|`);
+    lines.push(`|---|---|---|---|---|${attacks.map(() => '---|---').join('|')}|---|`);
     for (const r of a.rows) {
       const perAttack = r.attacks.flatMap((x) => [f(x.auc, 4), f(x.tprAt5)]);
       const label = `${r.label}${r.own ? ' *' : ''}`;
       lines.push(
-        markdownRow([label, r.fingerprints, r.neurons, f(r.fprAtThreshold), ...perAttack, r.seconds.toFixed(0)]),
+        markdownRow([
+          label,
+          r.fingerprints,
+          r.neurons,
+          r.redundancy === undefined ? '-' : f(r.redundancy),
+          f(r.fprAtThreshold),
+          ...perAttack,
+          r.seconds.toFixed(0),
+        ]),
       );
     }
     lines.push('', `AUC over ${a.detectors} independent random detectors, mean (std):`, '');

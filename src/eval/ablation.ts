@@ -7,59 +7,25 @@
 // draws per image): thresholds depend on every one of these settings, so the bank's own would be
 // wrong for all but its own. Draws are seeded, so a row can be reproduced.
 import type { AttackModel } from '../attacks/index.js';
-import type { FingerprintBank } from '../bank/index.js';
-import type { BuildProgress, DataRecord } from '../bank/index.js';
+import { bankFamily } from '../bank/index.js';
+import type {
+  AttackMode,
+  BuildProgress,
+  Calibration,
+  DataRecord,
+  FingerprintBank,
+  ScreenSettings,
+} from '../bank/index.js';
 import { tensorDigest } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import { Classifier } from '../model/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
-import { evaluate } from './evaluate.js';
-import type { AdversarialSet, EvaluationAttack } from './evaluate.js';
+import { defaultEvaluation, evaluate } from './evaluate.js';
 import { recordedData, recordedFamilies, refitBank, sameFingerprints } from './refit.js';
-import type { AttackMode } from './refit.js';
 import { refitParameters, settingLabel } from './ablation-spec.js';
 import type { AblationParameter, AblationSpec } from './ablation-spec.js';
 import { keepTopFingerprints } from './top-fingerprints.js';
-
-export interface AblationAttackRow {
-  attack: string;
-  adversarial: number;
-  auc: number;
-  tprAt5: number;
-  tprAtThreshold: number;
-  /** AUC over the independent random detectors. */
-  aucMean: number;
-  aucStd: number;
-}
-
-export interface AblationRow {
-  /** The setting as given: a number, or for taps 'auto' or the layer names. */
-  value: number | TapSpec;
-  /** The setting as printed. */
-  label: string;
-  /** Whether it is the bank's own setting. */
-  own: boolean;
-  fingerprints: number;
-  neurons: number;
-  /** Fingerprints drawn per input; a class with fewer draws all it has. */
-  draws: number;
-  /** The fewest fingerprints any fitted class keeps. */
-  smallestClass: number;
-  /** For a refit at the bank's own setting: whether it reproduced the bank's fingerprints exactly. */
-  reproducesBank?: boolean;
-  /** False-positive rate measured on the correctly classified held-out clean images at the recalibrated thresholds. */
-  fprAtThreshold: number;
-  attacks: AblationAttackRow[];
-  seconds: number;
-}
-
-export interface Ablation {
-  parameter: AblationParameter;
-  refit: boolean;
-  /** Independent random detectors behind aucMean and aucStd. */
-  detectors: number;
-  rows: AblationRow[];
-}
+import type { Ablation, AblationRow, AdversarialSet, EvaluationAttack } from './types.js';
 
 /** A request that cannot be carried out; `setting` is the offending parameter=value when there is one. */
 export class AblationError extends RangeError {
@@ -177,126 +143,165 @@ export interface AblationOptions {
 }
 
 export async function runAblations(options: AblationOptions): Promise<Ablation[]> {
-  const { bank, specs } = options;
-  checkAblations(bank, specs, tensorDigest(options.data.data));
-  const h = bank.header;
-  const cal = h.calibration!;
-  const [from, to] = h.fit.data!.calibration!;
-  const per = options.data.data.length / options.data.dims[0]!;
-  const calibrationImages: ImageBatch = {
-    data: options.data.data.subarray(from * per, to * per),
-    dims: [to - from, ...options.data.dims.slice(1)],
-  };
-  const draws = options.draws ?? cal.draws;
-  const detectors = options.detectors ?? 100;
-  const seed = options.seed ?? 1;
-  const progress = options.onProgress ?? (() => {});
-
-  const measure = async (
-    variant: FingerprintBank,
-    m: number,
-    stage: string,
-  ): Promise<Omit<AblationRow, 'value' | 'label' | 'own' | 'seconds'>> => {
-    const detector = await FingerprintDetector.load({
-      model: options.model,
-      bank: variant,
-      draws: m,
-      combine: cal.combine,
-      seed,
-    });
-    try {
-      await detector.calibrate(calibrationImages, { fpr: cal.fpr, drawsPerImage: cal.drawsPerImage });
-      const e = await evaluate({
-        detector,
-        attackModel: options.attackModel,
-        images: options.images,
-        labels: options.labels,
-        attacks: options.attacks,
-        adversarial: options.adversarial,
-        detectors,
-        seed,
-        ...(options.maxSources !== undefined ? { maxSources: options.maxSources } : {}),
-        onProgress: (s, done, total) => progress(`${stage} ${s}`, done, total),
-      });
-      return {
-        fingerprints: variant.fingerprints,
-        neurons: variant.header.neurons,
-        draws: m,
-        smallestClass: Math.min(...variant.header.classes.filter((c) => c.fitted).map((c) => c.count)),
-        fprAtThreshold: e.clean.fprAtThreshold,
-        attacks: e.attacks.map((a) => ({
-          attack: a.attack,
-          adversarial: a.adversarial,
-          auc: a.auc,
-          tprAt5: a.tprAt5,
-          tprAtThreshold: a.tprAtThreshold,
-          aucMean: a.consistency.auc.mean,
-          aucStd: a.consistency.auc.std,
-        })),
-      };
-    } finally {
-      await detector.release();
-    }
-  };
-
-  const refit = async (
-    stage: string,
-    change: { screen?: { k?: number; candidates?: number }; taps?: TapSpec },
-  ): Promise<FingerprintBank> => {
-    let classesTotal = 0;
-    const fitted = await refitBank({
-      model: options.model,
-      bank,
-      data: options.data,
-      labels: options.dataLabels,
-      ...change,
-      ...(options.attackMode !== undefined ? { attackMode: options.attackMode } : {}),
-      onProgress: (p: BuildProgress) => {
-        classesTotal = p.classesTotal;
-        if (p.stage === 'done') progress(`${stage} refit`, p.classesDone, p.classesTotal);
-      },
-    });
-    progress(`${stage} refit`, classesTotal, classesTotal);
-    return fitted;
-  };
-
-  const ownTaps = JSON.stringify(h.taps.map((t) => t.tensor));
+  checkAblations(options.bank, options.specs, tensorDigest(options.data.data));
+  const ctx = ablationContext(options);
   const out: Ablation[] = [];
-  for (const spec of specs) {
+  for (const spec of options.specs) {
     const rows: AblationRow[] = [];
     for (const value of spec.values as Array<number | TapSpec>) {
       const started = performance.now();
       const label = settingLabel(value);
       const stage = `${spec.parameter}=${label}`;
-      let variant: FingerprintBank;
-      let own: boolean;
-      let m = draws;
-      switch (spec.parameter) {
-        case 'draws':
-          variant = bank;
-          m = value as number;
-          own = m === cal.draws;
-          break;
-        case 'top':
-          variant = keepTopFingerprints(bank, value as number);
-          own = value === h.fit.topK;
-          break;
-        case 'k':
-        case 'candidates':
-          variant = await refit(stage, { screen: { [spec.parameter]: value as number } });
-          own = value === h.fit[spec.parameter];
-          break;
-        case 'taps':
-          variant = await refit(stage, { taps: value as TapSpec });
-          own = JSON.stringify(variant.header.taps.map((t) => t.tensor)) === ownTaps;
-          break;
-      }
-      const measured = await measure(variant, m, stage);
+      const { variant, own, draws } = await variantFor(ctx, spec.parameter, value, stage);
+      const measured = await measureVariant(ctx, variant, draws, stage);
       const reproduces =
-        refitParameters.includes(spec.parameter) && own ? { reproducesBank: sameFingerprints(variant, bank) } : {};
+        refitParameters.includes(spec.parameter) && own
+          ? { reproducesBank: sameFingerprints(variant, options.bank) }
+          : {};
       rows.push({ value, label, own, ...measured, ...reproduces, seconds: (performance.now() - started) / 1000 });
     }
-    out.push({ parameter: spec.parameter, refit: refitParameters.includes(spec.parameter), detectors, rows });
+    const refit = refitParameters.includes(spec.parameter);
+    out.push({ parameter: spec.parameter, refit, detectors: ctx.detectors, rows });
   }
   return out;
+}
+
+/** What every setting of every ablation shares: the bank's calibration, the calibration images, the seeds. */
+interface AblationContext {
+  options: AblationOptions;
+  calibration: Calibration;
+  calibrationImages: ImageBatch;
+  draws: number;
+  detectors: number;
+  seed: number;
+  progress: (stage: string, done: number, total: number) => void;
+}
+
+function ablationContext(options: AblationOptions): AblationContext {
+  const h = options.bank.header;
+  const [from, to] = h.fit.data!.calibration!;
+  const per = options.data.data.length / options.data.dims[0]!;
+  return {
+    options,
+    calibration: h.calibration!,
+    calibrationImages: {
+      data: options.data.data.subarray(from * per, to * per),
+      dims: [to - from, ...options.data.dims.slice(1)],
+    },
+    draws: options.draws ?? h.calibration!.draws,
+    detectors: options.detectors ?? defaultEvaluation.detectors,
+    seed: options.seed ?? 1,
+    progress: options.onProgress ?? (() => {}),
+  };
+}
+
+/** The bank at one setting (as it is, cut to its top K, or refitted), whether it is the bank's own, and the draws. */
+async function variantFor(
+  ctx: AblationContext,
+  parameter: AblationParameter,
+  value: number | TapSpec,
+  stage: string,
+): Promise<{ variant: FingerprintBank; own: boolean; draws: number }> {
+  const { bank } = ctx.options;
+  const h = bank.header;
+  switch (parameter) {
+    case 'draws':
+      return { variant: bank, own: value === ctx.calibration.draws, draws: value as number };
+    case 'top':
+      return { variant: keepTopFingerprints(bank, value as number), own: value === h.fit.topK, draws: ctx.draws };
+    case 'k':
+    case 'candidates': {
+      const variant = await refitVariant(ctx, stage, { screen: { [parameter]: value as number } });
+      return { variant, own: value === h.fit[parameter], draws: ctx.draws };
+    }
+    case 'correlation': {
+      const variant = await refitVariant(ctx, stage, { screen: { maxCorrelation: value as number } });
+      return { variant, own: value === h.fit.maxCorrelation, draws: ctx.draws };
+    }
+    case 'taps': {
+      const variant = await refitVariant(ctx, stage, { taps: value as TapSpec });
+      const tensors = (b: FingerprintBank) => JSON.stringify(b.header.taps.map((t) => t.tensor));
+      return { variant, own: tensors(variant) === tensors(bank), draws: ctx.draws };
+    }
+  }
+}
+
+/** Refits the bank on its recorded fit rows with one setting changed. */
+async function refitVariant(
+  ctx: AblationContext,
+  stage: string,
+  change: { screen?: Partial<ScreenSettings>; taps?: TapSpec },
+): Promise<FingerprintBank> {
+  const { options } = ctx;
+  let classesTotal = 0;
+  const fitted = await refitBank({
+    model: options.model,
+    bank: options.bank,
+    data: options.data,
+    labels: options.dataLabels,
+    ...change,
+    ...(options.attackMode !== undefined ? { attackMode: options.attackMode } : {}),
+    onProgress: (p: BuildProgress) => {
+      classesTotal = p.classesTotal;
+      if (p.stage === 'done') ctx.progress(`${stage} refit`, p.classesDone, p.classesTotal);
+    },
+  });
+  ctx.progress(`${stage} refit`, classesTotal, classesTotal);
+  return fitted;
+}
+
+/** Recalibrates one variant as the bank was calibrated, and evaluates it on the shared attacked images. */
+async function measureVariant(
+  ctx: AblationContext,
+  variant: FingerprintBank,
+  draws: number,
+  stage: string,
+): Promise<Omit<AblationRow, 'value' | 'label' | 'own' | 'seconds'>> {
+  const { options, calibration: cal, seed } = ctx;
+  const detector = await FingerprintDetector.load({
+    model: options.model,
+    bank: variant,
+    draws,
+    combine: cal.combine,
+    seed,
+  });
+  try {
+    await detector.calibrate(ctx.calibrationImages, { fpr: cal.fpr, drawsPerImage: cal.drawsPerImage });
+    const e = await evaluate({
+      detector,
+      attackModel: options.attackModel,
+      images: options.images,
+      labels: options.labels,
+      attacks: options.attacks,
+      adversarial: options.adversarial,
+      detectors: ctx.detectors,
+      seed,
+      ...(options.maxSources !== undefined ? { maxSources: options.maxSources } : {}),
+      onProgress: (s, done, total) => ctx.progress(`${stage} ${s}`, done, total),
+    });
+    const family = bankFamily(variant, draws).filter((f) => f.fingerprints > 0);
+    const redundancies = family.map((f) => f.redundancy).filter((r): r is number => r !== null);
+    return {
+      fingerprints: variant.fingerprints,
+      neurons: variant.header.neurons,
+      draws,
+      smallestClass: variant.header.classes
+        .filter((c) => c.fitted)
+        .reduce((least, c) => Math.min(least, c.count), Number.POSITIVE_INFINITY),
+      distinctNeurons: family.reduce((n, f) => n + f.neurons, 0),
+      ...(redundancies.length > 0 ? { redundancy: redundancies.reduce((a, b) => a + b, 0) / redundancies.length } : {}),
+      fprAtThreshold: e.clean.fprAtThreshold,
+      attacks: e.attacks.map((a) => ({
+        attack: a.attack,
+        adversarial: a.adversarial,
+        auc: a.auc,
+        tprAt5: a.tprAt5,
+        tprAtThreshold: a.tprAtThreshold,
+        aucMean: a.consistency.auc.mean,
+        aucStd: a.consistency.auc.std,
+      })),
+    };
+  } finally {
+    await detector.release();
+  }
 }

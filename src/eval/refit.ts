@@ -6,10 +6,15 @@ import { attackNames, attackSettings, createAttack } from '../attacks/index.js';
 import type { AttackName, AttackSettings } from '../attacks/index.js';
 import { GradientModel } from '../autodiff/index.js';
 import { buildBank } from '../bank/index.js';
-import type { AttackFamily, BuildProgress, DataRecord, FingerprintBank, ScreenSettings } from '../bank/index.js';
+import type {
+  AttackFamily,
+  AttackMode,
+  BuildProgress,
+  DataRecord,
+  FingerprintBank,
+  ScreenSettings,
+} from '../bank/index.js';
 import type { ImageBatch, TapSpec } from '../model/index.js';
-
-export type AttackMode = 'untargeted' | 'targeted' | 'mixed';
 
 export interface RefitOptions {
   /** The ONNX model the bank was fitted on. */
@@ -100,10 +105,11 @@ export async function refitBank(options: RefitOptions): Promise<FingerprintBank>
     dMin: h.fit.dMin,
     topK: h.fit.topK,
     minFingerprints: h.fit.minFingerprints,
+    maxCorrelation: h.fit.maxCorrelation,
     ...options.screen,
   };
   const model = await GradientModel.load(options.model, {
-    taps: options.taps ?? h.taps.map((t) => t.tensor),
+    taps: options.taps ?? bank.tapRequests,
     inputShape: h.model.inputShape,
     batchSize: 128,
   });

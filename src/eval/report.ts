@@ -10,7 +10,7 @@ import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
 import { ablationFigures, ablationMarkdown } from './ablation-report.js';
-import type { Evaluation } from './evaluate.js';
+import type { Evaluation } from './types.js';
 import { markdownRow } from './markdown.js';
 
 export interface ReportContext {
@@ -116,6 +116,28 @@ async function render(spec: TopLevelSpec): Promise<string> {
   return svg;
 }
 
+/** The family of detectors per class: what the random draw picks from (bank/family.ts). */
+function familyMarkdown(e: Evaluation): string[] {
+  const family = e.bank.family;
+  if (family === undefined) return [];
+  return [
+    '## The family of detectors',
+    '',
+    'Per class: fingerprints, distinct ones, distinct neurons, log10 of the number of distinct draws of ' +
+      `${e.bank.draws}, ` +
+      "and redundancy (mean |correlation| of the fingerprints' values on the class's clean fit images).",
+    '',
+    `| class | ${family.map((c) => c.class).join(' | ')} |`,
+    `|---|${family.map(() => '---').join('|')}|`,
+    markdownRow(['fingerprints', ...family.map((c) => c.fingerprints)]),
+    markdownRow(['distinct', ...family.map((c) => c.distinct)]),
+    markdownRow(['neurons', ...family.map((c) => c.neurons)]),
+    markdownRow(['log10 draws', ...family.map((c) => (c.distinct > 0 ? c.log10Draws.toFixed(1) : '-'))]),
+    markdownRow(['redundancy', ...family.map((c) => (c.redundancy === null ? '-' : c.redundancy.toFixed(3)))]),
+    '',
+  ];
+}
+
 function markdown(e: Evaluation, context: ReportContext, pictures: string[]): string {
   const lines: string[] = [];
   lines.push(`# Detection report: ${e.bank.model}`, '');
@@ -169,6 +191,7 @@ function markdown(e: Evaluation, context: ReportContext, pictures: string[]): st
         `| ${a.perClass.map((p) => (p.auc === null ? '-' : `${f(p.auc)} (${p.adversarial})`)).join(' | ')} |`,
     );
   lines.push('');
+  lines.push(...familyMarkdown(e));
   lines.push(...ablationMarkdown(e.ablations ?? [], context.calibration ?? `FPR ${f(e.bank.fpr, 2)}`));
   lines.push('## Figures', '');
   for (const p of pictures) lines.push(`![${p}](figures/${p}.png)`, '');

@@ -8,6 +8,9 @@ import { basename } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
+import type { ImageBatch } from '../data/index.js';
+
+import { cardTaps } from './card.js';
 import { probeLayers } from './layers.js';
 import type { LayerInfo } from './layers.js';
 import type { Layout } from '../data/layout.js';
@@ -17,14 +20,11 @@ import { SignatureError, imageInput, logitsOutput, toChannelsFirst } from './sig
 import type { ImageInput, OutputKind } from './signature.js';
 import { createSession } from './session.js';
 import type { SessionSettings } from './session.js';
+import { copyTapOutputs, layoutTaps, tapRunRows } from './tap-layout.js';
+import type { TapLayout, TapPlan } from './tap-layout.js';
+import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
-import type { TapSpec } from './taps.js';
-
-/** float32 images in the model's layout (NCHW, or NHWC for channels-last models), usually in [0, 1]. */
-export interface ImageBatch {
-  data: Float32Array;
-  dims: readonly number[];
-}
+import type { TapRequest, TapSpec } from './taps.js';
 
 export interface Preprocess {
   /** Per-channel mean and std applied as (x - mean) / std before the model. */
@@ -33,8 +33,19 @@ export interface Preprocess {
 }
 
 export interface ClassifierOptions extends SessionSettings {
-  /** Layers whose outputs form the activation vector: 'auto' (default) or node/tensor names. */
+  /**
+   * Layers whose outputs form the activation vector (see TapSpec): 'default' (the model card's
+   * detector taps when the model file has a card, else 'wide'), 'wide', 'auto', or names.
+   */
   taps?: TapSpec;
+  /**
+   * Neurons the activation vector of 'wide' taps may hold (default defaultNeuronBudget): larger
+   * layers contribute a seeded random sample of their neurons (the logits stay whole). Other taps
+   * are taken whole.
+   */
+  neuronBudget?: number;
+  /** Seed of those samples (default: random; the samples are recorded in the layout either way). */
+  tapSeed?: number;
   /** Images per ONNX Runtime call (default 32). */
   batchSize?: number;
   preprocess?: Preprocess;
@@ -47,21 +58,13 @@ export interface ClassifierOptions extends SessionSettings {
   layout?: Layout;
 }
 
-/** Where one tapped layer sits in the activation vector. */
-export interface TapLayout {
-  tensor: string;
-  offset: number;
-  size: number;
-  shape: number[];
-}
-
 export interface ClassifierOutput {
   rows: number;
   classes: number;
   /** [rows x classes] */
   logits: Float32Array;
   labels: Int32Array;
-  /** [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
+  /** Shape [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
   activations: Float32Array;
 }
 
@@ -72,6 +75,19 @@ export class ClassifierError extends Error {
   }
 }
 
+/**
+ * An ONNX image classifier run through ONNX Runtime with activation taps: logits, predicted labels and
+ * the tapped activation matrix [rows x neurons] (tapped outputs flattened and concatenated in tap
+ * order; a large layer under the 'wide' neuron budget contributes a recorded sample of its neurons).
+ *
+ * Arguments (`load`): `taps` ('default': the model card's detector taps, else 'wide'; 'wide', 'auto'
+ * or node/tensor names), `neuronBudget`, `tapSeed`, `batchSize` (32), `preprocess` (mean/std),
+ * `inputShape` ([C, H, W] when symbolic), ONNX Runtime session settings.
+ *
+ * @example
+ * const c = await Classifier.load('models/fmnist-cnn.onnx', { taps: 'auto' });
+ * const { labels, logits, activations } = await c.run({ data, dims: [n, 1, 28, 28] });
+ */
 export class Classifier {
   private constructor(
     readonly source: string,
@@ -89,6 +105,8 @@ export class Classifier {
     readonly classes: number,
     readonly taps: TapLayout[],
     readonly neurons: number,
+    /** How the taps were chosen (rule, budget, sampled layers). */
+    readonly tapPlan: TapPlan,
     readonly batchSize: number,
     private readonly session: ort.InferenceSession,
     private readonly bytes: Uint8Array,
@@ -126,7 +144,8 @@ export class Classifier {
           `'${out.output}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`,
       );
     }
-    const tapTensors = resolveTaps(graph, options.taps ?? 'auto', logitsName);
+    const plan = planTaps(options, model);
+    const tapTensors = resolveTaps(graph, plan.spec, logitsName);
     const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
     const tapped = withExtraOutputs(
       bytes,
@@ -139,17 +158,13 @@ export class Classifier {
     };
     const session = await createSession(tapped, settings);
     // A probe run learns each tap's size and checks that the first output is [batch, classes].
+    // A model that fixes its batch size is probed (and run) at that size.
     const probeRows = input.batch ?? 1;
-    const probe = await session.run(
-      {
-        [input.name]: new ort.Tensor(
-          'float32',
-          new Float32Array(probeRows * inputShape.reduce((a, b) => a * b, 1)).fill(0.5),
-          [probeRows, ...inputShape],
-        ),
-      },
-      [logitsName, ...tapTensors],
-    );
+    const pixels = new Float32Array(probeRows * inputShape.reduce((a, b) => a * b, 1)).fill(0.5);
+    const probe = await session.run({ [input.name]: new ort.Tensor('float32', pixels, [probeRows, ...inputShape]) }, [
+      logitsName,
+      ...tapTensors,
+    ]);
     const logits = probe[logitsName]!;
     if (logits.dims.length !== 2 || logits.type !== 'float32') {
       await session.release();
@@ -162,17 +177,28 @@ export class Classifier {
           `'${logitsName}' is ${logits.type} of shape [${logits.dims.join(', ')}], expected float32 [batch, classes]`,
       );
     }
-    let offset = 0;
-    const taps: TapLayout[] = tapTensors.map((tensor) => {
-      const t = probe[tensor]!;
-      if (t.type !== 'float32')
-        throw new ClassifierError(`${source}: tap '${tensor}' is ${t.type}; only float32 tensors can be tapped`);
-      const shape = t.dims.slice(1).map(Number);
-      const size = shape.reduce((a, b) => a * b, 1);
-      const layout = { tensor, offset, size, shape };
-      offset += size;
-      return layout;
-    });
+    let layout: ReturnType<typeof layoutTaps>;
+    try {
+      layout = layoutTaps(probe, tapTensors, {
+        lenient: plan.rule === 'wide',
+        budget: plan.budget,
+        rows: probeRows,
+        logits: logitsName,
+        ...(options.tapSeed !== undefined ? { seed: options.tapSeed } : {}),
+        ...(plan.requests ? { requests: plan.requests } : {}),
+      });
+    } catch (error) {
+      await session.release();
+      throw new ClassifierError(`${source}: ${(error as Error).message}`);
+    }
+    const { taps, neurons: offset } = layout;
+    const tapPlan: TapPlan = {
+      rule: plan.rule,
+      fullNeurons: taps.reduce((n, t) => n + t.fullSize, 0),
+      budget: plan.budget,
+      sampled: taps.filter((t) => t.sample !== undefined).length,
+      skipped: layout.skipped,
+    };
     if (options.batchSize !== undefined && (!Number.isInteger(options.batchSize) || options.batchSize < 1))
       throw new ClassifierError(`Expected a positive integer for batchSize but received ${options.batchSize}`);
     // A model that fixes its batch size runs at that size (the last chunk padded).
@@ -198,6 +224,7 @@ export class Classifier {
       Number(logits.dims[1]),
       taps,
       offset,
+      tapPlan,
       batchSize,
       session,
       bytes,
@@ -227,8 +254,9 @@ export class Classifier {
     const logits = new Float32Array(rows * this.classes);
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
     const outputs = [this.logitsName, ...taps.map((t) => t.tensor)];
-    for (let start = 0; start < rows; start += this.batchSize) {
-      const n = Math.min(this.batchSize, rows - start);
+    const chunk = tapRunRows(taps, this.batchSize);
+    for (let start = 0; start < rows; start += chunk) {
+      const n = Math.min(chunk, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);
       if (this.preprocess) x = this.normalize(x);
       if (fixed !== undefined && n < fixed) {
@@ -241,12 +269,7 @@ export class Classifier {
         outputs,
       );
       logits.set((result[this.logitsName]!.data as Float32Array).subarray(0, n * this.classes), start * this.classes);
-      for (const tap of taps) {
-        const t = result[tap.tensor]!.data as Float32Array;
-        for (let b = 0; b < n; b++) {
-          activations.set(t.subarray(b * tap.size, (b + 1) * tap.size), (start + b) * this.neurons + tap.offset);
-        }
-      }
+      copyTapOutputs(result, taps, n, this.neurons, activations, start, fixed ?? n);
     }
     return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
   }
@@ -333,4 +356,31 @@ export function argmaxRows(values: Float32Array, rows: number, cols: number): In
     labels[r] = best;
   }
   return labels;
+}
+
+/** The tap rule and budget that apply to a load: 'default' becomes the card's taps or 'wide'. */
+function planTaps(
+  options: ClassifierOptions,
+  model: string | Uint8Array,
+): { spec: Exclude<TapSpec, 'default'>; rule: TapPlan['rule']; budget: number; requests?: Map<string, TapRequest> } {
+  const asked = options.taps ?? 'default';
+  let spec: Exclude<TapSpec, 'default'>;
+  let rule: TapPlan['rule'];
+  if (asked === 'default') {
+    const card = typeof model === 'string' ? cardTaps(model) : undefined;
+    spec = card ?? 'wide';
+    rule = card !== undefined ? 'card' : 'wide';
+  } else {
+    spec = asked;
+    rule = asked === 'wide' || asked === 'auto' ? asked : 'named';
+  }
+  // Only the 'wide' rule samples: named taps, a card's and 'auto' are taken whole, as asked.
+  const budget = rule === 'wide' ? (options.neuronBudget ?? defaultNeuronBudget) : Number.POSITIVE_INFINITY;
+  if (!(budget >= 1))
+    throw new ClassifierError(`Expected a positive neuron budget for neuronBudget but received ${budget}`);
+  const requests =
+    Array.isArray(spec) && spec.some((t) => typeof t !== 'string')
+      ? new Map(spec.filter((t): t is TapRequest => typeof t !== 'string').map((t) => [t.tensor, t]))
+      : undefined;
+  return { spec, rule, budget, ...(requests ? { requests } : {}) };
 }

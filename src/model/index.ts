@@ -1,10 +1,32 @@
 // The model runtime's front door: ONNX classifiers with activation taps.
 export { Classifier, ClassifierError, argmaxRows } from './classifier.js';
-export type { ClassifierOptions, ClassifierOutput, ImageBatch, Preprocess, TapLayout } from './classifier.js';
+export type { ClassifierOptions, ClassifierOutput, Preprocess } from './classifier.js';
+export type { ImageBatch } from '../data/index.js';
+export { ModelCardError, cardPath, cardTaps } from './card.js';
+export {
+  TapLayoutError,
+  activationChunkBytes,
+  activationChunkRows,
+  copyTapOutputs,
+  expandTapSeed,
+  tapRunBytes,
+  tapRunRows,
+  wholeLayout,
+} from './tap-layout.js';
+export type { TapLayout, TapPlan } from './tap-layout.js';
+export {
+  allocateBudget,
+  defaultActivationBytes,
+  defaultNeuronBudget,
+  neuronBudget,
+  replaySample,
+  sampleIndices,
+} from './tap-sample.js';
+export type { TapSample } from './tap-sample.js';
 export type { LayerInfo } from './layers.js';
 export { ModelFormatError, decodeModel, sha256 } from './onnx.js';
-export { TapError, penultimateTensor, resolveTaps } from './taps.js';
-export type { TapSpec } from './taps.js';
+export { TapError, penultimateTensor, resolveTaps, wideTapTensors } from './taps.js';
+export type { TapRequest, TapSpec } from './taps.js';
 export type { SessionSettings } from './session.js';
 export {
   SignatureError,

@@ -1,9 +1,24 @@
 // Taps: which intermediate tensors make up the activation vector a(x), resolved from user names
-// (node names or tensor names) or chosen automatically as the authors' code did: the
-// penultimate feature vector (the input of the final linear layer) and the logits.
-import type { Graph, Node } from './onnx-schema.js';
+// (node names or tensor names), or by rule: 'auto' is the authors' code's choice (the penultimate
+// feature vector, i.e. the input of the final linear layer, and the logits); 'wide' is every
+// activation and pooling output plus the penultimate features and the logits, the choice that
+// measured best (docs/results.md). `TapRequest`s name a tensor with a recorded neuron sample, as a
+// bank stores them (see tap-sample.ts).
+import type { Attribute, Graph, Node } from './onnx-schema.js';
+import type { TapSample } from './tap-sample.js';
 
-export type TapSpec = 'auto' | string[];
+/** A tapped tensor, optionally only some of its neurons (as a bank records them). */
+export interface TapRequest {
+  tensor: string;
+  sample?: TapSample;
+}
+
+/**
+ * 'auto': penultimate features + logits. 'wide': every activation and pooling output + the
+ * penultimate features + logits (see wideTapTensors). 'default': the model card's detector taps
+ * when the model file has a card beside it, else 'wide'. Or names of nodes or tensors.
+ */
+export type TapSpec = 'auto' | 'wide' | 'default' | Array<string | TapRequest>;
 
 export class TapError extends Error {
   constructor(message: string) {
@@ -45,8 +60,9 @@ export function penultimateTensor(graph: Graph, logits: string): string | undefi
   return undefined;
 }
 
-/** Resolves a tap spec to tensor names, in order, without duplicates. */
-export function resolveTaps(graph: Graph, spec: TapSpec, logits: string): string[] {
+/** Resolves a tap spec ('default' already replaced by the caller) to tensor names, in order, without duplicates. */
+export function resolveTaps(graph: Graph, spec: Exclude<TapSpec, 'default'>, logits: string): string[] {
+  if (spec === 'wide') return wideTapTensors(graph, logits);
   if (spec === 'auto') {
     const penultimate = penultimateTensor(graph, logits);
     if (penultimate === undefined) {
@@ -63,7 +79,8 @@ export function resolveTaps(graph: Graph, spec: TapSpec, logits: string): string
   const nodeOutput = new Map<string, string>();
   for (const node of graph.node ?? []) if (node.name && node.output?.[0]) nodeOutput.set(node.name, node.output[0]);
   const out: string[] = [];
-  for (const name of spec) {
+  for (const item of spec) {
+    const name = typeof item === 'string' ? item : item.tensor;
     const tensor = tensors.has(name) ? name : nodeOutput.get(name);
     if (tensor === undefined) {
       const near = closest(name, [...nodeOutput.keys()]);
@@ -91,4 +108,82 @@ function closest(name: string, names: string[]): string[] {
     .sort((a, b) => b.score - a.score)
     .slice(0, 3)
     .map((c) => c.n);
+}
+
+// Activation ops whose output is tapped by 'wide'. Sigmoid and HardSigmoid count only as the gate of
+// x * sigmoid(x) (SiLU) and x * hardsigmoid(x) (hard-swish as exporters write it): alone they are
+// usually gates (squeeze-and-excitation), not activations.
+const ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'PRelu', 'Elu', 'Selu', 'Celu', 'HardSwish', 'Gelu', 'Mish']);
+const GATES = new Set(['Sigmoid', 'HardSigmoid']);
+const POOLS = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
+
+function attribute(node: Node, name: string): Attribute | undefined {
+  return node.attribute?.find((a) => a.name === name);
+}
+
+/**
+ * The 'wide' taps, in graph order: the output of every activation (Relu, Clip as ReLU6, LeakyRelu,
+ * PRelu, Elu, Selu, Celu, HardSwish, Gelu, Mish, SiLU as x * Sigmoid(x), hard-swish as x *
+ * HardSigmoid(x), GELU written with Erf or Tanh), every pooling output (MaxPool, AveragePool, LpPool
+ * and their global forms, and ReduceMean over the two spatial axes), the penultimate features and
+ * the logits.
+ */
+export function wideTapTensors(graph: Graph, logits: string): string[] {
+  const nodes = graph.node ?? [];
+  const byOutput = producers(graph);
+  const readers = new Map<string, Node[]>();
+  for (const node of nodes) for (const i of node.input ?? []) readers.set(i, [...(readers.get(i) ?? []), node]);
+  const tapped = new Set<string>();
+  for (const node of nodes) {
+    const out = node.output?.[0];
+    if (out === undefined || out === '') continue;
+    if (ACTIVATIONS.has(node.opType) || POOLS.has(node.opType)) tapped.add(out);
+    else if (node.opType === 'ReduceMean' && spatialMean(node)) tapped.add(out);
+    else if (node.opType === 'Mul' && isGatedActivation(node, byOutput)) tapped.add(out);
+    else if ((node.opType === 'Erf' || node.opType === 'Tanh') && isGeluCore(node, readers)) {
+      const end = geluOutput(node, readers);
+      if (end !== undefined) tapped.add(end);
+    }
+  }
+  const penultimate = penultimateTensor(graph, logits);
+  if (penultimate !== undefined) tapped.add(penultimate);
+  // Graph order (producers before readers), the logits last.
+  const order = nodes.flatMap((n) => n.output ?? []).filter((o) => tapped.has(o) && o !== logits);
+  return [...new Set(order), logits];
+}
+
+/** ReduceMean over axes {2, 3} (or {-2, -1}) of an NCHW tensor: global average pooling written as a mean. */
+function spatialMean(node: Node): boolean {
+  const axes = attribute(node, 'axes')?.ints?.map(Number);
+  if (axes === undefined || axes.length !== 2) return false;
+  const sorted = [...axes].sort((a, b) => a - b);
+  return (sorted[0] === 2 && sorted[1] === 3) || (sorted[0] === -2 && sorted[1] === -1);
+}
+
+/** x * Sigmoid(x) or x * HardSigmoid(x): one input is a gate computed from the other. */
+function isGatedActivation(node: Node, byOutput: Map<string, Node>): boolean {
+  const [a, b] = node.input ?? [];
+  if (a === undefined || b === undefined) return false;
+  const gateOf = (gate: string, x: string) => {
+    const g = byOutput.get(gate);
+    return g !== undefined && GATES.has(g.opType) && g.input?.[0] === x;
+  };
+  return gateOf(b, a) || gateOf(a, b);
+}
+
+/** Erf or Tanh followed by Add(1): the core of GELU, 0.5 x (1 + erf(x / sqrt 2)) or its tanh form. */
+function isGeluCore(node: Node, readers: Map<string, Node[]>): boolean {
+  const next = readers.get(node.output![0]!) ?? [];
+  return next.length === 1 && next[0]!.opType === 'Add';
+}
+
+/** The last of the Add/Mul chain after a GELU's Erf or Tanh: the GELU's output. */
+function geluOutput(node: Node, readers: Map<string, Node[]>): string | undefined {
+  let tensor = node.output![0]!;
+  for (let steps = 0; steps < 3; steps++) {
+    const next = readers.get(tensor) ?? [];
+    if (next.length !== 1 || (next[0]!.opType !== 'Add' && next[0]!.opType !== 'Mul')) break;
+    tensor = next[0]!.output![0]!;
+  }
+  return tensor === node.output![0] ? undefined : tensor;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 
 import { registerAttackCommand } from '../../src/cli/attack.js';
-import type { checkModel } from '../../src/cli/check.js';
+import type { checkModel } from '../../src/experiment/index.js';
 import { registerCheckCommand } from '../../src/cli/check.js';
 import { predictCommand } from '../../src/cli/predict.js';
 import { readNpy } from '../../src/data/index.js';
@@ -72,7 +72,8 @@ describe('nfp check', function () {
     expect(out).to.match(/input\s+'input' \[N, 1, 28, 28\] NCHW float32, batch free/);
     expect(out).to.match(/output\s+'logits' \[N, 10\]: logits/);
     expect(out).to.match(/gradient\s+every op on the way from the input to the logits has a rule/);
-    expect(out).to.match(/taps\s+recommended \(auto\): 138 neurons/);
+    // The model card's detector taps, as nfp fit takes them.
+    expect(out).to.match(/taps\s+nfp fit's \(card\): 54,602 neurons/);
     expect(out).to.match(/\/classifier\/relu\/Relu_output_0 \(128\)/);
     expect(out).to.match(/fit memory\s+~[\d.]+ MB/);
     expect(out).to.match(/works for\s+predict yes, attack yes, fit yes, detect yes/);
@@ -95,8 +96,8 @@ describe('nfp check', function () {
     expect(out).to.match(/cannot be built \(2 problems\)/);
     expect(out).to.match(/Hardmax: no gradient rule.*'m\/Hardmax_h'/);
     expect(out).to.match(/CumSum: no gradient rule.*'m\/CumSum_c'/);
-    expect(out).to.match(/taps\s+none found: cannot find the final linear layer/);
-    expect(out).to.match(/works for\s+predict yes, attack no, fit no, detect no/);
+    expect(out).to.match(/taps\s+nfp fit's \(wide\): 3 neurons/); // no activation layers: the logits alone
+    expect(out).to.match(/works for\s+predict yes, attack no, fit no, detect yes/);
     const json = JSON.parse(await check([path, '--json'])) as Awaited<ReturnType<typeof checkModel>>;
     expect(json.gradientProblems.map((p) => p.op)).to.deep.equal(['Hardmax', 'CumSum']);
   });

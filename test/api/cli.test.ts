@@ -5,8 +5,10 @@ import { join } from 'node:path';
 
 import { expect } from 'chai';
 
+import { FingerprintBank, writeBank } from '../../src/bank/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { version } from '../../src/version.js';
+import { useTempDir } from '../reference/temp-dir.js';
 
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
 
@@ -117,5 +119,58 @@ describe('nfp CLI', () => {
     const r = nfp(['--help']);
     expect(r.status).to.equal(0);
     expect(r.stdout).to.match(/Examples?:/);
+  });
+});
+
+describe('nfp CLI on a reader that stops early', () => {
+  const dir = useTempDir('nfp-epipe-');
+  it('ends quietly when the pipe closes (nfp bank info | head -1)', () => {
+    const classes = 2000;
+    const fitted = new Map(
+      Array.from({ length: classes }, (_, c) => {
+        const F = 3;
+        const fingerprints = {
+          indices: Uint32Array.from([c % 30, (c + 1) % 30, (c + 2) % 30]),
+          mu0: new Float32Array(F),
+          sd0: new Float32Array(F).fill(1),
+          mu1: new Float32Array(F).fill(2),
+          sd1: new Float32Array(F).fill(1),
+          effect: new Float32Array(F).fill(2),
+          passed: F,
+        };
+        return [c, { fingerprints, clean: 10, attacked: [10] }];
+      }),
+    );
+    const bank = join(dir(), 'many.nfp');
+    writeBank(
+      bank,
+      FingerprintBank.fromClasses(
+        {
+          model: { sha256: 'ef'.repeat(32), source: 'x.onnx', inputShape: [1, 8, 8], classes },
+          taps: [{ tensor: 'a', size: 30 }],
+          neurons: 30,
+          k: 1,
+          families: ['pgd'],
+          fit: {
+            candidates: 30,
+            k: 1,
+            pMax: 1e-3,
+            dMin: 1.5,
+            topK: 3,
+            minFingerprints: 1,
+            maxCorrelation: 1,
+            attacks: {},
+          },
+          created: '2026-12-01T00:00:00.000Z',
+        },
+        fitted,
+      ),
+    );
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${cli}" bank info "${bank}" | head -1`], {
+      encoding: 'utf8',
+    });
+    expect(r.status).to.equal(0);
+    expect(r.stdout.split('\n').filter((l) => l !== '')).to.have.length(1);
+    expect(r.stderr).to.not.match(/EPIPE|Error/);
   });
 });

@@ -3,13 +3,13 @@
 import { expect } from 'chai';
 
 import { Bank, info, screen, setThreads, subsetMeans } from '../../src/index.js';
-import { SeededRandom, randomBank } from '../reference/random.js';
+import { TestRandom, randomBank } from '../reference/random.js';
 
 describe('concurrency', () => {
   afterEach(() => setThreads(0));
 
   it('64 concurrent detectScores and subsetMeans calls equal their serial results', async () => {
-    const rng = new SeededRandom(51);
+    const rng = new TestRandom(51);
     const spec = randomBank(rng, 2000, 10, 500, 2);
     const bank = new Bank(spec);
     const jobs = Array.from({ length: 64 }, (_, i) => {
@@ -40,7 +40,7 @@ describe('concurrency', () => {
   });
 
   it('runs a large screen off the main thread', async () => {
-    const rng = new SeededRandom(52);
+    const rng = new TestRandom(52);
     const opts = {
       clean: rng.floats(300 * 1000),
       cleanRows: 300,

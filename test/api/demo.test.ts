@@ -36,7 +36,8 @@ describe('nfp demo --quick', function () {
     }
     expect(metrics.clean.fprAtThreshold).to.be.within(0, 0.2);
     const md = readFileSync(join(out, 'report.md'), 'utf8');
-    expect(md).to.match(/rows 0-1500 fitted the bank, 1500-2000 calibrated it, 2000-10000 evaluated/);
+    expect(md).to.match(/rows 0-1500 fitted the bank, 1500-2000 calibrated it; rows 2000-10000 evaluated/);
+    expect(md).to.match(/## The family of detectors/);
     expect(md).to.match(/\| pgd \| /);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).to.match(/<svg/);
     for (const f of ['roc', 'scores', 'consistency']) {

@@ -79,7 +79,7 @@ describe('nfp grad', () => {
       '--batch-size',
       '3',
     ]);
-    const model = await GradientModel.load(modelPath);
+    const model = await GradientModel.load(modelPath, { taps: 'auto' });
     try {
       const images = readNpy(x);
       const want = await model.gradient(

@@ -1,7 +1,7 @@
 // Seeded random inputs for tests (never for the detector's draws, which use node:crypto).
 import type { BankSpec } from '../../src/index.js';
 
-export class SeededRandom {
+export class TestRandom {
   #state: bigint;
   constructor(seed: number) {
     this.#state = BigInt(seed) ^ 0x9e3779b97f4a7c15n;
@@ -42,7 +42,7 @@ export class SeededRandom {
 }
 
 /** A bank of random fingerprints with plausible (positive) stds. */
-export function randomBank(rng: SeededRandom, neurons: number, k: number, count: number, families: number): BankSpec {
+export function randomBank(rng: TestRandom, neurons: number, k: number, count: number, families: number): BankSpec {
   const sd = (n: number) => Float32Array.from({ length: n }, () => rng.uniform(0.05, 1));
   return {
     neurons,

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { GradientOutputs, seededGradientBytes } from '../../src/autodiff/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import type { Initializer, Node } from '../../src/model/onnx-schema.js';
-import { SeededRandom } from './random.js';
+import { TestRandom } from './random.js';
 
 export const H = 2e-3;
 export const BATCH = 2;
@@ -22,7 +22,7 @@ export interface Tiny {
   opset?: number;
 }
 
-export function tinyModel(t: Tiny, rnd: SeededRandom): Uint8Array {
+export function tinyModel(t: Tiny, rnd: TestRandom): Uint8Array {
   const used = new Set(t.nodes.flatMap((n) => n.input ?? []));
   const constants = Object.entries(t.constants ?? {}).filter(([name]) => used.has(name));
   const initializer: Initializer[] = constants.map(([name, c]) =>
@@ -62,7 +62,7 @@ export function tinyModel(t: Tiny, rnd: SeededRandom): Uint8Array {
 }
 
 /** Distinct values spaced 0.01 apart, shuffled, none within 0.005 of zero. */
-export function distinctInputs(n: number, rnd: SeededRandom): Float32Array {
+export function distinctInputs(n: number, rnd: TestRandom): Float32Array {
   const values = Array.from({ length: n }, (_, i) => (i - n / 2 + 0.5) * 0.01);
   for (let i = n - 1; i > 0; i--) {
     const j = rnd.int(i + 1);
@@ -72,7 +72,7 @@ export function distinctInputs(n: number, rnd: SeededRandom): Float32Array {
 }
 
 export async function checkFiniteDifferences(t: Tiny, seedValue = 7): Promise<void> {
-  const rnd = new SeededRandom(seedValue);
+  const rnd = new TestRandom(seedValue);
   const bytes = tinyModel(t, rnd);
   const output = t.output ?? 'y';
   const perImage = t.shape.reduce((a, v) => a * v, 1);

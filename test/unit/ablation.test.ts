@@ -4,14 +4,14 @@
 import { expect } from 'chai';
 import { InvalidArgumentError } from 'commander';
 
-import { AttackRandom } from '../../src/attacks/index.js';
+import { SeededRandom } from '../../src/random.js';
 import { FingerprintBank, fitClass } from '../../src/bank/index.js';
 import type { ActivationSet, ClassFingerprints, ScreenSettings } from '../../src/bank/index.js';
 import { parseAblation } from '../../src/cli/parse.js';
 import { ablationFigures, ablationMarkdown } from '../../src/eval/ablation-report.js';
 import { AblationError, checkAblations, keepTopFingerprints } from '../../src/eval/index.js';
 import type { Ablation } from '../../src/eval/index.js';
-import { SeededRandom } from '../reference/random.js';
+import { TestRandom } from '../reference/random.js';
 
 function parseError(value: string, previous = parseAblation('draws=5')): string {
   try {
@@ -40,8 +40,12 @@ describe('--ablate parsing', () => {
   });
 
   it('refuses malformed values with a message that says what is wrong', () => {
-    expect(parseError('draws')).to.match(/expected <parameter>=<values>.*parameters: draws, top, k, candidates, taps/);
-    expect(parseError('m=1,5')).to.match(/unknown parameter 'm' \(known: draws, top, k, candidates, taps\)/);
+    expect(parseError('draws')).to.match(
+      /expected <parameter>=<values>.*parameters: draws, top, k, candidates, correlation, taps/,
+    );
+    expect(parseError('m=1,5')).to.match(
+      /unknown parameter 'm' \(known: draws, top, k, candidates, correlation, taps\)/,
+    );
     expect(parseError('draws=1,2')).to.match(/draws is ablated twice/);
     expect(parseError('top=')).to.match(/at least one value after 'top='/);
     expect(parseError('top=5,,7')).to.match(/empty value 2 in 'top=5,,7'/);
@@ -61,11 +65,12 @@ const screen = (topK: number): ScreenSettings => ({
   dMin: 1.5,
   topK,
   minFingerprints: 5,
+  maxCorrelation: 1,
 });
 
 /** Clean activations and attacked ones per family; family f shifts its own ten neurons. */
 function classData(seed: number, shifts: number[]): { clean: ActivationSet; families: ActivationSet[] } {
-  const rnd = new SeededRandom(seed);
+  const rnd = new TestRandom(seed);
   const neurons = 60,
     rows = 120;
   const make = (shift: (j: number) => number) => ({
@@ -113,7 +118,7 @@ describe('top K of a bank', () => {
         const families = shifts.map((_, f) => `f${f}`);
         const data = [classData(3, shifts), classData(4, shifts)];
         const fitTop = (topK: number) =>
-          Promise.all(data.map((d, c) => fitClass(d.clean, d.families, 60, screen(topK), new AttackRandom(10 + c))));
+          Promise.all(data.map((d, c) => fitClass(d.clean, d.families, 60, screen(topK), new SeededRandom(10 + c))));
         const big = bankOf(
           await fitTop(200),
           families,
@@ -242,7 +247,7 @@ describe('ablations in a report', () => {
     const md = ablationMarkdown(ablations, 'FPR 0.05').join('\n');
     expect(md).to.match(/## Ablations/);
     expect(md).to.match(/### draws: fingerprints drawn per input \(m\), no refit/);
-    expect(md).to.match(/\| 25 \* \| 100 \| 60 \| 0\.050 \| 0\.9500 \| 0\.500 \| 1 \|/);
+    expect(md).to.match(/\| 25 \* \| 100 \| 60 \| - \| 0\.050 \| 0\.9500 \| 0\.500 \| 1 \|/);
     expect(md).to.match(/\| 1 \| 0\.7900 \(0\.0020\) \|/);
     expect(md).to.match(/refit at the bank's own setting reproduces the bank exactly/);
     expect(md).to.match(/!\[ablation-k\]\(figures\/ablation-k\.png\)/);

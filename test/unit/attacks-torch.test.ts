@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 
 import { GradientModel } from '../../src/autodiff/index.js';
-import { BIM, FGSM, createAttack, randomTargets, AttackRandom } from '../../src/attacks/index.js';
+import { BIM, FGSM, createAttack, randomTargets } from '../../src/attacks/index.js';
+import { SeededRandom } from '../../src/random.js';
 import type { AttackName, AttackResult, AttackSettings } from '../../src/attacks/index.js';
 import { loadFashionMnist, readNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
@@ -96,7 +97,7 @@ describe('attacks on the committed CNN', function () {
       async () => {
         const rows = 32;
         const sub = { data: x.subarray(0, rows * 784), dims: [rows, 1, 28, 28] };
-        const targets = targeted ? randomTargets(labels.subarray(0, rows), 10, new AttackRandom(4)) : undefined;
+        const targets = targeted ? randomTargets(labels.subarray(0, rows), 10, new SeededRandom(4)) : undefined;
         const result = await createAttack(name, settings).run(model, sub, {
           labels: labels.subarray(0, rows),
           seed: 7,

@@ -6,7 +6,6 @@ import { expect } from 'chai';
 
 import {
   APGD,
-  AttackRandom,
   BIM,
   CarliniWagnerL2,
   Criterion,
@@ -23,10 +22,11 @@ import {
   randomTargets,
   squareShare,
 } from '../../src/attacks/index.js';
+import { SeededRandom } from '../../src/random.js';
 import type { Attack, AttackResult } from '../../src/attacks/index.js';
 import { project, randomStart } from '../../src/attacks/geometry.js';
 import { LinearModel } from '../reference/linear-model.js';
-import { SeededRandom } from '../reference/random.js';
+import { TestRandom } from '../reference/random.js';
 
 /** A random linear classifier over [1, 6, 6] images and a batch of images in [0.2, 0.8]. */
 function linearProblem(
@@ -34,7 +34,7 @@ function linearProblem(
   classes = 4,
   rows = 12,
 ): { model: LinearModel; x: Float32Array; labels: Int32Array } {
-  const rnd = new SeededRandom(seed);
+  const rnd = new TestRandom(seed);
   const d = 36;
   const weights = Float64Array.from({ length: classes * d }, () => rnd.normal());
   const bias = Float64Array.from({ length: classes }, () => rnd.normal() * 0.1);
@@ -65,7 +65,7 @@ function expectValid(result: AttackResult, x: Float32Array, eps?: number): void 
 }
 
 describe('attacks: geometry', () => {
-  const rnd = new SeededRandom(3);
+  const rnd = new TestRandom(3);
   for (const norm of ['linf', 'l2'] as const) {
     it(`projects onto the ${norm} ball and the [0, 1] box`, () => {
       const per = 500;
@@ -93,8 +93,8 @@ describe('attacks: geometry', () => {
       const copy = inside.slice();
       project(inside, x0, 0.5, norm, per);
       expect([...inside]).to.deep.equal([...copy]);
-      const start = randomStart(x0, 0.1, norm, per, new AttackRandom(5));
-      const again = randomStart(x0, 0.1, norm, per, new AttackRandom(5));
+      const start = randomStart(x0, 0.1, norm, per, new SeededRandom(5));
+      const again = randomStart(x0, 0.1, norm, per, new SeededRandom(5));
       expect([...start]).to.deep.equal([...again]);
       expect([...start]).to.not.deep.equal([...x0]);
       project(again, x0, 0.1, norm, per);
@@ -130,7 +130,7 @@ describe('attacks: criteria and randomness', () => {
 
   it('draws random targets uniformly among the other classes', () => {
     const labels = new Int32Array(20000).map((_, i) => i % 5);
-    const targets = randomTargets(labels, 5, new AttackRandom(9));
+    const targets = randomTargets(labels, 5, new SeededRandom(9));
     const counts = new Array(25).fill(0);
     targets.forEach((t, i) => {
       counts[labels[i]! * 5 + t]++;
@@ -144,14 +144,14 @@ describe('attacks: criteria and randomness', () => {
   });
 
   it('reproduces a seeded stream and varies an unseeded one', () => {
-    const a = new AttackRandom(42),
-      b = new AttackRandom(42),
-      c = new AttackRandom(43);
-    const take = (r: AttackRandom) => Array.from({ length: 8 }, () => r.next());
+    const a = new SeededRandom(42),
+      b = new SeededRandom(42),
+      c = new SeededRandom(43);
+    const take = (r: SeededRandom) => Array.from({ length: 8 }, () => r.next());
     expect(take(a)).to.deep.equal(take(b));
-    expect(take(new AttackRandom(42))).to.not.deep.equal(take(c));
-    expect(take(new AttackRandom())).to.not.deep.equal(take(new AttackRandom()));
-    const r = new AttackRandom(1);
+    expect(take(new SeededRandom(42))).to.not.deep.equal(take(c));
+    expect(take(new SeededRandom())).to.not.deep.equal(take(new SeededRandom()));
+    const r = new SeededRandom(1);
     let s = 0,
       ss = 0;
     for (let i = 0; i < 20000; i++) {
@@ -161,7 +161,7 @@ describe('attacks: criteria and randomness', () => {
     }
     expect(s / 20000).to.be.closeTo(0, 0.03);
     expect(ss / 20000).to.be.closeTo(1, 0.04);
-    expect(() => new AttackRandom(1.5)).to.throw(RangeError, /seed/);
+    expect(() => new SeededRandom(1.5)).to.throw(RangeError, /seed/);
   });
 });
 

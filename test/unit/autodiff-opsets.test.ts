@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 
 import { GradientModel, GradientOutputs, seededGradientBytes } from '../../src/autodiff/index.js';
-import { SeededRandom } from '../reference/random.js';
+import { TestRandom } from '../reference/random.js';
 import { checkFiniteDifferences, float, floats, int, ints, node, str, tinyModel } from '../reference/tiny-graph.js';
 import type { Tiny } from '../reference/tiny-graph.js';
 
@@ -91,7 +91,7 @@ describe('autodiff at every opset: MaxPool without ScatterElements', () => {
           shape: [1, 3, 3],
           nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [1, 1])])],
         },
-        new SeededRandom(1),
+        new TestRandom(1),
       );
       const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, {
         inputShape: [1, 3, 3],
@@ -564,12 +564,12 @@ describe('autodiff at every opset: the classifier losses (seeds) written for the
           node('Gemm', ['f', 'fc', 'bias'], ['y'], [int('transB', 1)]),
         ],
       },
-      new SeededRandom(21), // the same weights at every opset
+      new TestRandom(21), // the same weights at every opset
     );
   }
 
   it('cross-entropy, tap seeds and the Carlini-Wagner margin agree at opsets 7, 9, 11 and 17', async () => {
-    const rnd = new SeededRandom(3);
+    const rnd = new TestRandom(3);
     const x = { data: rnd.floats(5 * 36, 0, 1), dims: [5, 1, 6, 6] };
     const labels = Int32Array.from([0, 1, 2, 3, 4]);
     const results = [];
@@ -577,7 +577,7 @@ describe('autodiff at every opset: the classifier losses (seeds) written for the
       const model = await GradientModel.load(classifier(opset), { taps: 'auto', batchSize: 3 });
       try {
         const ce = await model.gradient(x, { labels });
-        const tapSeed = new SeededRandom(4).floats(5 * model.neurons, -1, 1);
+        const tapSeed = new TestRandom(4).floats(5 * model.neurons, -1, 1);
         const tap = await model.gradient(x, { tapSeed });
         const cw = await model.gradient(x, { marginLabels: labels });
         // The margin's gradient is a logit seed e_label - e_runnerUp, the runner-up from the logits.

@@ -12,7 +12,7 @@ import { GraphBuilder } from '../../src/autodiff/builder.js';
 import { readNpy } from '../../src/data/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import { packageRoot } from '../../src/paths.js';
-import { SeededRandom } from '../reference/random.js';
+import { TestRandom } from '../reference/random.js';
 import { BATCH, checkFiniteDifferences, float, int, ints, node, str, tinyModel } from '../reference/tiny-graph.js';
 
 const fixturesDir = join(packageRoot, 'test', 'testdata', 'gradients');
@@ -70,7 +70,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
     describe(name, () => {
       let model: GradientModel;
       before(async () => {
-        model = await GradientModel.load(path, { batchSize: 3 }); // 4 images: two chunks
+        model = await GradientModel.load(path, { taps: 'auto', batchSize: 3 }); // 4 images: two chunks
       });
       after(async () => model.release());
 
@@ -114,7 +114,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
 
   it('sums the seeds: logit seed + CE + tap seed equals the sum of the separate gradients', async () => {
     const [name, path] = fixtureModels[0]!;
-    const model = await GradientModel.load(path);
+    const model = await GradientModel.load(path, { taps: 'auto' });
     try {
       const x = fixture(name, 'input');
       const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
@@ -136,7 +136,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
     'Carlini-Wagner margin: in-graph runner-up equals a logit seed e_label - e_runnerUp; margin values ' + 'match',
     async () => {
       const [name, path] = fixtureModels[1]!;
-      const model = await GradientModel.load(path);
+      const model = await GradientModel.load(path, { taps: 'auto' });
       try {
         const x = fixture(name, 'input');
         const labels = readNpy(join(fixturesDir, `${name}.labels.npy`)).data as Int32Array;
@@ -183,7 +183,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
 
   it('rejects seeds and labels of the wrong size', async () => {
     const [name, path] = fixtureModels[0]!;
-    const model = await GradientModel.load(path);
+    const model = await GradientModel.load(path, { taps: 'auto' });
     try {
       const x = fixture(name, 'input');
       await model.gradient(x, { logitSeed: new Float32Array(3) }).then(
@@ -552,7 +552,7 @@ describe('autodiff: attention, normalization and selection rules against finite 
           constants: { lo: { dims: [], values: [-0.5] }, hi: { dims: [], values: [0.5] } },
           nodes: [node('Clip', ['x', 'lo', 'hi'], ['y'])],
         },
-        new SeededRandom(1),
+        new TestRandom(1),
       );
       const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
       const session = await ort.InferenceSession.create(gradBytes);
@@ -773,7 +773,7 @@ describe('autodiff: the ReLU mask at its edges', () => {
       const rows = Math.ceil(values.length / channels);
       const x = new Float32Array(rows * channels).fill(-1);
       x.set(values);
-      const bytes = tinyModel({ shape: [channels, 1, 1], nodes: [node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
+      const bytes = tinyModel({ shape: [channels, 1, 1], nodes: [node('Relu', ['x'], ['y'])] }, new TestRandom(1));
       const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, {
         inputShape: [channels, 1, 1],
         tensors: ['y'],
@@ -794,7 +794,7 @@ describe('autodiff: the ReLU mask at its edges', () => {
 describe('autodiff: a Relu before a MaxPool, with its output seeded too', () => {
   it("keeps the Relu's own mask for the seed at its output", async () => {
     // x [N, 1, 2, 4] -> r = relu(x) -> y = maxpool 2x2 -> [N, 1, 1, 2]; seeds at r and y.
-    const rnd = new SeededRandom(3);
+    const rnd = new TestRandom(3);
     const bytes = tinyModel(
       {
         shape: [1, 2, 4],
@@ -860,7 +860,7 @@ describe('autodiff: errors', () => {
         shape: [3],
         nodes: [node('Relu', ['x'], ['r']), { name: 'my/hardmax', opType: 'Hardmax', input: ['r'], output: ['y'] }],
       },
-      new SeededRandom(1),
+      new TestRandom(1),
     );
     await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
@@ -874,14 +874,14 @@ describe('autodiff: errors', () => {
   it('an op without a rule off the path to the seeded output is fine', async () => {
     const bytes = tinyModel(
       { shape: [3], nodes: [node('Hardmax', ['x'], ['unused']), node('Relu', ['x'], ['y'])] },
-      new SeededRandom(1),
+      new TestRandom(1),
     );
     const { bytes: grad } = await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] });
     expect(grad.length).to.be.above(bytes.length);
   });
 
   it('a model below opset 7 (older than ONNX Runtime runs) is refused, its opset named', async () => {
-    const bytes = tinyModel({ opset: 6, shape: [3], nodes: [node('Relu', ['x'], ['y'])] }, new SeededRandom(1));
+    const bytes = tinyModel({ opset: 6, shape: [3], nodes: [node('Relu', ['x'], ['y'])] }, new TestRandom(1));
     await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
       (e: Error) => expect(e.message).to.match(/opset >= 7.*imports opset 6/),
@@ -889,7 +889,7 @@ describe('autodiff: errors', () => {
   });
 
   it('Conv whose weights depend on the input is refused with the node named', async () => {
-    const bytes = tinyModel({ shape: [1, 3, 3], nodes: [node('Conv', ['x', 'x'], ['y'])] }, new SeededRandom(1));
+    const bytes = tinyModel({ shape: [1, 3, 3], nodes: [node('Conv', ['x', 'x'], ['y'])] }, new TestRandom(1));
     await seededGradientBytes(bytes, { inputShape: [1, 3, 3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
       (e: Error) => expect(e.message).to.match(/Conv node 't\/Conv_y': input 1 \('x'\) depends on the model input/),

@@ -437,13 +437,13 @@ describe('FingerprintDetector on the committed CNN', function () {
         expect(error).to.be.instanceOf(TypeError);
         expect((error as Error).message).to.match(/for input/);
       }
-      let error: unknown;
-      try {
-        await det.detect(Buffer.from('not an image'));
-      } catch (e) {
-        error = e;
-      }
-      expect(error).to.be.instanceOf(Error);
+      // Bytes that are no image fail their own row only, flagged with the reason.
+      const [notImage, fine] = await det.detect([Buffer.from('not an image'), one]);
+      expect(notImage).to.include({ label: -1, attacked: true });
+      expect(notImage!.rejected).to.match(/^input\[0\]: not decoded: /);
+      expect(Number.isNaN(notImage!.score)).to.equal(true);
+      expect(fine!.rejected).to.equal(undefined);
+      expect(fine!.label).to.equal(labels[0]);
     } finally {
       await det.release();
     }
@@ -468,6 +468,121 @@ describe('FingerprintDetector on the committed CNN', function () {
     } finally {
       await Promise.all([serialDet.release(), concurrentDet.release()]);
     }
+  });
+
+  describe('fails closed on inputs it cannot judge', () => {
+    it('flags NaN, +Inf, -Inf and +-1e30 at every pixel position, never failing the good images beside them', async () => {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 1 });
+      try {
+        const good = slice(7000, 7001).data;
+        const bad = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e30, -1e30];
+        const rows = 784 * bad.length + 2;
+        const data = new Float32Array(rows * 784);
+        data.set(good, 0);
+        bad.forEach((v, b) => {
+          for (let p = 0; p < 784; p++) {
+            const row = 1 + b * 784 + p;
+            data.set(good, row * 784);
+            data[row * 784 + p] = v;
+          }
+        });
+        data.set(good, (rows - 1) * 784);
+        const results = await det.detect({ data, dims: [rows, 1, 28, 28] });
+        expect(results[0]!.rejected).to.equal(undefined);
+        expect(results[rows - 1]!.rejected).to.equal(undefined);
+        expect(Number.isFinite(results[rows - 1]!.score)).to.equal(true);
+        for (let r = 1; r < rows - 1; r++) {
+          const d = results[r]!;
+          expect(d.attacked, `row ${r}`).to.equal(true);
+          expect(Number.isNaN(d.score)).to.equal(true);
+          expect(d.rejected).to.match(
+            r <= 3 * 784 ? /^input row \d+: 1 non-finite pixel value/ : /outside the model's input range \[0, 1\]/,
+          );
+        }
+      } finally {
+        await det.release();
+      }
+    });
+
+    it("flags pixels outside the model's range (0-255 into a [0, 1] model) unless told any range is fine", async () => {
+      const image = slice(7001, 7002);
+      const scaled = { data: image.data.map((v) => v * 255), dims: image.dims };
+      const strict = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
+      const lax = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, inputRange: 'any' });
+      try {
+        const [d] = await strict.detect(scaled);
+        expect(d).to.include({ attacked: true });
+        expect(d!.rejected).to.match(/^input: pixel values in \[0, 255\] outside the model's input range \[0, 1\]/);
+        const [e] = await lax.detect(scaled);
+        expect(e!.rejected).to.equal(undefined);
+        expect(Number.isFinite(e!.score)).to.equal(true);
+      } finally {
+        await Promise.all([strict.release(), lax.release()]);
+      }
+    });
+
+    it('flags inputs of a class without fingerprints by default, passes them only when told to', async () => {
+      const fitted = new Map(
+        Array.from({ length: 9 }, (_, c) => [
+          c,
+          { fingerprints: bank.classFingerprints(c), clean: 80, attacked: [80] },
+        ]),
+      );
+      const { classes: _c, calibration: _k, ...header } = bank.header;
+      const partial = FingerprintBank.fromClasses(header, fitted);
+      const boot = [...test.labels.keys()].filter((i) => test.labels[i] === 9 && i >= 8000).slice(0, 5);
+      const images = {
+        data: Float32Array.from(boot.flatMap((i) => [...test.data.subarray(i * 784, (i + 1) * 784)])),
+        dims: [5, 1, 28, 28],
+      };
+      const flagging = await FingerprintDetector.load({ model: modelPath, bank: partial, threshold: 0 });
+      const passing = await FingerprintDetector.load({
+        model: modelPath,
+        bank: partial,
+        threshold: 0,
+        unscoredClasses: 'pass',
+      });
+      try {
+        const flagged = (await flagging.detect(images)).filter((d) => d.label === 9);
+        expect(flagged.length).to.be.above(0);
+        for (const d of flagged)
+          expect(d).to.include({ attacked: true, unscored: 'class 9 has no fingerprints in this bank' });
+        for (const d of (await passing.detect(images)).filter((x) => x.label === 9)) expect(d.attacked).to.equal(false);
+      } finally {
+        await Promise.all([flagging.release(), passing.release()]);
+      }
+    });
+
+    it('leaves rows with non-finite drawn activations unscored, and scores the others', async () => {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 2 });
+      try {
+        const out = await det.classifier.run(slice(7100, 7106));
+        const acts = out.activations.slice();
+        acts.fill(Number.NaN, 2 * det.classifier.neurons, 3 * det.classifier.neurons);
+        const scored = await det.scoreActivations(acts, out.labels);
+        expect(scored.rejected[2]).to.match(/^non-finite activations \(NaN at 0\)/);
+        expect(Number.isNaN(scored.scores[2]!)).to.equal(true);
+        for (const r of [0, 1, 3, 4, 5]) {
+          expect(scored.rejected[r]).to.equal(undefined);
+          expect(Number.isFinite(scored.scores[r]!)).to.equal(true);
+        }
+      } finally {
+        await det.release();
+      }
+    });
+
+    it('draws by input position when seeded: 200 concurrent calls give what a serial run gives', async () => {
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 1 });
+      try {
+        const inputs = Array.from({ length: 200 }, (_, i) => slice(7200 + i, 7201 + i));
+        const serial: number[][] = [];
+        for (const x of inputs) serial.push((await det.detect(x, { explain: true }))[0]!.fingerprints!);
+        const concurrent = await Promise.all(inputs.map((x) => det.detect(x, { explain: true })));
+        expect(concurrent.map((r) => r[0]!.fingerprints)).to.deep.equal(serial);
+      } finally {
+        await det.release();
+      }
+    });
   });
 
   it('refuses an uncalibrated bank, a bank of another model and bad options, with clear errors', async () => {

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 
 import { auc, rateAbove, rocCurve, summarize, tprAtFpr } from '../../src/eval/index.js';
-import { SeededRandom } from '../reference/random.js';
+import { TestRandom } from '../reference/random.js';
 
 function bruteAuc(neg: number[], pos: number[]): number {
   let s = 0;
@@ -12,7 +12,7 @@ function bruteAuc(neg: number[], pos: number[]): number {
 }
 
 describe('evaluation metrics', () => {
-  const rnd = new SeededRandom(12);
+  const rnd = new TestRandom(12);
   // Rounded values so that ties occur.
   const sample = (n: number, shift: number) =>
     Array.from({ length: n }, () => Math.round((rnd.normal() + shift) * 4) / 4);

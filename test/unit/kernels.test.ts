@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { Bank, subsetMeans, subsetMeansSync } from '../../src/index.js';
 import type { Combine } from '../../src/index.js';
 import * as ref from '../reference/kernels.js';
-import { SeededRandom, randomBank } from '../reference/random.js';
+import { TestRandom, randomBank } from '../reference/random.js';
 
 function expectClose(
   actual: ArrayLike<number>,
@@ -35,7 +35,7 @@ const shapes: Array<{ rows: number; neurons: number; k: number; count: number }>
 
 describe('subsetMeans', () => {
   it('matches the reference on random shapes, sync and async alike', async () => {
-    const rng = new SeededRandom(11);
+    const rng = new TestRandom(11);
     for (const s of shapes) {
       const acts = rng.floats(s.rows * s.neurons, -4, 4);
       const subsets = rng.subsets(s.count, s.k, s.neurons);
@@ -47,7 +47,7 @@ describe('subsetMeans', () => {
   });
 
   it('gives identical values for repeated rows and allows repeated indices', () => {
-    const row = new SeededRandom(3).floats(20);
+    const row = new TestRandom(3).floats(20);
     const acts = new Float32Array(60);
     for (let r = 0; r < 3; r++) acts.set(row, r * 20);
     const out = subsetMeansSync({ acts, rows: 3, neurons: 20, subsets: Uint32Array.from([19, 19, 0]), k: 3 });
@@ -86,7 +86,7 @@ describe('subsetMeans', () => {
 describe('Bank.detectScores', () => {
   for (const combine of ['max', 'logsumexp'] as Combine[]) {
     it(`matches the reference with 1-3 attack families (${combine})`, async () => {
-      const rng = new SeededRandom(combine === 'max' ? 21 : 22);
+      const rng = new TestRandom(combine === 'max' ? 21 : 22);
       for (const families of [1, 2, 3]) {
         for (const s of shapes) {
           const spec = randomBank(rng, s.neurons, s.k, s.count, families);
@@ -111,7 +111,7 @@ describe('Bank.detectScores', () => {
   }
 
   it('scores zero draws as zero and one row alone as in a batch', () => {
-    const rng = new SeededRandom(5);
+    const rng = new TestRandom(5);
     const spec = randomBank(rng, 30, 3, 10, 2);
     const bank = new Bank(spec);
     const acts = rng.floats(4 * 30);
@@ -150,7 +150,7 @@ describe('Bank.detectScores', () => {
 
 describe('Bank.scoreGradient', () => {
   it('matches the reference gradient and central finite differences', async () => {
-    const rng = new SeededRandom(31);
+    const rng = new TestRandom(31);
     for (const combine of ['max', 'logsumexp'] as Combine[]) {
       for (const families of [1, 3]) {
         const spec = randomBank(rng, 25, 4, 12, families);

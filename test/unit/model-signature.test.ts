@@ -147,10 +147,12 @@ describe('model signatures: layout, batch, output kind, element types', () => {
     );
   });
 
-  it('loaders give channels-last images on request', () => {
+  it("the loaders' channels-first images go to a channels-last model transposed", () => {
     const nchw = loadFashionMnist({ split: 'test' });
-    const nhwc = loadFashionMnist({ split: 'test', layout: 'nhwc' });
+    const nhwc = imagesForModel(nchw, [28, 28, 1], 'nhwc');
     expect(nhwc.dims).to.deep.equal([10000, 28, 28, 1]);
+    expect(imagesForModel(nhwc, [28, 28, 1], 'nhwc')).to.equal(nhwc); // already the model's: as it is
+    expect(() => imagesForModel(nchw, [28, 28, 3], 'nhwc')).to.throw(/\[N, 28, 28, 3\].*received \[10000, 1, 28, 28\]/);
     expect(maxAbsDiff(nhwc.data, nchw.data)).to.equal(0); // one channel: the same bytes
     const x = images();
     const back = toLayout(toLayout(x, 'nchw', 'nhwc'), 'nhwc', 'nchw');

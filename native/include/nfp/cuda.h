@@ -24,7 +24,7 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
                      const DetectOutputs& out);
 Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine, float* grad);
 Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates, stats::TTest test,
-              const cpu::ScreenOutputs& out);
+              const ScreenOutputs& out);
 
 Status subset_means_on_device(const Activations& acts, const Subsets& subsets, float* out, void* stream);
 Status detect_scores_on_device(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
@@ -32,7 +32,7 @@ Status detect_scores_on_device(const Activations& acts, const Bank& bank, const 
 Status score_gradient_on_device(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
                                 float* grad, void* stream);
 Status screen_on_device(const Activations& clean, const Activations& attacked, const Subsets& candidates,
-                        stats::TTest test, const cpu::ScreenOutputs& out, void* stream);
+                        stats::TTest test, const ScreenOutputs& out, void* stream);
 
 }  // namespace cuda
 }  // namespace nfp

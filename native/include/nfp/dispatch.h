@@ -25,7 +25,7 @@ inline Status score_gradient(BackendKind kind, const Activations& acts, const Ba
 }
 
 inline Status screen(BackendKind kind, const Activations& clean, const Activations& attacked, const Subsets& candidates,
-                     stats::TTest test, const cpu::ScreenOutputs& out) {
+                     stats::TTest test, const ScreenOutputs& out) {
   return kind == BackendKind::kCuda ? cuda::screen(clean, attacked, candidates, test, out)
                                     : cpu::screen(clean, attacked, candidates, test, out);
 }

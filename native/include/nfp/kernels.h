@@ -46,6 +46,17 @@ struct DetectOutputs {
   float* terms = nullptr;          // [rows x per_row x families], optional: each LLR term
 };
 
+// Per-candidate statistics of the subset mean over clean and attacked images (every backend's screen).
+struct ScreenOutputs {
+  double* mu0;
+  double* sd0;
+  double* mu1;
+  double* sd1;
+  double* t;
+  double* p;
+  double* d;
+};
+
 namespace cpu {
 
 // out[b, f] = mean_{j < k} acts[b, subsets[f, j]]   (float64 accumulation)
@@ -58,17 +69,6 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
 
 // grad[b, :] = d score[b] / d acts[b, :] (zero outside the drawn subsets), [rows x neurons].
 Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine, float* grad);
-
-// Per-candidate statistics of the subset mean over clean and attacked images.
-struct ScreenOutputs {
-  double* mu0;
-  double* sd0;
-  double* mu1;
-  double* sd1;
-  double* t;
-  double* p;
-  double* d;
-};
 
 Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates, stats::TTest test,
               const ScreenOutputs& out);

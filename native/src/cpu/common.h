@@ -2,6 +2,7 @@
 // and the score arithmetic shared with the CUDA backend (shared/score_math.h).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -103,6 +104,29 @@ inline Status ScreenNonFiniteError(const Activations& clean, const Activations& 
 using score::CombineFamilies;
 using score::LlrTerm;
 using score::SubsetMean;
+
+// One row's drawn fingerprints: sums[a] = sum_i LLR_a(m_{S(ids[i])}(row)) for every family a, with
+// each drawn mean in means[i] and, when `terms` is given, each term in terms[i * A + a]. Returns the
+// first i whose mean is not finite, or m. The detector's score and its gradient both start here.
+inline std::size_t RowLlrSums(const float* row, const Bank& bank, const std::uint32_t* ids, std::size_t m, double* sums,
+                              double* means, float* terms) {
+  const std::size_t A = bank.families(), k = bank.k();
+  std::size_t bad = m;
+  std::fill(sums, sums + A, 0.0);
+  for (std::size_t i = 0; i < m; ++i) {
+    const std::uint32_t f = ids[i];
+    const double mean = SubsetMean(row, bank.indices(f), k);
+    if (!std::isfinite(mean) && bad == m) bad = i;
+    means[i] = mean;
+    const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
+    for (std::size_t a = 0; a < A; ++a) {
+      const double term = LlrTerm(mean, z0, bank.mu1(a, f), bank.inv_sd1(a, f), bank.log_sd_ratio(a, f));
+      sums[a] += term;
+      if (terms != nullptr) terms[i * A + a] = static_cast<float>(term);
+    }
+  }
+  return bad;
+}
 
 }  // namespace cpu
 }  // namespace nfp

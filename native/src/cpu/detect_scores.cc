@@ -21,22 +21,15 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
   // typical serving batch (32 rows x 25 fingerprints x 50 neurons) takes on one core.
   const std::size_t work_per_row = std::max<std::size_t>(1, m * (k + A));
   parallel_for(acts.rows, std::max<std::size_t>(1, 65536 / work_per_row), [&](std::size_t begin, std::size_t end) {
-    std::vector<double> sums(A);
+    std::vector<double> sums(A), means(m);
     for (std::size_t b = begin; b < end; ++b) {
-      const float* row = acts.data + b * N;
-      std::fill(sums.begin(), sums.end(), 0.0);
-      for (std::size_t i = 0; i < m; ++i) {
-        const std::size_t pos = b * m + i;
-        const std::uint32_t f = draws.ids[pos];
-        const double mean = SubsetMean(row, bank.indices(f), k);
-        if (!std::isfinite(mean)) bad.Record(pos);
-        const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
-        for (std::size_t a = 0; a < A; ++a) {
-          const double term = LlrTerm(mean, z0, bank.mu1(a, f), bank.inv_sd1(a, f), bank.log_sd_ratio(a, f));
-          sums[a] += term;
-          if (out.terms != nullptr) out.terms[pos * A + a] = static_cast<float>(term);
-        }
-        if (out.means != nullptr) out.means[pos] = static_cast<float>(mean);
+      const std::size_t first = b * m;
+      float* terms = out.terms != nullptr ? out.terms + first * A : nullptr;
+      const std::size_t nonfinite =
+          RowLlrSums(acts.data + b * N, bank, draws.ids + first, m, sums.data(), means.data(), terms);
+      if (nonfinite < m) bad.Record(first + nonfinite);
+      if (out.means != nullptr) {
+        for (std::size_t i = 0; i < m; ++i) out.means[first + i] = static_cast<float>(means[i]);
       }
       out.score[b] = static_cast<float>(A == 0 ? 0.0 : CombineFamilies(sums.data(), A, combine, nullptr));
       if (out.family_scores != nullptr) {

@@ -23,17 +23,8 @@ Status score_gradient(const Activations& acts, const Bank& bank, const Draws& dr
       const float* row = acts.data + b * N;
       float* g = grad + b * N;
       std::fill(g, g + N, 0.0f);
-      std::fill(sums.begin(), sums.end(), 0.0);
-      for (std::size_t i = 0; i < m; ++i) {
-        const std::uint32_t f = draws.ids[b * m + i];
-        const double mean = SubsetMean(row, bank.indices(f), k);
-        if (!std::isfinite(mean)) bad.Record(b * m + i);
-        means[i] = mean;
-        const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
-        for (std::size_t a = 0; a < A; ++a) {
-          sums[a] += LlrTerm(mean, z0, bank.mu1(a, f), bank.inv_sd1(a, f), bank.log_sd_ratio(a, f));
-        }
-      }
+      const std::size_t nonfinite = RowLlrSums(row, bank, draws.ids + b * m, m, sums.data(), means.data(), nullptr);
+      if (nonfinite < m) bad.Record(b * m + nonfinite);
       if (A == 0) continue;
       CombineFamilies(sums.data(), A, combine, weights.data());
       for (std::size_t i = 0; i < m; ++i) {

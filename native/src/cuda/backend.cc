@@ -337,7 +337,7 @@ namespace {
 // The device form's work; a non-finite candidate is returned in *non_finite (kNone if none) so
 // that the host form can name the row as the CPU backend does.
 Status ScreenOnDevice(const Activations& clean, const Activations& attacked, const Subsets& candidates,
-                      stats::TTest test, const cpu::ScreenOutputs& out, cudaStream_t stream,
+                      stats::TTest test, const ScreenOutputs& out, cudaStream_t stream,
                       unsigned long long* non_finite) {
   *non_finite = launch::kNone;
   Status st = Usable();
@@ -370,7 +370,7 @@ Status ScreenOnDevice(const Activations& clean, const Activations& attacked, con
 }  // namespace
 
 Status screen_on_device(const Activations& clean, const Activations& attacked, const Subsets& candidates,
-                        stats::TTest test, const cpu::ScreenOutputs& out, void* stream) {
+                        stats::TTest test, const ScreenOutputs& out, void* stream) {
   unsigned long long non_finite = launch::kNone;
   Status st = ScreenOnDevice(clean, attacked, candidates, test, out, static_cast<cudaStream_t>(stream), &non_finite);
   if (!st.ok() || non_finite == launch::kNone) return st;
@@ -460,7 +460,7 @@ Status score_gradient(const Activations& acts, const Bank& bank, const Draws& dr
 }
 
 Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates, stats::TTest test,
-              const cpu::ScreenOutputs& out) {
+              const ScreenOutputs& out) {
   Status st = Usable();
   if (!st.ok()) return st;
   st = ScreenShapes(clean, attacked, candidates);
@@ -483,7 +483,7 @@ Status screen(const Activations& clean, const Activations& attacked, const Subse
   if (st.ok()) st = ctx->Upload(d_idx.get(), candidates.indices, d_idx.size() * sizeof(std::uint32_t));
   if (!st.ok()) return st;
   double* base = d_out.get();
-  const cpu::ScreenOutputs d{base, base + C, base + 2 * C, base + 3 * C, base + 4 * C, base + 5 * C, base + 6 * C};
+  const ScreenOutputs d{base, base + C, base + 2 * C, base + 3 * C, base + 4 * C, base + 5 * C, base + 6 * C};
   unsigned long long non_finite = launch::kNone;
   st = ScreenOnDevice({d_clean.get(), clean.rows, N}, {d_attacked.get(), attacked.rows, N}, {d_idx.get(), C, k}, test,
                       d, stream, &non_finite);

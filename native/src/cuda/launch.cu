@@ -166,7 +166,7 @@ __global__ void TransposeKernel(const float* src, std::size_t rows, std::size_t 
 // on the first clean image, then a warp reduction and the t-test on lane 0.
 __global__ void ScreenKernel(const float* fm, std::size_t neurons, std::size_t n0, std::size_t n1,
                              const std::uint32_t* candidates, std::size_t count, std::size_t k, stats::TTest test,
-                             cpu::ScreenOutputs out, Flags* flags) {
+                             ScreenOutputs out, Flags* flags) {
   const int lane = threadIdx.x & 31;
   const std::size_t n = n0 + n1;
   const std::size_t warps = static_cast<std::size_t>(gridDim.x) * (blockDim.x >> 5);
@@ -269,7 +269,7 @@ cudaError_t Transpose(const float* src, std::size_t rows, std::size_t cols, floa
 
 cudaError_t Screen(const float* feature_major, std::size_t neurons, std::size_t n0, std::size_t n1,
                    const std::uint32_t* candidates, std::size_t count, std::size_t k, stats::TTest test,
-                   const cpu::ScreenOutputs& out, Flags* flags, cudaStream_t stream) {
+                   const ScreenOutputs& out, Flags* flags, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   NFP_LAUNCH(ScreenKernel, GridFor(count, kScreenThreads / 32), kScreenThreads, 0, stream, feature_major, neurons, n0,
              n1, candidates, count, k, test, out, flags);

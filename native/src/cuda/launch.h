@@ -55,7 +55,7 @@ cudaError_t Transpose(const float* src, std::size_t rows, std::size_t cols, floa
 // `feature_major` is [neurons x (n0 + n1)]: each neuron's clean images, then its attacked ones.
 cudaError_t Screen(const float* feature_major, std::size_t neurons, std::size_t n0, std::size_t n1,
                    const std::uint32_t* candidates, std::size_t count, std::size_t k, stats::TTest test,
-                   const cpu::ScreenOutputs& out, Flags* flags, cudaStream_t stream);
+                   const ScreenOutputs& out, Flags* flags, cudaStream_t stream);
 
 }  // namespace launch
 }  // namespace cuda

@@ -17,7 +17,7 @@ Status detect_scores(const Activations&, const Bank&, const Draws&, Combine, con
   return Unavailable();
 }
 Status score_gradient(const Activations&, const Bank&, const Draws&, Combine, float*) { return Unavailable(); }
-Status screen(const Activations&, const Activations&, const Subsets&, stats::TTest, const cpu::ScreenOutputs&) {
+Status screen(const Activations&, const Activations&, const Subsets&, stats::TTest, const ScreenOutputs&) {
   return Unavailable();
 }
 Status subset_means_on_device(const Activations&, const Subsets&, float*, void*) { return Unavailable(); }
@@ -27,7 +27,7 @@ Status detect_scores_on_device(const Activations&, const Bank&, const Draws&, Co
 Status score_gradient_on_device(const Activations&, const Bank&, const Draws&, Combine, float*, void*) {
   return Unavailable();
 }
-Status screen_on_device(const Activations&, const Activations&, const Subsets&, stats::TTest, const cpu::ScreenOutputs&,
+Status screen_on_device(const Activations&, const Activations&, const Subsets&, stats::TTest, const ScreenOutputs&,
                         void*) {
   return Unavailable();
 }

@@ -134,7 +134,7 @@ NFP_HD CandidateStats FromSumMoments(double s0, double ss0, double n0, double s1
   return {m0.mean, sqrt(var0), m1.mean, sqrt(var1), TwoSampleTest(m0, m1, test)};
 }
 
-NFP_HD void Store(const CandidateStats& r, std::size_t i, const cpu::ScreenOutputs& out) {
+NFP_HD void Store(const CandidateStats& r, std::size_t i, const ScreenOutputs& out) {
   out.mu0[i] = r.mu0;
   out.sd0[i] = r.sd0;
   out.mu1[i] = r.mu1;

@@ -1,9 +1,10 @@
-// The attacks' random numbers: seeded (sfc32) when a caller asks for reproducibility, seeded from
-// node:crypto otherwise. Attack randomness only needs to be varied, not secret; the detector's
-// draws use node:crypto directly.
+// Seeded random numbers (sfc32) for the attacks, bank fitting (image order, candidates, tap samples)
+// and reproducible evaluations; seeded from node:crypto when no seed is given. The detector's own
+// per-input draws never use this: they come from node:crypto directly (detect/draws.ts).
+// Attack randomness only needs to be varied, not secret.
 import { randomBytes } from 'node:crypto';
 
-export class AttackRandom {
+export class SeededRandom {
   private a: number;
   private b: number;
   private c: number;

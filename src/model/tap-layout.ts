@@ -1,0 +1,202 @@
+// Where each tapped layer sits in the activation vector, and copying a run's tapped outputs into
+// the activation matrix [rows x neurons]. A layer may contribute a recorded sample of its neurons
+// (tap-sample.ts) instead of all of them; the vector then holds those neurons, in ascending order.
+import { randomInt } from 'node:crypto';
+
+import type * as ort from 'onnxruntime-node';
+
+import { allocateBudget, drawSample, layerSeed, replaySample } from './tap-sample.js';
+import type { TapSample } from './tap-sample.js';
+import type { TapRequest } from './taps.js';
+
+/** Where one tapped layer sits in the activation vector. */
+export interface TapLayout {
+  tensor: string;
+  offset: number;
+  /** Neurons this layer contributes to the activation vector. */
+  size: number;
+  /** The layer's per-image output shape (all of its neurons). */
+  shape: number[];
+  /** Neurons in the layer's output: size, unless it is sampled. */
+  fullSize: number;
+  /** Present when the layer contributes a sample of its neurons: the record and the indices (ascending). */
+  sample?: TapSample;
+  indices?: Uint32Array;
+}
+
+/** How the taps were chosen, for people: printed by `nfp fit`, kept out of the bank. */
+export interface TapPlan {
+  /** 'card': the model card's taps; 'wide' / 'auto': by rule; 'named': the caller's names or a bank's record. */
+  rule: 'card' | 'wide' | 'auto' | 'named';
+  /** Neurons of every tapped layer before sampling, and the neuron budget that applied (Infinity: none). */
+  fullNeurons: number;
+  budget: number;
+  /** Layers that contribute a sample of their neurons. */
+  sampled: number;
+  /** Candidate layers left out because their output is not float32 or not one row per image ('wide' only). */
+  skipped: string[];
+}
+
+export interface LayoutOptions {
+  /** Layers whose output is not float32 or not batch-major are skipped instead of rejected (the 'wide' rule). */
+  lenient: boolean;
+  /** Neurons the whole vector may hold; larger layers are sampled (the logits always stay whole). */
+  budget: number;
+  /** Seed of the samples (default: a random one, recorded with each sample). */
+  seed?: number;
+  /** Samples recorded in a bank, per tensor: replayed exactly. */
+  requests?: Map<string, TapRequest>;
+  logits: string;
+  /** Images in the probe run (default 1; a model that fixes its batch is probed at that size). */
+  rows?: number;
+}
+
+export class TapLayoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TapLayoutError';
+  }
+}
+
+/** Lays out the taps from one probe run (at batch size 1, or the model's fixed batch size). */
+export function layoutTaps(
+  probe: ort.InferenceSession.ReturnType,
+  tensors: string[],
+  options: LayoutOptions,
+): { taps: TapLayout[]; neurons: number; skipped: string[] } {
+  const skipped: string[] = [];
+  const shapes: Array<{ tensor: string; shape: number[]; fullSize: number }> = [];
+  for (const tensor of tensors) {
+    const t = probe[tensor]!;
+    const batchMajor = t.dims.length >= 1 && Number(t.dims[0]) === (options.rows ?? 1);
+    if (t.type !== 'float32' || !batchMajor) {
+      if (options.lenient) {
+        skipped.push(tensor);
+        continue;
+      }
+      const what = t.type !== 'float32' ? t.type : `of shape [${t.dims.join(', ')}], not one row per image`;
+      throw new TapLayoutError(
+        `tap '${tensor}' is ${what}; only float32 tensors with a leading batch axis can be tapped`,
+      );
+    }
+    const shape = t.dims.slice(1).map(Number);
+    shapes.push({ tensor, shape, fullSize: shape.reduce((a, b) => a * b, 1) });
+  }
+  const counts = allocateBudget(
+    shapes.map((s) => s.fullSize),
+    options.budget,
+    shapes.map((s) => s.tensor === options.logits),
+  );
+  const seed = options.seed ?? randomInt(2 ** 32 - 1);
+  let offset = 0;
+  const taps = shapes.map(({ tensor, shape, fullSize }, i): TapLayout => {
+    const recorded = options.requests?.get(tensor)?.sample;
+    let layout: TapLayout;
+    if (recorded !== undefined) {
+      if (recorded.of !== fullSize) {
+        throw new TapLayoutError(
+          `tap '${tensor}' has ${fullSize} neurons but the recorded sample was drawn from ${recorded.of}: ` +
+            'the bank belongs to another model',
+        );
+      }
+      layout = {
+        tensor,
+        offset,
+        size: recorded.count,
+        shape,
+        fullSize,
+        sample: recorded,
+        indices: replaySample(recorded, tensor),
+      };
+    } else if (options.requests === undefined && counts[i]! < fullSize) {
+      const { sample, indices } = drawSample(fullSize, counts[i]!, layerSeed(seed, i));
+      layout = { tensor, offset, size: sample.count, shape, fullSize, sample, indices };
+    } else {
+      layout = { tensor, offset, size: fullSize, shape, fullSize };
+    }
+    offset += layout.size;
+    return layout;
+  });
+  return { taps, neurons: offset, skipped };
+}
+
+/**
+ * Copies the tapped outputs of one run over `rows` images into rows `start ..` of the activation
+ * matrix `out` [* x neurons]; sampled layers contribute their sampled neurons only. A run padded to a
+ * model's fixed batch size covers `ranRows` images, of which the first `rows` are copied.
+ */
+export function copyTapOutputs(
+  result: ort.InferenceSession.ReturnType,
+  taps: TapLayout[],
+  rows: number,
+  neurons: number,
+  out: Float32Array,
+  start: number,
+  ranRows = rows,
+): void {
+  for (const tap of taps) {
+    const t = result[tap.tensor]!.data as Float32Array;
+    if (t.length !== ranRows * tap.fullSize) {
+      throw new TapLayoutError(
+        `tap '${tap.tensor}' returned ${t.length} values for ${ranRows} images of ${tap.fullSize}`,
+      );
+    }
+    const indices = tap.indices;
+    for (let r = 0; r < rows; r++) {
+      const at = (start + r) * neurons + tap.offset;
+      if (indices === undefined) {
+        out.set(t.subarray(r * tap.fullSize, (r + 1) * tap.fullSize), at);
+        continue;
+      }
+      const base = r * tap.fullSize;
+      for (let j = 0; j < indices.length; j++) out[at + j] = t[base + indices[j]!]!;
+    }
+  }
+}
+
+/** The layout of the same taps with every layer whole: what the gradient graph's tap seed covers. */
+export function wholeLayout(taps: TapLayout[]): TapLayout[] {
+  let offset = 0;
+  return taps.map((t) => {
+    const whole = { tensor: t.tensor, offset, size: t.fullSize, shape: t.shape, fullSize: t.fullSize };
+    offset += t.fullSize;
+    return whole;
+  });
+}
+
+/** Spreads a tap seed laid out like the activation matrix [rows x neurons] over the whole layers [rows x whole]. */
+export function expandTapSeed(seed: Float32Array, taps: TapLayout[], rows: number, neurons: number): Float32Array {
+  if (taps.every((t) => t.indices === undefined)) return seed;
+  const whole = wholeLayout(taps);
+  const width = whole.reduce((n, t) => n + t.size, 0);
+  const out = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    taps.forEach((tap, i) => {
+      const from = r * neurons + tap.offset;
+      const to = r * width + whole[i]!.offset;
+      if (tap.indices === undefined) out.set(seed.subarray(from, from + tap.size), to);
+      else for (let j = 0; j < tap.indices.length; j++) out[to + tap.indices[j]!] = seed[from + j]!;
+    });
+  }
+  return out;
+}
+
+/** What one run's tapped outputs may take before they are copied (or sampled) into the activation matrix. */
+export const tapRunBytes = 256 * 2 ** 20;
+
+/**
+ * Images per run with these taps: the batch size, fewer when whole tapped layers would pass
+ * tapRunBytes (wide taps over a large model hold tens of megabytes per image before sampling).
+ */
+export function tapRunRows(taps: TapLayout[], batchSize: number): number {
+  const perImage = 4 * taps.reduce((n, t) => n + t.fullSize, 0);
+  return Math.max(1, Math.min(batchSize, Math.floor(tapRunBytes / Math.max(1, perImage))));
+}
+
+/** Activation matrix memory one step of a long scoring (calibration, evaluation) may hold. */
+export const activationChunkBytes = 256 * 2 ** 20;
+
+/** Rows of `neurons` float32 activations that fit in activationChunkBytes (at least one). */
+export function activationChunkRows(neurons: number): number {
+  return Math.max(1, Math.floor(activationChunkBytes / (4 * Math.max(1, neurons))));
+}
