@@ -1,6 +1,7 @@
-// `nfp check` and the check that long commands run first; `nfp predict` and `nfp attack` on a model
-// exported channels-last with a fixed batch of 1 and softmax probabilities out, given NCHW data.
-import { writeFileSync } from 'node:fs';
+// `nfp check` and the check that long commands run first; `nfp predict`, `nfp attack`, a fit and
+// detect on a model exported channels-last with a fixed batch of 1 and softmax probabilities out,
+// given NCHW data.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -9,7 +10,9 @@ import { registerAttackCommand } from '../../src/cli/attack.js';
 import type { checkModel } from '../../src/experiment/index.js';
 import { registerCheckCommand } from '../../src/cli/check.js';
 import { predictCommand } from '../../src/cli/predict.js';
-import { readNpy } from '../../src/data/index.js';
+import { loadFashionMnist, readNpy, toLayout, writeNpy } from '../../src/data/index.js';
+import { FingerprintDetector } from '../../src/detect/index.js';
+import { ModelCheckError, detectFiles, fitExperiment } from '../../src/experiment/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import { packageRoot } from '../../src/paths.js';
 import { captureStdout, runCommands } from '../reference/cli.js';
@@ -139,5 +142,100 @@ describe('nfp predict and attack on a channels-last, fixed-batch, softmax model 
     );
     expect((JSON.parse(line) as { images: number }).images).to.equal(4);
     expect(readNpy(out).dims).to.deep.equal([4, 31, 31, 3]);
+  });
+});
+
+/**
+ * The shipped Fashion-MNIST CNN as a zoo might publish it: input [batch, 28, 28, 1] channels-last
+ * (a Transpose in front), the batch fixed, softmax probabilities out.
+ */
+function channelsLastCnn(batch: number): Uint8Array {
+  const proto = ModelProtoType.decode(readFileSync(cnn)) as unknown as {
+    graph: {
+      node: object[];
+      input: Array<{ name: string; type: object }>;
+      output: Array<{ name: string; type?: object }>;
+    };
+  };
+  const g = proto.graph;
+  const tensor = (dims: number[]) => ({
+    tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } },
+  });
+  const input = g.input[0]!.name;
+  const logits = g.output[0]!.name;
+  g.node = [
+    { name: 'to_nchw', opType: 'Transpose', input: ['image_nhwc'], output: [input], attribute: [perm()] },
+    ...g.node,
+    { name: 'softmax', opType: 'Softmax', input: [logits], output: ['probabilities'], attribute: [axis()] },
+  ];
+  g.input = [{ name: 'image_nhwc', type: tensor([batch, 28, 28, 1]) }, ...g.input.slice(1)];
+  g.output = [{ name: 'probabilities', type: tensor([batch, 10]) }];
+  return ModelProtoType.encode(ModelProtoType.fromObject(proto)).finish();
+}
+
+const perm = () => ({ name: 'perm', type: 7, ints: [0, 3, 1, 2] });
+const axis = () => ({ name: 'axis', type: 2, i: 1 });
+
+describe('fit and detect on a channels-last, fixed-batch, softmax model with NCHW data', function () {
+  this.timeout(300000);
+  const dir = useTempDir('nfp-zoo-fit-');
+
+  it('nfp fit runs the check first and stops before reading any data', async () => {
+    const path = join(dir(), 'unsupported.onnx');
+    writeFileSync(path, unsupportedModel());
+    await fitExperiment({
+      model: path,
+      data: join(dir(), 'missing.npy'),
+      attacks: ['fgsm'],
+      attack: { eps: 0.1 },
+    }).then(
+      () => expect.fail('no error'),
+      (e: Error) => {
+        expect(e).to.be.instanceOf(ModelCheckError);
+        expect(e.message).to.match(/unsupported\.onnx cannot be used for fit: its input gradient cannot be built/);
+        expect(e.message).to.not.match(/missing\.npy/);
+      },
+    );
+  });
+
+  it('a bank fitted from channels-first images scores channels-first and channels-last files alike', async () => {
+    const model = join(dir(), 'fmnist-cnn-nhwc-b16-softmax.onnx');
+    writeFileSync(model, channelsLastCnn(16));
+    const test = loadFashionMnist({ split: 'test' });
+    const n = 400;
+    const nchw = { data: test.data.subarray(0, n * 784), dims: [n, 1, 28, 28] as const };
+    const data = { images: nchw, labels: test.labels.subarray(0, n), source: 'fmnist', digest: 'fmnist', total: n };
+    const { bank, summary } = await fitExperiment({
+      model,
+      data,
+      attacks: ['fgsm'],
+      attack: { eps: 0.1 },
+      cleanPerClass: 10,
+      attackedPerClass: 10,
+      screen: { k: 2, candidates: 50, topK: 3 },
+      calibrateShare: 0.25,
+      seed: 3,
+    });
+    expect(summary.fitImages).to.equal(300);
+    expect(bank.header.model.inputShape).to.deep.equal([28, 28, 1]);
+    expect(bank.fingerprints).to.be.above(0);
+    const first = join(dir(), 'x-nchw.npy');
+    const last = join(dir(), 'x-nhwc.npy');
+    const rows = { data: nchw.data.subarray(300 * 784, 308 * 784), dims: [8, 1, 28, 28] };
+    writeNpy(first, rows);
+    writeNpy(last, toLayout(rows, 'nchw', 'nhwc'));
+    const detector = await FingerprintDetector.load({ model, bank, seed: 1 });
+    try {
+      const scores = async (file: string) => {
+        const out: number[] = [];
+        for await (const r of detectFiles(detector, { inputs: [file] })) out.push(r.detection.score);
+        return out;
+      };
+      const a = await scores(first);
+      expect(a).to.have.length(8);
+      expect(await scores(last)).to.deep.equal(a);
+    } finally {
+      await detector.release();
+    }
   });
 });
