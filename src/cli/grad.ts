@@ -3,9 +3,11 @@
 import type { Command } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
+import { imagesFor } from '../experiment/index.js';
 import { readNpy, writeNpy } from '../data/index.js';
 import type { NpyArray } from '../data/index.js';
 import type { Layout, TapSpec } from '../model/index.js';
+import { asUsage } from './options.js';
 import { layoutOption, parsePositiveInt, parseTaps } from './parse.js';
 
 export interface GradOptions {
@@ -48,7 +50,8 @@ export function registerGradCommand(program: Command): Command {
         'l.npy\n',
     )
     .action(async (options: GradOptions, command: Command) => {
-      await gradCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
+      const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' });
+      await asUsage(command, () => gradCommand(options, usage));
     });
 }
 
@@ -80,13 +83,15 @@ export async function gradCommand(options: GradOptions, usage: (message: string)
         );
       }
     }
+    // A channels-last model takes (and gives its gradient) channels-last: channels-first input is transposed.
+    const images = imagesFor({ data: x.data, dims: x.dims }, model, '--input');
     const started = performance.now();
-    const out = await model.gradient(
-      { data: x.data, dims: x.dims },
-      { logitSeed: seed.data, ...(tapSeed ? { tapSeed: tapSeed.data } : {}) },
-    );
+    const out = await model.gradient(images, {
+      logitSeed: seed.data,
+      ...(tapSeed ? { tapSeed: tapSeed.data } : {}),
+    });
     const seconds = (performance.now() - started) / 1000;
-    writeNpy(options.out, { dims: x.dims, data: out.grad });
+    writeNpy(options.out, { dims: [...images.dims], data: out.grad });
     if (options.logitsOut !== undefined) writeNpy(options.logitsOut, { dims: [rows, k], data: out.logits });
     const logitsOut = options.logitsOut ? { logitsOut: options.logitsOut } : {};
     const summary = { rows, classes: k, neurons: model.neurons, out: options.out, ...logitsOut };
