@@ -242,7 +242,8 @@ export class Classifier {
   }
 
   /**
-   * Runs the model on NCHW images: logits, predicted labels and the tapped activation matrix.
+   * Runs the model on images in its layout (NCHW, or NHWC channels-last): logits, predicted labels and the
+   * tapped activation matrix.
    * `{ activations: false }` fetches the logits only (the activation matrix comes back empty).
    */
   async run(images: ImageBatch | ort.Tensor, options: { activations?: boolean } = {}): Promise<ClassifierOutput> {
