@@ -12,7 +12,14 @@ import { registerCheckCommand } from '../../src/cli/check.js';
 import { predictCommand } from '../../src/cli/predict.js';
 import { loadFashionMnist, readNpy, toLayout, writeNpy } from '../../src/data/index.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
-import { ModelCheckError, detectFiles, fitExperiment } from '../../src/experiment/index.js';
+import {
+  ExperimentError,
+  ModelCheckError,
+  detectFiles,
+  fitExperiment,
+  openData,
+  readRows,
+} from '../../src/experiment/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import { packageRoot } from '../../src/paths.js';
 import { captureStdout, runCommands } from '../reference/cli.js';
@@ -237,5 +244,31 @@ describe('fit and detect on a channels-last, fixed-batch, softmax model with NCH
     } finally {
       await detector.release();
     }
+  });
+});
+
+describe("openData for a channels-last model's input", () => {
+  const dir = useTempDir('nfp-layout-');
+
+  it('transposes a channels-first file, takes a channels-last one as it is, names both shapes otherwise', async () => {
+    const nchw = { data: Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i / 120), dims: [2, 3, 4, 5] };
+    const nhwc = toLayout(nchw, 'nchw', 'nhwc');
+    const first = join(dir(), 'first.npy');
+    const last = join(dir(), 'last.npy');
+    writeNpy(first, nchw);
+    writeNpy(last, nhwc);
+    const model = { inputShape: [4, 5, 3], layout: 'nhwc' as const };
+    for (const file of [first, last]) {
+      const data = await openData(file, model);
+      expect(data.reader.dims).to.deep.equal([2, 4, 5, 3]);
+      expect(Array.from((await readRows(data)).data)).to.deep.equal(Array.from(nhwc.data));
+    }
+    await openData(first, { inputShape: [5, 4, 3], layout: 'nhwc' }).then(
+      () => expect.fail('no error'),
+      (e: Error) => {
+        expect(e).to.be.instanceOf(ExperimentError);
+        expect(e.message).to.equal('--data holds images [3, 4, 5] but the model takes [5, 4, 3] (or [3, 5, 4])');
+      },
+    );
   });
 });
