@@ -57,7 +57,7 @@ export interface TorchGrad {
   gradient_s: number;
 }
 
-async function measure(c: GradCase, reps: number): Promise<GradRow> {
+export async function measure(c: GradCase, reps: number): Promise<GradRow> {
   const rnd = new TestRandom(1);
   const perImage = c.shape.reduce((a, v) => a * v, 1);
   const images = { data: rnd.floats(c.batch * perImage, 0, 1), dims: [c.batch, ...c.shape] };

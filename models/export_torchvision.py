@@ -13,7 +13,7 @@ Output: <out>/<name>-<size>.onnx (default out: models/cache/, git-ignored).
 Graph: input "input" [batch, 3, size, size] float32 in [0, 1]; the ImageNet
 normalization (mean 0.485/0.456/0.406, std 0.229/0.224/0.225) is the first
 op of the graph (disable with --no-normalize); output "logits" [batch, 1000];
-dynamic batch axis; opset 17; eval mode (BatchNorm folded into the convs),
+dynamic batch axis; opset 17 (--opset to change); eval mode (BatchNorm folded into the convs),
 constant folding on. Node names follow the module paths, e.g.
 /net/layer4/layer4.1/relu_1/Relu.
 """
@@ -36,7 +36,7 @@ import torchvision  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from onnx_utils import export_classifier  # noqa: E402
+from onnx_utils import OPSET, export_classifier  # noqa: E402
 
 ARCHS = [
     "resnet18",
@@ -77,18 +77,18 @@ def build(name: str, size: int, seed: int) -> nn.Module:
     return ctor(weights=None)
 
 
-def export(name: str, size: int, seed: int, out: Path, normalize: bool) -> Path:
+def export(name: str, size: int, seed: int, out: Path, normalize: bool, opset: int = OPSET) -> Path:
     net = build(name, size, seed)
     model = Normalized(net) if normalize else net
     model.eval()
     params = sum(p.numel() for p in model.parameters())
-    path = out / f"{name}-{size}.onnx"
+    path = out / (f"{name}-{size}.onnx" if opset == OPSET else f"{name}-{size}.op{opset}.onnx")
     dummy = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
     t0 = time.time()
     # No torch.no_grad() here: under no_grad, nn.MultiheadAttention (vit_b_16)
     # takes its fused fast path (aten::_native_multi_head_attention), which
     # torch 1.13 cannot export to ONNX.
-    export_classifier(model, dummy, path)
+    export_classifier(model, dummy, path, opset=opset)
     onnx.checker.check_model(str(path))  # path form also works for files > 2 GB
     print(
         f"{name}: {params / 1e6:.2f}M params -> {path} "
@@ -108,6 +108,8 @@ def main() -> None:
     p.add_argument("--no-normalize", dest="normalize", action="store_false",
                    help="do not put the ImageNet normalization in the graph")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--opset", type=int, default=OPSET,
+                   help=f"ONNX opset (default {OPSET}); other opsets are written as <name>-<size>.op<opset>.onnx")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -116,7 +118,7 @@ def main() -> None:
     failed = []
     for name in names:
         try:
-            export(name, args.size, args.seed, args.out, args.normalize)
+            export(name, args.size, args.seed, args.out, args.normalize, args.opset)
         except Exception as e:  # keep going with the others
             print(f"{name}: FAILED: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             failed.append(name)

@@ -69,9 +69,10 @@ def tidy_onnx(path: Path | str) -> None:
 OPSET = 17
 
 
-def export_classifier(model, dummy, path) -> None:
+def export_classifier(model, dummy, path, opset: int = OPSET) -> None:
     """Export an image classifier the way every model of this project is exported: input "input",
-    output "logits", a dynamic batch axis, opset 17, constants folded, eval mode; then tidy it."""
+    output "logits", a dynamic batch axis, opset 17 (unless told), constants folded, eval mode; then
+    tidy it."""
     import torch
 
     torch.onnx.export(
@@ -81,7 +82,7 @@ def export_classifier(model, dummy, path) -> None:
         input_names=["input"],
         output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=OPSET,
+        opset_version=opset,
         do_constant_folding=True,
         training=torch.onnx.TrainingMode.EVAL,
         export_params=True,

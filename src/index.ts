@@ -20,6 +20,8 @@ export type {
   ClassifierOutput,
   ImageBatch,
   LayerInfo,
+  Layout,
+  OutputKind,
   Preprocess,
   SessionSettings,
   TapLayout,
@@ -29,6 +31,7 @@ export {
   DataFormatError,
   decodeImage,
   fashionMnistClasses,
+  imagesForModel,
   loadFashionMnist,
   loadImageFolder,
   loadLabelFile,
@@ -37,8 +40,11 @@ export {
   readIdxImages,
   readIdxLabels,
   readNpy,
+  toLayout,
   writeNpy,
 } from './data/index.js';
+export { ModelCheckError, checkModel, requireModel } from './experiment/index.js';
+export type { CheckOptions, ModelCheck } from './experiment/index.js';
 export type { FashionMnist, ImageFolder, ImageFolderOptions, NpyArray, TensorFile } from './data/index.js';
 export { GradientError, GradientModel } from './autodiff/index.js';
 export type { GradientModelOptions, GradientRequest, GradientResult } from './autodiff/index.js';

@@ -2,7 +2,7 @@
 // criterion, seeded randomness, splitting into batches, progress, the final verification pass and
 // the result. Each attack implements only `perturb`, its own idea, on one batch.
 import type { GradientRequest, GradientResult } from '../autodiff/index.js';
-import type { ImageBatch } from '../model/index.js';
+import type { ImageBatch, Layout } from '../model/index.js';
 import { Criterion, argmax } from './criterion.js';
 import { perturbationNorms } from './geometry.js';
 import type { Norm } from './geometry.js';
@@ -10,7 +10,10 @@ import { SeededRandom } from '../random.js';
 
 /** What an attack needs of a model; GradientModel provides it. */
 export interface AttackModel {
+  /** Per-image shape in the model's layout; images go in and come out in that layout. */
   readonly inputShape: number[];
+  /** Channels first (the default) or last, for attacks that work on image structure (Square). */
+  readonly layout?: Layout;
   readonly classes: number;
   /** Logits [rows x classes], no gradient. */
   logits(images: ImageBatch): Promise<Float32Array>;

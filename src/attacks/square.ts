@@ -4,6 +4,7 @@
 // logit margin. The window's share p of the image shrinks on the paper's schedule. It reads logits
 // only (no gradients) and counts queries per image; an image stops querying once adversarial.
 import { gatherRows } from '../data/index.js';
+import { toChannelsFirst } from '../model/index.js';
 import { Attack } from './attack.js';
 import type { AttackBatch, Perturbation } from './attack.js';
 import { positive, positiveInt } from './options.js';
@@ -57,7 +58,15 @@ export class Square extends Attack {
 
   protected async perturb(batch: AttackBatch): Promise<Perturbation> {
     const { x0, perImage, rows, rng } = batch;
-    const [channels, height, width] = batch.model.inputShape as [number, number, number];
+    const last = batch.model.layout === 'nhwc';
+    const [channels, height, width] = toChannelsFirst(batch.model.inputShape, last ? 'nhwc' : 'nchw') as [
+      number,
+      number,
+      number,
+    ];
+    // Offset of (channel, row, column) within an image, in the model's layout.
+    const at = (c: number, row: number, col: number) =>
+      last ? (row * width + col) * channels + c : (c * height + row) * width + col;
     const eps = this.eps;
     const clip = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
     // Vertical stripes: one sign per image, channel and column.
@@ -67,7 +76,7 @@ export class Square extends Attack {
         for (let col = 0; col < width; col++) {
           const s = rng.sign() * eps;
           for (let row = 0; row < height; row++) {
-            const i = r * perImage + (c * height + row) * width + col;
+            const i = r * perImage + at(c, row, col);
             best[i] = clip(x0[i]! + s);
           }
         }
@@ -92,7 +101,7 @@ export class Square extends Attack {
             const s = rng.sign() * eps;
             for (let row = top; row < top + side; row++) {
               for (let col = left; col < left + side; col++) {
-                const off = (c * height + row) * width + col;
+                const off = at(c, row, col);
                 const v = clip(x0[r * perImage + off]! + s);
                 if (v !== proposal[i * perImage + off]) changed = true;
                 proposal[i * perImage + off] = v;

@@ -119,27 +119,109 @@ export class GraphBuilder {
     return this.constant('f32', values, dims, (name) => ({ name, dims, dataType: ElemType.FLOAT, floatData: values }));
   }
 
-  /** ReduceSum over `axes`, written for the model's opset (axes became an input in opset 13). */
+  // Ops whose signature changed between opsets, written for the model's opset: a model may only
+  // use the versions of ops its opset import names, the backward nodes included.
+
+  /** ReduceSum over `axes` (axes became an input in opset 13). */
   reduceSum(x: string, axes: number[], keepdims: boolean): string {
     if (axes.length === 0) return x;
-    const keep = keepdims ? 1 : 0;
-    return this.opset >= 13
-      ? this.op('ReduceSum', [x, this.int64(axes)], { keepdims: keep })
-      : this.op('ReduceSum', [x], { axes, keepdims: keep });
+    return this.reduce('ReduceSum', x, axes, keepdims);
   }
 
-  /** ReduceMean over `axes`, written for the model's opset (axes became an input in opset 18). */
+  /** ReduceMean over `axes` (axes became an input in opset 18). */
   reduceMean(x: string, axes: number[], keepdims: boolean): string {
-    const keep = keepdims ? 1 : 0;
-    return this.opset >= 18
-      ? this.op('ReduceMean', [x, this.int64(axes)], { keepdims: keep })
-      : this.op('ReduceMean', [x], { axes, keepdims: keep });
+    return this.reduce('ReduceMean', x, axes, keepdims);
   }
 
-  /** Unsqueeze at `axes`, written for the model's opset (axes became an input in opset 13). */
+  /** Any Reduce* op over `axes`: ReduceSum takes them as an input from opset 13, the others from 18. */
+  reduce(op: string, x: string, axes: number[], keepdims: boolean): string {
+    const keep = keepdims ? 1 : 0;
+    return this.opset >= (op === 'ReduceSum' ? 13 : 18)
+      ? this.op(op, [x, this.int64(axes)], { keepdims: keep })
+      : this.op(op, [x], { axes, keepdims: keep });
+  }
+
+  /** Unsqueeze at `axes` (axes became an input in opset 13). */
   unsqueeze(x: string, axes: number[]): string {
     if (axes.length === 0) return x;
     return this.opset >= 13 ? this.op('Unsqueeze', [x, this.int64(axes)]) : this.op('Unsqueeze', [x], { axes });
+  }
+
+  /** Slice (starts, ends, axes and steps became inputs in opset 10; before, unit steps only). */
+  slice(x: string, starts: number[], ends: number[], axes: number[], steps?: number[]): string {
+    if (this.opset >= 10)
+      return this.op('Slice', [
+        x,
+        this.int64(starts),
+        this.int64(ends),
+        this.int64(axes),
+        ...(steps ? [this.int64(steps)] : []),
+      ]);
+    if (steps?.some((v) => v !== 1))
+      throw new Error(`internal: Slice with steps needs opset 10 (model: ${this.opset})`);
+    return this.op('Slice', [x], { starts, ends, axes });
+  }
+
+  /** Constant-mode Pad with [begin..., end...] pads (pads and value became inputs in opset 11). */
+  pad(x: string, pads: number[], value = 0): string {
+    return this.opset >= 11
+      ? this.op('Pad', [x, this.int64(pads), this.float([value], [])])
+      : this.op('Pad', [x], { pads, value: { float: value } });
+  }
+
+  /** g where `cond` holds, 0 elsewhere (Where arrived in opset 9; before, g times the condition as 0/1). */
+  mask(cond: string, g: string): string {
+    return this.opset >= 9
+      ? this.op('Where', [cond, g, this.float([0], [])])
+      : this.op('Mul', [g, this.op('Cast', [cond], { to: ElemType.FLOAT })]);
+  }
+
+  /** where(cond, a, c) (opset 9; before, a * cond + c * (1 - cond), which is NaN where a or c is infinite). */
+  where(cond: string, a: string, c: string): string {
+    if (this.opset >= 9) return this.op('Where', [cond, a, c]);
+    const on = this.op('Cast', [cond], { to: ElemType.FLOAT });
+    const off = this.op('Sub', [this.float([1], []), on]);
+    return this.op('Add', [this.op('Mul', [a, on]), this.op('Mul', [c, off])]);
+  }
+
+  /** a == b for floats (Equal takes floats from opset 11; before, neither a < b nor a > b). */
+  equal(a: string, c: string): string {
+    if (this.opset >= 11) return this.op('Equal', [a, c]);
+    return this.op('And', [this.op('Not', [this.op('Less', [a, c])]), this.op('Not', [this.op('Greater', [a, c])])]);
+  }
+
+  /** a >= b (GreaterOrEqual arrived in opset 12; before, not a < b, which is also true for NaN). */
+  atLeast(a: string, c: string): string {
+    return this.opset >= 12 ? this.op('GreaterOrEqual', [a, c]) : this.op('Not', [this.op('Less', [a, c])]);
+  }
+
+  /** a <= b (LessOrEqual arrived in opset 12; before, not a > b, which is also true for NaN). */
+  atMost(a: string, c: string): string {
+    return this.opset >= 12 ? this.op('LessOrEqual', [a, c]) : this.op('Not', [this.op('Greater', [a, c])]);
+  }
+
+  /**
+   * `g` of shape `from` broadcast to `to` (shapes at batch size 1, equal ranks). Expand (opset 8)
+   * to the runtime shape `target` when given, else to `to` (a 1 keeps g's size, so a batch axis
+   * stays free); before opset 8, Tile by the static ratios.
+   */
+  broadcast(g: string, from: number[], to: number[], target?: string): string {
+    if (this.opset >= 8) return this.op('Expand', [g, target ?? this.int64(to)]);
+    if (from.length !== to.length) throw new Error(`internal: broadcast of rank ${from.length} to rank ${to.length}`);
+    const repeats = to.map((v, i) => (from[i] === v ? 1 : v));
+    return repeats.every((r) => r === 1) ? g : this.op('Tile', [g, this.int64(repeats)]);
+  }
+
+  /** Float zeros of `t`'s runtime shape (ConstantOfShape arrived in opset 9; before, t * 0). */
+  zerosLike(t: string): string {
+    return this.opset >= 9
+      ? this.op('ConstantOfShape', [this.op('Shape', [t])]) // float32 zeros by default
+      : this.op('Mul', [t, this.float([0], [])]);
+  }
+
+  /** Gemm without a C input (C became optional in opset 11; before, a zero scalar). */
+  gemm(a: string, c: string, attrs: Record<string, AttributeValue>): string {
+    return this.op('Gemm', this.opset >= 11 ? [a, c] : [a, c, this.float([0], [])], attrs);
   }
 
   /** Sum of tensors of one shape. */

@@ -3,8 +3,11 @@
 import type { Graph, Initializer, Node } from '../model/onnx-schema.js';
 
 const FLOAT = 1,
+  UINT8 = 2,
+  INT8 = 3,
   INT32 = 6,
   INT64 = 7,
+  BOOL = 9,
   DOUBLE = 11;
 
 function decode(t: Initializer): number[] | undefined {
@@ -27,6 +30,12 @@ function decode(t: Initializer): number[] | undefined {
       return out;
     case INT64:
       for (let i = 0; i + 8 <= raw.byteLength; i += 8) out.push(Number(view.getBigInt64(i, true)));
+      return out;
+    case BOOL:
+    case UINT8:
+      return Array.from(raw);
+    case INT8:
+      for (let i = 0; i < raw.byteLength; i++) out.push(view.getInt8(i));
       return out;
     default:
       return undefined;

@@ -11,6 +11,7 @@ import type { SeedLayout } from './seeds.js';
 import { probeShapes } from './shapes.js';
 import type { Probed } from './shapes.js';
 import { addBackward } from './transform.js';
+import type { GradientProblem } from './transform.js';
 
 interface Parsed {
   graph: Graph;
@@ -20,8 +21,10 @@ interface Parsed {
 function parse(bytes: Uint8Array, source: string): Parsed {
   const model = decodeModel(bytes, source);
   const opset = defaultOpset(model.opsetImport);
-  if (opset < 11)
-    throw new GradientError(`${source}: gradients need a model with opset >= 11 (it imports opset ${opset})`);
+  if (opset < 7)
+    throw new GradientError(
+      `${source}: gradients need a model with opset >= 7, as ONNX Runtime does (it imports opset ${opset})`,
+    );
   return { graph: model.graph, opset };
 }
 
@@ -35,7 +38,7 @@ function finish(
   probed: Probed,
   extraOutputs: string[],
 ): Uint8Array {
-  const grad = addBackward(graph, b, { input, seeds, shapes: probed.shapes, constants: probed.constants });
+  const grad = addBackward(graph, b, { input, seeds, ...probed });
   b.node('Identity', [grad], {}, [GradientOutputs.grad]);
   b.addOutput(GradientOutputs.grad);
   const declared = new Set((graph.output ?? []).map((o) => o.name));
@@ -50,7 +53,7 @@ function finish(
 export async function classifierGradientBytes(
   bytes: Uint8Array,
   source: string,
-  input: { name: string; shape: number[] },
+  input: { name: string; shape: number[]; batch?: number },
   layout: SeedLayout,
   settings: SessionSettings = {},
   tapSeeds = true,
@@ -60,6 +63,34 @@ export async function classifierGradientBytes(
   const b = new GraphBuilder(graph, opset);
   const seeds = addClassifierSeeds(b, layout, tapSeeds);
   return finish(bytes, graph, b, input.name, seeds, probed, [layout.logits, ...layout.taps.map((t) => t.tensor)]);
+}
+
+/**
+ * Every reason the classifier's gradient model cannot be built (ops without a rule, unsupported
+ * attributes, weights that depend on the input...), all of them, from one probe and one walk of
+ * the transform; empty when it can. The opset is checked first (nothing else is then tried).
+ */
+export async function classifierGradientProblems(
+  bytes: Uint8Array,
+  source: string,
+  input: { name: string; shape: number[]; batch?: number },
+  layout: SeedLayout,
+  settings: SessionSettings = {},
+): Promise<GradientProblem[]> {
+  let parsed: Parsed;
+  try {
+    parsed = parse(bytes, source);
+  } catch (error) {
+    if (error instanceof GradientError) return [{ message: error.message }];
+    throw error;
+  }
+  const probed = await probeShapes(bytes, parsed.graph, input, settings);
+  const b = new GraphBuilder(parsed.graph, parsed.opset);
+  const seeds = addClassifierSeeds(b, layout, true);
+  const problems: GradientProblem[] = [];
+  addBackward(parsed.graph, b, { input: input.name, seeds, ...probed }, problems);
+  const order = new Map((parsed.graph.node ?? []).map((n, i) => [n, i]));
+  return problems.sort((p, q) => (p.node ? order.get(p.node)! : -1) - (q.node ? order.get(q.node)! : -1));
 }
 
 /**

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 import { Classifier, copyTapOutputs, expandTapSeed, tapRunRows, wholeLayout } from '../model/index.js';
-import type { ImageBatch, TapLayout, TapSpec } from '../model/index.js';
+import type { ImageBatch, Layout, OutputKind, TapLayout, TapSpec } from '../model/index.js';
 import { createSession } from '../model/session.js';
 import type { SessionSettings } from '../model/session.js';
 import { classifierGradientBytes } from './gradient-graph.js';
@@ -20,15 +20,17 @@ export interface GradientModelOptions extends SessionSettings {
   /** As for Classifier: the neuron budget of the taps and the seed of their samples. */
   neuronBudget?: number;
   tapSeed?: number;
-  /** Images per ONNX Runtime call (default 32). */
+  /** Images per ONNX Runtime call (default 32; a model that fixes its batch size runs at that size). */
   batchSize?: number;
   /**
    * Input values one gradient run may take at most: fewer images per call for large inputs (a
    * gradient run holds every intermediate tensor of its batch).
    */
   maxInputValuesPerRun?: number;
-  /** [C, H, W], required only when the model leaves them symbolic. */
+  /** Per-image shape in the model's layout, required only where the model leaves it symbolic (as Classifier). */
   inputShape?: number[];
+  /** The input's layout where its declared shape does not tell (default: detected). */
+  layout?: Layout;
 }
 
 export interface GradientRequest {
@@ -88,6 +90,12 @@ export class GradientModel {
   get inputShape(): number[] {
     return this.classifier.inputShape;
   }
+  get layout(): Layout {
+    return this.classifier.layout;
+  }
+  get outputKind(): OutputKind {
+    return this.classifier.outputKind;
+  }
   get classes(): number {
     return this.classifier.classes;
   }
@@ -108,6 +116,7 @@ export class GradientModel {
       batchSize: asked = 32,
       inputShape,
       maxInputValuesPerRun,
+      layout,
       ...settings
     } = options;
     if (!Number.isInteger(asked) || asked < 1)
@@ -124,13 +133,18 @@ export class GradientModel {
       ...(neuronBudget !== undefined ? { neuronBudget } : {}),
       ...(tapSeed !== undefined ? { tapSeed } : {}),
       ...(inputShape ? { inputShape } : {}),
+      ...(layout ? { layout } : {}),
     });
     const build = async (tapSeeds: boolean) =>
       createSession(
         await classifierGradientBytes(
           bytes,
           source,
-          { name: classifier.inputName, shape: classifier.inputShape },
+          {
+            name: classifier.inputName,
+            shape: classifier.inputShape,
+            ...(classifier.fixedBatch !== undefined ? { batch: classifier.fixedBatch } : {}),
+          },
           { logits: classifier.logitsName, classes: classifier.classes, taps: wholeLayout(classifier.taps) },
           settings,
           tapSeeds,
@@ -138,7 +152,9 @@ export class GradientModel {
         settings,
       );
     try {
-      return new GradientModel(classifier, await build(false), capped(classifier.inputShape), build);
+      // A model that fixes its batch size runs at that size.
+      const batchSize = classifier.fixedBatch ?? capped(classifier.inputShape);
+      return new GradientModel(classifier, await build(false), batchSize, build);
     } catch (error) {
       await classifier.release();
       throw error;
@@ -185,32 +201,38 @@ export class GradientModel {
       GradientOutputs.ceLoss,
       GradientOutputs.margin,
     ];
+    // A model that fixes its batch size gets every chunk padded to it with zero images and zero seeds.
+    const fixed = this.classifier.fixedBatch;
     const chunk = tapRunRows(taps, this.batchSize);
     for (let start = 0; start < rows; start += chunk) {
       const m = Math.min(chunk, rows - start);
+      const fed = fixed ?? m;
+      const pad = (part: Float32Array, width: number) => {
+        if (fed === m) return part;
+        const padded = new Float32Array(fed * width);
+        padded.set(part);
+        return padded;
+      };
       const rowsOf = (a: Float32Array | undefined, width: number) =>
-        a === undefined ? new Float32Array(m * width) : a.subarray(start * width, (start + m) * width);
+        a === undefined ? new Float32Array(fed * width) : pad(a.subarray(start * width, (start + m) * width), width);
       const feeds: Record<string, ort.Tensor> = {
-        [this.classifier.inputName]: new ort.Tensor(
-          'float32',
-          data.subarray(start * perImage, (start + m) * perImage),
-          [m, ...this.inputShape],
-        ),
-        [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [m, k]),
-        [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [m, k]),
-        [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [m, k]),
+        [this.classifier.inputName]: new ort.Tensor('float32', rowsOf(data, perImage), [fed, ...this.inputShape]),
+        [SeedInputs.logits]: new ort.Tensor('float32', rowsOf(request.logitSeed, k), [fed, k]),
+        [SeedInputs.onehot]: new ort.Tensor('float32', rowsOf(onehot, k), [fed, k]),
+        [SeedInputs.marginOnehot]: new ort.Tensor('float32', rowsOf(marginHot, k), [fed, k]),
       };
       if (seeded) {
         // Sampled layers take the seed of their sampled neurons, zero elsewhere.
-        const seed = expandTapSeed(rowsOf(request.tapSeed, n), this.taps, m, n);
-        feeds[SeedInputs.taps] = new ort.Tensor('float32', seed, [m, seed.length / m]);
+        const seed = expandTapSeed(rowsOf(request.tapSeed, n), this.taps, fed, n);
+        feeds[SeedInputs.taps] = new ort.Tensor('float32', seed, [fed, seed.length / fed]);
       }
       const result = await session.run(feeds, outputs);
-      logits.set(result[this.classifier.logitsName]!.data as Float32Array, start * k);
-      grad.set(result[GradientOutputs.grad]!.data as Float32Array, start * perImage);
-      loss?.set(result[GradientOutputs.ceLoss]!.data as Float32Array, start);
-      margin?.set(result[GradientOutputs.margin]!.data as Float32Array, start);
-      copyTapOutputs(result, taps, m, n, activations, start);
+      const first = (name: string, width: number) => (result[name]!.data as Float32Array).subarray(0, m * width);
+      logits.set(first(this.classifier.logitsName, k), start * k);
+      grad.set(first(GradientOutputs.grad, perImage), start * perImage);
+      loss?.set(first(GradientOutputs.ceLoss, 1), start);
+      margin?.set(first(GradientOutputs.margin, 1), start);
+      copyTapOutputs(result, taps, m, n, activations, start, fed);
     }
     return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
   }

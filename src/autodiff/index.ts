@@ -1,6 +1,7 @@
 // The autodiff front door: input gradients through ONNX Runtime by a reverse-mode graph transform.
 export { GradientModel } from './gradient-model.js';
 export type { GradientModelOptions, GradientRequest, GradientResult } from './gradient-model.js';
-export { classifierGradientBytes, seededGradientBytes } from './gradient-graph.js';
+export { classifierGradientBytes, classifierGradientProblems, seededGradientBytes } from './gradient-graph.js';
+export type { GradientProblem } from './transform.js';
 export { GradientError } from './rules/index.js';
 export { GradientOutputs, SeedInputs } from './seeds.js';

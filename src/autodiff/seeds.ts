@@ -52,15 +52,17 @@ export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds
   b.addInput(SeedInputs.marginOnehot, ElemType.FLOAT, ['batch', classes]);
   const cwWeight = b.reduceSum(SeedInputs.marginOnehot, [1], true);
   const isLabel = b.op('Greater', [SeedInputs.marginOnehot, b.float([0], [])]);
-  const others = b.op('Where', [isLabel, b.float([-3.4e38], []), logits]);
-  const runnerUp = b.op('ArgMax', [others], { axis: 1, keepdims: 0 });
-  const runnerUpHot = b.op('OneHot', [runnerUp, b.int64([classes], []), b.float([0, 1])], { axis: 1 });
+  const others = b.where(isLabel, b.float([-3.4e38], []), logits);
+  // One-hot by comparing with 0..classes-1 (OneHot arrived in opset 9).
+  const runnerUp = b.op('ArgMax', [others], { axis: 1, keepdims: 1 });
+  const classIndex = b.int64(
+    Array.from({ length: classes }, (_, c) => c),
+    [1, classes],
+  );
+  const runnerUpHot = b.op('Cast', [b.op('Equal', [runnerUp, classIndex])], { to: ElemType.FLOAT });
   addSeed(seeds, logits, b.op('Sub', [SeedInputs.marginOnehot, b.op('Mul', [runnerUpHot, cwWeight])]));
   const labelLogit = b.reduceSum(b.op('Mul', [SeedInputs.marginOnehot, logits]), [1], false);
-  const best =
-    b.opset >= 18
-      ? b.op('ReduceMax', [others, b.int64([1])], { keepdims: 0 })
-      : b.op('ReduceMax', [others], { axes: [1], keepdims: 0 });
+  const best = b.reduce('ReduceMax', others, [1], false);
   b.node('Sub', [labelLogit, b.op('Mul', [best, b.reduceSum(SeedInputs.marginOnehot, [1], false)])], {}, [
     GradientOutputs.margin,
   ]);
@@ -70,12 +72,7 @@ export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds
   if (tapSeeds && neurons > 0) {
     b.addInput(SeedInputs.taps, ElemType.FLOAT, ['batch', neurons]);
     for (const tap of layout.taps) {
-      const slice = b.op('Slice', [
-        SeedInputs.taps,
-        b.int64([tap.offset]),
-        b.int64([tap.offset + tap.size]),
-        b.int64([1]),
-      ]);
+      const slice = b.slice(SeedInputs.taps, [tap.offset], [tap.offset + tap.size], [1]);
       addSeed(seeds, tap.tensor, b.op('Reshape', [slice, b.int64([-1, ...tap.shape])]));
     }
   }

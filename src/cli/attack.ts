@@ -7,7 +7,14 @@ import { Option } from 'commander';
 import { attackNames, boundedAttacks } from '../attacks/index.js';
 import type { AttackName, AttackSettings } from '../attacks/index.js';
 import { attackExperiment } from '../experiment/index.js';
-import { addAttackOptions, addImageOptions, asUsage, attackSettingsOf, imageReadOptionsOf } from './options.js';
+import {
+  addAttackOptions,
+  addImageOptions,
+  asUsage,
+  attackSettingsOf,
+  imageReadOptionsOf,
+  layoutOf,
+} from './options.js';
 import type { AttackOptions, ImageFlags } from './options.js';
 import { parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 import { ProgressBar } from './progress.js';
@@ -94,6 +101,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     image: imageReadOptionsOf(options),
+    ...layoutOf(options),
     out: options.out,
     onProgress: (done, total) => {
       bar ??= new ProgressBar(options.attack, total);

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 
 import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank } from '../bank/index.js';
 import { ExperimentError, calibrateExperiment, checkOutPath } from '../experiment/index.js';
-import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import { addImageOptions, asUsage, imageReadOptionsOf, layoutOf } from './options.js';
 import type { ImageFlags } from './options.js';
 import { parseInteger, parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
@@ -121,6 +121,7 @@ export function registerBankCommand(program: Command): Command {
           confidence: options.confidence === true,
           heldOut: options.heldOut === true,
           image: imageReadOptionsOf(options),
+          ...layoutOf(options),
         });
         process.stdout.write(`${JSON.stringify(result)}\n`);
       });

@@ -7,7 +7,7 @@ import { Option } from 'commander';
 import { FingerprintDetector } from '../detect/index.js';
 import type { Scorer } from '../detect/index.js';
 import { detectFiles } from '../experiment/index.js';
-import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import { addImageOptions, asUsage, imageReadOptionsOf, layoutOf } from './options.js';
 import type { ImageFlags } from './options.js';
 import { parseInteger, parseNumber, parsePositiveInt } from './parse.js';
 import { significant } from './table.js';
@@ -75,6 +75,7 @@ export async function detectCommand(inputs: string[], options: DetectCommandOpti
     ...(options.scorer !== undefined ? { scorer: options.scorer } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.allowModelMismatch ? { allowModelMismatch: true } : {}),
+    ...layoutOf(options),
     ...(options.unscoredClasses !== undefined ? { unscoredClasses: options.unscoredClasses } : {}),
     ...(options.publicKey !== undefined ? { publicKey: readFileSync(options.publicKey) } : {}),
   });

@@ -22,6 +22,7 @@ import {
   attackSettingsOf,
   commandLine,
   imageReadOptionsOf,
+  layoutOf,
 } from './options.js';
 import type { AttackOptions, ImageFlags } from './options.js';
 import { parseAblation, parseAttackList, parseBaselineList, parseInteger, parsePositiveInt } from './parse.js';
@@ -137,6 +138,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions, command: 
     data: options.data,
     ...(options.labels !== undefined ? { labels: options.labels } : {}),
     image: imageReadOptionsOf(options),
+    ...layoutOf(options),
     attacks: options.attacks,
     attack: attackSettingsOf(options),
     detectors: options.detectors,

@@ -13,7 +13,14 @@ import { defaultCalibration, defaultDraws } from '../detect/index.js';
 import { defaultFit, fitExperiment, parseShard } from '../experiment/index.js';
 import { defaultActivationBytes } from '../model/index.js';
 import type { TapSpec } from '../model/index.js';
-import { addAttackOptions, addImageOptions, asUsage, attackSettingsOf, imageReadOptionsOf } from './options.js';
+import {
+  addAttackOptions,
+  addImageOptions,
+  asUsage,
+  attackSettingsOf,
+  imageReadOptionsOf,
+  layoutOf,
+} from './options.js';
 import type { AttackOptions, ImageFlags } from './options.js';
 import {
   parseAttackList,
@@ -166,6 +173,7 @@ export async function fitCommand(options: FitOptions): Promise<void> {
     ...(options.labels !== undefined ? { labels: options.labels } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
     image: imageReadOptionsOf(options),
+    ...layoutOf(options),
     attacks: options.attacks,
     attack: attackSettingsOf(options),
     ...(options.taps !== undefined ? { taps: options.taps } : {}),

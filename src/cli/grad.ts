@@ -3,10 +3,12 @@
 import type { Command } from 'commander';
 
 import { GradientModel } from '../autodiff/index.js';
+import { imagesFor } from '../experiment/index.js';
 import { readNpy, writeNpy } from '../data/index.js';
 import type { NpyArray } from '../data/index.js';
-import type { TapSpec } from '../model/index.js';
-import { parsePositiveInt, parseTaps } from './parse.js';
+import type { Layout, TapSpec } from '../model/index.js';
+import { asUsage } from './options.js';
+import { layoutOption, parsePositiveInt, parseTaps } from './parse.js';
 
 export interface GradOptions {
   model: string;
@@ -17,6 +19,7 @@ export interface GradOptions {
   out: string;
   logitsOut?: string;
   batchSize?: number;
+  layout?: Layout;
 }
 
 /** Registers `grad` on the `nfp` program. Bad usage throws a CommanderError with exit code 2. */
@@ -25,7 +28,7 @@ export function registerGradCommand(program: Command): Command {
     .command('grad')
     .description('write d(sum(seed * logits) + sum(tapSeed * activations)) / d(input) for images in a .npy file')
     .requiredOption('--model <model>', 'an ONNX image classifier')
-    .requiredOption('--input <x.npy>', 'float32 images [N, C, H, W]')
+    .requiredOption('--input <x.npy>', 'float32 images [N, C, H, W] ([N, H, W, C] for a channels-last model)')
     .requiredOption('--seed <s.npy>', 'float32 logit seed [N, classes]')
     .option(
       '--tap-seed <t.npy>',
@@ -40,13 +43,15 @@ export function registerGradCommand(program: Command): Command {
     .requiredOption('--out <g.npy>', 'where to write the gradient, float32 [N, C, H, W]')
     .option('--logits-out <l.npy>', 'where to write the logits, float32 [N, classes]')
     .option('--batch-size <n>', 'images per ONNX Runtime call (default 32)', parsePositiveInt)
+    .addOption(layoutOption())
     .addHelpText(
       'after',
       '\nExample:\n  $ nfp grad --model models/fmnist-cnn.onnx --input x.npy --seed s.npy --out g.npy --logits-out ' +
         'l.npy\n',
     )
     .action(async (options: GradOptions, command: Command) => {
-      await gradCommand(options, (message) => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' }));
+      const usage = (message: string): never => command.error(`error: ${message}`, { exitCode: 2, code: 'nfp.usage' });
+      await asUsage(command, () => gradCommand(options, usage));
     });
 }
 
@@ -62,6 +67,7 @@ export async function gradCommand(options: GradOptions, usage: (message: string)
   const model = await GradientModel.load(options.model, {
     taps,
     inputShape: x.dims.slice(1),
+    ...(options.layout ? { layout: options.layout } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
   });
   try {
@@ -77,13 +83,15 @@ export async function gradCommand(options: GradOptions, usage: (message: string)
         );
       }
     }
+    // A channels-last model takes (and gives its gradient) channels-last: channels-first input is transposed.
+    const images = imagesFor({ data: x.data, dims: x.dims }, model, '--input');
     const started = performance.now();
-    const out = await model.gradient(
-      { data: x.data, dims: x.dims },
-      { logitSeed: seed.data, ...(tapSeed ? { tapSeed: tapSeed.data } : {}) },
-    );
+    const out = await model.gradient(images, {
+      logitSeed: seed.data,
+      ...(tapSeed ? { tapSeed: tapSeed.data } : {}),
+    });
     const seconds = (performance.now() - started) / 1000;
-    writeNpy(options.out, { dims: x.dims, data: out.grad });
+    writeNpy(options.out, { dims: [...images.dims], data: out.grad });
     if (options.logitsOut !== undefined) writeNpy(options.logitsOut, { dims: [rows, k], data: out.logits });
     const logitsOut = options.logitsOut ? { logitsOut: options.logitsOut } : {};
     const summary = { rows, classes: k, neurons: model.neurons, out: options.out, ...logitsOut };

@@ -1,10 +1,17 @@
 // `nfp layers <model.onnx>`: every node output with its per-image shape and neuron count, so a
 // user can choose taps by name.
 import { Classifier } from '../model/index.js';
+import type { Layout } from '../model/index.js';
 import { formatTable } from './table.js';
 
-export async function layersCommand(model: string, options: { json?: boolean; inputShape?: number[] }): Promise<void> {
-  const classifier = await Classifier.load(model, options.inputShape ? { inputShape: options.inputShape } : {});
+export async function layersCommand(
+  model: string,
+  options: { json?: boolean; inputShape?: number[]; layout?: Layout },
+): Promise<void> {
+  const classifier = await Classifier.load(model, {
+    ...(options.inputShape ? { inputShape: options.inputShape } : {}),
+    ...(options.layout ? { layout: options.layout } : {}),
+  });
   try {
     const layers = await classifier.layers();
     if (options.json === true) {
@@ -12,7 +19,9 @@ export async function layersCommand(model: string, options: { json?: boolean; in
       return;
     }
     const auto = new Set(classifier.taps.map((t) => t.tensor));
-    const input = `${classifier.inputName} [N, ${classifier.inputShape.join(', ')}]`;
+    const batch = classifier.fixedBatch ?? 'N';
+    const shape = classifier.inputShape.join(', ');
+    const input = `${classifier.inputName} [${batch}, ${shape}] ${classifier.layout.toUpperCase()}`;
     process.stdout.write(
       `${classifier.source}  sha256 ${classifier.sha256.slice(0, 16)}…  input ${input}  ` +
         `${classifier.classes} classes\n\n`,

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../version.js';
 import { registerAttackCommand } from './attack.js';
 import { registerBankCommand } from './bank.js';
+import { registerCheckCommand } from './check.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDetectCommand } from './detect.js';
 import { registerEvaluateCommand } from './evaluate.js';
@@ -14,7 +15,8 @@ import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
 import { registerPredictCommand } from './predict.js';
-import { parseShape } from './parse.js';
+import type { Layout } from '../model/index.js';
+import { layoutOption, parseShape } from './parse.js';
 
 const program = new Command();
 program
@@ -29,6 +31,7 @@ program
       '\nExamples:',
       '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
       '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
+      '  $ nfp check model.onnx                  # whether a model works for predict, attack, fit and detect',
       '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
       '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
     ].join('\n'),
@@ -49,11 +52,13 @@ program
   .description('list the layers of a model with their output shapes and neuron counts, to choose taps')
   .option('--json', 'one JSON object per layer')
   .option('--input-shape <c,h,w>', 'input shape when the model leaves it symbolic', parseShape)
+  .addOption(layoutOption())
   .addHelpText('after', '\nExample:\n  $ nfp layers models/fmnist-cnn.onnx\n')
-  .action(async (model: string, options: { json?: boolean; inputShape?: number[] }) => {
+  .action(async (model: string, options: { json?: boolean; inputShape?: number[]; layout?: Layout }) => {
     await layersCommand(model, options);
   });
 
+registerCheckCommand(program);
 registerPredictCommand(program);
 registerGradCommand(program);
 registerAttackCommand(program);

@@ -8,7 +8,8 @@ import type { AttackSettings, Norm } from '../attacks/index.js';
 import type { ImageFormat } from '../data/index.js';
 import { ExperimentError } from '../experiment/index.js';
 import type { ImageReadOptions } from '../experiment/index.js';
-import { parseImageFormats, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
+import type { Layout } from '../model/index.js';
+import { layoutOption, parseImageFormats, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
 
 export interface AttackOptions {
   eps?: number;
@@ -39,11 +40,16 @@ export function attackSettingsOf(options: AttackOptions): AttackSettings {
 export interface ImageFlags {
   imageFormats?: ImageFormat[];
   firstFrame?: boolean;
+  layout?: Layout;
 }
 
-/** Adds --image-formats and --first-frame: what image files (and folders of them) may hold. */
+/**
+ * Adds --image-formats and --first-frame: what image files (and folders of them) may hold; and
+ * --layout: the model input's layout where its declared shape does not tell.
+ */
 export function addImageOptions(command: Command): Command {
   return command
+    .addOption(layoutOption())
     .option(
       '--image-formats <list>',
       'image formats to read, by content (default jpeg,png,webp; also gif, tiff, svg, heif)',
@@ -58,6 +64,11 @@ export function imageReadOptionsOf(options: ImageFlags): ImageReadOptions {
     ...(options.imageFormats !== undefined ? { formats: options.imageFormats } : {}),
     ...(options.firstFrame === true ? { firstFrame: true } : {}),
   };
+}
+
+/** The layout the flags give, if any, as options of the experiments and model loaders take it. */
+export function layoutOf(options: ImageFlags): { layout?: Layout } {
+  return options.layout !== undefined ? { layout: options.layout } : {};
 }
 
 /** Runs an action; an ExperimentError (a bad option) becomes commander's usage error, exit code 2. */

@@ -1,6 +1,6 @@
 // Parsers for the CLI's option values: each throws commander's InvalidArgumentError, which the
 // `nfp` program reports as bad usage (exit code 2).
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 import { attackNames } from '../attacks/index.js';
 import type { AttackName } from '../attacks/index.js';
@@ -179,4 +179,12 @@ export function parseAblation(value: string, previous: AblationSpec[] = []): Abl
     return n;
   });
   return [...previous, { parameter: parameter as Exclude<AblationParameter, 'taps'>, values }];
+}
+
+/** `--layout`: the model input's layout where its declared shape does not tell. */
+export function layoutOption(): Option {
+  return new Option(
+    '--layout <layout>',
+    "the model input's layout, nchw or nhwc (default: from its declared shape; data are converted to it)",
+  ).choices(['nchw', 'nhwc']);
 }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 
 import { predictExperiment } from '../experiment/index.js';
-import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import { addImageOptions, asUsage, imageReadOptionsOf, layoutOf } from './options.js';
 import type { ImageFlags } from './options.js';
 import { parsePositiveInt } from './parse.js';
 
@@ -49,6 +49,7 @@ export async function predictCommand(options: PredictOptions): Promise<void> {
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     image: imageReadOptionsOf(options),
+    ...layoutOf(options),
     ...(lines
       ? {
           onPrediction: ({ index, label, truth, logits }) => {

@@ -25,3 +25,5 @@ export { defaultImageFormats, defaultLimits, imageFormats } from './limits.js';
 export type { ImageFormat } from './limits.js';
 export { gatherImages, gatherRows, sliceImages } from './rows.js';
 export type { TensorFile } from './tensor-file.js';
+export { imagesForModel, layouts, toLayout } from './layout.js';
+export type { Layout } from './layout.js';

@@ -7,7 +7,7 @@ import { decodeBank, defaultDraws, readBank, writeBank } from '../bank/index.js'
 import type { Calibration, ConfidenceCalibration, KeyInput } from '../bank/index.js';
 import { gatherRows, sliceImages } from '../data/index.js';
 import { Classifier, activationChunkRows } from '../model/index.js';
-import type { ImageBatch, SessionSettings } from '../model/index.js';
+import type { ImageBatch, Layout, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
 import { thresholdFor } from './calibrate.js';
 import { combineConfidence, confidenceStatistic, fitConfidence } from './confidence.js';
@@ -59,6 +59,8 @@ export interface DetectorOptions extends SessionSettings {
    */
   publicKey?: KeyInput;
   batchSize?: number;
+  /** The model input's layout where its declared shape does not tell (default: detected). */
+  layout?: Layout;
 }
 
 export interface Detection {
@@ -273,7 +275,7 @@ export class FingerprintDetector {
    */
   async detect(input: DetectInput | DetectInput[], options: { explain?: boolean } = {}): Promise<Detection[]> {
     const explain = options.explain === true;
-    const { batch, names, failed } = await collectInputs(input, this.classifier.inputShape);
+    const { batch, names, failed } = await collectInputs(input, this.classifier.inputShape, this.classifier.layout);
     const rows = batch.dims[0]!;
     const out = await this.classifier.run(batch);
     const before = firstProblem(

@@ -1,12 +1,14 @@
 // What detect() takes, made into one batch: tensors ({ data, dims } or ONNX Runtime tensors, [N, C,
-// H, W] or [C, H, W]), image paths and encoded image bytes, alone or in an array. Each row keeps a
-// name for messages (input[2], or input[2] row 5 of a batch). An image that does not decode fails
-// only its own row (a placeholder row of zeros, reported); a tensor of the wrong type or shape is a
-// caller's bug and throws, naming the input.
+// H, W] or [C, H, W]; [N, H, W, C] or [H, W, C] for a channels-last model), image paths and encoded
+// image bytes (decoded and put in the model's layout), alone or in an array. Each row keeps a name
+// for messages (input[2], or input[2] row 5 of a batch). An image that does not decode fails only its
+// own row (a placeholder row of zeros, reported); a tensor of the wrong type or shape is a caller's
+// bug and throws, naming the input.
 import type * as ort from 'onnxruntime-node';
 
-import { decodeImage } from '../data/index.js';
-import type { ImageBatch } from '../model/index.js';
+import { decodeImage, toLayout } from '../data/index.js';
+import { toChannelsFirst } from '../model/index.js';
+import type { ImageBatch, Layout } from '../model/index.js';
 
 /** One image: an ONNX Runtime tensor or {data, dims} ([C,H,W] or [N,C,H,W], float32 in the model's input range), an
  * image file path, or encoded image bytes. */
@@ -20,7 +22,12 @@ export interface CollectedInputs {
   failed: Array<string | undefined>;
 }
 
-export async function collectInputs(input: DetectInput | DetectInput[], shape: number[]): Promise<CollectedInputs> {
+/** `shape` is the model's per-image shape in its `layout`; decoded images are given that layout. */
+export async function collectInputs(
+  input: DetectInput | DetectInput[],
+  shape: number[],
+  layout: Layout = 'nchw',
+): Promise<CollectedInputs> {
   const items = Array.isArray(input) ? input : [input];
   const per = shape.reduce((a, v) => a * v, 1);
   const parts: Float32Array[] = [];
@@ -32,7 +39,7 @@ export async function collectInputs(input: DetectInput | DetectInput[], shape: n
       const name = typeof item === 'string' ? `${where} (${item})` : where;
       names.push(name);
       try {
-        parts.push(await decodeForModel(item, shape, where));
+        parts.push(await decodeForModel(item, shape, layout, where));
         failed.push(undefined);
       } catch (error) {
         parts.push(new Float32Array(per));
@@ -72,13 +79,21 @@ export async function collectInputs(input: DetectInput | DetectInput[], shape: n
   return { batch: { data, dims: [rows, ...shape] }, names, failed };
 }
 
-/** An encoded image resized and cropped to the model's input, as torchvision's Resize + CenterCrop + ToTensor. */
-async function decodeForModel(item: string | Uint8Array, shape: number[], where: string): Promise<Float32Array> {
-  const [c, h, w] = shape as [number, number, number];
+/**
+ * An encoded image resized and cropped to the model's input, as torchvision's Resize + CenterCrop + ToTensor,
+ * then put in the model's layout.
+ */
+async function decodeForModel(
+  item: string | Uint8Array,
+  shape: number[],
+  layout: Layout,
+  where: string,
+): Promise<Float32Array> {
+  const [c, h, w] = toChannelsFirst(shape, layout) as [number, number, number];
   if (c !== 1 && c !== 3)
     throw new TypeError(`Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`);
   const image = await decodeImage(item, { channels: c, resize: Math.min(h, w), crop: h === w ? h : null });
   if (image.dims[2] !== h || image.dims[3] !== w)
     throw new RangeError(`the image resizes to ${image.dims[2]}x${image.dims[3]}, not the model's ${h}x${w}`);
-  return image.data;
+  return toLayout(image, 'nchw', layout).data;
 }

@@ -9,9 +9,11 @@ import type { Attack, AttackName, AttackResult, AttackSettings } from '../attack
 import { GradientModel } from '../autodiff/index.js';
 import { NpyWriter, writeNpy } from '../data/index.js';
 import type { ImageBatch } from '../data/index.js';
+import type { Layout } from '../model/index.js';
 import { SeededRandom } from '../random.js';
+import { requireModelFor } from './check.js';
 import type { ImageReadOptions, OpenData } from './data.js';
-import { isFolder, openData } from './data.js';
+import { dataForModel, isFolder, openData } from './data.js';
 import { defaultFit } from './defaults.js';
 import { ExperimentError } from './errors.js';
 import { checkOutPath } from './fit.js';
@@ -31,6 +33,11 @@ export interface AttackExperimentOptions {
   seed?: number;
   /** For image folders: formats accepted, animated images. */
   image?: ImageReadOptions;
+  /**
+   * The model input's layout where its declared shape does not tell (default: detected from it). A
+   * channels-last model's images are attacked, and written, channels-last.
+   */
+  layout?: Layout;
   /** adv.npy; <stem>.labels.npy, .predicted.npy, .success.npy (and .targets.npy) go beside it. */
   out: string;
   onProgress?: (done: number, total: number) => void;
@@ -39,6 +46,8 @@ export interface AttackExperimentOptions {
 export async function attackExperiment(options: AttackExperimentOptions): Promise<Record<string, unknown>> {
   const batchSize = checkAttackOptions(options);
   const attack = createAttack(options.attack, options.settings);
+  // The model first: one that cannot be attacked stops here, with every reason, before the data is read.
+  await requireModelFor(options.model, 'attack', options.data, options.layout ? { layout: options.layout } : {});
   const { data, model } = await openDataAndModel(options, batchSize);
   try {
     const plan = planTargets(options, data, model.classes);
@@ -88,10 +97,18 @@ async function openDataAndModel(
       ...(inputShape !== undefined ? { inputShape } : {}),
       batchSize: Math.min(batchSize, defaultFit.batchSize),
       maxInputValuesPerRun: defaultFit.inputValuesPerRun,
+      ...(options.layout ? { layout: options.layout } : {}),
     });
   const model = file === undefined ? await load() : await load(file.reader.dims.slice(1)).catch(whyNot(load, file));
   try {
-    return { data: file ?? (await openData(options.data, { ...common, inputShape: model.inputShape })), model };
+    const forModel = { inputShape: model.inputShape, layout: model.layout };
+    return {
+      data:
+        file !== undefined
+          ? dataForModel(file, model.inputShape, model.layout)
+          : await openData(options.data, { ...common, ...forModel }),
+      model,
+    };
   } catch (error) {
     await model.release();
     throw error;
@@ -108,12 +125,8 @@ function whyNot(load: (inputShape?: number[]) => Promise<GradientModel>, file: O
     if (own === undefined) throw error;
     const shape = own.inputShape;
     await own.release();
-    const dims = file.reader.dims.slice(1);
-    if (dims.some((d, i) => d !== shape[i]))
-      throw new ExperimentError(
-        `--data holds images [${dims.join(', ')}] but the model takes [${shape.join(', ')}]`,
-        '--data',
-      );
+    // Fails, naming both shapes, unless the images are the model's (or its channels-first form).
+    dataForModel(file, shape, own.layout);
     throw error;
   };
 }

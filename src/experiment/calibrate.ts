@@ -6,6 +6,8 @@
 import { readBank, writeBank } from '../bank/index.js';
 import type { Calibration, DataRecord } from '../bank/index.js';
 import { FingerprintDetector, defaultCalibration, defaultDraws } from '../detect/index.js';
+import { readImageInput } from '../model/index.js';
+import type { Layout } from '../model/index.js';
 import type { ImageReadOptions } from './data.js';
 import { openData, readRows } from './data.js';
 import type { OpenData } from './data.js';
@@ -28,6 +30,8 @@ export interface CalibrateExperimentOptions {
   drawsPerImage?: number;
   confidence?: boolean;
   image?: ImageReadOptions;
+  /** The model input's layout where its declared shape does not tell (default: detected from it). */
+  layout?: Layout;
   /** Where the calibrated bank goes (may be `bank`). */
   out: string;
 }
@@ -48,8 +52,10 @@ export async function calibrateExperiment(options: CalibrateExperimentOptions): 
   if (options.heldOut === true && options.limit !== undefined)
     throw new ExperimentError('Expected --held-out or --limit but received both', '--limit');
   const bank = readBank(options.bank);
+  const layout = (await readImageInput(options.model, options.layout)).layout;
   const data = await openData(options.data, {
     inputShape: bank.header.model.inputShape,
+    layout,
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
     ...(options.image !== undefined ? { image: options.image } : {}),
   });
@@ -59,6 +65,7 @@ export async function calibrateExperiment(options: CalibrateExperimentOptions): 
     draws: options.draws ?? defaultDraws,
     confidence: options.confidence === true,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    layout,
   });
   try {
     // The detector calibrates on one batch: the images of the file are held, and their activations.

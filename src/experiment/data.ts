@@ -1,14 +1,16 @@
 // Labelled images for an experiment: a file or folder the CLI names (IDX, .npy, image folder) with
 // its labels, opened by its header and read in batches (so that memory depends on the batch, not on
 // the file), or loaded whole when an experiment needs every image at once; cut to a limit, and split
-// into row ranges by position.
+// into row ranges by position. Images come out in the model's layout: a channels-last model's are
+// transposed from the channels-first rows the loaders give (or taken as they are when the file holds
+// them channels-last already).
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
-import { loadLabelFile, openTensorFile, sliceImages } from '../data/index.js';
-import type { ImageBatch, ImageFormat, TensorReader } from '../data/index.js';
-import { Classifier } from '../model/index.js';
+import { imagesForModel, loadLabelFile, openTensorFile, sliceImages, toLayout } from '../data/index.js';
+import type { ImageBatch, ImageFormat, Layout } from '../data/index.js';
+import { Classifier, toChannelsFirst } from '../model/index.js';
 import { ExperimentError } from './errors.js';
 
 export interface LabelledData {
@@ -35,16 +37,32 @@ export interface OpenDataOptions {
   limit?: number;
   /** Fail unless labels are known (attacks and fits need them). */
   requireLabels?: boolean;
-  /** The model's input [C, H, W]: folders are decoded to it, tensor files must have it. */
+  /**
+   * The model's per-image input in its `layout` ([C, H, W], or [H, W, C] channels-last): folders are
+   * decoded to it, tensor files must have it (a channels-last model's also channels-first, transposed).
+   */
   inputShape?: readonly number[];
+  /** The layout of `inputShape` (default 'nchw'). */
+  layout?: Layout;
   image?: ImageReadOptions;
   /** What messages call the data (default '--data', the option that names it). */
   name?: string;
 }
 
+/** Rows of opened data, in the model's layout, and where they start in the data. */
+export type DataBatch = ImageBatch & { from: number };
+
+/** Opened data: its dims (in the model's layout once checked against a model), its rows as asked for. */
+export interface DataReader {
+  readonly dims: readonly number[];
+  readonly labels?: Int32Array;
+  /** Rows [from, to) in order (default all), at most `size` at a time. */
+  batches(size: number, range?: { from?: number; to?: number }): AsyncGenerator<DataBatch>;
+}
+
 /** An experiment's data, opened: its reader, its labels if known, and how many rows are used. */
 export interface OpenData {
-  reader: TensorReader;
+  reader: DataReader;
   labels?: Int32Array;
   /** Rows used: all, or the first `limit`. */
   rows: number;
@@ -60,24 +78,49 @@ const readBatch = 4096;
  */
 export async function openData(path: string, options: OpenDataOptions = {}): Promise<OpenData> {
   const shape = options.inputShape;
+  const layout = options.layout ?? 'nchw';
   const reader = await openTensorFile(path, {
-    ...(shape !== undefined ? imageOptionsFor(shape) : {}),
+    ...(shape !== undefined ? imageOptionsFor(toChannelsFirst(shape, layout)) : {}),
     ...options.image,
   });
   const total = reader.dims[0];
   const name = options.name ?? '--data';
-  if (shape !== undefined && reader.dims.slice(1).some((d, i) => d !== shape[i]))
-    throw new ExperimentError(
-      `${name} holds images [${reader.dims.slice(1).join(', ')}] but the model takes [${shape.join(', ')}]`,
-      name,
-    );
   const labels = options.labels !== undefined ? loadLabelFile(options.labels) : reader.labels;
   if (labels === undefined && options.requireLabels === true)
     throw new ExperimentError(`${path} carries no labels: pass --labels`, '--labels');
   if (labels !== undefined && labels.length !== total)
     throw new ExperimentError(`--labels has ${labels.length} labels but --data has ${total} images`, '--labels');
   const rows = options.limit === undefined ? total : Math.min(options.limit, total);
-  return { reader, ...(labels && { labels: labels.subarray(0, rows) }), rows, source: basename(path) };
+  const data: OpenData = { reader, ...(labels && { labels: labels.subarray(0, rows) }), rows, source: basename(path) };
+  return shape === undefined ? data : dataForModel(data, shape, layout, name);
+}
+
+/**
+ * Opened data as a model with per-image `shape` in `layout` takes it: as it is when its images have
+ * that shape, transposed batch by batch when they are the channels-first form of a channels-last
+ * model's; anything else is a usage error naming both shapes.
+ */
+export function dataForModel(data: OpenData, shape: readonly number[], layout: Layout, name = '--data'): OpenData {
+  const [total, ...per] = data.reader.dims;
+  const same = (s: readonly number[]) => s.length === shape.length && s.every((d, i) => d === shape[i]);
+  if (same(per)) return data;
+  if (layout === 'nhwc' && per.length === 3 && same([per[1]!, per[2]!, per[0]!])) {
+    const inner = data.reader;
+    const reader: DataReader = {
+      dims: [total!, ...shape],
+      ...(inner.labels && { labels: inner.labels }),
+      async *batches(size, range) {
+        for await (const batch of inner.batches(size, range))
+          yield { ...toLayout(batch, 'nchw', 'nhwc'), from: batch.from };
+      },
+    };
+    return { ...data, reader };
+  }
+  const channelsFirst = layout === 'nhwc' ? ` (or [${toChannelsFirst(shape, layout).join(', ')}])` : '';
+  throw new ExperimentError(
+    `${name} holds images [${per.join(', ')}] but the model takes [${shape.join(', ')}]${channelsFirst}`,
+    name,
+  );
 }
 
 /**
@@ -104,11 +147,17 @@ export function imageOptionsFor(inputShape: readonly number[]): {
  */
 export async function loadLabelled(
   path: string,
-  options: { labels?: string; limit?: number; image?: ImageReadOptions; inputShape?: readonly number[] } = {},
+  options: {
+    labels?: string;
+    limit?: number;
+    image?: ImageReadOptions;
+    inputShape?: readonly number[];
+    layout?: Layout;
+  } = {},
 ): Promise<LabelledData> {
   const data = await openData(path, { ...options, requireLabels: true });
-  const [total, c, h, w] = data.reader.dims;
-  const per = c * h * w;
+  const [total, ...shape] = data.reader.dims as [number, ...number[]];
+  const per = shape.reduce((a, b) => a * b, 1);
   const images = new Float32Array(data.rows * per);
   const hash = createHash('sha256');
   for await (const batch of data.reader.batches(readBatch)) {
@@ -117,7 +166,7 @@ export async function loadLabelled(
     if (keep > 0) images.set(batch.data.subarray(0, keep * per), batch.from * per);
   }
   return {
-    images: { data: images, dims: [data.rows, c, h, w] },
+    images: { data: images, dims: [data.rows, ...shape] },
     labels: data.labels!,
     source: data.source,
     digest: hash.digest('hex'),
@@ -126,19 +175,38 @@ export async function loadLabelled(
 }
 
 /**
- * As loadLabelled, for `model`: a folder of images is decoded to the model's input [C, H, W] (so the
- * model's header is read first); a tensor file keeps its own shape, which the model then takes.
+ * As loadLabelled, for `model`: a folder of images is decoded to the model's input (so the model's
+ * header is read first), in its layout; a tensor file keeps its own shape, which the model then takes
+ * (imagesFor puts it in the model's layout).
  */
 export async function loadLabelledFor(
   model: string,
   path: string,
-  options: { labels?: string; limit?: number; image?: ImageReadOptions } = {},
+  options: { labels?: string; limit?: number; image?: ImageReadOptions; layout?: Layout } = {},
 ): Promise<LabelledData> {
-  if (!(await isFolder(path))) return loadLabelled(path, options);
-  const classifier = await Classifier.load(model, { taps: [] });
+  const { layout: asked, ...rest } = options;
+  if (!(await isFolder(path))) return loadLabelled(path, rest);
+  const classifier = await Classifier.load(model, { taps: [], ...(asked ? { layout: asked } : {}) });
   const inputShape = [...classifier.inputShape];
+  const layout = classifier.layout;
   await classifier.release();
-  return loadLabelled(path, { ...options, inputShape });
+  return loadLabelled(path, { ...rest, inputShape, layout });
+}
+
+/**
+ * Images as `model` takes them: as they are, or transposed to a channels-last model's layout from the
+ * channels-first images the loaders give; any other shape is a usage error naming both.
+ */
+export function imagesFor(
+  images: ImageBatch,
+  model: { inputShape: readonly number[]; layout?: Layout },
+  name = '--data',
+): ImageBatch {
+  try {
+    return imagesForModel(images, model.inputShape, model.layout ?? 'nchw', name);
+  } catch (error) {
+    throw error instanceof RangeError ? new ExperimentError(error.message, name) : error;
+  }
 }
 
 export function isFolder(path: string): Promise<boolean> {
@@ -150,11 +218,11 @@ export function isFolder(path: string): Promise<boolean> {
 
 /** Every used row of opened data as one batch (for the steps that take a whole batch). */
 export async function readRows(data: OpenData): Promise<ImageBatch> {
-  const [, c, h, w] = data.reader.dims;
-  const images = new Float32Array(data.rows * c * h * w);
-  for await (const batch of data.reader.batches(readBatch, { to: data.rows }))
-    images.set(batch.data, batch.from * c * h * w);
-  return { data: images, dims: [data.rows, c, h, w] };
+  const [, ...shape] = data.reader.dims;
+  const per = shape.reduce((a, b) => a * b, 1);
+  const images = new Float32Array(data.rows * per);
+  for await (const batch of data.reader.batches(readBatch, { to: data.rows })) images.set(batch.data, batch.from * per);
+  return { data: images, dims: [data.rows, ...shape] };
 }
 
 /** The first `limit` rows (the digest stays the whole data's, so banks still recognise it). */

@@ -5,10 +5,11 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { DataFormatError, decodeImage, imageExtensions, isGzip, isNpy } from '../data/index.js';
-import type { ImageBatch, TensorReader } from '../data/index.js';
+import { DataFormatError, decodeImage, imageExtensions, isGzip, isNpy, toLayout } from '../data/index.js';
+import type { ImageBatch, Layout } from '../data/index.js';
 import type { Detection, FingerprintDetector } from '../detect/index.js';
-import type { ImageReadOptions } from './data.js';
+import { toChannelsFirst } from '../model/index.js';
+import type { DataReader, ImageReadOptions } from './data.js';
 import { imageOptionsFor, openData } from './data.js';
 import { ExperimentError } from './errors.js';
 
@@ -42,18 +43,19 @@ export async function* detectFiles(
   if (!(Number.isSafeInteger(batchSize) && batchSize >= 1))
     throw new ExperimentError(`Expected a positive integer for --batch-size but received ${batchSize}`, '--batch-size');
   const shape = detector.classifier.inputShape;
-  const planned: Array<{ input: string; reader?: TensorReader }> = [];
+  const layout = detector.classifier.layout;
+  const planned: Array<{ input: string; reader?: DataReader }> = [];
   for (const input of await expandInputs(options.inputs)) {
     const reader = (await isTensorFile(input))
-      ? (await openData(input, { inputShape: shape, name: input })).reader
+      ? (await openData(input, { inputShape: shape, layout, name: input })).reader
       : undefined;
     planned.push({ input, ...(reader && { reader }) });
   }
   const explain = options.explain === true;
-  const imageOptions = { ...imageOptionsFor(shape), ...options.image };
+  const imageOptions = { ...imageOptionsFor(toChannelsFirst(shape, layout)), ...options.image };
   for (const { input, reader } of planned) {
     const batches: AsyncIterable<ImageBatch & { from: number }> =
-      reader?.batches(batchSize) ?? oneImage(input, imageOptions, shape);
+      reader?.batches(batchSize) ?? oneImage(input, imageOptions, shape, layout);
     for await (const batch of batches) {
       const detections = await detector.detect({ data: batch.data, dims: batch.dims }, { explain });
       for (const [r, detection] of detections.entries()) yield { input, index: batch.from + r, detection };
@@ -65,15 +67,17 @@ async function* oneImage(
   input: string,
   options: ReturnType<typeof imageOptionsFor> & ImageReadOptions,
   shape: readonly number[],
+  layout: Layout,
 ): AsyncGenerator<ImageBatch & { from: number }> {
   const image = await decodeImage(input, options);
-  if (image.dims.slice(1).some((d, i) => d !== shape[i]))
+  const want = toChannelsFirst(shape, layout);
+  if (image.dims.slice(1).some((d, i) => d !== want[i]))
     throw new DataFormatError(
       input,
-      `decodes to [${image.dims.slice(1).join(', ')}] but the model takes [${shape.join(', ')}] ` +
+      `decodes to [${image.dims.slice(1).join(', ')}] but the model takes [${want.join(', ')}] ` +
         '(a non-square input needs images of its aspect ratio)',
     );
-  yield { ...image, from: 0 };
+  yield { ...toLayout(image, 'nchw', layout), from: 0 };
 }
 
 /** Tensor files say so in their first bytes (.npy magic, IDX's 00 00, gzip); anything else is an image. */

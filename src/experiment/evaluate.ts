@@ -23,9 +23,11 @@ import {
 } from '../eval/index.js';
 import type { AblationSpec, AdversarialSet, Evaluation, EvaluationAttack } from '../eval/index.js';
 import type { BaselineEvaluation, BaselineName } from '../baselines/index.js';
+import type { Layout } from '../model/index.js';
 import { baselineExperiment, checkBaselineRequest } from './baselines.js';
+import { requireModelFor } from './check.js';
 import type { ImageReadOptions, LabelledData } from './data.js';
-import { loadLabelledFor, rowsOf } from './data.js';
+import { imagesFor, loadLabelledFor, rowsOf } from './data.js';
 import { defaultEvaluationAttacks, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 
@@ -38,6 +40,8 @@ export interface EvaluateExperimentOptions {
   labels?: string;
   /** What image files (in a folder of class folders) may hold. */
   image?: ImageReadOptions;
+  /** The model input's layout where its declared shape does not tell (default: detected from it). */
+  layout?: Layout;
   attacks?: readonly AttackName[];
   /** Attack settings; eps defaults to the first bank's PGD eps. */
   attack?: AttackSettings;
@@ -75,6 +79,14 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   if (ablate.length > 0 && banks.length > 1)
     throw new ExperimentError(`--ablate takes one --bank but received ${banks.length}`, '--ablate');
   const attacks = options.attackSpecs ?? attacksFor(options, banks[0]!.bank);
+  const layout = options.layout ? { layout: options.layout } : {};
+  // The model first: one that cannot be attacked stops here, with every reason, before the data is read.
+  await requireModelFor(
+    options.model,
+    'attack',
+    typeof options.data === 'string' ? options.data : options.data.images,
+    layout,
+  );
   const data =
     typeof options.data === 'string' ? await loadLabelledFor(options.model, options.data, options) : options.data;
   const split = heldOutRows(banks, data);
@@ -82,13 +94,21 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   if (baselines.length > 0) checkBaselineRequest(baselines, banks[0]!.bank, data);
   let peers: BaselineEvaluation | undefined;
   if (ablate.length > 0) await checkAblationRequest(options.model, banks[0]!.bank, ablate, data);
-  const images = rowsOf(data.images, split.start, data.images.dims[0]!);
   const labels = data.labels.subarray(split.start);
   const attackModel = await GradientModel.load(options.model, {
     taps: [],
     inputShape: data.images.dims.slice(1),
     batchSize: fitBatchSize(data.images.dims.slice(1)),
+    ...layout,
   });
+  let all: LabelledData['images'];
+  try {
+    all = imagesFor(data.images, attackModel);
+  } catch (error) {
+    await attackModel.release();
+    throw error;
+  }
+  const images = rowsOf(all, split.start, all.dims[0]!);
   const names = reportNames(banks.map((b) => b.label));
   const adversarial = new Map<string, AdversarialSet>();
   const result: EvaluateExperimentResult = { evaluations: [], reports: [] };
@@ -99,6 +119,7 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
         model: options.model,
         bank,
         ...(options.draws !== undefined ? { draws: options.draws } : {}),
+        ...layout,
       });
       try {
         const shared = {
@@ -122,7 +143,7 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
             model: options.model,
             bank,
             specs: ablate,
-            data: data.images,
+            data: all,
             dataLabels: data.labels,
             ...shared,
             ...(options.draws !== undefined ? { draws: options.draws } : {}),

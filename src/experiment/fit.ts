@@ -21,9 +21,10 @@ import {
 import type { AttackFamily, AttackMode, BuildProgress, FingerprintBank, ScreenSettings } from '../bank/index.js';
 import { FingerprintDetector, defaultCalibration, defaultDraws } from '../detect/index.js';
 import { cardPath, cardTaps, defaultActivationBytes, neuronBudget } from '../model/index.js';
-import type { TapSpec } from '../model/index.js';
+import type { Layout, TapSpec } from '../model/index.js';
+import { requireModelFor } from './check.js';
 import type { ImageReadOptions, LabelledData } from './data.js';
-import { loadLabelledFor, rowsOf } from './data.js';
+import { imagesFor, loadLabelledFor, rowsOf } from './data.js';
 import { defaultFit, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 import type { Shard } from './shard.js';
@@ -42,6 +43,8 @@ export interface FitExperimentOptions {
   attacks?: readonly AttackName[];
   attack?: AttackSettings;
   taps?: TapSpec;
+  /** The model input's layout where its declared shape does not tell (default: detected from it). */
+  layout?: Layout;
   /** Activation memory one class's screen may hold, which sets the neuron budget of 'wide' taps (bytes). */
   activationBytes?: number;
   screen?: Partial<ScreenSettings>;
@@ -99,6 +102,21 @@ export async function fitExperiment(
 ): Promise<{ bank: FingerprintBank; summary: FitSummary }> {
   checkFitOptions(options);
   const started = performance.now();
+  const attackNames = options.attacks ?? defaultFit.attacks;
+  const cleanPerClass = options.cleanPerClass ?? defaultImagesPerClass.clean;
+  const attackedPerClass = options.attackedPerClass ?? defaultImagesPerClass.attacked;
+  const layout = options.layout ? { layout: options.layout } : {};
+  // The model first: one that cannot be fitted stops here, with every reason, before the data is read.
+  await requireModelFor(options.model, 'fit', typeof options.data === 'string' ? options.data : options.data.images, {
+    ...layout,
+    ...(options.taps !== undefined ? { taps: options.taps } : {}),
+    fit: {
+      families: attackNames.length,
+      cleanPerClass,
+      attackedPerClass,
+      attackBatch: options.batchSize ?? defaultFit.batchSize,
+    },
+  });
   const data =
     typeof options.data === 'string' ? await loadLabelledFor(options.model, options.data, options) : options.data;
   const rows = data.images.dims[0]!;
@@ -107,7 +125,6 @@ export async function fitExperiment(
   const calibrateRows = Math.floor(rows * (options.calibrateShare ?? defaultFit.calibrateShare));
   const fitRows = rows - calibrateRows;
   const sharded = options.classes !== undefined || options.shard !== undefined;
-  const attackNames = options.attacks ?? defaultFit.attacks;
   const families: AttackFamily[] = createAttacks([...attackNames], options.attack ?? {}).map(
     ({ name, attack, settings }) => ({
       name,
@@ -115,8 +132,6 @@ export async function fitExperiment(
       settings: { ...settings },
     }),
   );
-  const cleanPerClass = options.cleanPerClass ?? defaultImagesPerClass.clean;
-  const attackedPerClass = options.attackedPerClass ?? defaultImagesPerClass.attacked;
   const activationBytes = options.activationBytes ?? defaultActivationBytes;
   const screenRows = cleanPerClass + families.length * attackedPerClass;
   const model = await GradientModel.load(options.model, {
@@ -125,12 +140,15 @@ export async function fitExperiment(
     ...(options.seed !== undefined ? { tapSeed: options.seed } : {}),
     inputShape: data.images.dims.slice(1),
     batchSize: options.batchSize ?? fitBatchSize(data.images.dims.slice(1)),
+    ...layout,
   });
   let bank: FingerprintBank;
   let classes = options.classes;
   const checkpoints = options.checkpoints !== undefined ? new CheckpointFolder(options.checkpoints) : undefined;
+  let images: LabelledData['images'];
   try {
     checkAgainstModel(options, model);
+    images = imagesFor(data.images, model);
     if (options.shard !== undefined) classes = shardClasses(options.shard, model.classes);
     options.onMessage?.(describeTapPlan(model, options.model, screenRows, activationBytes));
     const mode = options.attackMode ?? defaultFit.attackMode;
@@ -141,7 +159,7 @@ export async function fitExperiment(
       );
     bank = await buildBank({
       model,
-      images: rowsOf(data.images, 0, fitRows),
+      images: rowsOf(images, 0, fitRows),
       labels: data.labels.subarray(0, fitRows),
       families,
       ...(classes !== undefined ? { classes } : {}),
@@ -164,7 +182,7 @@ export async function fitExperiment(
   } finally {
     await model.release();
   }
-  if (calibrateRows > 0 && !sharded) bank = await calibrateBank(options, bank, rowsOf(data.images, fitRows, rows));
+  if (calibrateRows > 0 && !sharded) bank = await calibrateBank(options, bank, rowsOf(images, fitRows, rows));
   if (options.out !== undefined) writeBank(options.out, bank);
   const summary = fitSummary(options, bank, model, fitRows, sharded ? 0 : calibrateRows, started);
   return {
@@ -250,6 +268,7 @@ async function calibrateBank(options: FitExperimentOptions, bank: FingerprintBan
     confidence: options.confidence === true,
     // A seeded fit calibrates with seeded draws, so that it is reproducible as a whole (nfp bank calibrate --seed).
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.layout ? { layout: options.layout } : {}),
   });
   try {
     await detector.calibrate(images, { fpr: options.fpr ?? defaultCalibration.fpr });

@@ -25,3 +25,15 @@ export { defaultPredictBatch, predictExperiment } from './predict.js';
 export type { Prediction, PredictExperimentOptions, PredictSummary } from './predict.js';
 export { evaluationSummary, significant } from './summary.js';
 export type { EvaluationSummary } from './summary.js';
+export {
+  checkModel,
+  fitDefaults,
+  fitMemory,
+  groupedProblems,
+  ModelCheckError,
+  purposes,
+  requireModel,
+} from './check.js';
+export type { CheckOptions, FitMemory, FitSize, ModelCheck, Purpose } from './check.js';
+export { dataForModel, imagesFor } from './data.js';
+export type { DataBatch, DataReader } from './data.js';

@@ -2,6 +2,7 @@
 // the batch, not on the file), one prediction per image handed to the caller as it is made, and a
 // summary with the accuracy when labels are known. Options are checked before the model runs.
 import { Classifier } from '../model/index.js';
+import type { Layout } from '../model/index.js';
 import type { ImageReadOptions } from './data.js';
 import { openData } from './data.js';
 import { ExperimentError } from './errors.js';
@@ -14,6 +15,8 @@ export interface PredictExperimentOptions {
   /** Images per inference call, and per read of the data (default 64). */
   batchSize?: number;
   image?: ImageReadOptions;
+  /** The model input's layout where its declared shape does not tell (default: detected from it). */
+  layout?: Layout;
   /** Each image's prediction, in order, as soon as its batch is classified. */
   onPrediction?: (prediction: Prediction) => void;
 }
@@ -46,13 +49,18 @@ export async function predictExperiment(options: PredictExperimentOptions): Prom
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
       throw new ExperimentError(`Expected a positive integer for ${option} but received ${value}`, option);
   }
-  const classifier = await Classifier.load(options.model, { taps: [], batchSize });
+  const classifier = await Classifier.load(options.model, {
+    taps: [],
+    batchSize,
+    ...(options.layout ? { layout: options.layout } : {}),
+  });
   try {
     const data = await openData(options.data, {
       ...(options.labels !== undefined ? { labels: options.labels } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(options.image !== undefined ? { image: options.image } : {}),
       inputShape: classifier.inputShape,
+      layout: classifier.layout,
     });
     const { labels } = data;
     const started = performance.now();

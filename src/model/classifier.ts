@@ -1,6 +1,8 @@
 // Classifier: an ONNX image classifier run through ONNX Runtime with activation taps. One
-// session, reused; inputs of any batch size are split into chunks; the tapped outputs are
-// concatenated into one activation matrix [B x N] ready for the native kernels.
+// session, reused; inputs of any batch size are split into chunks (padded to the model's batch
+// size when it fixes one); the tapped outputs are concatenated into one activation matrix [B x N]
+// ready for the native kernels. Images come in the model's own layout (channels first or last), and
+// the logits are taken before a trailing Softmax / LogSoftmax (signature.ts).
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -11,8 +13,11 @@ import type { ImageBatch } from '../data/index.js';
 import { cardTaps } from './card.js';
 import { probeLayers } from './layers.js';
 import type { LayerInfo } from './layers.js';
-import { decodeModel, ModelFormatError, realInputs, sha256, shapeOf, withExtraOutputs } from './onnx.js';
+import type { Layout } from '../data/layout.js';
+import { decodeModel, sha256, shapeOf, withExtraOutputs } from './onnx.js';
 import type { Graph } from './onnx-schema.js';
+import { SignatureError, imageInput, logitsOutput, toChannelsFirst } from './signature.js';
+import type { ImageInput, OutputKind } from './signature.js';
 import { createSession } from './session.js';
 import type { SessionSettings } from './session.js';
 import { copyTapOutputs, layoutTaps, tapRunRows } from './tap-layout.js';
@@ -44,8 +49,13 @@ export interface ClassifierOptions extends SessionSettings {
   /** Images per ONNX Runtime call (default 32). */
   batchSize?: number;
   preprocess?: Preprocess;
-  /** [C, H, W], required only when the model leaves them symbolic. */
+  /**
+   * The per-image shape in the model's layout ([C, H, W], or [H, W, C] channels-last), required only
+   * where the model leaves it symbolic; a channels-last model also accepts it channels-first.
+   */
   inputShape?: number[];
+  /** The input's layout, where its declared shape does not tell (default: detected from the shape). */
+  layout?: Layout;
 }
 
 export interface ClassifierOutput {
@@ -83,9 +93,15 @@ export class Classifier {
     readonly source: string,
     readonly sha256: string,
     readonly inputName: string,
-    /** [C, H, W] */
+    /** Per-image shape in the model's layout: [C, H, W], or [H, W, C] for a channels-last model. */
     readonly inputShape: number[],
+    readonly layout: Layout,
+    /** The batch size the model fixes, or undefined for a free batch axis. */
+    readonly fixedBatch: number | undefined,
+    /** The logits tensor: the first output, or the input of its trailing Softmax / LogSoftmax. */
     readonly logitsName: string,
+    /** What the model's first output holds. */
+    readonly outputKind: OutputKind,
     readonly classes: number,
     readonly taps: TapLayout[],
     readonly neurons: number,
@@ -111,29 +127,21 @@ export class Classifier {
     }
     const parsed = decodeModel(bytes, source);
     const graph = parsed.graph;
-    const inputs = realInputs(graph);
-    if (inputs.length !== 1) {
-      throw new ClassifierError(
-        `${source}: expected one image input but the model ` +
-          `has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`,
-      );
+    let input: ImageInput;
+    let out: ReturnType<typeof logitsOutput>;
+    try {
+      input = imageInput(graph, source, options.layout);
+      out = logitsOutput(graph, source);
+    } catch (error) {
+      throw error instanceof SignatureError ? new ClassifierError(error.message) : error;
     }
-    const input = inputs[0]!;
-    const declared = shapeOf(input) ?? [];
-    const inputShape = options.inputShape ?? declared.slice(1).map((d) => (typeof d === 'number' ? d : NaN));
-    if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
-      throw new ClassifierError(
-        `${source}: input '${input.name}' has shape ` +
-          `[${declared.join(', ')}]; expected [batch, C, H, W] with fixed C, H, W (pass inputShape for symbolic ones)`,
-      );
-    }
-    const logitsName = graph.output?.[0]?.name;
-    if (logitsName === undefined) throw new ModelFormatError(`${source}: the graph has no outputs`);
+    const inputShape = resolveInputShape(input, options.inputShape, source);
+    const logitsName = out.logits;
     const declaredLogits = shapeOf(graph.output![0]!);
     if (declaredLogits !== undefined && declaredLogits.length !== 2) {
       throw new ClassifierError(
         `${source} is not a classifier: its first output ` +
-          `'${logitsName}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`,
+          `'${out.output}' has shape [${declaredLogits.join(', ')}], expected [batch, classes]`,
       );
     }
     const plan = planTaps(options, model);
@@ -141,7 +149,7 @@ export class Classifier {
     const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
     const tapped = withExtraOutputs(
       bytes,
-      tapTensors.filter((t) => !graphOutputs.has(t)),
+      [...new Set([logitsName, ...tapTensors])].filter((t) => !graphOutputs.has(t)),
     );
     const settings: SessionSettings = {
       ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
@@ -150,16 +158,22 @@ export class Classifier {
     };
     const session = await createSession(tapped, settings);
     // A probe run learns each tap's size and checks that the first output is [batch, classes].
-    const pixels = new Float32Array(inputShape.reduce((a, b) => a * b, 1)).fill(0.5);
-    const probe = await session.run({ [input.name]: new ort.Tensor('float32', pixels, [1, ...inputShape]) }, [
+    // A model that fixes its batch size is probed (and run) at that size.
+    const probeRows = input.batch ?? 1;
+    const pixels = new Float32Array(probeRows * inputShape.reduce((a, b) => a * b, 1)).fill(0.5);
+    const probe = await session.run({ [input.name]: new ort.Tensor('float32', pixels, [probeRows, ...inputShape]) }, [
       logitsName,
       ...tapTensors,
     ]);
     const logits = probe[logitsName]!;
     if (logits.dims.length !== 2 || logits.type !== 'float32') {
       await session.release();
+      const which =
+        out.kind === 'logits'
+          ? 'its first output'
+          : `the input of its final ${out.kind === 'probabilities' ? 'Softmax' : 'LogSoftmax'}`;
       throw new ClassifierError(
-        `${source} is not a classifier: its first output ` +
+        `${source} is not a classifier: ${which} ` +
           `'${logitsName}' is ${logits.type} of shape [${logits.dims.join(', ')}], expected float32 [batch, classes]`,
       );
     }
@@ -168,6 +182,7 @@ export class Classifier {
       layout = layoutTaps(probe, tapTensors, {
         lenient: plan.rule === 'wide',
         budget: plan.budget,
+        rows: probeRows,
         logits: logitsName,
         ...(options.tapSeed !== undefined ? { seed: options.tapSeed } : {}),
         ...(plan.requests ? { requests: plan.requests } : {}),
@@ -184,11 +199,12 @@ export class Classifier {
       sampled: taps.filter((t) => t.sample !== undefined).length,
       skipped: layout.skipped,
     };
-    const batchSize = options.batchSize ?? 32;
-    if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new ClassifierError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    if (options.batchSize !== undefined && (!Number.isInteger(options.batchSize) || options.batchSize < 1))
+      throw new ClassifierError(`Expected a positive integer for batchSize but received ${options.batchSize}`);
+    // A model that fixes its batch size runs at that size (the last chunk padded).
+    const batchSize = input.batch ?? options.batchSize ?? 32;
     if (options.preprocess) {
-      const c = inputShape[0]!;
+      const c = toChannelsFirst(inputShape, input.layout)[0]!;
       const { mean, std } = options.preprocess;
       if (mean.length !== c || std.length !== c || std.some((s) => !(s > 0))) {
         throw new ClassifierError(
@@ -201,7 +217,10 @@ export class Classifier {
       sha256(bytes),
       input.name,
       inputShape,
+      input.layout,
+      input.batch,
       logitsName,
+      out.kind,
       Number(logits.dims[1]),
       taps,
       offset,
@@ -217,17 +236,21 @@ export class Classifier {
 
   /** Every node output with its per-image shape (one probe run; for `nfp layers`). */
   async layers(): Promise<LayerInfo[]> {
-    return probeLayers(this.bytes, this.graph, { name: this.inputName, shape: this.inputShape }, this.settings);
+    return probeLayers(this.bytes, this.graph, { name: this.inputName, shape: this.inputShape }, this.settings, {
+      batch: this.fixedBatch ?? 1,
+    });
   }
 
   /**
-   * Runs the model on NCHW images: logits, predicted labels and the tapped activation matrix.
+   * Runs the model on images in its layout (NCHW, or NHWC channels-last): logits, predicted labels and the
+   * tapped activation matrix.
    * `{ activations: false }` fetches the logits only (the activation matrix comes back empty).
    */
   async run(images: ImageBatch | ort.Tensor, options: { activations?: boolean } = {}): Promise<ClassifierOutput> {
     const { data, dims } = this.checkInput(images);
     const rows = dims[0]!;
     const perImage = this.inputShape[0]! * this.inputShape[1]! * this.inputShape[2]!;
+    const fixed = this.fixedBatch;
     const taps = options.activations === false ? [] : this.taps;
     const logits = new Float32Array(rows * this.classes);
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
@@ -237,12 +260,17 @@ export class Classifier {
       const n = Math.min(chunk, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);
       if (this.preprocess) x = this.normalize(x);
+      if (fixed !== undefined && n < fixed) {
+        const padded = new Float32Array(fixed * perImage);
+        padded.set(x);
+        x = padded;
+      }
       const result = await this.session.run(
-        { [this.inputName]: new ort.Tensor('float32', x, [n, ...this.inputShape]) },
+        { [this.inputName]: new ort.Tensor('float32', x, [fixed ?? n, ...this.inputShape]) },
         outputs,
       );
-      logits.set(result[this.logitsName]!.data as Float32Array, start * this.classes);
-      copyTapOutputs(result, taps, n, this.neurons, activations, start);
+      logits.set((result[this.logitsName]!.data as Float32Array).subarray(0, n * this.classes), start * this.classes);
+      copyTapOutputs(result, taps, n, this.neurons, activations, start, fixed ?? n);
     }
     return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
   }
@@ -266,8 +294,10 @@ export class Classifier {
       !Number.isInteger(dims[0]) ||
       dims[0]! < 0
     ) {
+      const other = this.layout === 'nhwc' ? `; images [N, ${want[2]}, ${want[0]}, ${want[1]}] go in by toLayout` : '';
       throw new ClassifierError(
-        `Expected input of shape [N, ${want.join(', ')}] for ${this.source} but received [${dims.join(', ')}]`,
+        `Expected input of shape [N, ${want.join(', ')}] (${this.layout.toUpperCase()}) for ${this.source} but ` +
+          `received [${dims.join(', ')}]${other}`,
       );
     }
     const expected = dims.reduce((a, b) => a * b, 1);
@@ -281,15 +311,42 @@ export class Classifier {
 
   private normalize(x: Float32Array): Float32Array {
     const { mean, std } = this.preprocess!;
-    const plane = this.inputShape[1]! * this.inputShape[2]!;
-    const channels = this.inputShape[0]!;
+    const [channels, height, width] = toChannelsFirst(this.inputShape, this.layout) as [number, number, number];
+    const plane = height * width;
+    const last = this.layout === 'nhwc';
     const out = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) {
-      const c = Math.floor(i / plane) % channels;
+      const c = last ? i % channels : Math.floor(i / plane) % channels;
       out[i] = (x[i]! - mean[c]!) / std[c]!;
     }
     return out;
   }
+}
+
+/**
+ * The per-image shape in the model's layout: the declared one, the given one where the model leaves
+ * dimensions symbolic, or the given channels-first shape of a channels-last model.
+ */
+function resolveInputShape(input: ImageInput, given: number[] | undefined, source: string): number[] {
+  const declared = input.shape;
+  const fits = (shape: readonly number[]) =>
+    shape.length === 3 &&
+    shape.every((d, i) => Number.isInteger(d) && d > 0 && (Number.isNaN(declared[i]!) || d === declared[i]));
+  if (given !== undefined) {
+    if (fits(given)) return [...given];
+    if (input.layout === 'nhwc' && given.length === 3) {
+      const last = [given[1]!, given[2]!, given[0]!];
+      if (fits(last)) return last;
+    }
+  } else if (declared.every((d) => Number.isInteger(d))) return [...declared];
+  const shown = declared.map((d) => (Number.isNaN(d) ? '?' : String(d))).join(', ');
+  const form = input.layout === 'nhwc' ? '[batch, H, W, C]' : '[batch, C, H, W]';
+  throw new ClassifierError(
+    given !== undefined
+      ? `${source}: inputShape [${given.join(', ')}] does not fit input '${input.name}' [N, ${shown}] (${input.layout})`
+      : `${source}: input '${input.name}' has shape [N, ${shown}]; expected ${form} with fixed sizes (pass ` +
+          `inputShape for symbolic ones)`,
+  );
 }
 
 export function argmaxRows(values: Float32Array, rows: number, cols: number): Int32Array {

@@ -28,3 +28,15 @@ export { ModelFormatError, decodeModel, sha256 } from './onnx.js';
 export { TapError, penultimateTensor, resolveTaps, wideTapTensors } from './taps.js';
 export type { TapRequest, TapSpec } from './taps.js';
 export type { SessionSettings } from './session.js';
+export {
+  SignatureError,
+  detectLayout,
+  elemTypeName,
+  fromChannelsFirst,
+  imageInput,
+  logitsOutput,
+  readImageInput,
+  toChannelsFirst,
+} from './signature.js';
+export type { ImageInput, LogitsOutput, OutputKind } from './signature.js';
+export type { Layout } from '../data/layout.js';

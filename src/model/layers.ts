@@ -11,11 +11,11 @@ export interface LayerInfo {
   name: string;
   opType: string;
   output: string;
-  /** Shape of one image's output (batch dimension removed); undefined if not float or not probed. */
+  /** Shape of one image's output (batch dimension removed); undefined if not probed or not batch-first. */
   shape?: number[];
   /**
-   * The output's full shape in the probe run (batch size 1), also for tensors whose leading axis is
-   * not the batch (attention reshapes to [tokens, batch * heads, ...]), where `shape` is undefined.
+   * The output's full shape in the probe run (batch size 1, or the model's fixed one), also for tensors whose
+   * leading axis is not the batch (attention reshapes to [tokens, batch * heads, ...]), where `shape` is undefined.
    */
   dims?: number[];
   /** Values of small integer outputs (shape arithmetic), when asked for. */
@@ -61,7 +61,7 @@ export async function probeLayers(
       if (probe.integerValues === true && (t.type === 'int64' || t.type === 'int32') && t.size <= 64) {
         layer.values = Array.from(t.data as BigInt64Array | Int32Array, Number);
       }
-      if (t.dims.length >= 1 && t.dims[0] === 1) {
+      if (t.dims.length >= 1 && t.dims[0] === batch) {
         layer.shape = t.dims.slice(1).map(Number);
         layer.neurons = layer.shape.reduce((a, b) => a * b, 1);
       }

@@ -47,6 +47,8 @@ export interface LayoutOptions {
   /** Samples recorded in a bank, per tensor: replayed exactly. */
   requests?: Map<string, TapRequest>;
   logits: string;
+  /** Images in the probe run (default 1; a model that fixes its batch is probed at that size). */
+  rows?: number;
 }
 
 export class TapLayoutError extends Error {
@@ -56,7 +58,7 @@ export class TapLayoutError extends Error {
   }
 }
 
-/** Lays out the taps from one probe run at batch size 1. */
+/** Lays out the taps from one probe run (at batch size 1, or the model's fixed batch size). */
 export function layoutTaps(
   probe: ort.InferenceSession.ReturnType,
   tensors: string[],
@@ -66,7 +68,7 @@ export function layoutTaps(
   const shapes: Array<{ tensor: string; shape: number[]; fullSize: number }> = [];
   for (const tensor of tensors) {
     const t = probe[tensor]!;
-    const batchMajor = t.dims.length >= 1 && Number(t.dims[0]) === 1;
+    const batchMajor = t.dims.length >= 1 && Number(t.dims[0]) === (options.rows ?? 1);
     if (t.type !== 'float32' || !batchMajor) {
       if (options.lenient) {
         skipped.push(tensor);
@@ -120,7 +122,8 @@ export function layoutTaps(
 
 /**
  * Copies the tapped outputs of one run over `rows` images into rows `start ..` of the activation
- * matrix `out` [* x neurons]; sampled layers contribute their sampled neurons only.
+ * matrix `out` [* x neurons]; sampled layers contribute their sampled neurons only. A run padded to a
+ * model's fixed batch size covers `ranRows` images, of which the first `rows` are copied.
  */
 export function copyTapOutputs(
   result: ort.InferenceSession.ReturnType,
@@ -129,11 +132,14 @@ export function copyTapOutputs(
   neurons: number,
   out: Float32Array,
   start: number,
+  ranRows = rows,
 ): void {
   for (const tap of taps) {
     const t = result[tap.tensor]!.data as Float32Array;
-    if (t.length !== rows * tap.fullSize) {
-      throw new TapLayoutError(`tap '${tap.tensor}' returned ${t.length} values for ${rows} images of ${tap.fullSize}`);
+    if (t.length !== ranRows * tap.fullSize) {
+      throw new TapLayoutError(
+        `tap '${tap.tensor}' returned ${t.length} values for ${ranRows} images of ${tap.fullSize}`,
+      );
     }
     const indices = tap.indices;
     for (let r = 0; r < rows; r++) {

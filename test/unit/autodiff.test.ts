@@ -11,9 +11,9 @@ import { GradientModel, seededGradientBytes, GradientOutputs } from '../../src/a
 import { GraphBuilder } from '../../src/autodiff/builder.js';
 import { readNpy } from '../../src/data/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
-import type { Initializer, Node } from '../../src/model/onnx-schema.js';
 import { packageRoot } from '../../src/paths.js';
 import { TestRandom } from '../reference/random.js';
+import { BATCH, checkFiniteDifferences, float, int, ints, node, str, tinyModel } from '../reference/tiny-graph.js';
 
 const fixturesDir = join(packageRoot, 'test', 'testdata', 'gradients');
 const fixtureModels: Array<[string, string]> = [
@@ -22,6 +22,11 @@ const fixtureModels: Array<[string, string]> = [
   ['mini-resnet', join(fixturesDir, 'mini-resnet.onnx')],
   ['mini-mobilenet', join(fixturesDir, 'mini-mobilenet.onnx')],
   ['mini-vit', join(fixturesDir, 'mini-vit.onnx')],
+  // Exported as model zoos publish them (scripts/gen_export_fixtures.py): opsets 11 and 13, an overlapping
+  // max pool, hard-swish as HardSigmoid * x, LRN; the -nhwc-b1 ones channels-last, batch fixed at 1, softmax out.
+  ...['mini-zoo.op11', 'mini-zoo.op13', 'mini-zoo-nhwc-b1.op11', 'mini-zoo-nhwc-b1.op13'].map(
+    (name) => [name, join(fixturesDir, `${name}.onnx`)] as [string, string],
+  ),
   // The trained ViT arrives separately; its fixtures are generated once both files exist.
   ...(existsSync(join(packageRoot, 'models', 'fmnist-vit.onnx')) &&
   existsSync(join(fixturesDir, 'fmnist-vit.grad_logit.npy'))
@@ -86,6 +91,19 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
         expectClose(out.grad, fixture(name, 'grad_ce').data, `${name} cross-entropy`);
         expect(compare(out.loss!, fixture(name, 'ce_loss').data).relative).to.be.below(1e-5);
       });
+
+      if (name.startsWith('mini-zoo'))
+        it('logits (before a trailing softmax) equal PyTorch; layout, batch and output kind as exported', async () => {
+          const x = fixture(name, 'input');
+          const plain = await model.classifier.run(x);
+          expect(compare(plain.logits, fixture(name, 'logits').data).relative).to.be.below(1e-5);
+          const zoo = name.startsWith('mini-zoo-nhwc-b1');
+          expect(model.layout).to.equal(zoo ? 'nhwc' : 'nchw');
+          expect(model.inputShape).to.deep.equal(zoo ? [31, 31, 3] : [3, 31, 31]);
+          expect(model.classifier.fixedBatch).to.equal(zoo ? 1 : undefined);
+          expect(model.batchSize).to.equal(zoo ? 1 : 3);
+          expect(model.outputKind).to.equal(zoo ? 'probabilities' : 'logits');
+        });
 
       it('tap seed (penultimate features and logits): gradient equals autograd', async () => {
         const out = await model.gradient(fixture(name, 'input'), { tapSeed: fixture(name, 'tap_seed').data });
@@ -182,138 +200,7 @@ describe('autodiff: input gradients vs PyTorch autograd', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------
-// Finite differences on tiny graphs. Each test graph maps x [N, ...shape] to y; the loss is
-// sum(seed * y) per image. Inputs are distinct values 0.01 apart and at least 0.005 from zero,
-// so with step h = 2e-3 no ReLU or max-pool decision changes and central differences of these
-// piecewise-linear (or quadratic) functions are exact up to float32 rounding.
-// ---------------------------------------------------------------------------------------------
-
-const H = 2e-3;
-const BATCH = 2;
-
-interface Tiny {
-  nodes: Node[];
-  constants?: Record<string, { dims: number[]; values?: number[]; ints?: number[] }>;
-  shape: number[];
-  output?: string;
-  opset?: number;
-}
-
-function tinyModel(t: Tiny, rnd: TestRandom): Uint8Array {
-  const initializer: Initializer[] = Object.entries(t.constants ?? {}).map(([name, c]) =>
-    c.ints !== undefined
-      ? { name, dims: c.dims, dataType: 7, int64Data: c.ints }
-      : {
-          name,
-          dims: c.dims,
-          dataType: 1,
-          floatData:
-            c.values ??
-            Array.from(
-              rnd.floats(
-                c.dims.reduce((a, v) => a * v, 1),
-                -1,
-                1,
-              ),
-            ),
-        },
-  );
-  const x = {
-    tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, ...t.shape.map((d) => ({ dimValue: d }))] } },
-  };
-  return ModelProtoType.encode(
-    ModelProtoType.fromObject({
-      irVersion: 8,
-      opsetImport: [{ version: t.opset ?? 17 }],
-      graph: {
-        name: 'tiny',
-        node: t.nodes,
-        initializer,
-        input: [{ name: 'x', type: x }],
-        output: [{ name: t.output ?? 'y' }],
-      },
-    }),
-  ).finish();
-}
-
-/** Distinct values spaced 0.01 apart, shuffled, none within 0.005 of zero. */
-function distinctInputs(n: number, rnd: TestRandom): Float32Array {
-  const values = Array.from({ length: n }, (_, i) => (i - n / 2 + 0.5) * 0.01);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rnd.int(i + 1);
-    [values[i], values[j]] = [values[j]!, values[i]!];
-  }
-  return Float32Array.from(values);
-}
-
-async function checkFiniteDifferences(t: Tiny, seedValue = 7): Promise<void> {
-  const rnd = new TestRandom(seedValue);
-  const bytes = tinyModel(t, rnd);
-  const output = t.output ?? 'y';
-  const perImage = t.shape.reduce((a, v) => a * v, 1);
-  const x = distinctInputs(BATCH * perImage, rnd);
-  const forward = await ort.InferenceSession.create(bytes);
-  const probe = await forward.run({ x: new ort.Tensor('float32', x, [BATCH, ...t.shape]) });
-  const yDims = probe[output]!.dims.map(Number);
-  const perOut = yDims.slice(1).reduce((a, v) => a * v, 1);
-  const seed = rnd.floats(BATCH * perOut, -1, 1);
-
-  const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: t.shape, tensors: [output] });
-  const backward = await ort.InferenceSession.create(gradBytes);
-  const result = await backward.run({
-    x: new ort.Tensor('float32', x, [BATCH, ...t.shape]),
-    [seedInputs[0]!]: new ort.Tensor('float32', seed, yDims),
-  });
-  const grad = result[GradientOutputs.grad]!.data as Float32Array;
-  expect(grad.length).to.equal(x.length);
-
-  // One forward run over every perturbed copy: rows (b, i, +h) and (b, i, -h).
-  const rows = BATCH * perImage * 2;
-  const xs = new Float32Array(rows * perImage);
-  for (let b = 0; b < BATCH; b++) {
-    for (let i = 0; i < perImage; i++) {
-      for (let s = 0; s < 2; s++) {
-        const row = (b * perImage + i) * 2 + s;
-        xs.set(x.subarray(b * perImage, (b + 1) * perImage), row * perImage);
-        xs[row * perImage + i] = x[b * perImage + i]! + (s === 0 ? H : -H);
-      }
-    }
-  }
-  const ys = (await forward.run({ x: new ort.Tensor('float32', xs, [rows, ...t.shape]) }))[output]!
-    .data as Float32Array;
-  let worst = 0;
-  let scale = 0;
-  for (let b = 0; b < BATCH; b++) {
-    for (let i = 0; i < perImage; i++) {
-      const loss = (row: number) => {
-        let sum = 0; // float64: the difference of two nearly equal sums
-        for (let j = 0; j < perOut; j++) sum += ys[row * perOut + j]! * seed[b * perOut + j]!;
-        return sum;
-      };
-      const row = (b * perImage + i) * 2;
-      const fd = (loss(row) - loss(row + 1)) / (2 * Math.fround(H));
-      worst = Math.max(worst, Math.abs(fd - grad[b * perImage + i]!));
-      scale = Math.max(scale, Math.abs(grad[b * perImage + i]!));
-    }
-  }
-  await forward.release();
-  await backward.release();
-  expect(scale, 'gradient is not all zero').to.be.above(0);
-  expect(worst / scale, `max |fd - grad| / max |grad| (scale ${scale})`).to.be.at.most(1e-2);
-}
-
-const node = (opType: string, input: string[], output: string[], attribute: Node['attribute'] = []): Node => ({
-  name: `t/${opType}_${output[0]}`,
-  opType,
-  input,
-  output,
-  attribute,
-});
-const ints = (name: string, values: number[]) => ({ name, type: 7, ints: values });
-const int = (name: string, value: number) => ({ name, type: 2, i: value });
-const float = (name: string, value: number) => ({ name, type: 1, f: value });
-const str = (name: string, value: string) => ({ name, type: 3, s: new TextEncoder().encode(value) });
+// Finite differences on tiny graphs (test/reference/tiny-graph.ts).
 
 describe('autodiff: each rule against finite differences', () => {
   it('Sub and Div by broadcast constants', () =>
@@ -416,7 +303,7 @@ describe('autodiff: each rule against finite differences', () => {
       ],
     }));
 
-  it('Relu then MaxPool 3x3 stride 2 with padding (ResNet stem: scatter-add of the masked gradient)', () =>
+  it('Relu then MaxPool 3x3 stride 2 with padding (ResNet stem: the masked gradient routed to overlapping winners)', () =>
     checkFiniteDifferences({
       shape: [3, 9, 11],
       nodes: [
@@ -993,14 +880,11 @@ describe('autodiff: errors', () => {
     expect(grad.length).to.be.above(bytes.length);
   });
 
-  it('MaxPool in an opset 15 model: the error asks for opset >= 16', async () => {
-    const bytes = tinyModel(
-      { opset: 15, shape: [1, 4, 4], nodes: [node('MaxPool', ['x'], ['y'], [ints('kernel_shape', [2, 2])])] },
-      new TestRandom(1),
-    );
-    await seededGradientBytes(bytes, { inputShape: [1, 4, 4], tensors: ['y'] }).then(
+  it('a model below opset 7 (older than ONNX Runtime runs) is refused, its opset named', async () => {
+    const bytes = tinyModel({ opset: 6, shape: [3], nodes: [node('Relu', ['x'], ['y'])] }, new TestRandom(1));
+    await seededGradientBytes(bytes, { inputShape: [3], tensors: ['y'] }).then(
       () => expect.fail('no error'),
-      (e: Error) => expect(e.message).to.match(/MaxPool node 't\/MaxPool_y'.*opset >= 16.*opset 15/),
+      (e: Error) => expect(e.message).to.match(/opset >= 7.*imports opset 6/),
     );
   });
 

@@ -1,7 +1,8 @@
-// Vector-Jacobian rules for pointwise nonlinearities (Erf, Sqrt, Sigmoid, Tanh, Exp, Neg, Pow
-// with a constant exponent, Clip) and for Softmax / LogSoftmax along an axis.
+// Vector-Jacobian rules for pointwise nonlinearities (Erf, Sqrt, Sigmoid, Tanh, Exp, Log, Neg, Abs,
+// Reciprocal, Pow with a constant exponent, Softplus, Softsign, Mish, Clip) and for Softmax /
+// LogSoftmax along an axis.
 import type { Rule } from './context.js';
-import { GradientError, gradOf, intAttr, nodeLabel, requireConstant, unbroadcast } from './context.js';
+import { GradientError, floatAttr, gradOf, intAttr, nodeLabel, requireConstant, unbroadcast } from './context.js';
 
 const x0 = (ctx: Parameters<Rule>[0]) => ctx.node.input![0]!;
 const y0 = (ctx: Parameters<Rule>[0]) => ctx.node.output![0]!;
@@ -33,6 +34,56 @@ export const tanh: Rule = (ctx) => {
 
 export const exp: Rule = (ctx) => [ctx.b.op('Mul', [gradOf(ctx), y0(ctx)])];
 
+// y = log(x): dx = g / x.
+export const log: Rule = (ctx) => [ctx.b.op('Div', [gradOf(ctx), x0(ctx)])];
+
+// y = 1 / x: dx = -g y^2.
+export const reciprocal: Rule = (ctx) => {
+  const { b } = ctx;
+  const y = y0(ctx);
+  return [b.op('Neg', [b.op('Mul', [gradOf(ctx), b.op('Mul', [y, y])])])];
+};
+
+// y = |x|: dx = g sign(x), 0 at x = 0 as in PyTorch (Sign arrived in opset 9; before, from comparisons).
+export const abs: Rule = (ctx) => {
+  const { b } = ctx;
+  const x = x0(ctx);
+  const sign = b.hoist(() => {
+    if (b.opset >= 9) return b.op('Sign', [x]);
+    const zero = b.float([0], []);
+    const up = b.op('Cast', [b.op('Greater', [x, zero])], { to: 1 });
+    return b.op('Sub', [up, b.op('Cast', [b.op('Less', [x, zero])], { to: 1 })]);
+  });
+  return [b.op('Mul', [gradOf(ctx), sign])];
+};
+
+// y = log(1 + e^x): dx = g sigmoid(x).
+export const softplus: Rule = (ctx) => [
+  ctx.b.op('Mul', [gradOf(ctx), ctx.b.hoist(() => ctx.b.op('Sigmoid', [x0(ctx)]))]),
+];
+
+// y = x / (1 + |x|): dx = g / (1 + |x|)^2.
+export const softsign: Rule = (ctx) => {
+  const { b } = ctx;
+  const slope = b.hoist(() => {
+    const d = b.op('Add', [b.op('Abs', [x0(ctx)]), b.float([1], [])]);
+    return b.op('Reciprocal', [b.op('Mul', [d, d])]);
+  });
+  return [b.op('Mul', [gradOf(ctx), slope])];
+};
+
+// y = x tanh(softplus(x)): dx = g (t + x sigmoid(x) (1 - t^2)) with t = tanh(softplus(x)).
+export const mish: Rule = (ctx) => {
+  const { b } = ctx;
+  const x = x0(ctx);
+  const slope = b.hoist(() => {
+    const t = b.op('Tanh', [b.op('Softplus', [x])]);
+    const rest = b.op('Sub', [b.float([1], []), b.op('Mul', [t, t])]);
+    return b.op('Add', [t, b.op('Mul', [b.op('Mul', [x, b.op('Sigmoid', [x])]), rest])]);
+  });
+  return [b.op('Mul', [gradOf(ctx), slope])];
+};
+
 export const neg: Rule = (ctx) => [ctx.b.op('Neg', [gradOf(ctx)])];
 
 // y = x^p with p constant: dx = g p x^(p - 1), summed back to x's shape if p broadcast it.
@@ -54,25 +105,25 @@ export const pow: Rule = (ctx) => {
 };
 
 // y = clip(x, min, max): g passes where min <= x <= max, bounds included and NaN excluded (PyTorch's
-// clamp backward; before opset 12, which lacks GreaterOrEqual, NaN passes).
+// clamp backward; before opset 12, which lacks GreaterOrEqual, NaN passes). Before opset 11 the
+// bounds are attributes, defaulting to the float range.
 export const clip: Rule = (ctx) => {
   requireConstant(ctx, [0], 'min and max must be constants');
   const { b, node } = ctx;
-  if (node.input!.length < 2 && (node.attribute ?? []).some((a) => a.name === 'min' || a.name === 'max')) {
-    throw new GradientError(`${nodeLabel(node)}: Clip with min/max attributes (opset < 11) is not supported`);
-  }
   const x = x0(ctx);
   const conditions: string[] = [];
-  // GreaterOrEqual/LessOrEqual (opset 12) in one op each; before that, the negated strict test.
-  const atLeast = (bound: string) =>
-    b.opset >= 12 ? b.op('GreaterOrEqual', [x, bound]) : b.op('Not', [b.op('Less', [x, bound])]);
-  const atMost = (bound: string) =>
-    b.opset >= 12 ? b.op('LessOrEqual', [x, bound]) : b.op('Not', [b.op('Greater', [x, bound])]);
-  if (node.input![1]) conditions.push(atLeast(node.input![1]));
-  if (node.input![2]) conditions.push(atMost(node.input![2]));
+  if (b.opset >= 11) {
+    if (node.input![1]) conditions.push(b.atLeast(x, node.input![1]));
+    if (node.input![2]) conditions.push(b.atMost(x, node.input![2]));
+  } else {
+    const lo = floatAttr(node, 'min', -Infinity);
+    const hi = floatAttr(node, 'max', Infinity);
+    if (lo > -3.4028234663852886e38) conditions.push(b.atLeast(x, b.float([lo], [])));
+    if (hi < 3.4028234663852886e38) conditions.push(b.atMost(x, b.float([hi], [])));
+  }
   if (conditions.length === 0) return [gradOf(ctx)];
   const inside = conditions.length === 1 ? conditions[0]! : b.op('And', conditions);
-  return [b.op('Where', [inside, gradOf(ctx), b.float([0], [])])];
+  return [b.mask(inside, gradOf(ctx))];
 };
 
 /** Softmax's normalized axes: one axis from opset 13, the flattened tail before. */

@@ -27,6 +27,8 @@ export interface RuleContext {
   readers(tensor: string): readonly Node[];
   /** Whether the loss seeds a gradient at this tensor directly (a logit or tap seed). */
   seeded(tensor: string): boolean;
+  /** The axes of a tensor whose size follows the batch size, where known (probed); undefined: unknown. */
+  batchAxes(tensor: string): number[] | undefined;
 }
 
 /** Gradient tensors per node input (undefined for inputs that need none). */
@@ -115,11 +117,17 @@ export function optionalConstantInput(ctx: RuleContext, i: number, what: string)
   return name ? constantInput(ctx, i, what) : undefined;
 }
 
-/** A possibly negative axis resolved against `rank`; the batch axis 0 is refused (its size is not static). */
+/**
+ * A possibly negative axis of the node's first input resolved against `rank`; an axis whose size
+ * follows the batch size is refused (its size is not static): axis 0 unless the probe says which.
+ */
 export function dataAxis(ctx: RuleContext, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank)
     throw new GradientError(`${nodeLabel(ctx.node)}: axis ${axis} is out of range for rank ${rank}`);
-  if (a === 0) throw new GradientError(`${nodeLabel(ctx.node)}: the gradient along the batch axis 0 is not supported`);
+  const input = ctx.node.input?.[0];
+  const batch = input ? ctx.batchAxes(input) : undefined;
+  if (batch === undefined ? a === 0 : batch.includes(a))
+    throw new GradientError(`${nodeLabel(ctx.node)}: the gradient along the batch axis ${a} is not supported`);
   return a;
 }

@@ -41,13 +41,21 @@ function flippedWeights(ctx: RuleContext, w: string, group: number): string {
   const swapped = b.op('Transpose', [grouped], { perm: [0, 2, 1, ...k.map((_, i) => 3 + i)] });
   const axes = k.map((_, i) => 3 + i);
   const big = 2 ** 62;
-  const flipped = b.op('Slice', [
-    swapped,
-    b.int64(axes.map(() => -1)),
-    b.int64(axes.map(() => -big)),
-    b.int64(axes),
-    b.int64(axes.map(() => -1)),
-  ]);
+  // Slice with negative steps from opset 10; before, a Gather of the reversed indices per axis.
+  const flipped =
+    b.opset >= 10
+      ? b.slice(
+          swapped,
+          axes.map(() => -1),
+          axes.map(() => -big),
+          axes,
+          axes.map(() => -1),
+        )
+      : axes.reduce(
+          (t, a, i) =>
+            b.op('Gather', [t, b.int64(Array.from({ length: k[i]! }, (_, j) => k[i]! - 1 - j))], { axis: a }),
+          swapped,
+        );
   return b.op('Reshape', [flipped, b.int64([group * cinPerGroup, cout / group, ...k])]);
 }
 

@@ -1,7 +1,7 @@
 // Vector-Jacobian rules for elementwise ops with numpy broadcasting: Add, Sub, Mul, Div, Sum, Relu,
-// and the pass-through Identity and (inference) Dropout.
+// Min, Max, Mean, and the pass-through Identity and (inference) Dropout.
 import type { Rule, RuleContext } from './context.js';
-import { gradOf, unbroadcast } from './context.js';
+import { GradientError, gradOf, nodeLabel, unbroadcast } from './context.js';
 import { reluFeedsMaxPool } from './pool.js';
 
 /** g reduced to input i's shape, or undefined when input i needs no gradient. */
@@ -70,9 +70,8 @@ export const relu: Rule = (ctx) => {
     );
     return [b.op('Mul', [g, mask])];
   }
-  const zero = b.float([0], []);
-  const positive = b.hoist(() => b.op('Greater', [y, zero]));
-  return [b.op('Where', [positive, g, zero])];
+  const positive = b.hoist(() => b.op('Greater', [y, b.float([0], [])]));
+  return [b.mask(positive, g)];
 };
 
 // y = sum of the inputs (broadcast): each input gets g summed back to its shape.
@@ -82,3 +81,43 @@ export const sum: Rule = (ctx) => {
 };
 
 export const identity: Rule = (ctx) => [gradOf(ctx)];
+
+// Dropout at inference is the identity: a training_mode input (opset 12) must be a constant false, or
+// the ratio a constant 0 (torchvision's Swin calls F.dropout(p=0) in training mode).
+export const dropout: Rule = (ctx) => {
+  const training = ctx.node.input?.[2] ? ctx.constant(ctx.node.input[2]) : [0];
+  const ratio = ctx.node.input?.[1] ? ctx.constant(ctx.node.input[1]) : undefined;
+  const inference = training !== undefined && training.every((v) => v === 0);
+  if (!inference && !(ratio !== undefined && ratio.every((v) => v === 0)))
+    throw new GradientError(
+      `${nodeLabel(ctx.node)}: training_mode must be a constant false, or the ratio 0 (export the model in eval mode)`,
+    );
+  return [gradOf(ctx)];
+};
+
+/** Min and Max: each input gets the gradient where it equals the result, shared evenly among ties. */
+function extremum(ctx: RuleContext, beaten: 'Less' | 'Greater'): Array<string | undefined> {
+  const { b, node } = ctx;
+  const inputs = node.input!;
+  const g = gradOf(ctx);
+  if (inputs.length === 1) return [g];
+  const y = node.output![0]!;
+  // x_i <= y for Max (>= for Min) everywhere, so x_i == y exactly where it is not beaten.
+  const wins = b.hoist(() => inputs.map((x) => b.op('Not', [b.op(beaten, [x, y])])));
+  const count = b.hoist(() => b.sum(wins.map((w) => b.op('Cast', [w], { to: 1 }))));
+  const share = b.op('Div', [g, count]);
+  return inputs.map((_, i) => toInput(ctx, i, b.mask(wins[i]!, share)));
+}
+
+// y = max(x_1, ..., x_n) (broadcast): dx_i = g [x_i == y] / #{j : x_j == y}, as PyTorch's maximum.
+export const max: Rule = (ctx) => extremum(ctx, 'Less');
+
+// y = min(x_1, ..., x_n) (broadcast): dx_i = g [x_i == y] / #{j : x_j == y}, as PyTorch's minimum.
+export const min: Rule = (ctx) => extremum(ctx, 'Greater');
+
+// y = mean(x_1, ..., x_n) (broadcast): dx_i = g / n, summed back to x_i's shape.
+export const mean: Rule = (ctx) => {
+  const n = ctx.node.input!.length;
+  const g = n === 1 ? gradOf(ctx) : ctx.b.op('Mul', [gradOf(ctx), ctx.b.float([1 / n], [])]);
+  return ctx.node.input!.map((_, i) => toInput(ctx, i, g));
+};

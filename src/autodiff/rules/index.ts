@@ -1,14 +1,49 @@
 // The vector-Jacobian rules by op type (default ONNX domain). An op missing here cannot be on
-// the path from the input to a seeded tensor.
-import { clip, erf, exp, logSoftmax, neg, pow, sigmoid, softmax, sqrt, tanh } from './activation.js';
+// the path from the input to a seeded tensor. Every rule writes its backward nodes with the ops of
+// the model's own opset (builder.ts), from opset 7 on.
+import {
+  abs,
+  clip,
+  erf,
+  exp,
+  log,
+  logSoftmax,
+  mish,
+  neg,
+  pow,
+  reciprocal,
+  sigmoid,
+  softmax,
+  softplus,
+  softsign,
+  sqrt,
+  tanh,
+} from './activation.js';
 import type { Rule } from './context.js';
 import { conv } from './conv.js';
-import { add, div, identity, mul, relu, sub, sum } from './elementwise.js';
-import { gemm, matmul } from './linear.js';
-import { batchNormalization, layerNormalization } from './normalization.js';
-import { averagePool, globalAveragePool, maxPool } from './pool.js';
-import { reduceMean, reduceSum } from './reduce.js';
-import { cast, concat, expand, gather, pad, slice, split, where } from './select.js';
+import { add, div, dropout, identity, max, mean, min, mul, relu, sub, sum } from './elementwise.js';
+import { einsum, gemm, matmul } from './linear.js';
+import {
+  batchNormalization,
+  groupNormalization,
+  instanceNormalization,
+  layerNormalization,
+  lrn,
+} from './normalization.js';
+import { averagePool, globalAveragePool, globalMaxPool, maxPool } from './pool.js';
+import { celu, elu, hardSigmoid, hardSwish, leakyRelu, prelu, selu, thresholdedRelu } from './rectifier.js';
+import {
+  reduceL1,
+  reduceL2,
+  reduceLogSumExp,
+  reduceMax,
+  reduceMean,
+  reduceMin,
+  reduceSum,
+  reduceSumSquare,
+} from './reduce.js';
+import { resize } from './resize.js';
+import { cast, concat, expand, gather, pad, slice, split, tile, where } from './select.js';
 import { flatten, reshapeBack, transpose } from './shape.js';
 
 export const rules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
@@ -17,34 +52,65 @@ export const rules: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ['Mul', mul],
   ['Div', div],
   ['Sum', sum],
+  ['Min', min],
+  ['Max', max],
+  ['Mean', mean],
   ['Relu', relu],
   ['Identity', identity],
-  ['Dropout', identity],
+  ['Dropout', dropout],
   ['Erf', erf],
   ['Sqrt', sqrt],
   ['Sigmoid', sigmoid],
   ['Tanh', tanh],
   ['Exp', exp],
+  ['Log', log],
   ['Neg', neg],
+  ['Abs', abs],
+  ['Reciprocal', reciprocal],
   ['Pow', pow],
+  ['Softplus', softplus],
+  ['Softsign', softsign],
+  ['Mish', mish],
   ['Clip', clip],
+  ['LeakyRelu', leakyRelu],
+  ['PRelu', prelu],
+  ['Elu', elu],
+  ['Selu', selu],
+  ['Celu', celu],
+  ['ThresholdedRelu', thresholdedRelu],
+  ['HardSigmoid', hardSigmoid],
+  ['HardSwish', hardSwish],
   ['Softmax', softmax],
   ['LogSoftmax', logSoftmax],
   ['Conv', conv],
   ['MaxPool', maxPool],
+  ['GlobalMaxPool', globalMaxPool],
   ['GlobalAveragePool', globalAveragePool],
   ['AveragePool', averagePool],
   ['Gemm', gemm],
   ['MatMul', matmul],
+  ['Einsum', einsum],
   ['LayerNormalization', layerNormalization],
   ['BatchNormalization', batchNormalization],
+  ['InstanceNormalization', instanceNormalization],
+  ['GroupNormalization', groupNormalization],
+  ['LRN', lrn],
   ['ReduceMean', reduceMean],
   ['ReduceSum', reduceSum],
+  ['ReduceMax', reduceMax],
+  ['ReduceMin', reduceMin],
+  ['ReduceL1', reduceL1],
+  ['ReduceL2', reduceL2],
+  ['ReduceSumSquare', reduceSumSquare],
+  ['ReduceLogSumExp', reduceLogSumExp],
+  ['Resize', resize],
+  ['Upsample', resize],
   ['Concat', concat],
   ['Split', split],
   ['Slice', slice],
   ['Gather', gather],
   ['Pad', pad],
+  ['Tile', tile],
   ['Expand', expand],
   ['Where', where],
   ['Cast', cast],

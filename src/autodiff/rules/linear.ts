@@ -1,7 +1,16 @@
 // Vector-Jacobian rules for the dense layers: Gemm with the data operand first and a constant
-// weight (what classifiers export), and MatMul with either or both operands data.
-import type { Rule } from './context.js';
-import { GradientError, floatAttr, gradOf, intAttr, nodeLabel, requireConstant, unbroadcast } from './context.js';
+// weight (what classifiers export), MatMul with either or both operands data, and Einsum.
+import type { Rule, RuleContext } from './context.js';
+import {
+  GradientError,
+  floatAttr,
+  gradOf,
+  intAttr,
+  nodeLabel,
+  requireConstant,
+  stringAttr,
+  unbroadcast,
+} from './context.js';
 
 // Y = alpha * op(A) op(B) + beta * C. With op(A) = A: dA = alpha * g op(B)^T; with op(A) = A^T:
 // dA = alpha * op(B) g^T. Gemm's own transpose flags express both without Transpose nodes.
@@ -14,8 +23,8 @@ export const gemm: Rule = (ctx) => {
   const transB = intAttr(ctx.node, 'transB', 0);
   const dA =
     transA === 0
-      ? ctx.b.op('Gemm', [g, w], { alpha: { float: alpha }, transB: 1 - transB })
-      : ctx.b.op('Gemm', [w, g], { alpha: { float: alpha }, transA: transB, transB: 1 });
+      ? ctx.b.gemm(g, w, { alpha: { float: alpha }, transB: 1 - transB })
+      : ctx.b.gemm(w, g, { alpha: { float: alpha }, transA: transB, transB: 1 });
   return [dA];
 };
 
@@ -70,4 +79,73 @@ export const matmul: Rule = (ctx) => {
         )
       : undefined,
   ];
+};
+
+/** An Einsum equation with every operand's subscripts spelled out (the ellipsis replaced by letters). */
+function parseEinsum(
+  ctx: RuleContext,
+  equation: string,
+  ranks: number[],
+  outRank: number,
+): { terms: string[]; out: string } {
+  const fail = (why: string) => new GradientError(`${nodeLabel(ctx.node)}: equation '${equation}': ${why}`);
+  const [lhs, rhs] = equation.replace(/\s+/g, '').split('->') as [string, string | undefined];
+  const raw = lhs.split(',');
+  if (raw.length !== ranks.length) throw fail(`${raw.length} terms for ${ranks.length} inputs`);
+  const used = new Set(equation.replace(/[^A-Za-z]/g, ''));
+  const spare = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'.split('').filter((c) => !used.has(c));
+  const ellipsisRank = Math.max(0, ...raw.map((t, i) => (t.includes('...') ? ranks[i]! - (t.length - 3) : 0)));
+  const dots = spare.slice(0, ellipsisRank).join('');
+  const expand = (t: string, rank: number) =>
+    t.includes('...') ? t.replace('...', dots.slice(ellipsisRank - (rank - (t.length - 3)))) : t;
+  const terms = raw.map((t, i) => expand(t, ranks[i]!));
+  let out: string;
+  if (rhs !== undefined)
+    out = rhs.includes('...') ? rhs.replace('...', dots.slice(ellipsisRank - (outRank - (rhs.length - 3)))) : rhs;
+  else {
+    // Implicit output: the ellipsis, then the letters that appear once, in alphabetical order.
+    const counts = new Map<string, number>();
+    for (const t of raw) for (const c of t.replace('...', '')) counts.set(c, (counts.get(c) ?? 0) + 1);
+    out =
+      dots +
+      [...counts]
+        .filter(([, n]) => n === 1)
+        .map(([c]) => c)
+        .sort()
+        .join('');
+  }
+  terms.forEach((t, i) => {
+    if (new Set(t).size !== t.length) throw fail(`a repeated subscript in operand ${i} (a diagonal) is not supported`);
+  });
+  return { terms, out };
+}
+
+// y = einsum(x_1, ..., x_n): dx_i = einsum(g, x_j for j != i) onto x_i's subscripts; subscripts of
+// x_i found in neither g nor the other operands (summed within x_i alone) are broadcast back.
+export const einsum: Rule = (ctx) => {
+  const { b, node } = ctx;
+  const inputs = node.input!;
+  const equation = stringAttr(node, 'equation', '');
+  const y = node.output![0]!;
+  const { terms, out } = parseEinsum(
+    ctx,
+    equation,
+    inputs.map((x) => ctx.shape(x).length),
+    ctx.shape(y).length,
+  );
+  const g = gradOf(ctx);
+  return inputs.map((x, i) => {
+    if (!ctx.needs[i]) return undefined;
+    const others = terms.filter((_, j) => j !== i);
+    const available = new Set([...out, ...others.join('')]);
+    const target = terms[i]!;
+    const kept = [...target].filter((c) => available.has(c)).join('');
+    const operands = [g, ...inputs.filter((_, j) => j !== i)];
+    const partial = b.op('Einsum', operands, { equation: `${[out, ...others].join(',')}->${kept}` });
+    if (kept.length === target.length) return partial;
+    const shape = ctx.shape(x);
+    const missing = [...target].flatMap((c, a) => (available.has(c) ? [] : [a]));
+    const from = shape.map((v, a) => (missing.includes(a) ? 1 : v));
+    return b.broadcast(b.unsqueeze(partial, missing), from, shape, b.op('Shape', [x]));
+  });
 };

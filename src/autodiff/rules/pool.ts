@@ -1,8 +1,9 @@
-// Vector-Jacobian rules for pooling (MaxPool, GlobalAveragePool, AveragePool). MaxPool routes each output's gradient
-// to the input element
-// that won its window: a duplicate MaxPool node supplies the winners' flat indices and
-// ScatterElements(reduction='add') accumulates, which, unlike MaxUnpool, also adds where
-// overlapping windows (3x3 stride 2) share a winner.
+// Vector-Jacobian rules for pooling (MaxPool, GlobalMaxPool, AveragePool, GlobalAveragePool).
+// MaxPool routes each output's gradient to the input element that won its window: where windows
+// do not overlap, MaxUnpool places it at the winner's index; where they do (3x3 stride 2), the
+// winners, one-hot over the window's K offsets, route the gradient into K channels per channel,
+// which a grouped ConvTranspose with one-hot kernels adds back onto the input grid (overlaps
+// included). Only ops of every opset from 7 are used: no ScatterElements with reduction='add'.
 import type { Node } from '../../model/onnx-schema.js';
 import type { Rule, RuleContext } from './context.js';
 import { GradientError, gradOf, intAttr, intsAttr, nodeLabel, stringAttr } from './context.js';
@@ -21,43 +22,168 @@ export function reluFeedsMaxPool(ctx: RuleContext, relu: Node, maxPool: Node): b
   return readers.length === 1 && readers[0] === maxPool;
 }
 
+interface PoolWindows {
+  /** Kernel, strides, dilations and explicit [begin..., end...] pads per spatial axis. */
+  k: number[];
+  s: number[];
+  d: number[];
+  pads: number[];
+  /** ceil_mode: the last window along an axis may be partial. */
+  ceil: boolean;
+}
+
+/** The row-major flat index over the spatial axes of window element `offset` of output `out`; -1 in the padding. */
+function windowIndex(w: PoolWindows, xs: number[], out: number[], offset: number[]): number {
+  let flat = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const at = out[i]! * w.s[i]! - w.pads[i]! + offset[i]! * w.d[i]!;
+    if (at < 0 || at >= xs[i]!) return -1;
+    flat = flat * xs[i]! + at;
+  }
+  return flat;
+}
+
+/** All index tuples of a box of the given sizes, the last axis fastest. */
+function box(sizes: number[]): number[][] {
+  let out: number[][] = [[]];
+  for (const n of sizes) out = out.flatMap((t) => Array.from({ length: n }, (_, i) => [...t, i]));
+  return out;
+}
+
+/**
+ * dx for y = maxpool(x) with gradient g: MaxUnpool at the winners when windows do not overlap;
+ * otherwise a one-hot route over the K window offsets and a grouped ConvTranspose. The winners
+ * come from the pool's Indices output (opset 8 on; `indices`), made per image and channel, compared
+ * with the index each offset reads; in opset 7 MaxPool has no Indices, and the winners are the
+ * first maxima (ArgMax) of the windows gathered by a one-hot grouped Conv.
+ */
+function routeToWinners(
+  ctx: RuleContext,
+  x: string,
+  g: string,
+  w: PoolWindows,
+  yShape: number[],
+  indices: (() => string) | undefined,
+): string {
+  const { b } = ctx;
+  const xShape = ctx.shape(x);
+  const spatial = xShape.length - 2;
+  const xs = xShape.slice(2);
+  const ys = yShape.slice(2);
+  const channels = xShape[1]!;
+  // Windows overlap along an axis with more than one of them, when a window outreaches the stride.
+  const overlapping = w.k.some((ki, i) => ys[i]! > 1 && (ki - 1) * w.d[i]! + 1 > w.s[i]!);
+  if (!overlapping && !w.ceil && indices !== undefined && b.opset >= 9) {
+    // No two outputs share a winner: MaxUnpool places each gradient at its winner without a
+    // scatter-add (ONNX Runtime's ScatterElements with a reduction is serial: 7 of the CNN's 33 ms).
+    // ONNX Runtime's MaxUnpool rejects the partial windows of ceil_mode, which take the route below.
+    return b.op('MaxUnpool', [g, indices(), b.op('Shape', [x])], { kernel_shape: w.k, strides: w.s });
+  }
+  const offsets = box(w.k);
+  const K = offsets.length;
+  const outputs = box(ys);
+  let winners: string;
+  if (indices !== undefined) {
+    const plane = xs.reduce((p, v) => p * v, 1);
+    const reads = b.int64(
+      offsets.flatMap((o) => outputs.map((out) => windowIndex(w, xs, out, o))),
+      [K, ...ys],
+    );
+    winners = b.hoist(() => {
+      const flat = indices();
+      const size = b.int64([plane], []);
+      const within = b.op('Sub', [flat, b.op('Mul', [b.op('Div', [flat, size]), size])]);
+      return b.op('Equal', [b.unsqueeze(within, [2]), reads]);
+    });
+  } else {
+    // Opset 7: the windows as K channels per channel (a grouped Conv with one-hot kernels over x
+    // padded with the lowest float, which no element loses to), their first maximum by ArgMax.
+    const hot = new Array<number>(channels * K * K).fill(0);
+    for (let c = 0; c < channels; c++) for (let o = 0; o < K; o++) hot[(c * K + o) * K + o] = 1;
+    const kernels = b.float(hot, [channels * K, 1, ...w.k]);
+    winners = b.hoist(() => {
+      const padded = w.pads.some((p) => p > 0)
+        ? b.pad(x, [0, 0, ...w.pads.slice(0, spatial), 0, 0, ...w.pads.slice(spatial)], -3.4e38)
+        : x;
+      const windows = b.op('Conv', [padded, kernels], {
+        kernel_shape: w.k,
+        strides: w.s,
+        dilations: w.d,
+        group: channels,
+        // ceil_mode does not exist before opset 10: the Conv covers exactly the pool's windows.
+      });
+      const stacked = b.op('Reshape', [windows, b.int64([0, channels, K, ...ys])]);
+      const first = b.op('ArgMax', [stacked], { axis: 2, keepdims: 1 });
+      return b.op('Equal', [
+        first,
+        b.int64(
+          Array.from({ length: K }, (_, o) => o),
+          [K, ...ys.map(() => 1)],
+        ),
+      ]);
+    });
+  }
+  const routed = b.mask(winners, b.unsqueeze(g, [2])); // [N, C, K, ...ys]
+  const stacked = b.op('Reshape', [routed, b.int64([0, channels * K, ...ys])]);
+  const hot = new Array<number>(channels * K * K).fill(0);
+  for (let c = 0; c < channels; c++) for (let o = 0; o < K; o++) hot[(c * K + o) * K + o] = 1;
+  // ConvTranspose yields s*(y-1) + (k-1)*d + 1 - pad_begin - pad_end + output_padding values per
+  // axis; the end pad (or output_padding) makes that exactly x's size.
+  const endPads: number[] = [];
+  const outputPadding: number[] = [];
+  xs.forEach((xi, i) => {
+    const excess = w.s[i]! * (ys[i]! - 1) + (w.k[i]! - 1) * w.d[i]! + 1 - w.pads[i]! - xi;
+    endPads.push(Math.max(excess, 0));
+    outputPadding.push(Math.max(-excess, 0));
+  });
+  return b.op('ConvTranspose', [stacked, b.float(hot, [channels * K, 1, ...w.k])], {
+    kernel_shape: w.k,
+    strides: w.s,
+    dilations: w.d,
+    pads: [...w.pads.slice(0, spatial), ...endPads],
+    group: channels,
+    output_padding: outputPadding,
+  });
+}
+
 export const maxPool: Rule = (ctx) => {
   const { b, node } = ctx;
-  if (b.opset < 16) {
-    throw new GradientError(
-      `${nodeLabel(node)}: the MaxPool gradient needs ScatterElements with reduction='add' (opset >= 16), but the ` +
-        `model imports opset ${b.opset}; re-export it with opset 16 or later`,
-    );
-  }
   if (intAttr(node, 'storage_order', 0) !== 0)
     throw new GradientError(`${nodeLabel(node)}: storage_order=1 (column-major indices) is not supported`);
   const x = node.input![0]!;
-  // Indices index x flattened whole (batch and channel offsets included), so one flat scatter suffices.
-  const [pooled, indices] = b.duplicate(node, 2) as [string, string];
+  const y = node.output![0]!;
+  const xs = ctx.shape(x).slice(2);
+  const ys = ctx.shape(y).slice(2);
+  const k = intsAttr(node, 'kernel_shape') ?? [];
+  const s = intsAttr(node, 'strides') ?? k.map(() => 1);
+  const d = intsAttr(node, 'dilations') ?? k.map(() => 1);
+  const pads = explicitPads(stringAttr(node, 'auto_pad', 'NOTSET'), intsAttr(node, 'pads'), xs, ys, k, s, d);
+  // Indices index x flattened whole (batch and channel offsets included); a copy of the node gives them.
+  let indices: string | undefined;
+  const indicesOf = b.opset >= 8 ? () => (indices ??= b.duplicate(node, 2)[1]!) : undefined;
   let g = gradOf(ctx);
   const relu = ctx.producer(x);
-  if (relu !== undefined && reluFeedsMaxPool(ctx, relu, node)) {
-    const zero = b.float([0], []);
-    g = b.op('Where', [b.hoist(() => b.op('Greater', [pooled, zero])), g, zero]);
-  }
-  const k = intsAttr(node, 'kernel_shape') ?? [];
-  const strides = intsAttr(node, 'strides') ?? k.map(() => 1);
-  const dilations = intsAttr(node, 'dilations') ?? k.map(() => 1);
-  if (intAttr(node, 'ceil_mode', 0) === 0 && k.every((ki, i) => (ki - 1) * dilations[i]! + 1 <= strides[i]!)) {
-    // Windows do not overlap, so no two outputs share a winner: MaxUnpool places each gradient
-    // at its winner and needs no scatter-add (ONNX Runtime's ScatterElements with a reduction
-    // is serial and copies its zero-filled data input: 7 of the CNN's 33 ms). ONNX Runtime's
-    // MaxUnpool rejects the partial windows of ceil_mode, which keep the scatter.
-    return [b.op('MaxUnpool', [g, indices, b.op('Shape', [x])], { kernel_shape: k, strides })];
-  }
-  const flat = b.int64([-1]);
-  const size = b.op('Reshape', [b.op('Size', [x]), b.int64([1])]);
-  const zeros = b.op('ConstantOfShape', [size]); // float32 zeros by default
-  const scattered = b.op('ScatterElements', [zeros, b.op('Reshape', [indices, flat]), b.op('Reshape', [g, flat])], {
-    axis: 0,
-    reduction: 'add',
-  });
-  return [b.op('Reshape', [scattered, b.op('Shape', [x])])];
+  if (relu !== undefined && reluFeedsMaxPool(ctx, relu, node))
+    g = b.mask(
+      b.hoist(() => b.op('Greater', [y, b.float([0], [])])),
+      g,
+    );
+  const ceil = intAttr(node, 'ceil_mode', 0) === 1;
+  return [routeToWinners(ctx, x, g, { k, s, d, pads, ceil }, ctx.shape(y), indicesOf)];
+};
+
+// y = max over the spatial axes: a MaxPool whose window is the whole image (PyTorch's adaptive
+// max pool to 1 routes the gradient to the first maximum, as MaxPool's Indices do).
+export const globalMaxPool: Rule = (ctx) => {
+  const { b, node } = ctx;
+  const x = node.input![0]!;
+  const xs = ctx.shape(x).slice(2);
+  const k = [...xs];
+  let indices: string | undefined;
+  const indicesOf =
+    b.opset >= 8 ? () => (indices ??= b.hoist(() => b.node('MaxPool', [x], { kernel_shape: k }, 2)[1]!)) : undefined;
+  const w = { k, s: k.map(() => 1), d: k.map(() => 1), pads: [...k, ...k].map(() => 0), ceil: false };
+  return [routeToWinners(ctx, x, gradOf(ctx), w, ctx.shape(node.output![0]!), indicesOf)];
 };
 
 // y = mean over the spatial axes: every input element gets g / (number of spatial positions).
@@ -69,7 +195,12 @@ export const globalAveragePool: Rule = (ctx) => {
     .shape(x)
     .slice(2)
     .reduce((p, v) => p * v, 1);
-  const spread = ctx.b.op('Expand', [gradOf(ctx), ctx.b.int64([1, 1, ...ctx.shape(x).slice(2)])]);
+  const xShape = ctx.shape(x);
+  const spread = ctx.b.broadcast(
+    gradOf(ctx),
+    [1, xShape[1]!, ...xShape.slice(2).map(() => 1)],
+    [1, xShape[1]!, ...xShape.slice(2)],
+  );
   return [ctx.b.op('Mul', [spread, ctx.b.float([1 / area], [])])];
 };
 

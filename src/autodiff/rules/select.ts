@@ -1,6 +1,8 @@
 // Vector-Jacobian rules for ops that select, join or place values: Concat, Split, Slice, Gather
-// (constant indices), Pad (constant mode), Expand, Where, and the float-to-float Cast. Axes are
-// per-image ones: the batch axis has no static size, so slicing or gathering along it is refused.
+// (constant indices), Pad (constant mode), Tile, Expand, Where, and the float-to-float Cast. Axes
+// are per-image ones: the batch axis has no static size, so slicing or gathering along it is refused.
+// Slice and Pad take attributes before opsets 10 and 11, inputs from then on; Split's sizes do not
+// matter to its gradient.
 import type { Rule, RuleContext } from './context.js';
 import {
   GradientError,
@@ -27,7 +29,7 @@ export const concat: Rule = (ctx) => {
     const size = ctx.shape(name)[axis]!;
     const start = offset;
     offset += size;
-    return ctx.needs[i] ? b.op('Slice', [g, b.int64([start]), b.int64([start + size]), b.int64([axis])]) : undefined;
+    return ctx.needs[i] ? b.slice(g, [start], [start + size], [axis]) : undefined;
   });
 };
 
@@ -35,7 +37,7 @@ export const concat: Rule = (ctx) => {
 export const split: Rule = (ctx) => {
   const { b, node } = ctx;
   const axis = dataAxis(ctx, intAttr(node, 'axis', 0), ctx.shape(node.input![0]!).length);
-  const parts = node.output!.map((out, i) => ctx.gradOutputs[i] ?? b.op('ConstantOfShape', [b.op('Shape', [out])]));
+  const parts = node.output!.map((out, i) => ctx.gradOutputs[i] ?? b.zerosLike(out));
   return [parts.length === 1 ? parts[0]! : b.op('Concat', parts, { axis })];
 };
 
@@ -57,17 +59,18 @@ function sliceIndices(start: number, end: number, step: number, dim: number): nu
 }
 
 // y = slice(x): each sliced axis in turn puts g back at the read indices, zeros elsewhere: Pad
-// for unit steps, ScatterElements otherwise.
+// for unit steps, a one-hot MatMul otherwise.
 export const slice: Rule = (ctx) => {
   requireConstant(ctx, [0], 'starts, ends, axes and steps must be constants');
   const { b, node } = ctx;
   const x = node.input![0]!;
   const xShape = ctx.shape(x);
   const rank = xShape.length;
-  const starts = constantInput(ctx, 1, 'starts');
-  const ends = constantInput(ctx, 2, 'ends');
-  const axes = optionalConstantInput(ctx, 3, 'axes') ?? starts.map((_, i) => i);
-  const steps = optionalConstantInput(ctx, 4, 'steps') ?? starts.map(() => 1);
+  const inputs = b.opset >= 10;
+  const starts = inputs ? constantInput(ctx, 1, 'starts') : (intsAttr(node, 'starts') ?? []);
+  const ends = inputs ? constantInput(ctx, 2, 'ends') : (intsAttr(node, 'ends') ?? []);
+  const axes = (inputs ? optionalConstantInput(ctx, 3, 'axes') : intsAttr(node, 'axes')) ?? starts.map((_, i) => i);
+  const steps = (inputs ? optionalConstantInput(ctx, 4, 'steps') : undefined) ?? starts.map(() => 1);
   const current = [...ctx.shape(node.output![0]!)]; // per-axis sizes of the gradient so far
   let g = gradOf(ctx);
   axes.forEach((rawAxis, k) => {
@@ -81,25 +84,36 @@ export const slice: Rule = (ctx) => {
       const pads = new Array<number>(2 * rank).fill(0);
       pads[a] = indices[0]!;
       pads[a + rank] = dim - 1 - indices[indices.length - 1]!;
-      g = b.op('Pad', [g, b.int64(pads)]);
-    } else {
-      const indexShape = current.map((_, i) => (i === a ? indices.length : 1));
-      const where = b.op('Expand', [b.int64(indices, indexShape), b.op('Shape', [g])]);
-      current[a] = dim;
-      const shape = b.op(
-        'Concat',
-        [b.op('Slice', [b.op('Shape', [g]), b.int64([0]), b.int64([1])]), b.int64(current.slice(1))],
-        { axis: 0 },
-      );
-      g = b.op('ScatterElements', [b.op('ConstantOfShape', [shape]), where, g], { axis: a });
-    }
+      g = b.pad(g, pads);
+    } else g = placeAlong(ctx, g, current.length, a, indices, dim);
     current[a] = dim;
   });
   return [g];
 };
 
-// y = gather(x, indices, axis) with constant indices: g is contracted with a one-hot matrix
-// [indices, x's axis] (a MatMul with the axis moved last), which also adds repeated indices.
+/**
+ * g, whose axis `axis` holds the values read at `indices` of an axis of size `dim`, put back at
+ * those indices with zeros elsewhere: contracted with a one-hot matrix [indices, dim] (a MatMul
+ * with the axis moved last), which also adds repeated indices.
+ */
+function placeAlong(ctx: RuleContext, g: string, rank: number, axis: number, indices: number[], dim: number): string {
+  const { b } = ctx;
+  const hot = new Array<number>(indices.length * dim).fill(0);
+  indices.forEach((v, r) => {
+    hot[r * dim + v]! += 1;
+  });
+  const onehot = b.float(hot, [indices.length, dim]);
+  if (axis === rank - 1) return b.op('MatMul', [g, onehot]);
+  const perm = [...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis), axis];
+  const inverse = new Array<number>(rank);
+  perm.forEach((p, i) => {
+    inverse[p] = i;
+  });
+  return b.op('Transpose', [b.op('MatMul', [b.op('Transpose', [g], { perm }), onehot])], { perm: inverse });
+}
+
+// y = gather(x, indices, axis) with constant indices: g, its index axes merged into one, is put
+// back along the axis by the one-hot MatMul of placeAlong, which adds repeated indices.
 export const gather: Rule = (ctx) => {
   requireConstant(ctx, [0], 'the indices must be constants');
   const { b, node } = ctx;
@@ -109,32 +123,58 @@ export const gather: Rule = (ctx) => {
   const axis = dataAxis(ctx, intAttr(node, 'axis', 0), rank);
   const dim = xShape[axis]!;
   const indices = constantInput(ctx, 1, 'indices').map((i) => (i < 0 ? i + dim : i));
-  const hot = new Array<number>(indices.length * dim).fill(0);
-  indices.forEach((v, r) => {
-    hot[r * dim + v] = 1;
-  });
-  const suffix = xShape.slice(axis + 1);
-  const grouped = b.op('Reshape', [
-    gradOf(ctx),
-    b.int64([...new Array<number>(axis).fill(0), indices.length, ...suffix]),
-  ]);
-  const onehot = b.float(hot, [indices.length, dim]);
-  if (suffix.length === 0) return [b.op('MatMul', [grouped, onehot])];
-  const perm = [...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis), axis];
-  const inverse = new Array<number>(rank);
-  perm.forEach((p, i) => {
-    inverse[p] = i;
-  });
-  return [b.op('Transpose', [b.op('MatMul', [b.op('Transpose', [grouped], { perm }), onehot])], { perm: inverse })];
+  // g has the index tensor's axes where x has `axis`: none for a scalar index, several to merge into one.
+  const indexRank = ctx.shape(node.input![1]!).length;
+  let grouped = gradOf(ctx);
+  if (indexRank === 0) grouped = b.unsqueeze(grouped, [axis]);
+  else if (indexRank > 1) {
+    const xDims = b.op('Shape', [x]);
+    const target = b.op(
+      'Concat',
+      [b.slice(xDims, [0], [axis], [0]), b.int64([indices.length]), b.slice(xDims, [axis + 1], [rank], [0])],
+      { axis: 0 },
+    );
+    grouped = b.op('Reshape', [grouped, target]);
+  }
+  return [placeAlong(ctx, grouped, rank, axis, indices, dim)];
 };
 
-// y = pad(x) in constant mode: dx is g with the padding sliced off.
+// y = tile(x, repeats) with a constant repeats and the batch axis not repeated: g viewed as
+// [N, r_1, d_1, r_2, d_2, ...] summed over the r axes.
+export const tile: Rule = (ctx) => {
+  requireConstant(ctx, [0], 'repeats must be a constant');
+  const { b, node } = ctx;
+  const xShape = ctx.shape(node.input![0]!);
+  const repeats = constantInput(ctx, 1, 'repeats');
+  if (repeats[0] !== 1) throw new GradientError(`${nodeLabel(node)}: tiling along the batch axis 0 is not supported`);
+  if (repeats.every((r) => r === 1)) return [gradOf(ctx)];
+  const view = [0, ...xShape.slice(1).flatMap((d, i) => [repeats[i + 1]!, d])];
+  const summed = xShape.slice(1).map((_, i) => 1 + 2 * i);
+  return [b.reduceSum(b.op('Reshape', [gradOf(ctx), b.int64(view)]), summed, false)];
+};
+
+/** Where each output position along a padded axis reads from in reflect, edge or wrap mode. */
+function padSources(mode: string, before: number, dim: number, after: number): number[] {
+  return Array.from({ length: before + dim + after }, (_, p) => {
+    const i = p - before;
+    if (mode === 'edge') return Math.min(Math.max(i, 0), dim - 1);
+    if (mode === 'wrap') return ((i % dim) + dim) % dim;
+    let r = i; // reflect: mirrored about the edge elements, which are not repeated
+    const period = 2 * (dim - 1);
+    r = period === 0 ? 0 : ((r % period) + period) % period;
+    return r < dim ? r : period - r;
+  });
+}
+
+// y = pad(x): in constant mode dx is g with the padding sliced off (and zeros where negative pads
+// cropped x); in reflect, edge and wrap modes every output position adds its gradient to the input
+// element it copies, axis by axis (the modes are separable), by the one-hot MatMul of placeAlong.
 export const pad: Rule = (ctx) => {
   requireConstant(ctx, [0], 'pads and the constant value must be constants');
   const { b, node } = ctx;
   const mode = stringAttr(node, 'mode', 'constant');
-  if (mode !== 'constant')
-    throw new GradientError(`${nodeLabel(node)}: Pad mode '${mode}' is not supported (only 'constant')`);
+  if (!['constant', 'reflect', 'edge', 'wrap'].includes(mode))
+    throw new GradientError(`${nodeLabel(node)}: Pad mode '${mode}' is not supported`);
   const x = node.input![0]!;
   const xShape = ctx.shape(x);
   const rank = xShape.length;
@@ -142,22 +182,39 @@ export const pad: Rule = (ctx) => {
   const axes = (optionalConstantInput(ctx, 3, 'axes') ?? Array.from({ length: pads.length / 2 }, (_, i) => i)).map(
     (a) => (a < 0 ? a + rank : a),
   );
+  let g = gradOf(ctx);
+  const current = [...ctx.shape(node.output![0]!)];
   const starts: number[] = [];
   const ends: number[] = [];
   const sliced: number[] = [];
+  const crops = new Array<number>(2 * rank).fill(0);
   axes.forEach((a, k) => {
     const before = pads[k]!;
     const after = pads[k + axes.length]!;
     if (before === 0 && after === 0) return;
-    if (before < 0 || after < 0)
-      throw new GradientError(`${nodeLabel(node)}: negative pads (cropping) are not supported`);
     dataAxis(ctx, a, rank);
-    starts.push(before);
-    ends.push(before + xShape[a]!);
-    sliced.push(a);
+    const dim = xShape[a]!;
+    if (mode !== 'constant') {
+      if (before < 0 || after < 0)
+        throw new GradientError(`${nodeLabel(node)}: negative pads (cropping) in ${mode} mode are not supported`);
+      g = placeAlong(ctx, g, rank, a, padSources(mode, before, dim, after), dim);
+      current[a] = dim;
+      return;
+    }
+    // Constant mode: keep what came from x, then zeros for what negative pads cut off.
+    const from = Math.max(before, 0);
+    const to = current[a]! - Math.max(after, 0);
+    if (from > 0 || to < current[a]!) {
+      starts.push(from);
+      ends.push(to);
+      sliced.push(a);
+    }
+    crops[a] = Math.max(-before, 0);
+    crops[a + rank] = Math.max(-after, 0);
   });
-  if (sliced.length === 0) return [gradOf(ctx)];
-  return [b.op('Slice', [gradOf(ctx), b.int64(starts), b.int64(ends), b.int64(sliced)])];
+  if (sliced.length > 0) g = b.slice(g, starts, ends, sliced);
+  if (crops.some((c) => c > 0)) g = b.pad(g, crops);
+  return [g];
 };
 
 // y = expand(x, shape): dx sums g over the broadcast axes.
@@ -174,8 +231,8 @@ export const where: Rule = (ctx) => {
   const out = ctx.shape(node.output![0]!);
   return [
     undefined,
-    ctx.needs[1] ? unbroadcast(b, b.op('Where', [c, g, zero]), out, ctx.shape(p)) : undefined,
-    ctx.needs[2] ? unbroadcast(b, b.op('Where', [c, zero, g]), out, ctx.shape(q)) : undefined,
+    ctx.needs[1] ? unbroadcast(b, b.where(c, g, zero), out, ctx.shape(p)) : undefined,
+    ctx.needs[2] ? unbroadcast(b, b.where(c, zero, g), out, ctx.shape(q)) : undefined,
   ];
 };
 
