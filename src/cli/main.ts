@@ -21,13 +21,14 @@ program
   .name('nfp')
   .description('Detect adversarial attacks on image classifiers with randomized neural fingerprints.')
   .version(version, '-V, --version', 'print the version')
-  .showHelpAfterError()
+  // One line after a usage error, not the whole help: the error is the line that matters.
+  .showHelpAfterError('(add --help for usage and an example)')
   .exitOverride()
   .addHelpText(
     'after',
     [
       '\nExamples:',
-      '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
+      '  $ nfp demo                              # fit, calibrate and evaluate a detector on shipped data (2-3 min)',
       '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
       '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
       '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
