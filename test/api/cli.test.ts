@@ -36,6 +36,17 @@ describe('nfp CLI', () => {
     expect(report.cuda).to.have.keys('compiled', 'usable', 'devices', 'deviceName', 'runtime', 'reason');
     expect(report.cuda.usable).to.equal(false); // no GPU on the machines that run this suite
     expect(report.cuda.reason).to.be.a('string').that.is.not.empty;
+    // A clone loads the addon it built, not the prebuilt binary that npm pack adds.
+    expect(report.addon).to.deep.equal({
+      path: join(packageRoot, 'build', 'addon', 'Release', 'nfp.node'),
+      prebuilt: false,
+    });
+  });
+
+  it('names a missing NFP_ADDON_PATH', () => {
+    const r = nfp(['info'], { NFP_ADDON_PATH: '/nonexistent/nfp.node' });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('NFP_ADDON_PATH names /nonexistent/nfp.node, which does not exist');
   });
 
   it('info prints a readable table', () => {
