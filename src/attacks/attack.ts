@@ -24,6 +24,11 @@ export interface AttackOptions {
   targets?: Int32Array;
   /** Reproduces a run exactly; random (node:crypto) by default. */
   seed?: number;
+  /**
+   * A random stream to continue instead of `seed`: runs over consecutive parts of the images (a file read
+   * in batches) that share one stream draw what one run over all of them draws.
+   */
+  random?: SeededRandom;
   /** Images attacked together (default 128). */
   batchSize?: number;
   /** Called as work completes, with images done (fractional within a batch) and the total. */
@@ -184,7 +189,7 @@ export abstract class Attack {
     const batchSize = options.batchSize ?? 128;
     if (!Number.isInteger(batchSize) || batchSize < 1)
       throw new RangeError(`Expected a positive integer for batchSize but received ${batchSize}`);
-    const rng = new SeededRandom(options.seed);
+    const rng = options.random ?? new SeededRandom(options.seed);
     const criterion = targets === undefined ? Criterion.misclassification(labels) : Criterion.targeted(labels, targets);
 
     const adv = new Float32Array(data.length);

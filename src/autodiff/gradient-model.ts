@@ -22,6 +22,11 @@ export interface GradientModelOptions extends SessionSettings {
   tapSeed?: number;
   /** Images per ONNX Runtime call (default 32). */
   batchSize?: number;
+  /**
+   * Input values one gradient run may take at most: fewer images per call for large inputs (a
+   * gradient run holds every intermediate tensor of its batch).
+   */
+  maxInputValuesPerRun?: number;
   /** [C, H, W], required only when the model leaves them symbolic. */
   inputShape?: number[];
 }
@@ -96,13 +101,25 @@ export class GradientModel {
   static async load(model: string | Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
     const source = typeof model === 'string' ? basename(model) : 'model';
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-    const { taps, neuronBudget, tapSeed, batchSize = 32, inputShape, ...settings } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new GradientError(`Expected a positive integer for batchSize but received ${batchSize}`);
+    const {
+      taps,
+      neuronBudget,
+      tapSeed,
+      batchSize: asked = 32,
+      inputShape,
+      maxInputValuesPerRun,
+      ...settings
+    } = options;
+    if (!Number.isInteger(asked) || asked < 1)
+      throw new GradientError(`Expected a positive integer for batchSize but received ${asked}`);
+    const capped = (shape: readonly number[]) =>
+      maxInputValuesPerRun === undefined
+        ? asked
+        : Math.max(1, Math.min(asked, Math.floor(maxInputValuesPerRun / shape.reduce((a, b) => a * b, 1))));
     // The path, when there is one, so that the classifier (and banks fitted through it) name the model by its file.
     const classifier = await Classifier.load(typeof model === 'string' ? model : bytes, {
       ...settings,
-      batchSize,
+      batchSize: inputShape ? capped(inputShape) : asked,
       ...(taps ? { taps } : {}),
       ...(neuronBudget !== undefined ? { neuronBudget } : {}),
       ...(tapSeed !== undefined ? { tapSeed } : {}),
@@ -121,7 +138,7 @@ export class GradientModel {
         settings,
       );
     try {
-      return new GradientModel(classifier, await build(false), batchSize, build);
+      return new GradientModel(classifier, await build(false), capped(classifier.inputShape), build);
     } catch (error) {
       await classifier.release();
       throw error;

@@ -165,9 +165,9 @@ export class FingerprintBank {
   }
 }
 
-function concatenate(parts: ClassFingerprints[], families: number, k: number): BankArrays {
-  const F = parts.reduce((a, p) => a + p.mu0.length, 0);
-  const out: BankArrays = {
+/** Zeroed arrays for F fingerprints of k neurons and `families` attack families. */
+export function emptyArrays(F: number, k: number, families: number): BankArrays {
+  return {
     indices: new Uint32Array(F * k),
     mu0: new Float32Array(F),
     sd0: new Float32Array(F),
@@ -175,6 +175,11 @@ function concatenate(parts: ClassFingerprints[], families: number, k: number): B
     sd1: new Float32Array(families * F),
     effect: new Float32Array(F),
   };
+}
+
+function concatenate(parts: ClassFingerprints[], families: number, k: number): BankArrays {
+  const F = parts.reduce((a, p) => a + p.mu0.length, 0);
+  const out = emptyArrays(F, k, families);
   let at = 0;
   for (const p of parts) {
     const n = p.mu0.length;

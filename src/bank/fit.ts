@@ -6,6 +6,7 @@
 import { screen } from '../kernels.js';
 import type { ScreenResult } from '../native.js';
 import type { SeededRandom } from '../random.js';
+import { emptyArrays } from './bank.js';
 import { drawCandidates } from './candidates.js';
 import { FingerprintColumns, meanAbsCorrelation } from './redundancy.js';
 import type { ActivationSet, BankArrays, ClassFingerprints, ScreenSettings } from './types.js';
@@ -196,14 +197,7 @@ function collect(
 ): BankArrays {
   const F = chosen.length;
   const families = results.length;
-  const out: BankArrays = {
-    indices: new Uint32Array(F * k),
-    mu0: new Float32Array(F),
-    sd0: new Float32Array(F),
-    mu1: new Float32Array(families * F),
-    sd1: new Float32Array(families * F),
-    effect: new Float32Array(F),
-  };
+  const out = emptyArrays(F, k, families);
   chosen.forEach((c, i) => {
     out.indices.set(candidates.subarray(c * k, (c + 1) * k), i * k);
     // Clean statistics are the same in every family's screen; take the first.

@@ -7,12 +7,12 @@ import { Option } from 'commander';
 import { attackNames, boundedAttacks } from '../attacks/index.js';
 import type { AttackName, AttackSettings } from '../attacks/index.js';
 import { attackExperiment } from '../experiment/index.js';
-import { addAttackOptions, asUsage, attackSettingsOf } from './options.js';
-import type { AttackOptions } from './options.js';
+import { addAttackOptions, addImageOptions, asUsage, attackSettingsOf, imageReadOptionsOf } from './options.js';
+import type { AttackOptions, ImageFlags } from './options.js';
 import { parseInteger, parsePositive, parsePositiveInt } from './parse.js';
 import { ProgressBar } from './progress.js';
 
-export interface AttackCommandOptions extends AttackOptions {
+export interface AttackCommandOptions extends AttackOptions, ImageFlags {
   model: string;
   data: string;
   labels?: string;
@@ -40,7 +40,7 @@ export function registerAttackCommand(program: Command): Command {
     )
     .option('--labels <path>', 'true labels for --data (.npy or IDX); folders and paired IDX files supply their own')
     .addOption(new Option('--attack <name>', 'the attack').choices([...attackNames]).makeOptionMandatory());
-  return addAttackOptions(command, `perturbation bound (required for ${boundedAttacks.join(', ')})`)
+  return addImageOptions(addAttackOptions(command, `perturbation bound (required for ${boundedAttacks.join(', ')})`))
     .option('--step-size <a>', 'step length (fgsm, bim, pgd, mifgsm)', parsePositive)
     .option('--restarts <n>', 'random restarts (pgd)', parsePositiveInt)
     .option('--queries <n>', 'query budget per image (square; default 1000)', parsePositiveInt)
@@ -48,7 +48,11 @@ export function registerAttackCommand(program: Command): Command {
     .option('--targeted', 'targeted attack (see --target)')
     .option('--target <c|random>', "target class, or 'random' for a random other class per image (default random)")
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
-    .option('--batch-size <n>', 'images attacked together (default 128)', parsePositiveInt)
+    .option(
+      '--batch-size <n>',
+      'images attacked together, and read from --data at a time (default 128)',
+      parsePositiveInt,
+    )
     .option('--seed <n>', 'reproduce a run (random starts, targets, Square)', parseInteger)
     .requiredOption(
       '--out <adv.npy>',
@@ -89,6 +93,7 @@ export async function attackCommand(options: AttackCommandOptions, usage: (messa
     ...(target !== undefined ? { target } : {}),
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    image: imageReadOptionsOf(options),
     out: options.out,
     onProgress: (done, total) => {
       bar ??= new ProgressBar(options.attack, total);

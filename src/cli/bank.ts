@@ -5,10 +5,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 
 import { FingerprintBank, describeBank, generateSigningKeys, readBank, writeBank } from '../bank/index.js';
-import { ExperimentError, checkOutPath } from '../experiment/index.js';
-import { asUsage } from './options.js';
-import { loadTensorFile } from '../data/index.js';
-import { FingerprintDetector } from '../detect/index.js';
+import { ExperimentError, calibrateExperiment, checkOutPath } from '../experiment/index.js';
+import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import type { ImageFlags } from './options.js';
 import { parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
 
@@ -72,56 +71,51 @@ export function registerBankCommand(program: Command): Command {
     .action(async (path: string, options: { key: string; out: string }, cmd: Command) => {
       await asUsage(cmd, async () => {
         checkOutPath(options.out, '.nfp', '--out');
-        const signed = readBank(path);
-        writeBank(options.out, signed, { privateKey: readFileSync(options.key) });
+        writeBank(options.out, readBank(path), { privateKey: readFileSync(options.key) });
         const keyId = readBank(options.out).signature!.keyId;
         process.stdout.write(`${JSON.stringify({ out: options.out, keyId })}\n`);
       });
     });
-  bank
+  const calibrate = bank
     .command('calibrate')
     .description('set the thresholds for a target false-positive rate on held-out clean images')
     .requiredOption('--model <model>', 'the ONNX classifier the bank was fitted on')
     .requiredOption('--bank <bank.nfp>', 'the bank')
     .requiredOption('--data <path>', 'held-out clean images (IDX, .npy or a folder), not used to fit the bank')
-    .option('--fpr <rate>', 'target false-positive rate', parseShare, 0.05)
+    .option('--limit <n>', 'only the first n images of --data', parsePositiveInt)
+    .option('--fpr <rate>', 'target false-positive rate, in (0, 1)', parseShare, 0.05)
     .option('--draws <n>', 'fingerprints drawn per input', parsePositiveInt, 25)
     .option('--draws-per-image <n>', 'random draws scored per clean image', parsePositiveInt, 10)
     .option(
       '--confidence',
       'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)',
     )
-    .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)')
-    .action(
-      async (options: {
+    .requiredOption('--out <bank.nfp>', 'the calibrated bank (may be the same path)');
+  addImageOptions(calibrate).action(
+    async (
+      options: {
         model: string;
         bank: string;
         data: string;
+        limit?: number;
         fpr: number;
         draws: number;
         drawsPerImage: number;
         confidence?: boolean;
         out: string;
-      }) => {
-        const detector = await FingerprintDetector.load({
-          model: options.model,
-          bank: options.bank,
-          draws: options.draws,
+      } & ImageFlags,
+      cmd: Command,
+    ) => {
+      await asUsage(cmd, async () => {
+        const result = await calibrateExperiment({
+          ...options,
           confidence: options.confidence === true,
+          image: imageReadOptionsOf(options),
         });
-        try {
-          const clean = await loadTensorFile(options.data);
-          const calibration = await detector.calibrate(clean, {
-            fpr: options.fpr,
-            drawsPerImage: options.drawsPerImage,
-          });
-          detector.save(options.out);
-          process.stdout.write(`${JSON.stringify({ out: options.out, ...calibration })}\n`);
-        } finally {
-          await detector.release();
-        }
-      },
-    );
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      });
+    },
+  );
   return bank;
 }
 

@@ -1,16 +1,18 @@
 // `nfp detect`: scores images with a model and its bank; one JSON line per image on stdout.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+
 import type { Command } from 'commander';
 import { Option } from 'commander';
 
-import { imageExtensions, loadTensorFile } from '../data/index.js';
 import { FingerprintDetector } from '../detect/index.js';
 import type { Scorer } from '../detect/index.js';
+import { detectFiles } from '../experiment/index.js';
+import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import type { ImageFlags } from './options.js';
 import { parseInteger, parseNumber, parsePositiveInt } from './parse.js';
 import { significant } from './table.js';
 
-export interface DetectCommandOptions {
+export interface DetectCommandOptions extends ImageFlags {
   model: string;
   bank: string;
   draws?: number;
@@ -21,10 +23,11 @@ export interface DetectCommandOptions {
   allowModelMismatch?: boolean;
   unscoredClasses?: 'flag' | 'pass';
   publicKey?: string;
+  batchSize?: number;
 }
 
 export function registerDetectCommand(program: Command): Command {
-  return program
+  const command = program
     .command('detect')
     .description(
       'score images for adversarial manipulation: one JSON line per image {input, index, label, score, attacked, ' +
@@ -51,13 +54,15 @@ export function registerDetectCommand(program: Command): Command {
         'inputs predicted as a class without fingerprints: reported attacked (flag, the default) or clean (pass)',
       ).choices(['flag', 'pass']),
     )
+    .option('--batch-size <n>', 'rows of a tensor file scored at a time (default 128)', parsePositiveInt);
+  return addImageOptions(command)
     .addHelpText(
       'after',
       '\nExamples:\n  $ nfp detect --model models/fmnist-cnn.onnx --bank bank.nfp suspicious.png\n  $ nfp detect ' +
         '--model models/fmnist-cnn.onnx --bank bank.nfp pgd.npy | jq -c "select(.attacked)"\n',
     )
-    .action(async (inputs: string[], options: DetectCommandOptions) => {
-      await detectCommand(inputs, options);
+    .action(async (inputs: string[], options: DetectCommandOptions, cmd: Command) => {
+      await asUsage(cmd, () => detectCommand(inputs, options));
     });
 }
 
@@ -74,50 +79,27 @@ export async function detectCommand(inputs: string[], options: DetectCommandOpti
     ...(options.publicKey !== undefined ? { publicKey: readFileSync(options.publicKey) } : {}),
   });
   try {
-    for (const input of expand(inputs)) {
-      const isImage = imageExtensions.some((e) => input.toLowerCase().endsWith(e));
-      const batch = isImage ? input : await loadTensorFile(input);
-      const results = await detector.detect(batch, { explain: options.explain === true });
-      results.forEach((d, index) => {
-        const line = {
-          input,
-          index,
-          label: d.label,
-          score: significant(d.score, 6),
-          attacked: d.attacked,
-          threshold: significant(d.threshold, 6),
-          ...(d.unscored ? { unscored: d.unscored } : {}),
-          ...(d.rejected ? { rejected: d.rejected } : {}),
-          ...(d.fingerprints ? { fingerprints: d.fingerprints, terms: d.terms!.map((t) => significant(t, 6)) } : {}),
-        };
-        process.stdout.write(`${JSON.stringify(line)}\n`);
-      });
+    const results = detectFiles(detector, {
+      inputs,
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      image: imageReadOptionsOf(options),
+      explain: options.explain === true,
+    });
+    for await (const { input, index, detection: d } of results) {
+      const line = {
+        input,
+        index,
+        label: d.label,
+        score: significant(d.score, 6),
+        attacked: d.attacked,
+        threshold: significant(d.threshold, 6),
+        ...(d.unscored ? { unscored: d.unscored } : {}),
+        ...(d.rejected ? { rejected: d.rejected } : {}),
+        ...(d.fingerprints ? { fingerprints: d.fingerprints, terms: d.terms!.map((t) => significant(t, 6)) } : {}),
+      };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
     }
   } finally {
     await detector.release();
-  }
-}
-
-/** Folders are walked (sorted, recursively) and their image files scored one by one. */
-function* expand(inputs: string[]): Generator<string> {
-  for (const input of inputs) {
-    let isDir = false;
-    try {
-      isDir = statSync(input).isDirectory();
-    } catch {
-      // Not there: loading it reports the error with its name.
-    }
-    if (!isDir) {
-      yield input;
-      continue;
-    }
-    const entries = readdirSync(input, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    );
-    for (const e of entries) {
-      const path = join(input, e.name);
-      if (e.isDirectory()) yield* expand([path]);
-      else if (imageExtensions.some((x) => e.name.toLowerCase().endsWith(x))) yield path;
-    }
   }
 }

@@ -13,8 +13,8 @@ import { registerFitCommand } from './fit.js';
 import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
-import { predictCommand } from './predict.js';
-import { parsePositiveInt, parseShape } from './parse.js';
+import { registerPredictCommand } from './predict.js';
+import { parseShape } from './parse.js';
 
 const program = new Command();
 program
@@ -55,36 +55,7 @@ program
     await layersCommand(model, options);
   });
 
-program
-  .command('predict')
-  .description('classify images; with labels, report the accuracy')
-  .requiredOption('--model <model>', 'an ONNX image classifier')
-  .requiredOption(
-    '--data <path>',
-    'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W], or a folder of class folders',
-  )
-  .option('--labels <path>', 'labels for --data: .npy (int) or IDX; folders and paired IDX files supply their own')
-  .option('--batch-size <n>', 'images per inference call', parsePositiveInt)
-  .option('--limit <n>', 'only the first n images', parsePositiveInt)
-  .option('--summary', 'print only the summary line (JSON) on stdout')
-  .addHelpText(
-    'after',
-    '\nExample:\n  $ nfp predict --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz ' +
-      '--summary\n',
-  )
-  .action(
-    async (options: {
-      model: string;
-      data: string;
-      labels?: string;
-      batchSize?: number;
-      limit?: number;
-      summary?: boolean;
-    }) => {
-      await predictCommand(options);
-    },
-  );
-
+registerPredictCommand(program);
 registerGradCommand(program);
 registerAttackCommand(program);
 registerFitCommand(program);

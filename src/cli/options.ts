@@ -5,8 +5,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 
 import type { AttackSettings, Norm } from '../attacks/index.js';
+import type { ImageFormat } from '../data/index.js';
 import { ExperimentError } from '../experiment/index.js';
-import { parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
+import type { ImageReadOptions } from '../experiment/index.js';
+import { parseImageFormats, parseNonNegative, parsePositive, parsePositiveInt } from './parse.js';
 
 export interface AttackOptions {
   eps?: number;
@@ -31,6 +33,30 @@ export function attackSettingsOf(options: AttackOptions): AttackSettings {
     ...(options.norm !== undefined ? { norm: options.norm } : {}),
     ...(options.steps !== undefined ? { steps: options.steps } : {}),
     ...(options.kappa !== undefined ? { kappa: options.kappa } : {}),
+  };
+}
+
+export interface ImageFlags {
+  imageFormats?: ImageFormat[];
+  firstFrame?: boolean;
+}
+
+/** Adds --image-formats and --first-frame: what image files (and folders of them) may hold. */
+export function addImageOptions(command: Command): Command {
+  return command
+    .option(
+      '--image-formats <list>',
+      'image formats to read, by content (default jpeg,png,webp; also gif, tiff, svg, heif)',
+      parseImageFormats,
+    )
+    .option('--first-frame', 'read the first frame of animated or multi-page images instead of refusing them');
+}
+
+/** The image options the flags give (only those set). */
+export function imageReadOptionsOf(options: ImageFlags): ImageReadOptions {
+  return {
+    ...(options.imageFormats !== undefined ? { formats: options.imageFormats } : {}),
+    ...(options.firstFrame === true ? { firstFrame: true } : {}),
   };
 }
 

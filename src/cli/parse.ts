@@ -5,6 +5,8 @@ import { InvalidArgumentError } from 'commander';
 import { attackNames } from '../attacks/index.js';
 import type { AttackName } from '../attacks/index.js';
 import { ablationParameters } from '../eval/ablation-spec.js';
+import { imageFormats } from '../data/index.js';
+import type { ImageFormat } from '../data/index.js';
 import type { AblationParameter, AblationSpec } from '../eval/ablation-spec.js';
 import type { TapSpec } from '../model/index.js';
 
@@ -75,6 +77,20 @@ export function parseShape(value: string): number[] {
     throw new InvalidArgumentError('expected three positive integers C,H,W such as 3,224,224');
   }
   return dims;
+}
+
+/** Image formats: 'jpeg,png,webp,svg'. */
+export function parseImageFormats(value: string): ImageFormat[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '')
+    .map((s) => (s === 'jpg' ? 'jpeg' : s === 'tif' ? 'tiff' : s === 'avif' ? 'heif' : s));
+  for (const n of names)
+    if (!(imageFormats as readonly string[]).includes(n))
+      throw new InvalidArgumentError(`unknown image format '${n}' (known: ${imageFormats.join(', ')})`);
+  if (names.length === 0) throw new InvalidArgumentError('expected image formats such as jpeg,png,webp');
+  return [...new Set(names)] as ImageFormat[];
 }
 
 /** Distinct attack names: 'pgd,cw'. */

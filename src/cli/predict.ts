@@ -1,9 +1,13 @@
 // `nfp predict --model <m> --data <idx|npy|folder> [--labels <npy|idx>]`: predictions as JSON
 // lines on stdout (or a summary with --summary), and the accuracy when labels are known.
-import { loadLabelFile, loadTensorFile } from '../data/index.js';
-import { Classifier } from '../model/index.js';
+import type { Command } from 'commander';
 
-export interface PredictOptions {
+import { predictExperiment } from '../experiment/index.js';
+import { addImageOptions, asUsage, imageReadOptionsOf } from './options.js';
+import type { ImageFlags } from './options.js';
+import { parsePositiveInt } from './parse.js';
+
+export interface PredictOptions extends ImageFlags {
   model: string;
   data: string;
   labels?: string;
@@ -12,47 +16,48 @@ export interface PredictOptions {
   summary?: boolean;
 }
 
+export function registerPredictCommand(program: Command): Command {
+  const command = program
+    .command('predict')
+    .description('classify images; with labels, report the accuracy')
+    .requiredOption('--model <model>', 'an ONNX image classifier')
+    .requiredOption(
+      '--data <path>',
+      'images: an IDX file (.gz or not), a .npy tensor [N,C,H,W], or a folder of class folders',
+    )
+    .option('--labels <path>', 'labels for --data: .npy (int) or IDX; folders and paired IDX files supply their own')
+    .option('--batch-size <n>', 'images per inference call, and per read of --data (default 64)', parsePositiveInt)
+    .option('--limit <n>', 'only the first n images', parsePositiveInt)
+    .option('--summary', 'print only the summary line (JSON) on stdout');
+  return addImageOptions(command)
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ nfp predict --model models/fmnist-cnn.onnx ' +
+        '--data data/fashion-mnist/t10k-images-idx3-ubyte.gz --summary\n',
+    )
+    .action(async (options: PredictOptions, cmd: Command) => {
+      await asUsage(cmd, () => predictCommand(options));
+    });
+}
+
 export async function predictCommand(options: PredictOptions): Promise<void> {
-  const tensor = await loadTensorFile(options.data);
-  let labels = options.labels !== undefined ? loadLabelFile(options.labels) : tensor.labels;
-  let data = tensor.data;
-  let dims: readonly number[] = tensor.dims;
-  if (options.limit !== undefined && options.limit < dims[0]!) {
-    const per = data.length / dims[0]!;
-    data = data.subarray(0, options.limit * per);
-    dims = [options.limit, ...dims.slice(1)];
-    labels = labels?.subarray(0, options.limit);
-  }
-  if (labels !== undefined && labels.length !== dims[0]) {
-    throw new Error(`--labels has ${labels.length} labels but --data has ${dims[0]} images`);
-  }
-  const classifier = await Classifier.load(options.model, { taps: [], batchSize: options.batchSize ?? 64 });
-  try {
-    const started = performance.now();
-    const out = await classifier.run({ data, dims });
-    const seconds = (performance.now() - started) / 1000;
-    let correct = 0;
-    for (let i = 0; i < out.rows; i++) {
-      const label = out.labels[i]!;
-      if (labels !== undefined && labels[i] === label) correct++;
-      if (options.summary !== true) {
-        const logits = Array.from(out.logits.subarray(i * out.classes, (i + 1) * out.classes), (v) =>
-          Number(v.toPrecision(6)),
-        );
-        process.stdout.write(
-          `${JSON.stringify({ index: i, label, ...(labels ? { truth: labels[i] } : {}), logits })}\n`,
-        );
-      }
-    }
-    const summary = {
-      model: classifier.source,
-      images: out.rows,
-      ...(labels !== undefined ? { accuracy: correct / out.rows, correct } : {}),
-      seconds: Number(seconds.toFixed(3)),
-      imagesPerSecond: Number((out.rows / seconds).toFixed(1)),
-    };
-    (options.summary === true ? process.stdout : process.stderr).write(`${JSON.stringify(summary)}\n`);
-  } finally {
-    await classifier.release();
-  }
+  const lines = options.summary !== true;
+  const summary = await predictExperiment({
+    model: options.model,
+    data: options.data,
+    ...(options.labels !== undefined ? { labels: options.labels } : {}),
+    ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    image: imageReadOptionsOf(options),
+    ...(lines
+      ? {
+          onPrediction: ({ index, label, truth, logits }) => {
+            const rounded = Array.from(logits, (v) => Number(v.toPrecision(6)));
+            const line = { index, label, ...(truth !== undefined ? { truth } : {}), logits: rounded };
+            process.stdout.write(`${JSON.stringify(line)}\n`);
+          },
+        }
+      : {}),
+  });
+  (lines ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
 }

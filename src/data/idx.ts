@@ -3,8 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 import { DataFormatError } from './errors.js';
-import { gunzipIfCompressed } from './gzip.js';
-import type { NchwBatch } from './image-batch.js';
+import { checkGunzipLimit, gunzipIfCompressed } from './gzip.js';
+import type { Nchw, NchwBatch } from './image-batch.js';
 import { toInt32Labels } from './labels.js';
 import { bytesOfTypedArray, dtypeOf, elementCount, itemSize, typedArrayFromBytes } from './typed-bytes.js';
 import type { TypedArrayOf } from './typed-bytes.js';
@@ -28,44 +28,67 @@ const codeByDtype: ReadonlyMap<IdxDtype, number> = new Map([...dtypeByCode].map(
 /** The format allows 255 dims; real files have 1 (labels) to 4. A bigger count means a file that is not IDX. */
 const maxDims = 16;
 
-/** Decodes IDX bytes (already gunzipped); `file` names the source in errors. */
-export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
-  if (bytes.length < 4) throw new DataFormatError(file, `too short for an IDX header (${bytes.length} bytes)`);
-  if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new DataFormatError(
-      file,
-      `not an IDX file: magic starts ${hex(bytes[0]!)} ${hex(bytes[1]!)}, expected 00 00`,
-    );
+/** An IDX header: the dtype, the dims and where the data starts. */
+export interface IdxHeader {
+  dtype: IdxDtype;
+  dims: number[];
+  dataStart: number;
+  /** Bytes of data the dims declare, or undefined when they overflow any file. */
+  dataBytes: number | undefined;
+}
+
+/** Bytes an IDX header takes, from its first 4 bytes (the magic); checks the magic as it goes. */
+export function idxHeaderLength(head: Uint8Array, file: string): number {
+  if (head.length < 4) throw new DataFormatError(file, `too short for an IDX header (${head.length} bytes)`);
+  if (head[0] !== 0 || head[1] !== 0) {
+    throw new DataFormatError(file, `not an IDX file: magic starts ${hex(head[0]!)} ${hex(head[1]!)}, expected 00 00`);
   }
-  const dtype = dtypeByCode.get(bytes[2]!);
-  if (dtype === undefined) {
-    throw new DataFormatError(file, `unknown IDX type code ${hex(bytes[2]!)} (expected 08, 09, 0b, 0c, 0d or 0e)`);
+  if (!dtypeByCode.has(head[2]!)) {
+    throw new DataFormatError(file, `unknown IDX type code ${hex(head[2]!)} (expected 08, 09, 0b, 0c, 0d or 0e)`);
   }
-  const ndims = bytes[3]!;
+  const ndims = head[3]!;
   if (ndims < 1 || ndims > maxDims) throw new DataFormatError(file, `implausible number of dimensions ${ndims}`);
-  const headerBytes = 4 + 4 * ndims;
+  return 4 + 4 * ndims;
+}
+
+/** Decodes an IDX header from the file's first bytes (at least idxHeaderLength of them, or it says so). */
+export function parseIdxHeader(bytes: Uint8Array, file: string): IdxHeader {
+  const headerBytes = idxHeaderLength(bytes, file);
+  const ndims = bytes[3]!;
   if (bytes.length < headerBytes) {
     throw new DataFormatError(
       file,
       `truncated header: ${ndims} dims need ${headerBytes} bytes but the file has ${bytes.length}`,
     );
   }
+  const dtype = dtypeByCode.get(bytes[2]!)!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
   const count = elementCount(dims);
-  const expected = count === undefined ? undefined : count * itemSize[dtype];
-  const found = bytes.length - headerBytes;
-  if (expected !== found) {
-    const want = expected === undefined ? 'an impossible number of' : `${expected}`;
-    throw new DataFormatError(file, `expected ${want} bytes of data for dims ${dims.join('x')} but found ${found}`);
-  }
-  const data = typedArrayFromBytes(dtype, bytes.subarray(headerBytes), false);
-  return { dtype, dims, data } as IdxArray;
+  return { dtype, dims, dataStart: headerBytes, dataBytes: count === undefined ? undefined : count * itemSize[dtype] };
 }
 
-/** Reads an IDX file, gunzipping it when its content is gzip. */
-export function readIdx(path: string): IdxArray {
-  return parseIdx(gunzipIfCompressed(readFileSync(path), path), path);
+/** The error for a file whose data is not the size its dims declare. */
+export function idxSizeError(file: string, header: IdxHeader, found: number): DataFormatError {
+  const want = header.dataBytes === undefined ? 'an impossible number of' : `${header.dataBytes}`;
+  return new DataFormatError(
+    file,
+    `expected ${want} bytes of data for dims ${header.dims.join('x')} but found ${found}`,
+  );
+}
+
+/** Decodes IDX bytes (already gunzipped); `file` names the source in errors. */
+export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+  const header = parseIdxHeader(bytes, file);
+  const found = bytes.length - header.dataStart;
+  if (header.dataBytes !== found) throw idxSizeError(file, header, found);
+  const data = typedArrayFromBytes(header.dtype, bytes.subarray(header.dataStart), false);
+  return { dtype: header.dtype, dims: header.dims, data } as IdxArray;
+}
+
+/** Reads an IDX file, gunzipping it when its content is gzip (up to `maxGunzipBytes`, default 1 GiB). */
+export function readIdx(path: string, options: { maxGunzipBytes?: number } = {}): IdxArray {
+  return parseIdx(gunzipIfCompressed(readFileSync(path), path, checkGunzipLimit(options.maxGunzipBytes)), path);
 }
 
 /** IDX bytes for an array (the inverse of parseIdx). */
@@ -109,22 +132,25 @@ export function readIdxImages(path: string): NchwBatch {
   return idxImagesToBatch(readIdx(path), path);
 }
 
-export function idxImagesToBatch(array: IdxArray, file: string): NchwBatch {
-  if (array.dtype !== 'uint8' || array.dims.length !== 3) {
-    throw new DataFormatError(
-      file,
-      `expected uint8 images [n, height, width] but found ${array.dtype} [${array.dims.join(', ')}]`,
-    );
+/** IDX images are uint8 [n, height, width]; anything else is refused, naming what was found. */
+export function checkIdxImages(dtype: IdxDtype, dims: readonly number[], file: string): Nchw {
+  if (dtype !== 'uint8' || dims.length !== 3) {
+    throw new DataFormatError(file, `expected uint8 images [n, height, width] but found ${dtype} [${dims.join(', ')}]`);
   }
-  const [n, h, w] = array.dims as [number, number, number];
+  const [n, h, w] = dims as [number, number, number];
+  return [n, 1, h, w];
+}
+
+export function idxImagesToBatch(array: IdxArray, file: string): NchwBatch {
+  const [n, , h, w] = checkIdxImages(array.dtype, array.dims, file);
   const data = new Float32Array(array.data.length);
   for (let i = 0; i < data.length; i++) data[i] = array.data[i]! / 255;
   return { data, dims: [n, 1, h, w] };
 }
 
 /** An IDX label file ([n], any integer type) as Int32Array; negative labels are rejected. */
-export function readIdxLabels(path: string): Int32Array {
-  const array = readIdx(path);
+export function readIdxLabels(path: string, options: { maxGunzipBytes?: number } = {}): Int32Array {
+  const array = readIdx(path, options);
   if (array.dims.length !== 1) {
     throw new DataFormatError(path, `expected labels [n] but found dims [${array.dims.join(', ')}]`);
   }

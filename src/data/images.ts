@@ -7,9 +7,11 @@ import { extname, join } from 'node:path';
 
 import { DataFormatError } from './errors.js';
 import type { NchwBatch, Nchw } from './image-batch.js';
-import type { Pixels } from './pixels.js';
-import { decodePixels } from './sharp-decode.js';
-import { centreCropToTensor, resizeShorterSide } from './torchvision-transforms.js';
+import { defaultImageFormats, defaultLimits, imageFormats } from './limits.js';
+import type { ImageFormat } from './limits.js';
+import type { DecodeSettings, PixelTensor } from './decode-job.js';
+import { decodeBytes } from './decode-pool.js';
+import { readImageFile } from './sharp-decode.js';
 
 export interface ImageOptions {
   /** Resize the shorter side to this many pixels (torchvision Resize(int), bilinear). null: keep the size. Default
@@ -19,6 +21,19 @@ export interface ImageOptions {
   crop?: number | null;
   /** 3: RGB (PIL convert('RGB')), 1: grayscale (convert('L')). Default 3. */
   channels?: 1 | 3;
+  /**
+   * Formats accepted, recognised by content, never by file name (default jpeg, png, webp). 'gif', 'tiff',
+   * 'svg' and 'heif' must be asked for; an SVG is rendered from its bytes alone, so it cannot fetch files.
+   */
+  formats?: readonly ImageFormat[];
+  /** Read the first frame of an animated or multi-page image (default false: refuse it). */
+  firstFrame?: boolean;
+  /** Most pixels (width x height, from the header, before decoding) of an image and of its result (default 40 MP). */
+  maxPixels?: number;
+  /** Largest longer-to-shorter side ratio (default 20). */
+  maxAspectRatio?: number;
+  /** Largest encoded image in bytes (default 128 MiB). */
+  maxFileBytes?: number;
 }
 
 export interface ImageFolderOptions extends ImageOptions {
@@ -38,11 +53,7 @@ export interface ImageFolder extends NchwBatch {
 /** File types loaded from folders (case-insensitive), a subset of torchvision's IMG_EXTENSIONS. */
 export const imageExtensions: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 
-interface Settings {
-  resize: number | null;
-  crop: number | null;
-  channels: 1 | 3;
-}
+type Settings = DecodeSettings;
 
 function settingsFrom(options: ImageOptions): Settings {
   const { resize = 256, crop = 224, channels = 3 } = options;
@@ -56,23 +67,57 @@ function settingsFrom(options: ImageOptions): Settings {
   }
   if (channels !== 1 && channels !== 3)
     throw new RangeError(`Expected 1 or 3 for channels but received ${String(channels)}`);
-  return { resize, crop, channels };
+  const formats = options.formats ?? defaultImageFormats;
+  if (!Array.isArray(formats) || formats.length === 0 || formats.some((f) => !imageFormats.includes(f)))
+    throw new RangeError(
+      `Expected formats among ${imageFormats.join(', ')} for formats but received ${String(formats)}`,
+    );
+  const limit = (name: string, value: number | undefined, fallback: number, integer: boolean): number => {
+    const v = value ?? fallback;
+    if (!(v >= 1 && Number.isFinite(v) && (!integer || Number.isSafeInteger(v))))
+      throw new RangeError(`Expected a ${integer ? 'positive integer' : 'number >= 1'} for ${name} but received ${v}`);
+    return v;
+  };
+  return {
+    resize,
+    crop,
+    channels,
+    formats,
+    firstFrame: options.firstFrame === true,
+    maxPixels: limit('maxPixels', options.maxPixels, defaultLimits.imagePixels, true),
+    maxAspectRatio: limit('maxAspectRatio', options.maxAspectRatio, defaultLimits.imageAspectRatio, false),
+    maxFileBytes: limit('maxFileBytes', options.maxFileBytes, defaultLimits.imageFileBytes, true),
+  };
 }
 
-/** Decode, resize, crop: one image's planar float32 pixels (written into `out` at `offset` when given). */
+/**
+ * Decode, resize, crop: one image's planar float32 pixels (written into `out` at `offset` when given).
+ * The file is read once, checked from its header, and decoded on libuv's threads (sharp); the resize
+ * runs inline for small images and on a worker thread otherwise: the event loop is never held for long.
+ */
 async function loadOne(
   input: string | Uint8Array,
   source: string,
   settings: Settings,
   out?: Float32Array,
   offset?: number,
-): Promise<{ data: Float32Array; width: number; height: number }> {
-  let pixels: Pixels = await decodePixels(input, settings.channels, source);
-  if (settings.resize !== null) pixels = resizeShorterSide(pixels, settings.resize);
-  return centreCropToTensor(pixels, settings.crop, out, offset);
+): Promise<PixelTensor> {
+  let tensor: PixelTensor;
+  try {
+    const owned = typeof input === 'string';
+    const bytes = owned ? await readImageFile(input, settings.maxFileBytes) : input;
+    tensor = await decodeBytes(bytes, settings, owned);
+  } catch (err) {
+    throw new DataFormatError(source, `cannot decode image (${(err as Error).message})`);
+  }
+  if (out !== undefined) out.set(tensor.data, offset);
+  return tensor;
 }
 
-/** One image file or encoded buffer (JPEG, PNG, WebP, ...) as a batch of one: dims [1, c, h, w]. */
+/**
+ * One image file or encoded buffer (JPEG, PNG, WebP by default; see `formats`) as a batch of one: dims
+ * [1, c, h, w]. Hostile input fails with a DataFormatError before it costs more than the limits allow.
+ */
 export async function decodeImage(input: string | Uint8Array, options: ImageOptions = {}): Promise<NchwBatch> {
   const settings = settingsFrom(options);
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
@@ -161,16 +206,40 @@ export function listImageFolder(root: string): { classes: string[]; files: strin
  * (set `crop`, or give images of one size); the first that does not is named in the error.
  */
 export async function loadImageFolder(root: string, options: ImageFolderOptions = {}): Promise<ImageFolder> {
-  const settings = settingsFrom(options);
-  const concurrency = options.concurrency ?? Math.min(8, availableParallelism());
-  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-    throw new RangeError(`Expected a positive integer for concurrency but received ${String(concurrency)}`);
-  }
+  settingsFrom(options);
+  checkConcurrency(options.concurrency);
   const { classes, files, labels } = listImageFolder(root);
+  const { data, dims } = await loadImageFiles(files, options);
+  return { data, dims, labels, classes, files };
+}
+
+/** Channels, height and width every image of `files` will have: the crop's, else the first image's. */
+export async function imageBatchShape(
+  files: readonly string[],
+  options: ImageOptions,
+): Promise<[channels: number, height: number, width: number]> {
+  const settings = settingsFrom(options);
+  if (settings.crop !== null) return [settings.channels, settings.crop, settings.crop];
+  const first = await loadOne(files[0]!, files[0]!, settings);
+  return [settings.channels, first.height, first.width];
+}
+
+/**
+ * Image files as one float32 NCHW batch, `concurrency` decoded at once. Without a crop, every image must
+ * have the size of `shape` (when given) or of the first one decoded.
+ */
+export async function loadImageFiles(
+  files: readonly string[],
+  options: ImageFolderOptions,
+  shape?: readonly [channels: number, height: number, width: number],
+): Promise<NchwBatch> {
+  const settings = settingsFrom(options);
+  const concurrency = checkConcurrency(options.concurrency);
   const c = settings.channels;
   const crop = settings.crop;
-  let size: [height: number, width: number] | undefined = crop === null ? undefined : [crop, crop];
-  let data: Float32Array | undefined = crop === null ? undefined : new Float32Array(files.length * c * crop * crop);
+  let size: [height: number, width: number] | undefined =
+    crop !== null ? [crop, crop] : shape !== undefined ? [shape[1], shape[2]] : undefined;
+  let data = size === undefined ? undefined : new Float32Array(files.length * c * size[0] * size[1]);
 
   let next = 0;
   let failed = false; // stops the other workers once one has thrown
@@ -201,6 +270,14 @@ export async function loadImageFolder(root: string, options: ImageFolderOptions 
       throw err;
     });
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, guarded));
-  const dims: Nchw = [files.length, c, size![0], size![1]];
-  return { data: data!, dims, labels, classes, files };
+  const dims: Nchw = [files.length, c, size?.[0] ?? 0, size?.[1] ?? 0];
+  return { data: data ?? new Float32Array(0), dims };
+}
+
+function checkConcurrency(value: number | undefined): number {
+  const concurrency = value ?? Math.min(8, availableParallelism());
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new RangeError(`Expected a positive integer for concurrency but received ${String(concurrency)}`);
+  }
+  return concurrency;
 }

@@ -1,6 +1,8 @@
 // NumPy .npy files (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html): the CLI's tensor
 // interchange format. Reads format 1.0 and 2.0, writes 1.0; C order; five little-endian dtypes.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 
 import { DataFormatError } from './errors.js';
 import { bytesOfTypedArray, dtypeOf, elementCount, itemSize, typedArrayFromBytes } from './typed-bytes.js';
@@ -39,40 +41,67 @@ export function isNpy(bytes: Uint8Array): boolean {
   return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
 }
 
-/** Decodes .npy bytes; `file` names the source in errors. */
-export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
-  if (!isNpy(bytes)) throw new DataFormatError(file, 'not a .npy file (missing the \\x93NUMPY magic)');
-  if (bytes.length < 8) throw new DataFormatError(file, 'truncated .npy preamble');
-  const major = bytes[6]!,
-    minor = bytes[7]!;
+/** An .npy header: the dtype, the shape and where the data starts. */
+export interface NpyHeader {
+  descr: string;
+  dtype: NpyDtype;
+  dims: number[];
+  dataStart: number;
+  /** Bytes of data the shape declares. */
+  dataBytes: number;
+}
+
+/** Bytes before an .npy file's data, from its first 12 bytes (fewer when the file is shorter). */
+export function npyHeaderLength(head: Uint8Array, file: string): number {
+  if (!isNpy(head)) throw new DataFormatError(file, 'not a .npy file (missing the \\x93NUMPY magic)');
+  if (head.length < 8) throw new DataFormatError(file, 'truncated .npy preamble');
+  const major = head[6]!,
+    minor = head[7]!;
   if ((major !== 1 && major !== 2) || minor !== 0) {
     throw new DataFormatError(file, `unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0)`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const lengthBytes = major === 1 ? 2 : 4;
-  if (bytes.length < 8 + lengthBytes) throw new DataFormatError(file, 'truncated .npy preamble');
+  if (head.length < 8 + lengthBytes) throw new DataFormatError(file, 'truncated .npy preamble');
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const headerStart = 8 + lengthBytes;
-  const dataStart = headerStart + headerLength;
   if (headerLength > maxHeaderLength) {
     throw new DataFormatError(file, `.npy header of ${headerLength} bytes exceeds the ${maxHeaderLength}-byte limit`);
   }
+  return 8 + lengthBytes + headerLength;
+}
+
+/** Decodes an .npy header from the file's first bytes (at least npyHeaderLength of them, or it says so). */
+export function parseNpyHeader(bytes: Uint8Array, file: string): NpyHeader {
+  const dataStart = npyHeaderLength(bytes, file);
+  const headerStart = bytes[6] === 1 ? 10 : 12;
   if (dataStart > bytes.length) {
-    throw new DataFormatError(file, `truncated: the header says ${headerLength} bytes but the file ends first`);
-  }
-  const header = parseHeader(
-    Buffer.from(bytes.buffer, bytes.byteOffset + headerStart, headerLength).toString('latin1'),
-    file,
-  );
-  const expected = elementCount(header.dims)! * itemSize[header.dtype];
-  const found = bytes.length - dataStart;
-  if (found !== expected) {
     throw new DataFormatError(
       file,
-      `expected ${expected} bytes of data for shape (${header.dims.join(', ')}) ${header.descr} but found ${found}`,
+      `truncated: the header says ${dataStart - headerStart} bytes but the file ends first`,
     );
   }
-  const data = typedArrayFromBytes(header.dtype, bytes.subarray(dataStart), true);
+  const header = parseHeader(
+    Buffer.from(bytes.buffer, bytes.byteOffset + headerStart, dataStart - headerStart).toString('latin1'),
+    file,
+  );
+  return { ...header, dataStart, dataBytes: elementCount(header.dims)! * itemSize[header.dtype] };
+}
+
+/** The error for a file whose data is not the size its shape declares. */
+export function npySizeError(file: string, header: NpyHeader, found: number): DataFormatError {
+  return new DataFormatError(
+    file,
+    `expected ${header.dataBytes} bytes of data for shape (${header.dims.join(', ')}) ${header.descr} ` +
+      `but found ${found}`,
+  );
+}
+
+/** Decodes .npy bytes; `file` names the source in errors. */
+export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
+  const header = parseNpyHeader(bytes, file);
+  const found = bytes.length - header.dataStart;
+  if (found !== header.dataBytes) throw npySizeError(file, header, found);
+  const data = typedArrayFromBytes(header.dtype, bytes.subarray(header.dataStart), true);
   return { dtype: header.dtype, dims: header.dims, data } as NpyArray;
 }
 
@@ -93,6 +122,11 @@ export function encodeNpy(array: { dims: readonly number[]; data: NpyData }): Ui
   if (elementCount(dims) !== data.length) {
     throw new RangeError(`Expected ${dims.join('x') || 'one'} values for dims but data holds ${data.length}`);
   }
+  return Buffer.concat([npyHeaderBytes(dtype, dims), bytesOfTypedArray(data, true)]);
+}
+
+/** The preamble and padded header of a format 1.0 file, laid out exactly as numpy.save writes them. */
+function npyHeaderBytes(dtype: NpyDtype, dims: readonly number[]): Uint8Array {
   const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
   const dict = `{'descr': '${descrByDtype[dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
   const unpadded = 10 + dict.length + 1; // preamble + dict + '\n'
@@ -103,17 +137,66 @@ export function encodeNpy(array: { dims: readonly number[]; data: NpyData }): Ui
   preamble.set(magic);
   preamble[6] = 1;
   new DataView(preamble.buffer).setUint16(8, header.length, true);
-  return Buffer.concat([preamble, Buffer.from(header, 'latin1'), bytesOfTypedArray(data, true)]);
+  return Buffer.concat([preamble, Buffer.from(header, 'latin1')]);
 }
 
 export function writeNpy(path: string, array: { dims: readonly number[]; data: NpyData }): void {
   writeFileSync(path, encodeNpy(array));
 }
 
-interface NpyHeader {
-  descr: string;
-  dtype: NpyDtype;
-  dims: number[];
+/**
+ * A float32 .npy file written a batch of rows at a time (the shape is known first): memory holds one
+ * batch. The rows go to a temporary file beside `path`, renamed into place once all are written, so a
+ * failure never leaves a truncated array behind.
+ */
+export class NpyWriter {
+  private written = 0;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+    private readonly temporary: string,
+    private readonly expected: number,
+  ) {}
+
+  static async open(path: string, dims: readonly number[]): Promise<NpyWriter> {
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new RangeError(`Expected non-negative integer dims but received [${dims.join(', ')}]`);
+    const temporary = `${path}.${process.pid}.tmp`;
+    const handle = await open(temporary, 'w');
+    try {
+      await handle.write(npyHeaderBytes('float32', dims));
+    } catch (error) {
+      await handle.close();
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    return new NpyWriter(handle, path, temporary, elementCount(dims)!);
+  }
+
+  /** Appends rows (their values in C order). */
+  async write(values: Float32Array): Promise<void> {
+    if (this.written + values.length > this.expected)
+      throw new RangeError(`Expected ${this.expected} values in all for the .npy file but received more`);
+    await this.handle.write(bytesOfTypedArray(values, true));
+    this.written += values.length;
+  }
+
+  /** Finishes the file (all rows must have been written) and moves it into place. */
+  async close(): Promise<void> {
+    await this.handle.close();
+    if (this.written !== this.expected) {
+      await rm(this.temporary, { force: true });
+      throw new RangeError(`Expected ${this.expected} values for the .npy file but ${this.written} were written`);
+    }
+    await rename(this.temporary, this.path);
+  }
+
+  /** Gives up: the temporary file goes, `path` is untouched. */
+  async abort(): Promise<void> {
+    await this.handle.close().catch(() => {});
+    await rm(this.temporary, { force: true });
+  }
 }
 
 /**
@@ -121,7 +204,7 @@ interface NpyHeader {
  * The file is untrusted input, so this accepts exactly the literal grammar numpy writes (any key order,
  * either quote style, Python 2's 10L integers) and nothing else: never an eval.
  */
-function parseHeader(text: string, file: string): NpyHeader {
+function parseHeader(text: string, file: string): { descr: string; dtype: NpyDtype; dims: number[] } {
   const fail = (problem: string): never => {
     throw new DataFormatError(file, `bad .npy header (${problem}): ${JSON.stringify(text.slice(0, 200))}`);
   };

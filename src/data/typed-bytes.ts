@@ -1,6 +1,8 @@
 // Numeric arrays to and from raw bytes of a stated byte order (IDX is big-endian, .npy little-endian).
 import { endianness } from 'node:os';
 
+import { unitFromByte } from './image-batch.js';
+
 export type NumericDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'int64' | 'float32' | 'float64';
 
 /** The typed array that holds each dtype; int64 is a BigInt64Array because int64 does not fit a double. */
@@ -87,4 +89,30 @@ export function elementCount(dims: readonly number[]): number | undefined {
     if (!Number.isSafeInteger(count)) return undefined;
   }
   return count;
+}
+
+/**
+ * Values of `dtype` in `bytes` (exactly a whole number of them) written into `out` from `at` as float32:
+ * float32 as it is, float64 rounded, uint8 scaled to [0, 1] (byte / 255, as ToTensor does). One pass,
+ * no intermediate array: a file of any size converts in the memory of its float32 result.
+ */
+export function writeFloat32From(
+  dtype: 'uint8' | 'float32' | 'float64',
+  bytes: Uint8Array,
+  littleEndian: boolean,
+  out: Float32Array,
+  at: number,
+): void {
+  const count = bytes.length / itemSize[dtype];
+  if (dtype === 'uint8') {
+    for (let i = 0; i < count; i++) out[at + i] = unitFromByte[bytes[i]!]!;
+    return;
+  }
+  if (dtype === 'float32') {
+    const target = new Uint8Array(out.buffer, out.byteOffset + at * 4, bytes.length);
+    target.set(bytes);
+    if (littleEndian !== hostIsLittleEndian) swapBytes(target, 4);
+    return;
+  }
+  out.set(typedArrayFromBytes('float64', bytes, littleEndian), at);
 }

@@ -3,9 +3,13 @@
 // parses arguments or prints (the CLI does), and every option is checked before work starts.
 export { attackExperiment } from './attack.js';
 export type { AttackExperimentOptions } from './attack.js';
-export { limitRows, loadLabelled, rowsOf } from './data.js';
-export type { LabelledData } from './data.js';
+export { imageOptionsFor, limitRows, loadLabelled, openData, readRows, rowsOf } from './data.js';
+export type { ImageReadOptions, LabelledData, OpenData, OpenDataOptions } from './data.js';
+export { calibrateExperiment } from './calibrate.js';
+export type { CalibrateExperimentOptions } from './calibrate.js';
 export { defaultEvaluationAttacks, defaultFit, fitBatchSize } from './defaults.js';
+export { defaultDetectBatch, detectFiles } from './detect.js';
+export type { DetectFilesOptions, FileDetection } from './detect.js';
 export { runDemo } from './demo.js';
 export type { DemoOptions, DemoResult } from './demo.js';
 export { ExperimentError } from './errors.js';
@@ -13,5 +17,7 @@ export { evaluateExperiment, heldOut, reportNames } from './evaluate.js';
 export type { EvaluateExperimentOptions, EvaluateExperimentResult } from './evaluate.js';
 export { checkFitOptions, checkOutPath, describeTapPlan, fitExperiment } from './fit.js';
 export type { FitExperimentOptions, FitSummary } from './fit.js';
+export { defaultPredictBatch, predictExperiment } from './predict.js';
+export type { Prediction, PredictExperimentOptions, PredictSummary } from './predict.js';
 export { evaluationSummary, significant } from './summary.js';
 export type { EvaluationSummary } from './summary.js';

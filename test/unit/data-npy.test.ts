@@ -1,11 +1,11 @@
 // .npy reading and writing against files numpy wrote (test/testdata/npy, scripts/gen_image_fixtures.py),
 // round trips, and a strict header parser that turns every malformed or unsupported file into a clear error.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
 
-import { encodeNpy, parseNpy, readNpy, toInt32Labels, writeNpy } from '../../src/data/index.js';
+import { encodeNpy, NpyWriter, parseNpy, readNpy, toInt32Labels, writeNpy } from '../../src/data/index.js';
 import type { NpyData } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectDataError } from '../reference/data-errors.js';
@@ -219,5 +219,30 @@ describe('data: .npy', () => {
       'non-negative integer dims',
     );
     expect(() => encodeNpy({ dims: [1], data: new Int16Array(1) as unknown as Int32Array })).to.throw(TypeError);
+  });
+
+  it('writes a float32 file a batch of rows at a time, into place only when every row is written', async () => {
+    const dir = join(tempDir(), 'writer');
+    mkdirSync(dir);
+    const values = Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => i / 4);
+    const path = join(dir, 'rows.npy');
+    const writer = await NpyWriter.open(path, [5, 2, 3]);
+    await writer.write(values.subarray(0, 12));
+    expect(existsSync(path), 'not in place before close').to.equal(false);
+    await writer.write(values.subarray(12));
+    await writer.close();
+    expect(readFileSync(path).equals(Buffer.from(encodeNpy({ dims: [5, 2, 3], data: values })))).to.equal(true);
+
+    const short = await NpyWriter.open(join(dir, 'short.npy'), [5, 2, 3]);
+    await short.write(values.subarray(0, 6));
+    try {
+      await short.close();
+      expect.fail('expected a RangeError');
+    } catch (err) {
+      expect((err as Error).message).to.contain('Expected 30 values for the .npy file but 6 were written');
+    }
+    const aborted = await NpyWriter.open(join(dir, 'aborted.npy'), [1, 2, 3]);
+    await aborted.abort();
+    expect(readdirSync(dir).sort()).to.deep.equal(['rows.npy']);
   });
 });
