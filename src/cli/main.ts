@@ -14,6 +14,7 @@ import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
 import { layersCommand } from './layers.js';
 import { registerPredictCommand } from './predict.js';
+import { registerServeCommand } from './serve.js';
 import { parseShape } from './parse.js';
 
 const program = new Command();
@@ -31,7 +32,8 @@ program
       '  $ nfp demo                              # fit, calibrate and evaluate a detector on shipped data (2-3 min)',
       '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
       '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
-      '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
+      '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image',
+      '  $ nfp serve --model m.onnx --bank bank.nfp --port 8080  # POST /v1/detect, /healthz, /metrics\n',
     ].join('\n'),
   );
 
@@ -63,6 +65,7 @@ registerDetectCommand(program);
 registerBankCommand(program);
 registerEvaluateCommand(program);
 registerDemoCommand(program);
+registerServeCommand(program);
 
 // A reader that stops early (`nfp bank info x.nfp | head -1`) closes the pipe: stop quietly, as Unix tools do.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

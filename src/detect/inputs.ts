@@ -73,7 +73,7 @@ export async function collectInputs(input: DetectInput | DetectInput[], shape: n
 }
 
 /** An encoded image resized and cropped to the model's input, as torchvision's Resize + CenterCrop + ToTensor. */
-async function decodeForModel(item: string | Uint8Array, shape: number[], where: string): Promise<Float32Array> {
+export async function decodeForModel(item: string | Uint8Array, shape: number[], where: string): Promise<Float32Array> {
   const [c, h, w] = shape as [number, number, number];
   if (c !== 1 && c !== 3)
     throw new TypeError(`Expected a model with 1 or 3 input channels to decode images for ${where} but it takes ${c}`);
