@@ -14,6 +14,7 @@ export interface ServeCommandOptions {
   host: string;
   port: number;
   tokenFile?: string;
+  publicKey?: string;
   threshold?: number;
   draws?: number;
   batchWindow?: number;
@@ -39,6 +40,7 @@ export function registerServeCommand(program: Command): Command {
     .option('--host <host>', 'address to listen on', defaultServeAddress.host)
     .option('--port <port>', 'port to listen on (0: any free port)', parsePort, defaultServeAddress.port)
     .option('--token-file <file>', 'require Authorization: Bearer <the token in this file> (all routes but /healthz)')
+    .option('--public-key <key.pub>', 'refuse the bank unless it is signed with this key (nfp bank sign)')
     .option('--threshold <t>', 'decide with this threshold instead of the calibration', parseNumber)
     .option('--draws <n>', "fingerprints drawn per input (default: the calibration's)", parsePositiveInt)
     .option(
@@ -76,6 +78,7 @@ export async function serveCommand(options: ServeCommandOptions, cmd: Command): 
       bank: options.bank,
       ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
       ...(options.draws !== undefined ? { draws: options.draws } : {}),
+      ...(options.publicKey !== undefined ? { publicKey: readFileSync(options.publicKey) } : {}),
     },
     host: options.host,
     port: options.port,

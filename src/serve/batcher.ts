@@ -16,7 +16,8 @@ export interface BatcherOptions {
   shape: readonly number[];
   /** Most rows in one model call. */
   maxRows: number;
-  /** Milliseconds the first request waits for company. */
+  /** Milliseconds the first request to an idle model waits for company (0: none; requests that arrive while the
+   * model is busy share the next call whatever the window). */
   windowMs: number;
   /** Rows waiting past which submit() refuses (QueueFullError). */
   queueRows: number;

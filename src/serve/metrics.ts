@@ -56,6 +56,10 @@ class Histogram {
     return this.series.get(labelText(labels))?.count ?? 0;
   }
 
+  sum(labels: Labels = {}): number {
+    return this.series.get(labelText(labels))?.sum ?? 0;
+  }
+
   text(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const { labels, counts, sum, count } of this.series.values()) {

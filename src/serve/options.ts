@@ -21,10 +21,12 @@ export const defaultServeLimits: ServeLimits = {
   /** Past 64 rows the CNN's throughput per row no longer grows (bench/detect.ts), latency does. */
   batchRows: 64,
   /**
-   * 2 ms: a request alone waits at most that long, about a tenth of the CNN's own latency; requests that
-   * arrive while the model is busy wait for it anyway and go together in the next call.
+   * 0 ms: a request that finds the model idle goes at once; requests that arrive while the model is busy
+   * wait for it anyway and share the next call. That batches under load without adding latency when
+   * idle (measured, bench/serve.ts: a 2 ms window cost the lone client 2 ms and gained nothing at
+   * concurrency 64). A window helps clients that send in bursts onto an idle model.
    */
-  batchWindowMs: 2,
+  batchWindowMs: 0,
   /** 16 full batches waiting: past that the client is better told to retry than left to time out. */
   queueRows: 1024,
 };
