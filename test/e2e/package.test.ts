@@ -114,6 +114,20 @@ describe('the package installed as a dependency (npm pack)', function () {
         join(project, 'node_modules', 'neural-fingerprints', 'prebuilds', 'linux-x64-glibc', 'nfp.node'),
       );
 
+      // CommonJS: require() of the ES module (Node >= 20.19 and 22.12 load it synchronously).
+      const cjs = await run(
+        process.execPath,
+        [
+          '-e',
+          "const m = require('neural-fingerprints'); const s = require('neural-fingerprints/serve'); " +
+            "console.log(m.shippedModels().join(','), typeof s.createService)",
+        ],
+        project,
+        userEnv(),
+        30_000,
+      );
+      expect(cjs.stdout.trim(), cjs.stderr).to.equal('fmnist-cnn,fmnist-resnet,fmnist-vit function');
+
       const env = userEnv({ NFP_BANK: join(dir(), 'bank.nfp'), PORT: '0' });
       const child = spawn(process.execPath, ['server.mjs'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
