@@ -9,12 +9,19 @@ import type { AttackMode } from '../bank/index.js';
 import { defaultEvaluation } from '../eval/index.js';
 import type { AblationSpec, Evaluation } from '../eval/index.js';
 import { defaultEvaluationAttacks, evaluateExperiment, evaluationSummary } from '../experiment/index.js';
-import { addAttackOptions, asUsage, attackSettingsOf, commandLine } from './options.js';
-import type { AttackOptions } from './options.js';
+import {
+  addAttackOptions,
+  addImageOptions,
+  asUsage,
+  attackSettingsOf,
+  commandLine,
+  imageReadOptionsOf,
+} from './options.js';
+import type { AttackOptions, ImageFlags } from './options.js';
 import { parseAblation, parseAttackList, parseInteger, parsePositiveInt } from './parse.js';
 import { stageBars } from './progress.js';
 
-export interface EvaluateCommandOptions extends AttackOptions {
+export interface EvaluateCommandOptions extends AttackOptions, ImageFlags {
   model: string;
   /** One bank, or several to compare on the same attacked images (a cross-attack matrix). */
   bank: string[];
@@ -53,7 +60,7 @@ export function registerEvaluateCommand(program: Command): Command {
       parseAttackList,
       [...defaultEvaluationAttacks],
     );
-  return addAttackOptions(command, "bound of the bounded attacks (default: the bank's PGD eps)")
+  return addImageOptions(addAttackOptions(command, "bound of the bounded attacks (default: the bank's PGD eps)"))
     .option(
       '--detectors <R>',
       'independent random detectors for the consistency figures',
@@ -107,6 +114,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions, command: 
     banks: options.bank,
     data: options.data,
     ...(options.labels !== undefined ? { labels: options.labels } : {}),
+    image: imageReadOptionsOf(options),
     attacks: options.attacks,
     attack: attackSettingsOf(options),
     detectors: options.detectors,

@@ -12,8 +12,8 @@ import { defaultCalibration, defaultDraws } from '../detect/index.js';
 import { defaultFit, fitExperiment } from '../experiment/index.js';
 import { defaultActivationBytes } from '../model/index.js';
 import type { TapSpec } from '../model/index.js';
-import { addAttackOptions, asUsage, attackSettingsOf } from './options.js';
-import type { AttackOptions } from './options.js';
+import { addAttackOptions, addImageOptions, asUsage, attackSettingsOf, imageReadOptionsOf } from './options.js';
+import type { AttackOptions, ImageFlags } from './options.js';
 import {
   parseAttackList,
   parseClasses,
@@ -25,7 +25,7 @@ import {
 } from './parse.js';
 import { fitBars } from './progress.js';
 
-export interface FitOptions extends AttackOptions {
+export interface FitOptions extends AttackOptions, ImageFlags {
   model: string;
   data: string;
   labels?: string;
@@ -67,7 +67,7 @@ export function registerFitCommand(program: Command): Command {
       parseAttackList,
       [...defaultFit.attacks],
     );
-  return addAttackOptions(command)
+  return addImageOptions(addAttackOptions(command))
     .option(
       '--taps <default|wide|auto|names>',
       "tapped layers: 'default' (the model card's detector taps, else 'wide'), 'wide' (every activation and " +
@@ -150,6 +150,7 @@ export async function fitCommand(options: FitOptions): Promise<void> {
     data: options.data,
     ...(options.labels !== undefined ? { labels: options.labels } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    image: imageReadOptionsOf(options),
     attacks: options.attacks,
     attack: attackSettingsOf(options),
     ...(options.taps !== undefined ? { taps: options.taps } : {}),

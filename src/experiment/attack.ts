@@ -2,7 +2,6 @@
 // the images already of their target) read and attacked a batch at a time, so that memory depends on
 // the batch and not on the file; the adversarial images are written as .npy as they come, with their
 // labels, predictions, success flags (and targets) beside them.
-import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { boundedAttacks, createAttack, randomTargets } from '../attacks/index.js';
@@ -12,7 +11,7 @@ import { NpyWriter, writeNpy } from '../data/index.js';
 import type { ImageBatch } from '../data/index.js';
 import { SeededRandom } from '../random.js';
 import type { ImageReadOptions, OpenData } from './data.js';
-import { openData } from './data.js';
+import { isFolder, openData } from './data.js';
 import { defaultFit } from './defaults.js';
 import { ExperimentError } from './errors.js';
 import { checkOutPath } from './fit.js';
@@ -83,18 +82,40 @@ async function openDataAndModel(
     requireLabels: true,
   };
   const file = (await isFolder(options.data)) ? undefined : await openData(options.data, common);
-  const model = await GradientModel.load(options.model, {
-    taps: [],
-    ...(file !== undefined ? { inputShape: file.reader.dims.slice(1) } : {}),
-    batchSize: Math.min(batchSize, defaultFit.batchSize),
-    maxInputValuesPerRun: defaultFit.inputValuesPerRun,
-  });
+  const load = (inputShape?: number[]) =>
+    GradientModel.load(options.model, {
+      taps: [],
+      ...(inputShape !== undefined ? { inputShape } : {}),
+      batchSize: Math.min(batchSize, defaultFit.batchSize),
+      maxInputValuesPerRun: defaultFit.inputValuesPerRun,
+    });
+  const model = file === undefined ? await load() : await load(file.reader.dims.slice(1)).catch(whyNot(load, file));
   try {
     return { data: file ?? (await openData(options.data, { ...common, inputShape: model.inputShape })), model };
   } catch (error) {
     await model.release();
     throw error;
   }
+}
+
+/**
+ * A model with fixed input dims refuses a tensor file of another shape with ONNX Runtime's raw
+ * message; when the model loads at its own shape, say which shapes differ, as a usage error.
+ */
+function whyNot(load: (inputShape?: number[]) => Promise<GradientModel>, file: OpenData) {
+  return async (error: unknown): Promise<never> => {
+    const own = await load().catch(() => undefined);
+    if (own === undefined) throw error;
+    const shape = own.inputShape;
+    await own.release();
+    const dims = file.reader.dims.slice(1);
+    if (dims.some((d, i) => d !== shape[i]))
+      throw new ExperimentError(
+        `--data holds images [${dims.join(', ')}] but the model takes [${shape.join(', ')}]`,
+        '--data',
+      );
+    throw error;
+  };
 }
 
 /** The rows attacked (in order), their labels, and for targeted attacks their targets. */
@@ -180,13 +201,6 @@ async function* keptBatches(data: OpenData, keep: Int32Array, size: number): Asy
     }
   }
   if (held > 0) yield { data: pending.slice(0, held * per), dims: [held, ...shape] };
-}
-
-function isFolder(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 }
 
 /** The batches' results as one run's (the images left out: they are in the .npy file). */

@@ -3,10 +3,12 @@
 // the file), or loaded whole when an experiment needs every image at once; cut to a limit, and split
 // into row ranges by position.
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 import { loadLabelFile, openTensorFile, sliceImages } from '../data/index.js';
 import type { ImageBatch, ImageFormat, TensorReader } from '../data/index.js';
+import { Classifier } from '../model/index.js';
 import { ExperimentError } from './errors.js';
 
 export interface LabelledData {
@@ -102,7 +104,7 @@ export function imageOptionsFor(inputShape: readonly number[]): {
  */
 export async function loadLabelled(
   path: string,
-  options: { labels?: string; limit?: number; image?: ImageReadOptions } = {},
+  options: { labels?: string; limit?: number; image?: ImageReadOptions; inputShape?: readonly number[] } = {},
 ): Promise<LabelledData> {
   const data = await openData(path, { ...options, requireLabels: true });
   const [total, c, h, w] = data.reader.dims;
@@ -121,6 +123,29 @@ export async function loadLabelled(
     digest: hash.digest('hex'),
     total,
   };
+}
+
+/**
+ * As loadLabelled, for `model`: a folder of images is decoded to the model's input [C, H, W] (so the
+ * model's header is read first); a tensor file keeps its own shape, which the model then takes.
+ */
+export async function loadLabelledFor(
+  model: string,
+  path: string,
+  options: { labels?: string; limit?: number; image?: ImageReadOptions } = {},
+): Promise<LabelledData> {
+  if (!(await isFolder(path))) return loadLabelled(path, options);
+  const classifier = await Classifier.load(model, { taps: [] });
+  const inputShape = [...classifier.inputShape];
+  await classifier.release();
+  return loadLabelled(path, { ...options, inputShape });
+}
+
+export function isFolder(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 /** Every used row of opened data as one batch (for the steps that take a whole batch). */

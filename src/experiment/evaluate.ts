@@ -22,8 +22,8 @@ import {
   writeReport,
 } from '../eval/index.js';
 import type { AblationSpec, AdversarialSet, Evaluation, EvaluationAttack } from '../eval/index.js';
-import type { LabelledData } from './data.js';
-import { loadLabelled, rowsOf } from './data.js';
+import type { ImageReadOptions, LabelledData } from './data.js';
+import { loadLabelledFor, rowsOf } from './data.js';
 import { defaultEvaluationAttacks, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 
@@ -34,6 +34,8 @@ export interface EvaluateExperimentOptions {
   /** Labelled images: a path (with `labels`) or data in memory; each bank's own rows are left out. */
   data: string | LabelledData;
   labels?: string;
+  /** What image files (in a folder of class folders) may hold. */
+  image?: ImageReadOptions;
   attacks?: readonly AttackName[];
   /** Attack settings; eps defaults to the first bank's PGD eps. */
   attack?: AttackSettings;
@@ -63,7 +65,8 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   if (ablate.length > 0 && banks.length > 1)
     throw new ExperimentError(`--ablate takes one --bank but received ${banks.length}`, '--ablate');
   const attacks = options.attackSpecs ?? attacksFor(options, banks[0]!.bank);
-  const data = typeof options.data === 'string' ? await loadLabelled(options.data, options) : options.data;
+  const data =
+    typeof options.data === 'string' ? await loadLabelledFor(options.model, options.data, options) : options.data;
   const split = heldOutRows(banks, data);
   if (ablate.length > 0) await checkAblationRequest(options.model, banks[0]!.bank, ablate, data);
   const images = rowsOf(data.images, split.start, data.images.dims[0]!);

@@ -13,8 +13,8 @@ import type { AttackFamily, AttackMode, BuildProgress, FingerprintBank, ScreenSe
 import { FingerprintDetector, defaultCalibration, defaultDraws } from '../detect/index.js';
 import { cardPath, cardTaps, defaultActivationBytes, neuronBudget } from '../model/index.js';
 import type { TapSpec } from '../model/index.js';
-import type { LabelledData } from './data.js';
-import { loadLabelled, rowsOf } from './data.js';
+import type { ImageReadOptions, LabelledData } from './data.js';
+import { loadLabelledFor, rowsOf } from './data.js';
 import { defaultFit, fitBatchSize } from './defaults.js';
 import { ExperimentError } from './errors.js';
 
@@ -25,6 +25,8 @@ export interface FitExperimentOptions {
   data: string | LabelledData;
   labels?: string;
   limit?: number;
+  /** What image files (in a folder of class folders) may hold. */
+  image?: ImageReadOptions;
   /** Attack families by name (default PGD and FGSM) and their settings (eps, norm, steps, kappa). */
   attacks?: readonly AttackName[];
   attack?: AttackSettings;
@@ -77,7 +79,8 @@ export async function fitExperiment(
 ): Promise<{ bank: FingerprintBank; summary: FitSummary }> {
   checkFitOptions(options);
   const started = performance.now();
-  const data = typeof options.data === 'string' ? await loadLabelled(options.data, options) : options.data;
+  const data =
+    typeof options.data === 'string' ? await loadLabelledFor(options.model, options.data, options) : options.data;
   const rows = data.images.dims[0]!;
   // The calibration share is the tail of the data, so the fit never sees it. Shards are calibrated after merging.
   const calibrateRows =

@@ -15,6 +15,7 @@ import { readBank } from '../../src/bank/index.js';
 import { registerAttackCommand } from '../../src/cli/attack.js';
 import { registerBankCommand } from '../../src/cli/bank.js';
 import { registerDetectCommand } from '../../src/cli/detect.js';
+import { registerFitCommand } from '../../src/cli/fit.js';
 import { registerPredictCommand } from '../../src/cli/predict.js';
 import { loadFashionMnist, readNpy, writeNpy } from '../../src/data/index.js';
 import { Classifier } from '../../src/model/index.js';
@@ -27,7 +28,10 @@ import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const nfp = (args: string[]) =>
-  runCommands([registerPredictCommand, registerDetectCommand, registerAttackCommand, registerBankCommand], args);
+  runCommands(
+    [registerPredictCommand, registerDetectCommand, registerAttackCommand, registerBankCommand, registerFitCommand],
+    args,
+  );
 const jsonLines = (out: string) =>
   out
     .trim()
@@ -91,6 +95,11 @@ describe('nfp predict, detect, attack and bank calibrate over files', function (
     writeNpy(rgb, { dims: [2, 3, 8, 8], data: new Float32Array(384) });
     const shape = await usageError(['predict', '--model', modelPath, '--data', rgb]);
     expect(shape.message).to.contain('--data holds images [3, 8, 8] but the model takes [1, 28, 28]');
+    const rgbLabels = join(dir(), 'rgb-labels.npy');
+    writeNpy(rgbLabels, { dims: [2], data: new Int32Array(2) });
+    const attack = ['attack', '--model', modelPath, '--data', rgb, '--labels', rgbLabels, '--attack', 'fgsm'];
+    const attacked = await usageError([...attack, '--eps', '0.1', '--out', join(dir(), 'rgb-adv.npy')]);
+    expect(attacked.message).to.contain('--data holds images [3, 8, 8] but the model takes [1, 28, 28]');
   });
 
   it('predict decodes an image folder to the model input, by content, with --image-formats', async () => {
@@ -111,6 +120,25 @@ describe('nfp predict, detect, attack and bank calibrate over files', function (
       [0, 0],
       [1, 0],
     ]);
+  });
+
+  it('fit reads an image folder as the model takes it, with --image-formats', async () => {
+    const root = join(dir(), 'fit-folder');
+    mkdirSync(join(root, 'a'), { recursive: true });
+    writeFileSync(join(root, 'a', 'one.png'), await solidImage(40, 30, 'png'));
+    writeFileSync(join(root, 'a', 'two.png'), await solidImage(30, 40, 'gif'));
+    const args = ['fit', '--model', modelPath, '--data', root, '--eps', '0.1', '--out', join(dir(), 'fit.nfp')];
+    const failure = async (extra: string[]) => {
+      try {
+        await nfp([...args, ...extra]);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return expect.fail('expected the fit of two images to stop');
+    };
+    expect(await failure([])).to.contain('two.png: cannot decode image (GIF images are not accepted');
+    // Decoded (RGB, 40x30) to the model's [1, 28, 28]: the fit gets as far as the images' labels.
+    expect(await failure(['--image-formats', 'png,gif'])).to.contain('correctly classified images of class');
   });
 
   it('predict holds the rows it uses, not the file: 100 of a 200 MB .npy of 256,000 images', () => {
