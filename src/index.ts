@@ -1,6 +1,17 @@
 // The public API of neural-fingerprints.
-export { Bank, info, screen, screenSync, setBackend, setThreads, subsetMeans, subsetMeansSync } from './kernels.js';
+export {
+  Bank,
+  addonSource,
+  info,
+  screen,
+  screenSync,
+  setBackend,
+  setThreads,
+  subsetMeans,
+  subsetMeansSync,
+} from './kernels.js';
 export type {
+  AddonSource,
   BackendName,
   BankSpec,
   Combine,
@@ -14,7 +25,7 @@ export type {
   TTest,
 } from './native.js';
 export { version } from './version.js';
-export { Classifier, ClassifierError, ModelFormatError, TapError } from './model/index.js';
+export { Classifier, ClassifierError, ModelFormatError, TapError, shippedModel, shippedModels } from './model/index.js';
 export type {
   ClassifierOptions,
   ClassifierOutput,

@@ -1,6 +1,8 @@
 // The numeric kernels as the library's public functions: thin, typed forwards to the addon,
 // which validates every argument and throws TypeError/RangeError naming the one at fault.
 import { native } from './native.js';
+
+export { addonSource } from './native.js';
 import type {
   BankSpec,
   BackendName,

@@ -1,7 +1,7 @@
 // The typed loader of the native addon: the only module that touches nfp.node. It declares the
 // addon's surface as TypeScript types; everything else imports from here.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { packageRoot } from './paths.js';
@@ -125,18 +125,67 @@ interface NativeAddon {
   setBackend(name: BackendName): 'cpu' | 'cuda';
 }
 
-function loadAddon(): NativeAddon {
-  const candidates = [
-    process.env.NFP_ADDON_PATH,
+/** Where the addon came from: a local build (a clone, or a build from source), or the prebuilt binary. */
+export interface AddonSource {
+  path: string;
+  prebuilt: boolean;
+}
+
+/** The prebuilds/ folder name for this machine: linux-x64-glibc, linux-x64-musl, darwin-arm64, ... */
+function platformTag(): string {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return `linux-${process.arch}-${header?.glibcVersionRuntime ? 'glibc' : 'musl'}`;
+}
+
+/** Why the prebuilt binary in `dir` cannot load here (its manifest's glibc is newer than ours), or undefined. */
+function prebuildMismatch(dir: string): string | undefined {
+  let needs: string | undefined;
+  try {
+    needs = (JSON.parse(readFileSync(join(dir, 'nfp.json'), 'utf8')) as { glibc?: string }).glibc;
+  } catch {
+    return undefined;
+  }
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const have = header?.glibcVersionRuntime;
+  if (needs === undefined || have === undefined) return undefined;
+  const [a, b] = [needs, have].map((v) => v.split('.').map(Number)) as [number[], number[]];
+  const older = b[0]! < a[0]! || (b[0] === a[0] && b[1]! < a[1]!);
+  return older ? `the prebuilt addon needs glibc >= ${needs} and this machine has ${have}` : undefined;
+}
+
+function loadAddon(): { addon: NativeAddon; source: AddonSource } {
+  const tag = platformTag();
+  const prebuildDir = join(packageRoot, 'prebuilds', tag);
+  const local = [
     join(packageRoot, 'build', 'addon', 'Release', 'nfp.node'),
     join(packageRoot, 'build', 'addon', 'Debug', 'nfp.node'),
-  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
-  const path = candidates.find((p) => existsSync(p));
+  ];
+  const explicit = process.env.NFP_ADDON_PATH;
+  const prebuilt = join(prebuildDir, 'nfp.node');
+  let path: string | undefined;
+  let why = '';
+  if (explicit !== undefined && explicit !== '') {
+    if (!existsSync(explicit))
+      throw new Error(`neural-fingerprints: NFP_ADDON_PATH names ${explicit}, which does not exist`);
+    path = explicit;
+  } else {
+    path = local.find((p) => existsSync(p));
+    if (path === undefined && existsSync(prebuilt)) {
+      const mismatch = prebuildMismatch(prebuildDir);
+      if (mismatch === undefined) path = prebuilt;
+      else why = `${mismatch}. `;
+    } else if (path === undefined) {
+      const shipped = 'linux-x64-glibc';
+      why = tag === shipped ? '' : `The package ships a prebuilt addon for ${shipped} only; this machine is ${tag}. `;
+    }
+  }
   if (path === undefined) {
     throw new Error(
-      `neural-fingerprints: native addon not found (looked in ${candidates.join(', ')}). ` +
-        'Run `npm install` (or `npm run build:addon`) in the package root to build it; it needs cmake and a C++17 ' +
-        'compiler.',
+      `neural-fingerprints: native addon not found (looked in ${[...local, prebuilt].join(', ')}). ${why}` +
+        'Build it from source, which needs CMake >= 3.18 and a C++17 compiler: in a project that depends on ' +
+        'neural-fingerprints, `npm explore neural-fingerprints -- npm run build:addon`; in a clone of its ' +
+        'repository, `npm install` (or `npm run build:addon`). Or set NFP_ADDON_PATH to a built nfp.node.',
     );
   }
   const require = createRequire(import.meta.url);
@@ -145,7 +194,10 @@ function loadAddon(): NativeAddon {
   if (info.backendMessage.startsWith('NFP_BACKEND=')) {
     process.emitWarning(info.backendMessage, { code: 'NFP_BACKEND_FALLBACK' });
   }
-  return addon;
+  return { addon, source: { path, prebuilt: path === prebuilt } };
 }
 
-export const native: NativeAddon = loadAddon();
+const loaded = loadAddon();
+export const native: NativeAddon = loaded.addon;
+/** The nfp.node this process loaded, and whether it is the prebuilt one. */
+export const addonSource: AddonSource = loaded.source;

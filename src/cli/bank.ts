@@ -12,7 +12,7 @@ import { parseInteger, parsePositiveInt, parseShare } from './parse.js';
 import { formatTable } from './table.js';
 
 export function registerBankCommand(program: Command): Command {
-  const bank = program.command('bank').description('inspect, merge and calibrate fingerprint banks');
+  const bank = program.command('bank').description('inspect, merge, calibrate and sign fingerprint banks');
   bank
     .command('info')
     .argument('<bank.nfp>')
@@ -25,6 +25,7 @@ export function registerBankCommand(program: Command): Command {
     .action((path: string, options: { json?: boolean; allClasses?: boolean }) => bankInfo(path, options));
   bank
     .command('merge')
+    .description('join banks fitted on different classes of one model (shards) into one bank')
     .argument('<shards...>', 'banks of the same model, taps and settings, each fitting different classes')
     .requiredOption('--out <bank.nfp>', 'the merged bank (uncalibrated: run nfp bank calibrate)')
     .addHelpText(
@@ -81,6 +82,7 @@ export function registerBankCommand(program: Command): Command {
     });
   const calibrate = bank
     .command('calibrate')
+    .description('set the thresholds for a target false-positive rate on held-out clean images')
     .requiredOption('--model <model>', 'the ONNX classifier the bank was fitted on')
     .requiredOption('--bank <bank.nfp>', 'the bank')
     .requiredOption('--data <path>', 'held-out clean images (IDX, .npy or a folder), not used to fit the bank')

@@ -19,10 +19,10 @@ export function registerDemoCommand(program: Command): Command {
     .command('demo')
     .description(
       'fit, calibrate and evaluate a detector for the committed Fashion-MNIST CNN on the shipped data ' +
-        '(about 3 minutes on 2 cores)',
+        '(3 minutes of CPU: 2-3 minutes on 2 idle cores)',
     )
     .option('--out <dir>', 'where the bank and the report go', 'nfp-demo')
-    .option('--quick', 'a tiny version that finishes in seconds (a smoke test, not a result)')
+    .option('--quick', 'a tiny version, about 10 s of CPU (a smoke test, not a result)')
     .option('--seed <n>', 'seed of the fit, the attacks and the evaluation', parseInteger, 1)
     .option(
       '--confidence',

@@ -1,7 +1,7 @@
 // `nfp info`: what the installed addon can do on this machine.
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 
-import { info } from '../kernels.js';
+import { addonSource, info } from '../kernels.js';
 import { version } from '../version.js';
 
 export interface InfoReport {
@@ -16,6 +16,8 @@ export interface InfoReport {
   cuda: { compiled: boolean; usable: boolean; devices: number; deviceName: string; runtime: string; reason: string };
   onnxruntime: string;
   compiler: string;
+  /** The nfp.node loaded: a local build, or the prebuilt binary the package ships. */
+  addon: { path: string; prebuilt: boolean };
 }
 
 export async function collectInfo(): Promise<InfoReport> {
@@ -41,6 +43,7 @@ export async function collectInfo(): Promise<InfoReport> {
     },
     onnxruntime: ort.env.versions.node ?? ort.env.versions.common,
     compiler: native.compiler ?? 'unknown',
+    addon: { ...addonSource },
   };
 }
 
@@ -62,6 +65,7 @@ export async function infoCommand(options: { json?: boolean }): Promise<void> {
     ['cuda', cuda],
     ['onnxruntime-node', r.onnxruntime],
     ['compiler', r.compiler],
+    ['addon', `${r.addon.path} (${r.addon.prebuilt ? 'prebuilt' : 'built here'})`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);

@@ -17,23 +17,26 @@ import { layersCommand } from './layers.js';
 import { registerPredictCommand } from './predict.js';
 import type { Layout } from '../model/index.js';
 import { layoutOption, parseShape } from './parse.js';
+import { registerServeCommand } from './serve.js';
 
 const program = new Command();
 program
   .name('nfp')
   .description('Detect adversarial attacks on image classifiers with randomized neural fingerprints.')
   .version(version, '-V, --version', 'print the version')
-  .showHelpAfterError()
+  // One line after a usage error, not the whole help: the error is the line that matters.
+  .showHelpAfterError('(add --help for usage and an example)')
   .exitOverride()
   .addHelpText(
     'after',
     [
       '\nExamples:',
-      '  $ nfp demo                              # fit, calibrate and evaluate a detector on the shipped data (~3 min)',
+      '  $ nfp demo                              # fit, calibrate and evaluate a detector on shipped data (2-3 min)',
       '  $ nfp info                              # backend, threads, CUDA and ONNX Runtime versions',
       '  $ nfp check model.onnx                  # whether a model works for predict, attack, fit and detect',
       '  $ nfp layers models/fmnist-cnn.onnx     # layers and shapes, to choose taps',
-      '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image\n',
+      '  $ nfp detect --model m.onnx --bank bank.nfp image.png   # one JSON line per image',
+      '  $ nfp serve --model m.onnx --bank bank.nfp --port 8080  # POST /v1/detect, /healthz, /metrics\n',
     ].join('\n'),
   );
 
@@ -67,6 +70,7 @@ registerDetectCommand(program);
 registerBankCommand(program);
 registerEvaluateCommand(program);
 registerDemoCommand(program);
+registerServeCommand(program);
 
 // A reader that stops early (`nfp bank info x.nfp | head -1`) closes the pipe: stop quietly, as Unix tools do.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

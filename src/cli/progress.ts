@@ -1,19 +1,26 @@
-// A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise (logs, CI),
-// nothing at all when stderr is closed to it. Results never go here; they go to stdout.
+// A progress bar on stderr: redrawn in place on a terminal; otherwise (logs, CI) one line when it
+// completes and one every `interval` ms while it runs, so a log holds a line per stage rather than
+// one per update. Results never go here; they go to stdout.
 import type { BuildProgress } from '../bank/index.js';
 
 export class ProgressBar {
   private readonly started = performance.now();
   private lastDraw = 0;
-  private lastDecile = -1;
+  private lastLine: number;
+  private finished = false;
 
   constructor(
     private readonly label: string,
     private readonly total: number,
-    private readonly stream: NodeJS.WriteStream = process.stderr,
-  ) {}
+    private readonly stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr,
+    /** Off a terminal: the least time between two lines of a bar still running, in ms. */
+    private readonly interval = 10_000,
+  ) {
+    this.lastLine = this.started;
+  }
 
   update(done: number): void {
+    if (this.finished) return;
     const share = this.total === 0 ? 1 : Math.min(1, done / this.total);
     const elapsed = (performance.now() - this.started) / 1000;
     const eta = share > 0 ? (elapsed / share) * (1 - share) : NaN;
@@ -26,15 +33,20 @@ export class ProgressBar {
       this.lastDraw = now;
       this.stream.write(`\r${text}\x1b[K`);
     } else {
-      const decile = Math.floor(share * 10);
-      if (decile === this.lastDecile) return;
-      this.lastDecile = decile;
+      const now = performance.now();
+      if (share < 1 && now - this.lastLine < this.interval) return;
+      this.lastLine = now;
       this.stream.write(`${text}\n`);
     }
+    if (share >= 1) this.finish();
   }
 
   done(): void {
     this.update(this.total);
+  }
+
+  private finish(): void {
+    this.finished = true;
     if (this.stream.isTTY) this.stream.write('\n');
   }
 }

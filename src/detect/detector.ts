@@ -6,7 +6,7 @@ import type { Bank } from '../kernels.js';
 import { decodeBank, defaultDraws, readBank, writeBank } from '../bank/index.js';
 import type { Calibration, ConfidenceCalibration, KeyInput } from '../bank/index.js';
 import { gatherRows, sliceImages } from '../data/index.js';
-import { Classifier, activationChunkRows } from '../model/index.js';
+import { Classifier, TapError, activationChunkRows } from '../model/index.js';
 import type { ImageBatch, Layout, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
 import { thresholdFor } from './calibrate.js';
@@ -172,6 +172,9 @@ export class FingerprintDetector {
     private readonly seed: number | undefined,
   ) {}
 
+  /** Set by release(): the ONNX Runtime session is gone. */
+  private released = false;
+
   get bank(): FingerprintBank {
     return this.bankNow;
   }
@@ -225,6 +228,15 @@ export class FingerprintDetector {
       taps: bank.tapRequests,
       inputShape: h.model.inputShape,
       ...(batchSize ? { batchSize } : {}),
+    }).catch((error: unknown) => {
+      if (!(error instanceof TapError)) throw error;
+      // The model lacks a layer the bank taps: almost always a bank fitted on another model.
+      const given = typeof model === 'string' ? model : 'the model given';
+      throw new DetectorError(
+        `The bank was fitted on model ${h.model.source} (sha256 ${h.model.sha256.slice(0, 12)}…) and taps ` +
+          `${h.taps.map((t) => t.tensor).join(', ')}, which ${given} does not have (${error.message}); ` +
+          'use the bank with the model it was fitted on (nfp bank info shows it) or fit a bank for this model',
+      );
     });
     try {
       if (classifier.sha256 !== h.model.sha256 && allowModelMismatch !== true) {
@@ -274,6 +286,7 @@ export class FingerprintDetector {
    * other inputs of the call.
    */
   async detect(input: DetectInput | DetectInput[], options: { explain?: boolean } = {}): Promise<Detection[]> {
+    this.checkLive('detect');
     const explain = options.explain === true;
     const { batch, names, failed } = await collectInputs(input, this.classifier.inputShape, this.classifier.layout);
     const rows = batch.dims[0]!;
@@ -314,6 +327,7 @@ export class FingerprintDetector {
    * images are scored in chunks, so memory depends on the chunk, not on how many images there are.
    */
   async calibrate(clean: ImageBatch, options: CalibrateOptions = {}): Promise<Calibration> {
+    this.checkLive('calibrate');
     const fpr = options.fpr ?? this.fpr ?? defaultCalibration.fpr;
     if (!(fpr > 0 && fpr < 1)) throw new RangeError(`Expected a rate in (0, 1) for fpr but received ${fpr}`);
     const drawsPerImage = options.drawsPerImage ?? defaultCalibration.drawsPerImage;
@@ -415,6 +429,7 @@ export class FingerprintDetector {
 
   /** Scores without thresholds, for evaluation: labels and scores per image. */
   async score(batch: ImageBatch, explain = false): Promise<Scored> {
+    this.checkLive('score');
     const out = await this.classifier.run(batch);
     const rows = out.rows;
     const exclude = firstProblem(
@@ -425,8 +440,18 @@ export class FingerprintDetector {
     return { ...scored, rejected: firstProblem(exclude, scored.rejected) };
   }
 
+  /** Frees the ONNX Runtime session; calling it again does nothing, and detect() afterwards throws. */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.classifier.release();
+  }
+
+  private checkLive(method: string): void {
+    if (this.released)
+      throw new DetectorError(
+        `${method}() was called after release(): load a new detector with FingerprintDetector.load()`,
+      );
   }
 
   /** The decision threshold for inputs labelled `label`: the explicit one, or the calibration's. */

@@ -83,7 +83,7 @@ export async function collectInputs(
  * An encoded image resized and cropped to the model's input, as torchvision's Resize + CenterCrop + ToTensor,
  * then put in the model's layout.
  */
-async function decodeForModel(
+export async function decodeForModel(
   item: string | Uint8Array,
   shape: number[],
   layout: Layout,

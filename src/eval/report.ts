@@ -5,8 +5,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import sharp from 'sharp';
-import * as vega from 'vega';
-import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
 import { ablationFigures, ablationMarkdown } from './ablation-report.js';
@@ -110,6 +108,9 @@ function figures(e: Evaluation): Record<string, TopLevelSpec> {
 }
 
 async function render(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: vega is large, and its canvas probe awaits at the top level, which would keep
+  // require() (CommonJS) from loading the package at all.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();

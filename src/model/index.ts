@@ -25,6 +25,7 @@ export {
 export type { TapSample } from './tap-sample.js';
 export type { LayerInfo } from './layers.js';
 export { ModelFormatError, decodeModel, sha256 } from './onnx.js';
+export { shippedModel, shippedModels } from './shipped.js';
 export { TapError, penultimateTensor, resolveTaps, wideTapTensors } from './taps.js';
 export type { TapRequest, TapSpec } from './taps.js';
 export type { SessionSettings } from './session.js';

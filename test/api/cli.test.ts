@@ -36,6 +36,17 @@ describe('nfp CLI', () => {
     expect(report.cuda).to.have.keys('compiled', 'usable', 'devices', 'deviceName', 'runtime', 'reason');
     expect(report.cuda.usable).to.equal(false); // no GPU on the machines that run this suite
     expect(report.cuda.reason).to.be.a('string').that.is.not.empty;
+    // A clone loads the addon it built, not the prebuilt binary that npm pack adds.
+    expect(report.addon).to.deep.equal({
+      path: join(packageRoot, 'build', 'addon', 'Release', 'nfp.node'),
+      prebuilt: false,
+    });
+  });
+
+  it('names a missing NFP_ADDON_PATH', () => {
+    const r = nfp(['info'], { NFP_ADDON_PATH: '/nonexistent/nfp.node' });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('NFP_ADDON_PATH names /nonexistent/nfp.node, which does not exist');
   });
 
   it('info prints a readable table', () => {
@@ -53,9 +64,30 @@ describe('nfp CLI', () => {
     expect(r.stderr).to.match(/NFP_BACKEND=cuda ignored/);
   });
 
-  it('exits 2 on bad usage', () => {
-    expect(nfp(['no-such-command']).status).to.equal(2);
-    expect(nfp(['info', '--no-such-flag']).status).to.equal(2);
+  it('exits 2 on bad usage, with the error and a one-line hint instead of the whole help', () => {
+    for (const [args, error] of [
+      [['no-such-command'], /unknown command 'no-such-command'/],
+      [['info', '--no-such-flag'], /unknown option '--no-such-flag'/],
+      [['fit', '--model', 'm.onnx'], /required option '--data <path>' not specified/],
+      [['bank', 'merge', 'a.nfp'], /required option '--out <bank.nfp>' not specified/],
+    ] as const) {
+      const r = nfp([...args]);
+      expect(r.status, args.join(' ')).to.equal(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).to.have.length(2);
+      expect(lines[0]).to.match(error);
+      expect(lines[1]).to.equal('(add --help for usage and an example)');
+    }
+  });
+
+  it('describes every bank subcommand in nfp bank --help', () => {
+    const r = nfp(['bank', '--help']);
+    expect(r.status).to.equal(0);
+    const commands = r.stdout.split('Commands:')[1]!.split('\n');
+    for (const name of ['info', 'merge', 'keygen', 'sign', 'calibrate']) {
+      const line = commands.find((l) => l.trim().startsWith(name));
+      expect(line, `${name} in\n${r.stdout}`).to.match(new RegExp(`^\\s+${name}\\b.*\\s{2,}\\w`));
+    }
   });
 
   it('layers lists every layer with its shape and marks the automatic taps', () => {

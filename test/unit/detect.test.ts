@@ -606,8 +606,11 @@ describe('FingerprintDetector on the committed CNN', function () {
     } catch (e) {
       error = e;
     }
-    expect(error).to.be.instanceOf(Error);
-    expect((error as Error).message).to.match(/tap/);
+    // The resnet has none of the CNN's layers: the message names the mismatch, not just an unknown tap.
+    expect(error).to.be.instanceOf(DetectorError);
+    expect((error as Error).message).to.match(
+      /fitted on model .*fmnist-cnn\.onnx \(sha256 [0-9a-f]{12}…\) and taps \/features\/pool3.*which the model given does not have/,
+    );
     const foreign = new FingerprintBank(
       { ...bank.header, model: { ...bank.header.model, sha256: '0'.repeat(64) } },
       bank.arrays,
@@ -636,6 +639,27 @@ describe('FingerprintDetector on the committed CNN', function () {
       }
       expect(e).to.be.instanceOf(RangeError);
       expect((e as Error).message).to.match(message);
+    }
+  });
+
+  it('says detect() was called after release(), and release() twice is harmless', async () => {
+    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
+    expect(await det.detect(slice(0, 1))).to.have.length(1);
+    await det.release();
+    await det.release();
+    for (const call of [
+      () => det.detect(slice(0, 1)),
+      () => det.score(slice(0, 1)),
+      () => det.calibrate(slice(0, 1)),
+    ]) {
+      let error: unknown;
+      try {
+        await call();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(DetectorError);
+      expect((error as Error).message).to.match(/called after release\(\): load a new detector/);
     }
   });
 

@@ -1,0 +1,144 @@
+// `npx tsx bench/serve.ts` (npm run bench:serve): nfp serve under load against 127.0.0.1, compared with
+// detect() in process on the same image. autocannon (in a worker thread) sends one float32 Fashion-MNIST image per request (JSON, base64)
+// at concurrency 1, 8 and 64 for NFP_BENCH_SECONDS each (default 5); the committed CNN with a small bank
+// over its default taps (54,602 neurons), 25 draws. Also measured: in-process detect() latency on one
+// image (serial) and throughput on batches of 64 (the service's largest model call), and concurrency 64
+// with batching off (batch of 1, no window), for the batching gain.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import autocannon from 'autocannon';
+
+import { loadFashionMnist } from '../src/data/index.js';
+import { FingerprintDetector } from '../src/detect/index.js';
+import { packageRoot } from '../src/paths.js';
+import { createService } from '../src/serve/index.js';
+import type { ServeLimits } from '../src/serve/index.js';
+import { writeSmallBank } from '../test/reference/small-bank.js';
+import { machine, printTable, writeResult } from './machine.js';
+
+const seconds = Number(process.env.NFP_BENCH_SECONDS ?? 5);
+const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function inProcess(detector: FingerprintDetector, image: Float32Array) {
+  const one = { data: image, dims: [1, 1, 28, 28] };
+  for (let i = 0; i < 20; i++) await detector.detect(one);
+  const times: number[] = [];
+  const until = performance.now() + seconds * 1000;
+  while (performance.now() < until) {
+    const t = performance.now();
+    await detector.detect(one);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const batch = new Float32Array(64 * 784);
+  for (let r = 0; r < 64; r++) batch.set(image, r * 784);
+  const many = { data: batch, dims: [64, 1, 28, 28] };
+  await detector.detect(many);
+  let rows = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) {
+    await detector.detect(many);
+    rows += 64;
+  }
+  return {
+    serialPerS: times.length / seconds,
+    p50Ms: quantile(times, 0.5),
+    p99Ms: quantile(times, 0.99),
+    batchedPerS: rows / ((performance.now() - start) / 1000),
+  };
+}
+
+async function load(
+  detector: FingerprintDetector,
+  image: Float32Array,
+  connections: number,
+  limits: Partial<ServeLimits>,
+) {
+  const { app, metrics } = createService(detector, { limits });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const r = await autocannon({
+      url: `${url}/v1/detect`,
+      connections,
+      duration: seconds,
+      // The load comes from a worker thread, not from the event loop that serves it.
+      workers: 1,
+      method: 'POST',
+      // JSON with the float32 bytes in base64: a worker thread receives a string intact, a Buffer as a plain array.
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          {
+            tensor: Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'),
+            dims: [1, 1, 28, 28],
+          },
+        ],
+      }),
+    });
+    return {
+      connections,
+      reqPerS: r.requests.average,
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      errors: r.errors + r.timeouts + r.non2xx,
+      meanBatch: metrics.batchRows.sum() / Math.max(1, metrics.batchRows.count()),
+    };
+  } finally {
+    await app.close();
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'nfp-bench-serve-'));
+try {
+  const bank = join(dir, 'bank.nfp');
+  await writeSmallBank(modelPath, bank);
+  const detector = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
+  const image = loadFashionMnist({ split: 'test' }).data.slice(0, 784);
+  const local = await inProcess(detector, image);
+  const served = [];
+  for (const c of [1, 8, 64]) served.push({ batching: true, ...(await load(detector, image, c, {})) });
+  served.push({ batching: false, ...(await load(detector, image, 64, { batchRows: 1, batchWindowMs: 0 })) });
+  await detector.release();
+  const f = (v: number, d = 1) => v.toFixed(d);
+  printTable(
+    `nfp serve, fmnist-cnn, one image per request, ${seconds} s per row`,
+    ['concurrency', 'batching', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'mean batch'],
+    served.map((s) => [
+      String(s.connections),
+      s.batching ? 'on' : 'off',
+      f(s.reqPerS, 0),
+      f(s.p50Ms),
+      f(s.p99Ms),
+      String(s.errors),
+      f(s.meanBatch),
+    ]),
+  );
+  printTable(
+    'detect() in process, same image',
+    ['case', 'images/s', 'p50 ms', 'p99 ms'],
+    [
+      ['one image per call, serial', f(local.serialPerS, 0), f(local.p50Ms, 2), f(local.p99Ms, 2)],
+      ['64 images per call', f(local.batchedPerS, 0), '', ''],
+    ],
+  );
+  const c64 = served[2]!;
+  const c1 = served[0]!;
+  const summary = {
+    throughputC64VsInProcess: c64.reqPerS / local.batchedPerS,
+    p99C1VsInProcessP50: c1.p99Ms / local.p50Ms,
+    batchingGainC64: c64.reqPerS / served[3]!.reqPerS,
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  const m = machine();
+  process.stderr.write(
+    `wrote ${writeResult('serve', m, { machine: m, seconds, inProcess: local, served, summary })}\n`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,39 @@
+// The service's front door: `serve` loads a detector and answers HTTP (nfp serve); createService wraps a
+// detector the caller already holds.
+import { FingerprintDetector } from '../detect/index.js';
+import type { DetectorOptions } from '../detect/index.js';
+import { createService } from './server.js';
+import type { ServiceOptions } from './server.js';
+
+export { Batcher, QueueFullError } from './batcher.js';
+export { bearerCheck } from './auth.js';
+export { RequestError, rowsFromBody } from './inputs.js';
+export { ServeMetrics } from './metrics.js';
+export { defaultServeAddress, defaultServeLimits } from './options.js';
+export type { ServeLimits } from './options.js';
+export { createService, detectionView } from './server.js';
+export type { DetectionView, ServiceOptions } from './server.js';
+
+export interface ServeOptions extends ServiceOptions {
+  detector: DetectorOptions;
+  host: string;
+  /** 0: any free port (the address is returned). */
+  port: number;
+}
+
+/**
+ * Loads the detector, listens on host:port and returns the address with a close() that stops taking
+ * requests, finishes those in flight, then releases the detector.
+ */
+export async function serve(options: ServeOptions): Promise<{ address: string; close: () => Promise<void> }> {
+  const detector = await FingerprintDetector.load(options.detector);
+  try {
+    const { app } = createService(detector, options);
+    app.addHook('onClose', async () => detector.release());
+    const address = await app.listen({ host: options.host, port: options.port });
+    return { address, close: () => app.close() };
+  } catch (error) {
+    await detector.release();
+    throw error;
+  }
+}
