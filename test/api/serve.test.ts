@@ -57,8 +57,9 @@ describe('nfp serve', function () {
 
   before(async () => {
     await writeSmallBank(modelPath, bank());
-    // The small bank is not calibrated: a threshold of 0 decides.
-    detector = await FingerprintDetector.load({ model: modelPath, bank: bank(), threshold: 0 });
+    // The small bank is not calibrated: a threshold of 0 decides. Draws of 5 from its classes'
+    // fingerprints, so that a draw never takes a whole class (whose scores would then all be one number).
+    detector = await FingerprintDetector.load({ model: modelPath, bank: bank(), threshold: 0, draws: 5 });
     service = createService(detector, {
       token,
       limits: { requestInputs: 8, batchRows: 16, bodyBytes: 64 * 1024, batchWindowMs: 5 },
@@ -177,6 +178,8 @@ describe('nfp serve', function () {
     const calls = metrics.batchRows.count() - before;
     expect(calls).to.be.below(48); // some requests shared a call
     // One image, 48 fresh draws of its class's fingerprints: the scores are not all one number.
+    const label = answers[0]!.body.detections[0]!.label;
+    expect(detector.bank.header.classes[label]!.count).to.be.above(2 * detector.draws);
     const scores = new Set(answers.map((a) => a.body.detections[0]!.score));
     expect(scores.size).to.be.above(1);
     expect(new Set(answers.map((a) => a.body.detections[0]!.label)).size).to.equal(1);
