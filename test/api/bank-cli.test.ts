@@ -4,7 +4,6 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
-import { CommanderError } from 'commander';
 
 import { readBank } from '../../src/bank/index.js';
 import { registerBankCommand } from '../../src/cli/bank.js';
@@ -13,47 +12,18 @@ import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import { packageRoot } from '../../src/paths.js';
-import { runCommands } from '../reference/cli.js';
+import { expectUsageError, runCommands } from '../reference/cli.js';
+import { smallFitArgs } from '../reference/small-fit.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const testImages = join(packageRoot, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
-const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
 
 /** Runs `nfp <args>` with stdout captured (stderr silenced); returns stdout. */
 const nfp = (args: string[]): Promise<string> =>
   runCommands([registerFitCommand, registerDetectCommand, registerBankCommand, registerEvaluateCommand], args);
 
-const small = [
-  '--model',
-  modelPath,
-  '--data',
-  testImages,
-  '--limit',
-  '1500',
-  '--attacks',
-  'pgd',
-  '--eps',
-  '0.1',
-  '--steps',
-  '3',
-  '--taps',
-  taps,
-  '--k',
-  '5',
-  '--candidates',
-  '2000',
-  '--top',
-  '100',
-  '--clean-per-class',
-  '40',
-  '--attacked-per-class',
-  '40',
-  '--attack-mode',
-  'untargeted',
-  '--seed',
-  '1',
-];
+const small = smallFitArgs({ model: modelPath, data: testImages });
 
 describe('nfp fit, detect and bank', function () {
   this.timeout(300000);
@@ -289,14 +259,7 @@ describe('nfp fit, detect and bank', function () {
         /\.nfp path for --out/,
       ],
     ] as Array<[string[], RegExp]>) {
-      let error: unknown;
-      try {
-        await nfp(args);
-      } catch (e) {
-        error = e;
-      }
-      expect(error, args.join(' ')).to.be.instanceOf(CommanderError);
-      expect((error as Error).message).to.match(message);
+      expect((await expectUsageError(nfp, args)).message).to.match(message);
     }
   });
 });

@@ -6,31 +6,21 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
-import { CommanderError } from 'commander';
 
 import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import type { Evaluation } from '../../src/eval/index.js';
 import { packageRoot } from '../../src/paths.js';
-import { runCommands } from '../reference/cli.js';
+import { expectUsageError, runCommands } from '../reference/cli.js';
+import { smallFitArgs } from '../reference/small-fit.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
-const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
 
 const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand, registerEvaluateCommand], args);
 
-async function usageError(args: string[]): Promise<string> {
-  let error: unknown;
-  try {
-    await nfp(args);
-  } catch (e) {
-    error = e;
-  }
-  expect(error, args.join(' ')).to.be.instanceOf(CommanderError);
-  return (error as Error).message;
-}
+const usageError = async (args: string[]): Promise<string> => (await expectUsageError(nfp, args)).message;
 
 describe('nfp evaluate --baselines', function () {
   this.timeout(300000);
@@ -46,11 +36,7 @@ describe('nfp evaluate --baselines', function () {
     writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
     writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
     bank = join(dir(), 'bank.nfp');
-    const fit =
-      `fit --model ${modelPath} --data ${data} --labels ${labels} --limit 1500 --attacks pgd --eps 0.1 --steps 3 ` +
-      `--taps ${taps} --k 5 --candidates 2000 --top 100 --clean-per-class 40 --attacked-per-class 40 ` +
-      `--attack-mode untargeted --seed 1 --out ${bank}`;
-    await nfp(fit.split(' '));
+    await nfp(['fit', ...smallFitArgs({ model: modelPath, data, labels }), '--out', bank]);
   });
 
   const evaluate = (report: string, more: string[]) => [

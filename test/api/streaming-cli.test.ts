@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 import { expect } from 'chai';
-import { CommanderError } from 'commander';
+import type { CommanderError } from 'commander';
 
 import { PGD, randomTargets } from '../../src/attacks/index.js';
 import { GradientModel } from '../../src/autodiff/index.js';
@@ -21,7 +21,7 @@ import { loadFashionMnist, readNpy, writeNpy } from '../../src/data/index.js';
 import { Classifier } from '../../src/model/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { SeededRandom } from '../../src/random.js';
-import { runCommands } from '../reference/cli.js';
+import { expectUsageError, runCommands } from '../reference/cli.js';
 import { idxWithHeader, npyWithHeader, solidImage } from '../reference/hostile-inputs.js';
 import { writeSmallBank } from '../reference/small-bank.js';
 import { useTempDir } from '../reference/temp-dir.js';
@@ -39,16 +39,7 @@ const jsonLines = (out: string) =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-async function usageError(args: string[]): Promise<CommanderError> {
-  try {
-    await nfp(args);
-  } catch (err) {
-    expect(err, args.join(' ')).to.be.instanceOf(CommanderError);
-    expect((err as CommanderError).exitCode, args.join(' ')).to.equal(2);
-    return err as CommanderError;
-  }
-  return expect.fail(`expected a usage error from ${args.join(' ')}`);
-}
+const usageError = (args: string[]): Promise<CommanderError> => expectUsageError(nfp, args, 2);
 
 /** Peak RSS and images seen of an experiment run by test/reference/rss-child.ts. */
 function inChild(spec: Record<string, unknown>): { images: number; maxRssMB: number } {
