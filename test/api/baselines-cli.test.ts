@@ -13,7 +13,7 @@ import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import type { Evaluation } from '../../src/eval/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { expectUsageError, runCommands } from '../reference/cli.js';
-import { smallFitArgs } from '../reference/small-fit.js';
+import { sharedSmallCliBank } from '../reference/small-fit.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
@@ -30,13 +30,7 @@ describe('nfp evaluate --baselines', function () {
   let bank = '';
 
   before(async () => {
-    const test = await loadFashionMnist({ split: 'test' });
-    data = join(dir(), 'x.npy');
-    labels = join(dir(), 'y.npy');
-    writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
-    writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
-    bank = join(dir(), 'bank.nfp');
-    await nfp(['fit', ...smallFitArgs({ model: modelPath, data, labels }), '--out', bank]);
+    ({ data, labels, bank } = await sharedSmallCliBank());
   });
 
   const evaluate = (report: string, more: string[]) => [
