@@ -127,8 +127,9 @@ export function registerEvaluateCommand(program: Command): Command {
     )
     .option(
       '--adaptive <settings>',
-      'adaptive attacks on the bank (docs/security.md), settings key=value;...: eps, weights, steps, restarts, kappa, ' +
-        'images, copies (rejection sampling, e.g. 1,10,100,all, or none), candidate-runs, detectors, start (first data row)',
+      'adaptive attacks on the bank (docs/security.md), settings key=value;...: eps, weights, steps, restarts, ' +
+        'kappa, images, copies (rejection sampling, e.g. 1,10,100,all, or none), candidate-runs, detectors, ' +
+        'start (first data row)',
       parseAdaptive,
     )
     .option('--attacker-bank <bank>', "with --adaptive: the attacker's own calibrated bank (threat T2)")

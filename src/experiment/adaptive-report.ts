@@ -13,23 +13,43 @@ const attackNames: Record<AdaptiveRow['attack'], string> = {
 /** The report section for results of adaptiveExperiment. */
 export function adaptiveMarkdown(results: AdaptiveResults): string {
   const s = results.settings;
+  const d = results.detector;
+  const header = [
+    'threat',
+    'attack',
+    'eps',
+    'weight',
+    'misclassified',
+    'evasion randomized 5%',
+    '1%',
+    'evasion static 5%',
+    '1%',
+    'static detects (of misclassified, 5%)',
+    'mean L-inf',
+    'mean L2',
+    'gradient steps',
+    'seconds',
+  ];
   const lines = [
     '## Adaptive attacks',
     '',
     `${results.images} correctly classified images (data rows ${results.rows[0]}-${results.rows[1]}), L-inf, ` +
-      `${s.steps} steps x ${s.restarts} restart(s), kappa ${s.kappa}; the deployed detector draws ${results.detector.draws} ` +
-      `fingerprints per input ('${results.detector.combine}'), results averaged over ${s.detectors} independent draws ` +
-      `per image; thresholds: ${results.detector.calibration}. Evasion: share of the images misclassified and not ` +
-      'flagged. Static detector: every input of a class scored with its strongest fingerprints.',
+      `${s.steps} steps x ${s.restarts} restart(s), kappa ${s.kappa}; the deployed detector draws ` +
+      `${d.draws} fingerprints per input ('${d.combine}'), results averaged over ${s.detectors} ` +
+      `independent draws per image; thresholds: ${d.calibration}. Evasion: share of the images ` +
+      'misclassified and not flagged. Static detector: every input of a class scored with its strongest ' +
+      'fingerprints.',
     '',
-    '| threat | attack | eps | weight | misclassified | evasion randomized 5% | 1% | evasion static 5% | 1% | mean L-inf | mean L2 | gradient steps | seconds |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---|').join('')}`,
   ];
   for (const r of results.attacks) {
     const at = (fpr: number) => r.evasion.find((e) => Math.abs(e.fpr - fpr) < 1e-12)!;
     lines.push(
       `| ${r.threat} | ${attackNames[r.attack]} | ${r.eps} | ${r.weight} | ${pct(r.success)} | ` +
-        `${pct(at(0.05).randomized)} | ${pct(at(0.01).randomized)} | ${pct(at(0.05).static)} | ${pct(at(0.01).static)} | ` +
+        `${pct(at(0.05).randomized)} | ${pct(at(0.01).randomized)} | ` +
+        `${pct(at(0.05).static)} | ${pct(at(0.01).static)} | ` +
+        `${r.success > 0 ? pct(1 - at(0.05).static / r.success) : '-'} | ` +
         `${r.linf.toFixed(3)} | ${r.l2.toFixed(2)} | ${r.gradientSteps.toFixed(0)} | ${r.seconds.toFixed(0)} |`,
     );
   }
@@ -54,9 +74,9 @@ export function adaptiveMarkdown(results: AdaptiveResults): string {
   if (results.rejection.length > 0) {
     lines.push(
       '',
-      `Local rejection sampling (T3): ${s.candidateRuns} PGD candidates per image; the attacker sends the first that ` +
-        'fools the model and that none of its L local copies (independent draws of the deployed bank; "all": the copy ' +
-        'using every fingerprint) flags.',
+      `Local rejection sampling (T3): ${s.candidateRuns} PGD candidates per image; the attacker sends the ` +
+        'first that fools the model and that none of its L local copies (independent draws of the deployed ' +
+        'bank; "all": the copy using every fingerprint) flags.',
       '',
       '| eps | local copies L | passed locally | caught by the deployed detector (5%) | evasion |',
       '|---|---|---|---|---|',

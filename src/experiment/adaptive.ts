@@ -112,8 +112,8 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
         break;
       default:
         throw new ExperimentError(
-          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, images, copies, candidate-runs, ` +
-            'detectors, start)',
+          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, images, copies, ` +
+            'candidate-runs, detectors, start)',
           '--adaptive',
         );
     }
