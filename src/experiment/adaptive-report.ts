@@ -25,6 +25,8 @@ export function adaptiveMarkdown(results: AdaptiveResults): string {
     'evasion static 5%',
     '1%',
     'static detects (of misclassified, 5%)',
+    'evasion two-sided 5%',
+    '1%',
     'mean L-inf',
     'mean L2',
     'gradient steps',
@@ -40,6 +42,12 @@ export function adaptiveMarkdown(results: AdaptiveResults): string {
       'misclassified and not flagged. Static detector: every input of a class scored with its strongest ' +
       'fingerprints.',
     '',
+    `Measured false-positive rates on the same images before the attack (target: randomized / static / ` +
+      `two-sided): ${results.cleanFpr
+        .map((c) => `${pct(c.fpr)}: ${pct(c.randomized)} / ${pct(c.static)} / ${pct(c.twoSided)}`)
+        .join('; ')}. Two-sided: the same draw flags a high LLR or a high clean negative log-likelihood ` +
+      '(an input pushed past the clean means), each at half the rate.',
+    '',
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---|').join('')}`,
   ];
@@ -50,6 +58,7 @@ export function adaptiveMarkdown(results: AdaptiveResults): string {
         `${pct(at(0.05).randomized)} | ${pct(at(0.01).randomized)} | ` +
         `${pct(at(0.05).static)} | ${pct(at(0.01).static)} | ` +
         `${r.success > 0 ? pct(1 - at(0.05).static / r.success) : '-'} | ` +
+        `${pct(at(0.05).twoSided)} | ${pct(at(0.01).twoSided)} | ` +
         `${r.linf.toFixed(3)} | ${r.l2.toFixed(2)} | ${r.gradientSteps.toFixed(0)} | ${r.seconds.toFixed(0)} |`,
     );
   }

@@ -128,6 +128,11 @@ export interface Evasion {
   randomized: number;
   /** Same for the static detector (the class's strongest m fingerprints, its own calibrated threshold). */
   static: number;
+  /**
+   * Same for the two-sided randomized detector: the same draws flag an input whose LLR is high or whose
+   * clean negative log-likelihood is high (an input pushed past the clean means), each at fpr / 2.
+   */
+  twoSided: number;
 }
 
 export interface AdaptiveRow {
@@ -167,6 +172,8 @@ export interface AdaptiveResults {
   detector: { draws: number; combine: string; calibration: string };
   attacks: AdaptiveRow[];
   rejection: RejectionRow[];
+  /** Measured false-positive rates on the clean attacked images (held out), for each detector and target. */
+  cleanFpr: Array<{ fpr: number; randomized: number; static: number; twoSided: number }>;
 }
 
 export interface AdaptiveExperimentOptions {
@@ -194,15 +201,19 @@ type Thresholds = (c: number) => number;
 class Judge {
   private constructor(
     private readonly detector: FingerprintDetector,
+    /** The same bank scored by the clean negative log-likelihood of the drawn fingerprints. */
+    private readonly likelihood: FingerprintDetector,
     private readonly model: TappedAttackModel,
     private readonly randomized: Map<number, Thresholds>,
     private readonly fixed: Map<number, Thresholds>,
+    private readonly twoSided: Map<number, { llr: Thresholds; nll: Thresholds }>,
     private readonly reps: number,
     private readonly seed: number,
   ) {}
 
   static async create(
     detector: FingerprintDetector,
+    likelihood: FingerprintDetector,
     model: TappedAttackModel,
     calibration: ImageBatch,
     reps: number,
@@ -211,14 +222,16 @@ class Judge {
     const { logits, activations } = await model.forward(calibration);
     const labels = labelsOf(logits, model.classes);
     const randomScores: Array<Float64Array> = [];
-    for (let rep = 0; rep < defaultCalibration.drawsPerImage; rep++)
-      randomScores.push(
-        (await detector.scoreActivations(activations, labels, { draws: new SeededDraws(mixSeed(seed, 0x63616c, rep)) }))
-          .scores,
-      );
+    const nllScores: Array<Float64Array> = [];
+    for (let rep = 0; rep < defaultCalibration.drawsPerImage; rep++) {
+      const draws = () => new SeededDraws(mixSeed(seed, 0x63616c, rep));
+      randomScores.push((await detector.scoreActivations(activations, labels, { draws: draws() })).scores);
+      nllScores.push((await likelihood.scoreActivations(activations, labels, { draws: draws() })).scores);
+    }
     const fixedScores = (await detector.scoreActivations(activations, labels, { draws: 'fixed' })).scores;
     const randomized = new Map<number, Thresholds>();
     const fixed = new Map<number, Thresholds>();
+    const twoSided = new Map<number, { llr: Thresholds; nll: Thresholds }>();
     for (const fpr of adaptiveFprs) {
       // The calibrated rate keeps the bank's own thresholds: those are the deployed detector's.
       randomized.set(
@@ -228,8 +241,12 @@ class Judge {
           : classThresholds(labels, randomScores, fpr, model.classes),
       );
       fixed.set(fpr, classThresholds(labels, [fixedScores], fpr, model.classes));
+      twoSided.set(fpr, {
+        llr: classThresholds(labels, randomScores, fpr / 2, model.classes),
+        nll: classThresholds(labels, nllScores, fpr / 2, model.classes),
+      });
     }
-    return new Judge(detector, model, randomized, fixed, reps, seed);
+    return new Judge(detector, likelihood, model, randomized, fixed, twoSided, reps, seed);
   }
 
   /** The static detector's threshold at the calibrated rate, for the static-draw attack's term. */
@@ -237,39 +254,48 @@ class Judge {
     return this.fixed.get(fpr)!;
   }
 
+  /**
+   * Judges images whose true labels are `labels`: evasion at each rate. With `clean`, every image counts as
+   * fooling the model, so the evasion figures are 1 - the false-positive rates on clean images.
+   */
   async judge(
     adv: Float32Array,
     dims: number[],
     labels: Int32Array,
+    clean = false,
   ): Promise<{ success: number; evasion: Evasion[]; flagged: Float64Array }> {
     const n = labels.length;
     const { logits, activations } = await this.model.forward({ data: adv, dims });
     const predicted = labelsOf(logits, this.model.classes);
-    const fooled = predicted.map((p, i) => (p !== labels[i] ? 1 : 0));
+    const fooled = predicted.map((p, i) => (clean || p !== labels[i] ? 1 : 0));
     const reps: Float64Array[] = [];
-    for (let rep = 0; rep < this.reps; rep++)
-      reps.push(
-        (
-          await this.detector.scoreActivations(activations, predicted, {
-            draws: new SeededDraws(mixSeed(this.seed, 0x646570, rep)),
-          })
-        ).scores,
-      );
+    const nll: Float64Array[] = [];
+    for (let rep = 0; rep < this.reps; rep++) {
+      // The same draw for both statistics: two detectors with one seed draw alike, row by row.
+      const draws = () => new SeededDraws(mixSeed(this.seed, 0x646570, rep));
+      reps.push((await this.detector.scoreActivations(activations, predicted, { draws: draws() })).scores);
+      nll.push((await this.likelihood.scoreActivations(activations, predicted, { draws: draws() })).scores);
+    }
     const fixedScores = (await this.detector.scoreActivations(activations, predicted, { draws: 'fixed' })).scores;
     const passes = (score: number, threshold: number, c: number) =>
       this.detector.bank.header.classes[c]!.count > 0 && score <= threshold;
     const evasion = adaptiveFprs.map((fpr) => {
       const t = this.randomized.get(fpr)!;
       const s = this.fixed.get(fpr)!;
+      const two = this.twoSided.get(fpr)!;
       let randomized = 0;
       let fixed = 0;
+      let twoSided = 0;
       for (let i = 0; i < n; i++) {
         if (!fooled[i]) continue;
         const c = predicted[i]!;
-        for (const scores of reps) if (passes(scores[i]!, t(c), c)) randomized += 1 / this.reps;
+        reps.forEach((scores, rep) => {
+          if (passes(scores[i]!, t(c), c)) randomized += 1 / this.reps;
+          if (passes(scores[i]!, two.llr(c), c) && passes(nll[rep]![i]!, two.nll(c), c)) twoSided += 1 / this.reps;
+        });
         if (passes(fixedScores[i]!, s(c), c)) fixed++;
       }
-      return { fpr, randomized: randomized / n, static: fixed / n };
+      return { fpr, randomized: randomized / n, static: fixed / n, twoSided: twoSided / n };
     });
     // Per image, the share of the randomized detector's draws that flag it at the calibrated rate.
     const t = this.randomized.get(adaptiveFprs[0])!;
@@ -318,6 +344,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
   const { settings, bank, seed } = options;
   const progress = options.onProgress ?? (() => {});
   const detector = await FingerprintDetector.load({ model: options.model, bank });
+  const likelihood = await FingerprintDetector.load({ model: options.model, bank, scorer: 'likelihood' });
   const models: GradientModel[] = [];
   const load = async (b: FingerprintBank) => {
     const m = await GradientModel.load(options.model, {
@@ -332,7 +359,14 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
     const { images, labels, rows } = await correctlyClassified(model, options.images, options.labels, settings.images);
     const n = labels.length;
     const dims = images.dims;
-    const judge = await Judge.create(detector, model, options.calibration, settings.detectors, seed);
+    const judge = await Judge.create(detector, likelihood, model, options.calibration, settings.detectors, seed);
+    const cleanJudged = await judge.judge(images.data, dims, labels, true);
+    const cleanFpr = cleanJudged.evasion.map((e) => ({
+      fpr: e.fpr,
+      randomized: 1 - e.randomized,
+      static: 1 - e.static,
+      twoSided: 1 - e.twoSided,
+    }));
     const draws = detector.draws;
     const combine = detector.combine;
     const attacks: AdaptiveRow[] = [];
@@ -448,9 +482,11 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
       },
       attacks,
       rejection,
+      cleanFpr,
     };
   } finally {
     await detector.release();
+    await likelihood.release();
     for (const m of models) await m.release();
   }
 }
