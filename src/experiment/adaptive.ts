@@ -30,8 +30,12 @@ export interface AdaptiveSettings {
   images: number;
   /** Local detector copies of rejection sampling; 'all': the copy using every fingerprint. */
   copies: Array<number | 'all'>;
-  /** PGD runs (seeds) giving each image its candidates for rejection sampling. */
+  /** Attack runs (seeds) giving each image its candidates for rejection sampling. */
   candidateRuns: number;
+  /** The candidates' attack: EOT PGD (the first weight) or plain PGD. */
+  candidates: 'eot' | 'pgd';
+  /** The attacks run (rejection sampling aside). */
+  attacks: Array<AdaptiveRow['attack']>;
   /** Independent deployed detectors (draws per input) each result is averaged over. */
   detectors: number;
   /** The first data row attacked (default: the first held-out row), e.g. past an attacker's own rows. */
@@ -47,6 +51,8 @@ export const defaultAdaptiveSettings: AdaptiveSettings = {
   images: 100,
   copies: [1, 10, 100, 'all'],
   candidateRuns: 5,
+  candidates: 'eot',
+  attacks: ['pgd', 'static', 'eot'],
   detectors: 25,
 };
 
@@ -104,6 +110,21 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       case 'candidate-runs':
         settings.candidateRuns = count(key, value);
         break;
+      case 'candidates':
+        if (value !== 'eot' && value !== 'pgd')
+          throw new ExperimentError(`--adaptive candidates: expected eot or pgd but received '${value}'`, '--adaptive');
+        settings.candidates = value;
+        break;
+      case 'attacks':
+        settings.attacks = list.map((v) => {
+          if (v !== 'pgd' && v !== 'static' && v !== 'eot')
+            throw new ExperimentError(
+              `--adaptive attacks: expected pgd, static or eot but received '${v}'`,
+              '--adaptive',
+            );
+          return v;
+        });
+        break;
       case 'detectors':
         settings.detectors = count(key, value);
         break;
@@ -113,7 +134,7 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       default:
         throw new ExperimentError(
           `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, images, copies, ` +
-            'candidate-runs, detectors, start)',
+            'candidate-runs, candidates, attacks, detectors, start)',
           '--adaptive',
         );
     }
@@ -407,37 +428,51 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
     const attackOptions = { labels, seed };
     const deployedT = bankThresholds(bank);
     for (const eps of settings.eps) {
+      const runs = new Set(settings.attacks);
       const plain = new PGD({ eps, steps: settings.steps, loss: 'margin', restarts: settings.restarts });
-      await row('T1', 'pgd', eps, 0, () => plain.run(model, images, attackOptions));
+      if (runs.has('pgd')) await row('T1', 'pgd', eps, 0, () => plain.run(model, images, attackOptions));
       for (const weight of settings.weights) {
+        if (!runs.has('static') && !runs.has('eot')) break;
         const common = { eps, steps: settings.steps, restarts: settings.restarts, weight, kappa: settings.kappa };
         const staticTerm = DetectorTerm.staticDraw(bank, { draws, combine, threshold: judge.staticThreshold(0.05) });
-        await row('T3', 'static', eps, weight, () =>
-          new AdaptivePGD(staticTerm, common).run(model, images, attackOptions),
-        );
+        if (runs.has('static'))
+          await row('T3', 'static', eps, weight, () =>
+            new AdaptivePGD(staticTerm, common).run(model, images, attackOptions),
+          );
         const eot = DetectorTerm.expectation(bank, { draws, combine, threshold: deployedT });
-        await row('T3', 'eot', eps, weight, () => new AdaptivePGD(eot, common).run(model, images, attackOptions));
+        if (runs.has('eot'))
+          await row('T3', 'eot', eps, weight, () => new AdaptivePGD(eot, common).run(model, images, attackOptions));
         if (options.attackerBank !== undefined && attackerModel !== undefined) {
           const own = options.attackerBank;
           const ownT = bankThresholds(own);
           const ownStatic = DetectorTerm.staticDraw(own, { draws, combine, threshold: ownT });
-          await row('T2', 'static', eps, weight, () =>
-            new AdaptivePGD(ownStatic, common).run(attackerModel, images, attackOptions),
-          );
+          if (runs.has('static'))
+            await row('T2', 'static', eps, weight, () =>
+              new AdaptivePGD(ownStatic, common).run(attackerModel, images, attackOptions),
+            );
           const ownEot = DetectorTerm.expectation(own, { draws, combine, threshold: ownT });
-          await row('T2', 'eot', eps, weight, () =>
-            new AdaptivePGD(ownEot, common).run(attackerModel, images, attackOptions),
-          );
+          if (runs.has('eot'))
+            await row('T2', 'eot', eps, weight, () =>
+              new AdaptivePGD(ownEot, common).run(attackerModel, images, attackOptions),
+            );
         }
       }
       if (settings.copies.length > 0) {
-        // Candidates: PGD from fresh random starts, one run per seed.
+        // Candidates: one attack run per seed, each from a fresh random start. EOT PGD by default: plain
+        // PGD's examples are flagged by nearly every draw, so there would be nothing to sample.
         const candidates: Float32Array[] = [];
+        const eotTerm = DetectorTerm.expectation(bank, { draws, combine, threshold: deployedT });
+        const attack =
+          settings.candidates === 'eot'
+            ? new AdaptivePGD(eotTerm, {
+                eps,
+                steps: settings.steps,
+                weight: settings.weights[0]!,
+                kappa: settings.kappa,
+              })
+            : new PGD({ eps, steps: settings.steps, loss: 'margin' });
         for (let c = 0; c < settings.candidateRuns; c++) {
-          const run = await new PGD({ eps, steps: settings.steps, loss: 'margin' }).run(model, images, {
-            labels,
-            seed: mixSeed(seed, 0x636e64, c),
-          });
+          const run = await attack.run(model, images, { labels, seed: mixSeed(seed, 0x636e64, c) });
           candidates.push(run.adv);
           progress(`adaptive rejection candidates eps ${eps}`, c + 1, settings.candidateRuns);
         }
