@@ -26,6 +26,8 @@ export interface AdaptiveSettings {
   steps: number;
   restarts: number;
   kappa: number;
+  /** The detector term's hinge: it stops pushing this far under the threshold (absent: never stops). */
+  slack?: number;
   /** Correctly classified held-out images attacked. */
   images: number;
   /** Local detector copies of rejection sampling; 'all': the copy using every fingerprint. */
@@ -101,6 +103,9 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       case 'kappa':
         settings.kappa = value === '0' ? 0 : positive(key, value);
         break;
+      case 'slack':
+        settings.slack = value === '0' ? 0 : positive(key, value);
+        break;
       case 'images':
         settings.images = count(key, value);
         break;
@@ -133,7 +138,7 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
         break;
       default:
         throw new ExperimentError(
-          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, images, copies, ` +
+          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, slack, images, copies, ` +
             'candidate-runs, candidates, attacks, detectors, start)',
           '--adaptive',
         );
@@ -433,7 +438,14 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
       if (runs.has('pgd')) await row('T1', 'pgd', eps, 0, () => plain.run(model, images, attackOptions));
       for (const weight of settings.weights) {
         if (!runs.has('static') && !runs.has('eot')) break;
-        const common = { eps, steps: settings.steps, restarts: settings.restarts, weight, kappa: settings.kappa };
+        const common = {
+          eps,
+          steps: settings.steps,
+          restarts: settings.restarts,
+          weight,
+          kappa: settings.kappa,
+          ...(settings.slack !== undefined ? { slack: settings.slack } : {}),
+        };
         const staticTerm = DetectorTerm.staticDraw(bank, { draws, combine, threshold: judge.staticThreshold(0.05) });
         if (runs.has('static'))
           await row('T3', 'static', eps, weight, () =>

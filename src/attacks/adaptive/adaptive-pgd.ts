@@ -30,6 +30,12 @@ export interface AdaptivePgdOptions {
   /** The margin term stops pushing once the margin is below -kappa (default 0). */
   kappa?: number;
   /**
+   * The detector term stops pushing once the score is this far under the threshold (default: never
+   * stops). The score's gradient can dwarf the margin's, so that a sign step follows it alone; the hinge
+   * lets the margin steer once the score is low enough.
+   */
+  slack?: number;
+  /**
    * Take each step's tap seed from the previous iterate's activations (one ONNX Runtime run per step
    * instead of a forward and a gradient run): cheaper, and the seed lags by one step.
    */
@@ -56,6 +62,7 @@ export class AdaptivePGD extends Attack {
   readonly weight: number;
   readonly kappa: number;
   readonly lagged: boolean;
+  readonly slack: number | undefined;
 
   constructor(
     readonly term: DetectorTerm,
@@ -70,6 +77,7 @@ export class AdaptivePGD extends Attack {
     this.weight = nonNegative('weight', options.weight ?? 1);
     this.kappa = nonNegative('kappa', options.kappa ?? 0);
     this.lagged = options.lagged ?? false;
+    this.slack = options.slack === undefined ? undefined : nonNegative('slack', options.slack);
   }
 
   override run(model: TappedAttackModel, images: ImageBatch, options: AttackOptions): Promise<AttackResult> {
@@ -167,7 +175,12 @@ export class AdaptivePGD extends Attack {
       if (margin > -this.kappa) marginSeed(batch, at.logits, i, r, logitSeed);
     });
     const tapSeed = term.seed ?? new Float32Array(0);
-    for (let j = 0; j < tapSeed.length; j++) tapSeed[j] = this.weight * tapSeed[j]!;
+    const n = live.length === 0 ? 0 : tapSeed.length / live.length;
+    live.forEach((_, i) => {
+      // Hinged, as the margin is: a row already under its threshold by `slack` lets the margin steer.
+      const w = this.slack !== undefined && term.slack[i]! < -this.slack ? 0 : this.weight;
+      for (let j = i * n; j < (i + 1) * n; j++) tapSeed[j] = w * tapSeed[j]!;
+    });
     return { logitSeed, tapSeed };
   }
 }
