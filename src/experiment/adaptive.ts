@@ -28,6 +28,8 @@ export interface AdaptiveSettings {
   kappa: number;
   /** The detector term's hinge: it stops pushing this far under the threshold (absent: never stops). */
   slack?: number;
+  /** The adaptive attacks' first run starts at a random point of the eps-ball (default) or at the clean image. */
+  randomStart?: boolean;
   /** Correctly classified held-out images attacked. */
   images: number;
   /** Local detector copies of rejection sampling; 'all': the copy using every fingerprint. */
@@ -106,6 +108,11 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       case 'slack':
         settings.slack = value === '0' ? 0 : positive(key, value);
         break;
+      case 'random-start':
+        if (value !== '0' && value !== '1')
+          throw new ExperimentError(`--adaptive random-start: expected 0 or 1 but received '${value}'`, '--adaptive');
+        settings.randomStart = value === '1';
+        break;
       case 'images':
         settings.images = count(key, value);
         break;
@@ -138,8 +145,8 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
         break;
       default:
         throw new ExperimentError(
-          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, slack, images, copies, ` +
-            'candidate-runs, candidates, attacks, detectors, start)',
+          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, slack, random-start, images, ` +
+            'copies, candidate-runs, candidates, attacks, detectors, start)',
           '--adaptive',
         );
     }
@@ -445,6 +452,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
           weight,
           kappa: settings.kappa,
           ...(settings.slack !== undefined ? { slack: settings.slack } : {}),
+          ...(settings.randomStart !== undefined ? { randomStart: settings.randomStart } : {}),
         };
         const staticTerm = DetectorTerm.staticDraw(bank, { draws, combine, threshold: judge.staticThreshold(0.05) });
         if (runs.has('static'))

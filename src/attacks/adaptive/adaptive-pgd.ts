@@ -40,6 +40,8 @@ export interface AdaptivePgdOptions {
    * instead of a forward and a gradient run): cheaper, and the seed lags by one step.
    */
   lagged?: boolean;
+  /** Start the first run from a random point of the eps-ball (default) or from the clean image. */
+  randomStart?: boolean;
 }
 
 /**
@@ -63,6 +65,7 @@ export class AdaptivePGD extends Attack {
   readonly kappa: number;
   readonly lagged: boolean;
   readonly slack: number | undefined;
+  readonly randomStart: boolean;
 
   constructor(
     readonly term: DetectorTerm,
@@ -78,6 +81,7 @@ export class AdaptivePGD extends Attack {
     this.kappa = nonNegative('kappa', options.kappa ?? 0);
     this.lagged = options.lagged ?? false;
     this.slack = options.slack === undefined ? undefined : nonNegative('slack', options.slack);
+    this.randomStart = options.randomStart ?? true;
   }
 
   override run(model: TappedAttackModel, images: ImageBatch, options: AttackOptions): Promise<AttackResult> {
@@ -104,7 +108,9 @@ export class AdaptivePGD extends Attack {
       const live = Array.from({ length: rows }, (_, r) => r).filter((r) => !passed(r));
       if (live.length === 0) break;
       const clean = gatherRows(x0, live, perImage);
-      const x = randomStart(clean, this.eps, 'linf', perImage, batch.rng);
+      // The first run may start at the clean image, where the drawn neurons sit at their clean means.
+      const x =
+        this.randomStart || restart > 0 ? randomStart(clean, this.eps, 'linf', perImage, batch.rng) : clean.slice();
       const dims = batch.dims(live.length);
       let seeds = this.lagged
         ? await this.seeds(batch, live, await model.forward({ data: x, dims }), x, best)
