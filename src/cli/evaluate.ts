@@ -127,9 +127,9 @@ export function registerEvaluateCommand(program: Command): Command {
     )
     .option(
       '--adaptive <settings>',
-      'adaptive attacks on the bank (docs/security.md), settings key=value;...: eps, weights, steps, restarts, ' +
-        'kappa, images, copies (rejection sampling, e.g. 1,10,100,all, or none), candidate-runs, detectors, ' +
-        'start (first data row)',
+      'adaptive attacks on the bank (docs/security.md), settings key=value;...: eps, weights, steps, step-size, ' +
+        'restarts, kappa, slack, random-start (0|1), attacks (pgd,static,eot), images, copies (rejection ' +
+        'sampling, e.g. 1,10,100,all, or none), candidate-runs, candidates (eot|pgd), detectors, start (first row)',
       parseAdaptive,
     )
     .option('--attacker-bank <bank>', "with --adaptive: the attacker's own calibrated bank (threat T2)")

@@ -30,6 +30,8 @@ export interface AdaptiveSettings {
   slack?: number;
   /** The adaptive attacks' first run starts at a random point of the eps-ball (default) or at the clean image. */
   randomStart?: boolean;
+  /** The adaptive attacks' step length (default 2.5 eps / steps). */
+  stepSize?: number;
   /** Correctly classified held-out images attacked. */
   images: number;
   /** Local detector copies of rejection sampling; 'all': the copy using every fingerprint. */
@@ -113,6 +115,9 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
           throw new ExperimentError(`--adaptive random-start: expected 0 or 1 but received '${value}'`, '--adaptive');
         settings.randomStart = value === '1';
         break;
+      case 'step-size':
+        settings.stepSize = positive(key, value);
+        break;
       case 'images':
         settings.images = count(key, value);
         break;
@@ -145,8 +150,8 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
         break;
       default:
         throw new ExperimentError(
-          `--adaptive: unknown setting '${key}' (eps, weights, steps, restarts, kappa, slack, random-start, images, ` +
-            'copies, candidate-runs, candidates, attacks, detectors, start)',
+          `--adaptive: unknown setting '${key}' (eps, weights, steps, step-size, restarts, kappa, slack, ` +
+            'random-start, images, copies, candidate-runs, candidates, attacks, detectors, start)',
           '--adaptive',
         );
     }
@@ -453,6 +458,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
           kappa: settings.kappa,
           ...(settings.slack !== undefined ? { slack: settings.slack } : {}),
           ...(settings.randomStart !== undefined ? { randomStart: settings.randomStart } : {}),
+          ...(settings.stepSize !== undefined ? { stepSize: settings.stepSize } : {}),
         };
         const staticTerm = DetectorTerm.staticDraw(bank, { draws, combine, threshold: judge.staticThreshold(0.05) });
         if (runs.has('static'))
