@@ -11,6 +11,7 @@ import { CommanderError } from 'commander';
 import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
+import { defaultAdaptiveSettings, parseAdaptiveSettings } from '../../src/experiment/index.js';
 import type { AdaptiveResults } from '../../src/experiment/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { runCommands } from '../reference/cli.js';
@@ -79,7 +80,7 @@ describe('nfp evaluate --adaptive', function () {
   });
 
   it('refuses bad settings as bad usage', async () => {
-    for (const bad of ['eps=-1', 'steps=2.5', 'color=red', 'eps']) {
+    for (const bad of ['eps=-1', 'steps=2.5', 'color=red', 'eps', 'random-start=2', 'attacks=cw', 'candidates=x']) {
       let error: unknown;
       try {
         await nfp(evaluate(join(dir(), 'bad'), ['--adaptive', bad]));
@@ -88,5 +89,25 @@ describe('nfp evaluate --adaptive', function () {
       }
       expect(error, bad).to.be.instanceOf(CommanderError);
     }
+  });
+});
+
+describe('--adaptive settings', () => {
+  it('parses lists, none, all and the switches, and keeps the defaults of what is not given', () => {
+    const got = parseAdaptiveSettings(
+      'eps=0.03,0.05; weights=0,1; copies=none; random-start=0; attacks=static,eot; step-size=0.001; start=7500',
+    );
+    expect(got).to.deep.equal({
+      ...defaultAdaptiveSettings,
+      eps: [0.03, 0.05],
+      weights: [0, 1],
+      copies: [],
+      randomStart: false,
+      attacks: ['static', 'eot'],
+      stepSize: 0.001,
+      start: 7500,
+    });
+    expect(parseAdaptiveSettings('copies=1,100,all').copies).to.deep.equal([1, 100, 'all']);
+    expect(parseAdaptiveSettings('')).to.deep.equal(defaultAdaptiveSettings);
   });
 });
