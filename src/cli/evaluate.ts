@@ -9,6 +9,7 @@ import type { AttackMode } from '../bank/index.js';
 import { defaultEvaluation } from '../eval/index.js';
 import type { BaselineName } from '../baselines/index.js';
 import type { AblationSpec, Evaluation } from '../eval/index.js';
+import type { AdaptiveSettings } from '../experiment/index.js';
 import {
   defaultBaselineFitSources,
   defaultEvaluationAttacks,
@@ -25,7 +26,14 @@ import {
   layoutOf,
 } from './options.js';
 import type { AttackOptions, ImageFlags } from './options.js';
-import { parseAblation, parseAttackList, parseBaselineList, parseInteger, parsePositiveInt } from './parse.js';
+import {
+  parseAblation,
+  parseAdaptive,
+  parseAttackList,
+  parseBaselineList,
+  parseInteger,
+  parsePositiveInt,
+} from './parse.js';
 import { stageBars } from './progress.js';
 
 export interface EvaluateCommandOptions extends AttackOptions, ImageFlags {
@@ -47,6 +55,9 @@ export interface EvaluateCommandOptions extends AttackOptions, ImageFlags {
   /** Peer detectors on the same images. */
   baselines?: BaselineName[];
   baselineFitImages?: number;
+  /** Adaptive attacks on the (one) bank, and the attacker's own bank for T2. */
+  adaptive?: AdaptiveSettings;
+  attackerBank?: string;
 }
 
 export function registerEvaluateCommand(program: Command): Command {
@@ -114,6 +125,14 @@ export function registerEvaluateCommand(program: Command): Command {
       parsePositiveInt,
       defaultBaselineFitSources,
     )
+    .option(
+      '--adaptive <settings>',
+      'adaptive attacks on the bank (docs/security.md), settings key=value;...: eps, weights, steps, step-size, ' +
+        'restarts, kappa, slack, random-start (0|1), attacks (pgd,static,eot), images, copies (rejection ' +
+        'sampling, e.g. 1,10,100,all, or none), candidate-runs, candidates (eot|pgd), detectors, start (first row)',
+      parseAdaptive,
+    )
+    .option('--attacker-bank <bank>', "with --adaptive: the attacker's own calibrated bank (threat T2)")
     .addHelpText(
       'after',
       [
@@ -123,7 +142,9 @@ export function registerEvaluateCommand(program: Command): Command {
         '  $ nfp evaluate ... --bank pgd.nfp fgsm.nfp cw.nfp --report matrix/   # cross-attack matrix',
         '  $ nfp evaluate ... --baselines mahalanobis,lid,squeeze --report peers/   # peer detectors side by side',
         '  $ nfp evaluate ... --ablate draws=1,5,25,100 --ablate top=50,200,2000 --ablate k=1,3,10 \\',
-        '      --report ablations/\n',
+        '      --report ablations/',
+        "  $ nfp evaluate ... --attacks pgd --adaptive 'eps=0.1;weights=1;steps=100;images=100' \\",
+        '      --attacker-bank own.nfp --report adaptive/\n',
       ].join('\n'),
     )
     .action(async (options: EvaluateCommandOptions, cmd: Command) => {
@@ -149,6 +170,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions, command: 
     ...(options.refitAttackMode !== undefined ? { refitAttackMode: options.refitAttackMode } : {}),
     ...(options.baselines !== undefined ? { baselines: options.baselines } : {}),
     ...(options.baselineFitImages !== undefined ? { baselineFitSources: options.baselineFitImages } : {}),
+    ...(options.adaptive !== undefined ? { adaptive: options.adaptive } : {}),
+    ...(options.attackerBank !== undefined ? { attackerBank: options.attackerBank } : {}),
     report: options.report,
     command,
     onProgress: stageBars(),

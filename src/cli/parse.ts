@@ -11,6 +11,8 @@ import { imageFormats } from '../data/index.js';
 import type { ImageFormat } from '../data/index.js';
 import type { AblationParameter, AblationSpec } from '../eval/ablation-spec.js';
 import type { TapSpec } from '../model/index.js';
+import { ExperimentError, parseAdaptiveSettings } from '../experiment/index.js';
+import type { AdaptiveSettings } from '../experiment/index.js';
 
 export function parsePositive(value: string): number {
   const n = Number(value);
@@ -187,4 +189,14 @@ export function layoutOption(): Option {
     '--layout <layout>',
     "the model input's layout, nchw or nhwc (default: from its declared shape; data are converted to it)",
   ).choices(['nchw', 'nhwc']);
+}
+
+/** --adaptive 'eps=0.1;weights=1;steps=100;...' (the settings' parser lives with the experiment). */
+export function parseAdaptive(value: string): AdaptiveSettings {
+  try {
+    return parseAdaptiveSettings(value);
+  } catch (error) {
+    if (error instanceof ExperimentError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }

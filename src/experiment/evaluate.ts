@@ -24,6 +24,8 @@ import {
 import type { AblationSpec, AdversarialSet, Evaluation, EvaluationAttack } from '../eval/index.js';
 import type { BaselineEvaluation, BaselineName } from '../baselines/index.js';
 import type { Layout } from '../model/index.js';
+import { adaptiveSection } from './adaptive-section.js';
+import type { AdaptiveSettings } from './adaptive.js';
 import { baselineExperiment, checkBaselineRequest } from './baselines.js';
 import { requireModelFor } from './check.js';
 import type { ImageReadOptions, LabelledData } from './data.js';
@@ -61,6 +63,13 @@ export interface EvaluateExperimentOptions {
   baselines?: readonly BaselineName[];
   /** Correctly classified fit images each of the bank's attack families is run on for the baselines (default 1,000). */
   baselineFitSources?: number;
+  /**
+   * Adaptive attacks on the one bank (nfp evaluate --adaptive): added to its metrics.json (`adaptive`)
+   * and report.md. Needs the data the bank was calibrated on, for thresholds at 1% and of the static detector.
+   */
+  adaptive?: AdaptiveSettings;
+  /** The attacker's own calibrated bank, for threat T2. */
+  attackerBank?: string | FingerprintBank;
   /** The report folder, and what the report says produced it. */
   report: string;
   command: string;
@@ -78,6 +87,10 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
   const ablate = options.ablate ?? [];
   if (ablate.length > 0 && banks.length > 1)
     throw new ExperimentError(`--ablate takes one --bank but received ${banks.length}`, '--ablate');
+  if (options.adaptive !== undefined && banks.length > 1)
+    throw new ExperimentError(`--adaptive takes one --bank but received ${banks.length}`, '--adaptive');
+  if (options.attackerBank !== undefined && options.adaptive === undefined)
+    throw new ExperimentError('--attacker-bank goes with --adaptive', '--attacker-bank');
   const attacks = options.attackSpecs ?? attacksFor(options, banks[0]!.bank);
   const layout = options.layout ? { layout: options.layout } : {};
   // The model first: one that cannot be attacked stops here, with every reason, before the data is read.
@@ -174,6 +187,18 @@ export async function evaluateExperiment(options: EvaluateExperimentOptions): Pr
           split: banks.length === 1 ? split.splits[0]! : split.together,
           ...(ablate.length > 0 && calibrationNote(bank) ? { calibration: calibrationNote(bank)! } : {}),
         });
+        if (options.adaptive !== undefined)
+          await adaptiveSection({
+            model: options.model,
+            bank,
+            ...(options.attackerBank !== undefined ? { attackerBank: options.attackerBank } : {}),
+            data: { images: all, labels: data.labels, digest: data.digest },
+            heldOutStart: split.start,
+            settings: options.adaptive,
+            seed: options.seed ?? 1,
+            paths,
+            onProgress: progress,
+          });
         result.evaluations.push(evaluation);
         result.reports.push({ bank: label, report: paths.markdown, html: paths.html, metrics: paths.metrics });
       } finally {

@@ -37,3 +37,13 @@ export {
 export type { CheckOptions, FitMemory, FitSize, ModelCheck, Purpose } from './check.js';
 export { dataForModel, imagesFor } from './data.js';
 export type { DataBatch, DataReader } from './data.js';
+export { adaptiveExperiment, adaptiveFprs, defaultAdaptiveSettings, parseAdaptiveSettings } from './adaptive.js';
+export type {
+  AdaptiveExperimentOptions,
+  AdaptiveResults,
+  AdaptiveRow,
+  AdaptiveSettings,
+  Evasion,
+  RejectionRow,
+} from './adaptive.js';
+export { adaptiveMarkdown } from './adaptive-report.js';

@@ -1,0 +1,113 @@
+// `nfp evaluate --adaptive` as commander runs it, in-process, on tiny settings: a small bank fitted on
+// the first 1,500 of 2,000 shipped test images (ablation-cli.test.ts's settings at k = 1), attacked
+// on 5 held-out images; metrics.json gains `adaptive` and report.md its section; bad settings are
+// bad usage.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+import { CommanderError } from 'commander';
+
+import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
+import { registerFitCommand } from '../../src/cli/fit.js';
+import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
+import { defaultAdaptiveSettings, parseAdaptiveSettings } from '../../src/experiment/index.js';
+import type { AdaptiveResults } from '../../src/experiment/index.js';
+import { packageRoot } from '../../src/paths.js';
+import { runCommands } from '../reference/cli.js';
+import { useTempDir } from '../reference/temp-dir.js';
+
+const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
+
+const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand, registerEvaluateCommand], args);
+
+describe('nfp evaluate --adaptive', function () {
+  this.timeout(300000);
+  const dir = useTempDir('nfp-adaptive-cli-');
+  let data = '';
+  let labels = '';
+  let bank = '';
+
+  before(async () => {
+    const test = loadFashionMnist({ split: 'test' });
+    data = join(dir(), 'x.npy');
+    labels = join(dir(), 'y.npy');
+    writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
+    writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
+    bank = join(dir(), 'bank.nfp');
+    await nfp(
+      [
+        ['fit', '--model', modelPath, '--data', data, '--labels', labels, '--limit', '1500', '--attacks', 'pgd'],
+        ['--eps', '0.1', '--steps', '3', '--taps', taps, '--k', '1', '--candidates', '2000', '--top', '100'],
+        ['--clean-per-class', '40', '--attacked-per-class', '40', '--attack-mode', 'untargeted', '--seed', '1'],
+        ['--out', bank],
+      ].flat(),
+    );
+  });
+
+  const evaluate = (report: string, extra: string[]) =>
+    [
+      ['evaluate', '--model', modelPath, '--bank', bank, '--data', data, '--labels', labels, '--attacks', 'fgsm'],
+      ['--detectors', '3', '--max-images', '20', '--report', report, ...extra],
+    ].flat();
+
+  it('adds every adaptive attack, judged at 5% and 1% FPR, to metrics.json and report.md', async () => {
+    const report = join(dir(), 'report');
+    const settings = 'eps=0.1;weights=1;steps=3;images=5;copies=1,all;candidate-runs=2;detectors=3';
+    // The bank stands in for the attacker's own (a T2 run needs only a calibrated bank of the same model).
+    await nfp(evaluate(report, ['--adaptive', settings, '--attacker-bank', bank]));
+    const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8')) as { adaptive: AdaptiveResults };
+    const a = metrics.adaptive;
+    expect(a.images).to.equal(5);
+    expect(a.rows[0]).to.be.at.least(1500);
+    expect(a.attacks.map((r) => `${r.threat} ${r.attack}`)).to.deep.equal([
+      'T1 pgd',
+      'T3 static',
+      'T3 eot',
+      'T2 static',
+      'T2 eot',
+    ]);
+    for (const r of a.attacks) {
+      expect(r.evasion.map((e) => e.fpr)).to.deep.equal([0.05, 0.01]);
+      for (const e of r.evasion) expect(e.randomized).to.be.within(0, r.success);
+      expect(r.linf).to.be.at.most(0.1 + 1e-6);
+      expect(r.gradientSteps).to.equal(3);
+    }
+    expect(a.rejection.map((r) => r.copies)).to.deep.equal([1, 'all']);
+    for (const r of a.rejection) expect(r.evasion).to.be.at.most(r.passedLocal + 1e-12);
+    expect(readFileSync(join(report, 'report.md'), 'utf8')).to.include('## Adaptive attacks');
+  });
+
+  it('refuses bad settings as bad usage', async () => {
+    for (const bad of ['eps=-1', 'steps=2.5', 'color=red', 'eps', 'random-start=2', 'attacks=cw', 'candidates=x']) {
+      let error: unknown;
+      try {
+        await nfp(evaluate(join(dir(), 'bad'), ['--adaptive', bad]));
+      } catch (e) {
+        error = e;
+      }
+      expect(error, bad).to.be.instanceOf(CommanderError);
+    }
+  });
+});
+
+describe('--adaptive settings', () => {
+  it('parses lists, none, all and the switches, and keeps the defaults of what is not given', () => {
+    const got = parseAdaptiveSettings(
+      'eps=0.03,0.05; weights=0,1; copies=none; random-start=0; attacks=static,eot; step-size=0.001; start=7500',
+    );
+    expect(got).to.deep.equal({
+      ...defaultAdaptiveSettings,
+      eps: [0.03, 0.05],
+      weights: [0, 1],
+      copies: [],
+      randomStart: false,
+      attacks: ['static', 'eot'],
+      stepSize: 0.001,
+      start: 7500,
+    });
+    expect(parseAdaptiveSettings('copies=1,100,all').copies).to.deep.equal([1, 100, 'all']);
+    expect(parseAdaptiveSettings('')).to.deep.equal(defaultAdaptiveSettings);
+  });
+});

@@ -1,0 +1,159 @@
+// Adaptive attacks on the committed CNN with the small test bank: the expectation term's gradient is
+// the mean over single-fingerprint draws, the static-draw attack takes the targeted draw's score under
+// its threshold, and rejection sampling never sends a candidate its local copies flag.
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+
+import { PGD } from '../../src/attacks/index.js';
+import {
+  AdaptivePGD,
+  DetectorTerm,
+  drawnCopy,
+  expectationCopy,
+  rejectionSample,
+  tappedModel,
+} from '../../src/attacks/adaptive/index.js';
+import type { TappedAttackModel } from '../../src/attacks/adaptive/index.js';
+import { GradientModel } from '../../src/autodiff/index.js';
+import { readBank } from '../../src/bank/index.js';
+import type { FingerprintBank } from '../../src/bank/index.js';
+import { loadFashionMnist } from '../../src/data/index.js';
+import { FingerprintDetector } from '../../src/detect/index.js';
+import { packageRoot } from '../../src/paths.js';
+import { writeSmallBank } from '../reference/small-bank.js';
+import { useTempDir } from '../reference/temp-dir.js';
+
+const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+
+describe('adaptive attacks', function () {
+  this.timeout(120_000);
+  const temp = useTempDir('nfp-adaptive-');
+  let bank: FingerprintBank;
+  let grad: GradientModel;
+  let model: TappedAttackModel;
+  // Six held-out images the model classifies correctly (rows past the bank's 600).
+  let images: { data: Float32Array; dims: number[] };
+  let labels: Int32Array;
+
+  before(async () => {
+    const path = join(temp(), 'small.nfp');
+    await writeSmallBank(modelPath, path);
+    bank = readBank(path);
+    grad = await GradientModel.load(modelPath, { taps: bank.tapRequests });
+    model = tappedModel(grad);
+    const test = loadFashionMnist({ split: 'test' });
+    const pool = { data: test.data.subarray(700 * 784, 760 * 784), dims: [60, 1, 28, 28] };
+    const { logits } = await model.forward(pool);
+    const keep: number[] = [];
+    for (let i = 0; i < 60 && keep.length < 6; i++) {
+      const row = logits.subarray(i * 10, i * 10 + 10);
+      if (row.indexOf(Math.max(...row)) === test.labels[700 + i]) keep.push(i);
+    }
+    images = { data: new Float32Array(keep.length * 784), dims: [keep.length, 1, 28, 28] };
+    keep.forEach((i, at) => {
+      images.data.set(pool.data.subarray(i * 784, (i + 1) * 784), at * 784);
+    });
+    labels = Int32Array.from(keep, (i) => test.labels[700 + i]!);
+  });
+
+  after(async () => {
+    await grad?.release();
+  });
+
+  it('the expectation term and its gradient are m times the mean over single-fingerprint draws', async () => {
+    const { activations } = await model.forward(images);
+    const n = bank.header.neurons;
+    const m = 5;
+    const term = DetectorTerm.expectation(bank, { draws: m, combine: 'max', threshold: () => 0 });
+    const got = await term.evaluate(activations, labels);
+    for (let r = 0; r < labels.length; r++) {
+      const { start, count } = bank.range(labels[r]!);
+      const acts = activations.subarray(r * n, (r + 1) * n);
+      const sum = new Float64Array(n);
+      let value = 0;
+      for (let j = start; j < start + count; j++) {
+        const one = { acts, rows: 1, draws: Uint32Array.of(j), combine: 'max' as const };
+        value += (await bank.native.detectScores(one)).score[0]!;
+        const g = await bank.native.scoreGradient(one);
+        for (let i = 0; i < n; i++) sum[i] += g[i]!;
+      }
+      expect(got.value[r]).to.be.closeTo((m * value) / count, 1e-3 * Math.max(1, Math.abs(value)));
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < n; i++) {
+        worst = Math.max(worst, Math.abs(got.seed![r * n + i]! - (m * sum[i]!) / count));
+        scale = Math.max(scale, Math.abs(sum[i]!) / count);
+      }
+      expect(worst).to.be.at.most(1e-4 * Math.max(1, m * scale));
+    }
+  });
+
+  it('the static-draw attack takes the targeted draw under its threshold where plain PGD does not', async () => {
+    const m = 10;
+    // Per class, the highest static score of 200 clean images the model puts in it: every one passes.
+    const probe = DetectorTerm.staticDraw(bank, { draws: m, combine: 'max', threshold: () => 0 });
+    const test = loadFashionMnist({ split: 'test' });
+    const pool = { data: test.data.subarray(800 * 784, 1000 * 784), dims: [200, 1, 28, 28] };
+    const out = await model.forward(pool);
+    const poolLabels = Int32Array.from({ length: 200 }, (_, i) => argmaxOf(out.logits.subarray(i * 10, i * 10 + 10)));
+    const clean = await probe.evaluate(out.activations, poolLabels, false);
+    const highest = new Float64Array(10).fill(Number.NEGATIVE_INFINITY);
+    poolLabels.forEach((c, i) => {
+      highest[c] = Math.max(highest[c]!, clean.value[i]!);
+    });
+    const term = DetectorTerm.staticDraw(bank, { draws: m, combine: 'max', threshold: (c) => highest[c]! });
+    const judge = async (adv: Float32Array) => {
+      const { logits, activations } = await model.forward({ data: adv, dims: images.dims });
+      const predicted = Int32Array.from(labels, (_, i) => argmaxOf(logits.subarray(i * 10, i * 10 + 10)));
+      return { predicted, ...(await term.evaluate(activations, predicted, false)) };
+    };
+    const plain = await new PGD({ eps: 0.1, steps: 20 }).run(model, images, { labels, seed: 1 });
+    const seen = await judge(plain.adv);
+    const plainPassed = labels.filter((y, i) => seen.predicted[i] !== y && seen.slack[i]! < 0).length;
+    const adaptive = await new AdaptivePGD(term, { eps: 0.1, steps: 100, weight: 1, kappa: 1 }).run(model, images, {
+      labels,
+      seed: 1,
+    });
+    const got = await judge(adaptive.adv);
+    const passed = labels.filter((y, i) => got.predicted[i] !== y && got.slack[i]! < 0).length;
+    expect(passed).to.be.greaterThan(plainPassed);
+    expect(passed).to.be.at.least(labels.length - 1);
+    for (let i = 0; i < labels.length; i++) expect(adaptive.norms.linf[i]).to.be.at.most(0.1 + 1e-6);
+  });
+
+  it('rejection sampling never sends a candidate that a local copy flags or the model still gets right', async () => {
+    const detector = await FingerprintDetector.load({ model: modelPath, bank, draws: 5, threshold: 0 });
+    try {
+      const term = DetectorTerm.expectation(bank, { draws: 5, combine: 'max', threshold: () => 0 });
+      const copies = [0, 1, 2].map((c) => drawnCopy(detector, 7, c));
+      copies.push(expectationCopy(term));
+      const candidates: Float32Array[] = [];
+      for (const seed of [1, 2, 3])
+        candidates.push((await new PGD({ eps: 0.1, steps: 10 }).run(model, images, { labels, seed })).adv);
+      const result = await rejectionSample(model, images, labels, candidates, copies);
+      const n = labels.length;
+      for (let i = 0; i < n; i++) {
+        const c = result.chosen[i]!;
+        if (c < 0) continue;
+        const one = { data: result.adv.slice(i * 784, (i + 1) * 784), dims: [1, 1, 28, 28] };
+        expect(Array.from(one.data)).to.deep.equal(Array.from(candidates[c]!.subarray(i * 784, (i + 1) * 784)));
+        const { logits, activations } = await model.forward(one);
+        const label = logits.indexOf(Math.max(...logits));
+        expect(label).to.not.equal(labels[i]);
+        for (const copy of copies) {
+          const f = await copy.flags(activations, Int32Array.of(label), Int32Array.of(c * n + i));
+          expect(f[0], `${copy.name} on image ${i}`).to.equal(0);
+        }
+      }
+      expect(Math.max(...result.misclassified)).to.be.greaterThan(0);
+      expect(Array.from(result.passed)).to.deep.equal(Array.from(result.chosen, (c) => (c >= 0 ? 1 : 0)));
+    } finally {
+      await detector.release();
+    }
+  });
+});
+
+function argmaxOf(row: Float32Array): number {
+  return row.indexOf(Math.max(...row));
+}
