@@ -47,7 +47,7 @@ export interface BuildOptions {
   families: AttackFamily[];
   /** Classes to fit (a shard); default all. */
   classes?: number[];
-  /** Clean images per class (default 400). */
+  /** Clean images per class (default 400); at most 3/4 of a class's correctly classified images (cleanShare). */
   cleanPerClass?: number;
   /** Attacked images wanted per class and family (default 400). */
   attackedPerClass?: number;
@@ -113,7 +113,8 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   const correctOf = await correctlyClassified(plan, rng);
   // Clean images of a class come first in its list, attack sources from the rest: the two never share
   // an image. Every class's clean images are set aside, fitted here or not, so shards agree on the sources.
-  const sourcesOf = correctOf.map((rows) => rows.slice(plan.cleanPerClass));
+  const cleanCounts = correctOf.map((rows) => cleanShare(rows.length, plan.cleanPerClass));
+  const sourcesOf = correctOf.map((rows, c) => rows.slice(cleanCounts[c]));
   const landed =
     plan.mode === 'targeted'
       ? families.map(() => new Map<number, ImageBatch>())
@@ -121,7 +122,7 @@ export async function buildBank(options: BuildOptions): Promise<FingerprintBank>
   for (const c of todo) {
     const classRng = classRandom(c);
     report({ class: c, stage: 'clean' });
-    const cleanRows = correctOf[c]!.slice(0, plan.cleanPerClass);
+    const cleanRows = correctOf[c]!.slice(0, cleanCounts[c]);
     if (cleanRows.length < 2)
       throw new RangeError(
         `Expected at least 2 correctly classified images of class ${c} but found ${cleanRows.length}`,
@@ -189,6 +190,16 @@ function planBuild(options: BuildOptions): BuildPlan {
     attackedPerClass: options.attackedPerClass ?? defaultImagesPerClass.attacked,
     mode,
   };
+}
+
+/**
+ * How many of a class's `correct` images are its clean images: `wanted`, but never more than three
+ * quarters of them (from 4 images on), so that the rest stay attack sources. Taking every image as
+ * clean when a data set holds fewer than `wanted` per class left nothing to attack, and every class
+ * failed to fit. With enough images (4/3 of `wanted`) this is `wanted`, as before.
+ */
+export function cleanShare(correct: number, wanted: number): number {
+  return correct < 4 ? Math.min(correct, wanted) : Math.min(wanted, correct - Math.ceil(correct / 4));
 }
 
 /** Per class, the images the model gets right, in a random order so that the first n of a class are a fair sample. */

@@ -15,7 +15,7 @@ export type {
   FittedClass,
   ScreenSettings,
 } from './types.js';
-export { buildBank, defaultImagesPerClass } from './build.js';
+export { buildBank, cleanShare, defaultImagesPerClass } from './build.js';
 export type { AttackFamily, AttackMode, BuildOptions, BuildProgress } from './build.js';
 export { CheckpointFolder, CheckpointMismatchError } from './checkpoint.js';
 export type { ClassCheckpoints } from './checkpoint.js';

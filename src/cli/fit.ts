@@ -104,7 +104,12 @@ export function registerFitCommand(program: Command): Command {
       parseShare,
       defaultScreenSettings.maxCorrelation,
     )
-    .option('--clean-per-class <n>', 'clean images per class', parsePositiveInt, defaultImagesPerClass.clean)
+    .option(
+      '--clean-per-class <n>',
+      'clean images per class (at most 3/4 of those it gets right; the rest are attacked)',
+      parsePositiveInt,
+      defaultImagesPerClass.clean,
+    )
     .option(
       '--attacked-per-class <n>',
       'attacked images per class and family',

@@ -22,7 +22,11 @@ import {
   writeBank,
 } from '../../src/bank/index.js';
 import type { BankHeader, ClassFingerprints } from '../../src/bank/index.js';
-import { drawCandidates } from '../../src/bank/index.js';
+import { buildBank, cleanShare, drawCandidates } from '../../src/bank/index.js';
+import { FGSM } from '../../src/attacks/index.js';
+import { GradientModel } from '../../src/autodiff/index.js';
+import { loadFashionMnist } from '../../src/data/index.js';
+import { packageRoot } from '../../src/paths.js';
 import { TestRandom } from '../reference/random.js';
 import { useTempDir } from '../reference/temp-dir.js';
 import { runCommands } from '../reference/cli.js';
@@ -545,6 +549,38 @@ describe('bank fitting', () => {
     expect(fp.mu0.length).to.equal(10);
     expect(fp.relaxed).to.match(/candidates reached/);
     for (const v of fp.sd0) expect(v).to.be.greaterThan(0);
+  });
+
+  it('keeps a quarter of each class for attacks when the data holds fewer images than the clean count', async () => {
+    expect([0, 1, 3, 4, 8, 100, 533, 534, 5000].map((n) => cleanShare(n, 400))).to.deep.equal([
+      0, 1, 3, 3, 6, 75, 399, 400, 400,
+    ]);
+    expect(cleanShare(100, 20)).to.equal(20);
+    // 300 images (about 27 correct per class) and the default 400 clean per class: before, every image
+    // went to clean, nothing was left to attack and the fit failed on class 0.
+    const test = loadFashionMnist({ split: 'test' });
+    const model = await GradientModel.load(join(packageRoot, 'models', 'fmnist-cnn.onnx'), {
+      taps: ['/classifier/relu/Relu_output_0', 'logits'],
+    });
+    try {
+      const bank = await buildBank({
+        model,
+        images: { data: test.data.subarray(0, 300 * 784), dims: [300, 1, 28, 28] },
+        labels: test.labels.subarray(0, 300),
+        families: [{ name: 'fgsm', attack: new FGSM({ eps: 0.1 }), settings: { eps: 0.1 } }],
+        attackedPerClass: 20,
+        screen: { k: 1, candidates: 200, topK: 20 },
+        seed: 1,
+      });
+      bank.header.classes.forEach((c, k) => {
+        expect(c.fitted, `class ${k}`).to.equal(true);
+        const labelled = test.labels.subarray(0, 300).filter((y) => y === k).length;
+        expect(c.clean, `class ${k}`).to.be.within(2, 0.75 * labelled);
+        expect(c.attacked[0], `class ${k}`).to.be.at.least(2);
+      });
+    } finally {
+      await model.release();
+    }
   });
 
   it('merges class shards and refuses overlapping or mismatched ones', () => {
