@@ -125,7 +125,7 @@ const run: Record<Section, () => Promise<void>> = {
     rows.push(...attackRows(measured.rows, skipped, measured.torch));
   },
   scale: async () => {
-    details.scale = await benchScale(scaleSettings(quick));
+    details.scale = await benchScale(scaleSettings(quick), quick);
   },
 };
 
