@@ -293,7 +293,7 @@ export class FingerprintDetector {
     const rows = batch.dims[0]!;
     const pixels = pixelProblems(batch.data, rows, this.inputRange);
     // Each ONNX Runtime call's tapped outputs are scored where they lie (no activation matrix).
-    const parts: Array<{ start: number; before: Array<string | undefined>; scored: Scored }> = [];
+    const parts: Array<{ before: Array<string | undefined>; scored: Scored }> = [];
     for await (const run of this.classifier.runTaps(batch)) {
       const end = run.start + run.rows;
       const before = firstProblem(
@@ -307,7 +307,7 @@ export class FingerprintDetector {
         exclude: before,
         firstRow: run.start,
       });
-      parts.push({ start: run.start, before, scored });
+      parts.push({ before, scored });
     }
     const before = parts.length === 1 ? parts[0]!.before : parts.flatMap((p) => p.before);
     const scored =
@@ -635,7 +635,11 @@ export class FingerprintDetector {
       const i = result.rowOf(r, at);
       if (scored.familySums !== undefined)
         for (let a = 0; a < fam; a++) scored.familySums[r * fam + a] = result.familyScores[i * fam + a]!;
-      scored.scores[r] = scorers[this.scorer]({ result, bank, i, m, ids: drawn.subarray(at * m, (at + 1) * m) });
+      // The llr score is the kernel's own; the others read the terms or the drawn ids.
+      scored.scores[r] =
+        this.scorer === 'llr'
+          ? result.score[i]!
+          : scorers[this.scorer]({ result, bank, i, m, ids: drawn.subarray(at * m, (at + 1) * m) });
       if (explain) {
         const { start } = bank.range(labels[r]!);
         scored.draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
