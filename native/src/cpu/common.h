@@ -112,31 +112,22 @@ struct MatrixRow {
   float operator[](std::uint32_t n) const { return values[n]; }
 };
 
-// Image `row` of tap buffers: neuron n's tap is the last whose first neuron is <= n, found by a
-// binary search without branches (the drawn neurons are random, so a branching search mispredicts
-// at every step and cost three times the gather of a matrix row on the committed CNN).
+// Where each neuron of tap buffers lies: its tap, and its column in that tap's per-image values
+// (a sampled layer's column applied). Made once per call, so that a gather reads one table entry
+// and the row's base pointer of that tap: a search of the taps per gather cost three times the
+// gather of a matrix row.
+struct TapSlot {
+  std::uint32_t tap;
+  std::uint32_t column;
+};
+
+// Image b's row across tap buffers, given its base pointer in every tap.
 struct TapRow {
-  static constexpr std::size_t kLinearTaps = 16;
-  const TapActivations* acts;
-  std::size_t row;
+  const TapSlot* slots;
+  const float* const* bases;
   float operator[](std::uint32_t n) const {
-    const std::size_t* first = acts->offsets;
-    std::size_t t = 0;
-    if (acts->taps <= kLinearTaps) {
-      // A few taps: count the later taps starting at or before n, independent compares without a chain.
-      for (std::size_t i = 1; i < acts->taps; ++i) t += first[i] <= n;
-    } else {
-      for (std::size_t len = acts->taps; len > 1;) {
-        const std::size_t half = len / 2;
-        first = first[half] <= n ? first + half : first;
-        len -= half;
-      }
-      t = static_cast<std::size_t>(first - acts->offsets);
-    }
-    const std::size_t j = n - acts->offsets[t];
-    const float* base = acts->data[t] + row * acts->widths[t];
-    const std::uint32_t* columns = acts->columns[t];
-    return columns != nullptr ? base[columns[j]] : base[j];
+    const TapSlot s = slots[n];
+    return bases[s.tap][s.column];
   }
 };
 

@@ -12,6 +12,22 @@ namespace nfp {
 namespace cpu {
 namespace {
 
+// Rows of tap buffers: the neurons' slots, shared, and one row's base pointers (each chunk of rows
+// works on its own copy).
+class TapRows {
+ public:
+  TapRows(const TapActivations& acts, const TapSlot* slots) : acts_(&acts), slots_(slots), bases_(acts.taps) {}
+  TapRow operator()(std::size_t b) {
+    for (std::size_t t = 0; t < acts_->taps; ++t) bases_[t] = acts_->data[t] + b * acts_->widths[t];
+    return TapRow{slots_, bases_.data()};
+  }
+
+ private:
+  const TapActivations* acts_;
+  const TapSlot* slots_;
+  std::vector<const float*> bases_;
+};
+
 // `row_at(b)` gives image b's row (MatrixRow or TapRow); the rest is the same for both forms.
 template <class RowAt>
 Status DetectScoresRows(std::size_t rows, RowAt row_at, const Bank& bank, const Draws& draws, Combine combine,
@@ -25,10 +41,12 @@ Status DetectScoresRows(std::size_t rows, RowAt row_at, const Bank& bank, const 
   const std::size_t work_per_row = std::max<std::size_t>(1, m * (k + A));
   parallel_for(rows, std::max<std::size_t>(1, 65536 / work_per_row), [&](std::size_t begin, std::size_t end) {
     std::vector<double> sums(A), means(m);
+    RowAt rows_here = row_at;
     for (std::size_t b = begin; b < end; ++b) {
       const std::size_t first = b * m;
       float* terms = out.terms != nullptr ? out.terms + first * A : nullptr;
-      const std::size_t nonfinite = RowLlrSums(row_at(b), bank, draws.ids + first, m, sums.data(), means.data(), terms);
+      const std::size_t nonfinite =
+          RowLlrSums(rows_here(b), bank, draws.ids + first, m, sums.data(), means.data(), terms);
       if (nonfinite < m) bad.Record(first + nonfinite);
       if (out.means != nullptr) {
         for (std::size_t i = 0; i < m; ++i) out.means[first + i] = static_cast<float>(means[i]);
@@ -67,8 +85,14 @@ Status detect_scores(const TapActivations& acts, const Bank& bank, const Draws& 
                  "Expected taps of " + std::to_string(bank.neurons()) + " neurons in all (the bank's) but received " +
                      std::to_string(acts.neurons()));
   }
-  const TapActivations* a = &acts;
-  return DetectScoresRows(acts.rows, [a](std::size_t b) { return TapRow{a, b}; }, bank, draws, combine, out);
+  std::vector<TapSlot> slots(acts.neurons());
+  for (std::size_t t = 0; t < acts.taps; ++t) {
+    const std::uint32_t* columns = acts.columns[t];
+    for (std::size_t n = acts.offsets[t], j = 0; n < acts.offsets[t + 1]; ++n, ++j) {
+      slots[n] = {static_cast<std::uint32_t>(t), columns != nullptr ? columns[j] : static_cast<std::uint32_t>(j)};
+    }
+  }
+  return DetectScoresRows(acts.rows, TapRows(acts, slots.data()), bank, draws, combine, out);
 }
 
 Status check_taps(const TapActivations& acts) {
