@@ -125,7 +125,7 @@ const run: Record<Section, () => Promise<void>> = {
     rows.push(...attackRows(measured.rows, skipped, measured.torch));
   },
   scale: async () => {
-    details.scale = await benchScale(scaleSettings(quick));
+    details.scale = await benchScale(scaleSettings(quick), quick);
   },
 };
 
@@ -158,7 +158,11 @@ if (rows.length > 0 || details.scale === undefined)
     rows.map((r) => [r.section, r.case, formatFigure(r.ours), formatFigure(r.baseline), formatRatio(r.ratio)]),
     2,
   );
-if (details.scale !== undefined) printScale(details.scale);
+if (details.scale !== undefined) {
+  printScale(details.scale);
+  const resnet = details.scale.resnet;
+  if (resnet !== undefined && 'skipped' in resnet) console.log(`scale: ${resnet.skipped}`);
+}
 if (details.screen !== undefined) console.log(`python: ${details.screen.pythonNote}`);
 if (details.grad?.torch !== undefined)
   console.log(`PyTorch ${details.grad.torch.torch}, ${details.grad.torch.threads} threads`);

@@ -8,7 +8,12 @@
 //   merge:  `nfp bank merge` of 100 shards of 10 classes each, in-process (read 100 files, merge, write),
 //           and as a child process of the CLI (goal < 10 s)
 //   info:   `nfp bank info` of the 1,000-class bank: time and lines printed
-// Options (env): NFP_BENCH_QUICK=1 (100 classes, 10 shards). Also the scale section of `npm run bench`.
+//   ResNet-50 (bench/scale-resnet.ts, when models/cache/resnet50-224.onnx exists, not in quick mode):
+//           detect() overhead with this bank over bare inference, the fit's stages per image and per
+//           class, and a projection of an ImageNet-size fit on one machine and on N pods
+// Options (env): NFP_BENCH_QUICK=1 (100 classes, 10 shards, no ResNet-50), NFP_BENCH_REPS (ResNet-50
+// detect reps, default 3), NFP_BENCH_FIT_IMAGES (images the fit stages are timed on, default 6). Also
+// the scale section of `npm run bench`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +23,10 @@ import { FingerprintBank, describeBank, readBank, writeBank } from '../src/bank/
 import type { BankHeader, FittedClass } from '../src/bank/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../src/random.js';
+import { resnet50, resnet50Missing } from './detect.js';
 import { benchEnv, isMain, machine, printTable, writeResult } from './machine.js';
+import { benchResnetScale } from './scale-resnet.js';
+import type { ResnetScale } from './scale-resnet.js';
 
 export interface ScaleSettings {
   classes: number;
@@ -42,6 +50,8 @@ export interface ScaleResult {
   /** Lines `nfp bank info` printed for the big bank. */
   infoLines: number;
   note: string;
+  /** The ResNet-50 measurements behind its figures, or why they were left out. */
+  resnet?: ResnetScale['details'] | { skipped: string };
 }
 
 export function scaleSettings(quick: boolean): ScaleSettings {
@@ -74,8 +84,11 @@ function syntheticClass(rng: SeededRandom, perm: Uint32Array, perClass: number):
   };
 }
 
-function syntheticHeader(s: ScaleSettings): Omit<BankHeader, 'classes'> {
-  return {
+function syntheticHeader(
+  s: ScaleSettings,
+  over: Partial<Pick<BankHeader, 'model' | 'taps'>> = {},
+): Omit<BankHeader, 'classes'> {
+  const base: Omit<BankHeader, 'classes'> = {
     model: {
       sha256: '0'.repeat(64),
       source: 'synthetic-imagenet.onnx',
@@ -105,6 +118,7 @@ function syntheticHeader(s: ScaleSettings): Omit<BankHeader, 'classes'> {
     },
     created: new Date().toISOString(),
   };
+  return { ...base, ...over };
 }
 
 function seconds(fn: () => void): number {
@@ -134,8 +148,14 @@ function cli(args: string[]): { seconds: number; stdout: string; how: string } {
   return { seconds: took, stdout: r.stdout, how: existsSync(dist) ? 'dist/cli/main.js' : 'tsx src/cli/main.ts' };
 }
 
-/** The synthetic bank of the settings, its header and its classes (for shards of it). */
-export function syntheticBank(s: ScaleSettings): {
+/**
+ * The synthetic bank of the settings, its header and its classes (for shards of it); `over` binds it
+ * to a real model (its hash and taps) so that detect() can run with it.
+ */
+export function syntheticBank(
+  s: ScaleSettings,
+  over: Partial<Pick<BankHeader, 'model' | 'taps'>> = {},
+): {
   header: Omit<BankHeader, 'classes'>;
   classes: FittedClass[];
   bank: FingerprintBank;
@@ -143,11 +163,24 @@ export function syntheticBank(s: ScaleSettings): {
   const rng = new SeededRandom(1);
   const perm = Uint32Array.from({ length: s.neurons }, (_, i) => i);
   const classes = Array.from({ length: s.classes }, () => syntheticClass(rng, perm, s.perClass));
-  const header = syntheticHeader(s);
+  const header = syntheticHeader(s, over);
   return { header, classes, bank: FingerprintBank.fromClasses(header, new Map(classes.map((c, i) => [i, c]))) };
 }
 
-export async function benchScale(s: ScaleSettings): Promise<ScaleResult> {
+/** The ResNet-50 figures: measured unless quick mode or the model is missing (then a reason). */
+async function resnetFigures(quick: boolean): Promise<{ figures: ScaleFigure[]; resnet: ScaleResult['resnet'] }> {
+  if (quick) return { figures: [], resnet: { skipped: 'ResNet-50: skipped in quick mode' } };
+  if (!existsSync(resnet50)) return { figures: [], resnet: { skipped: resnet50Missing.replace(/\n\s*/g, ' ') } };
+  const env = Number(process.env.NFP_BENCH_FIT_IMAGES ?? 6);
+  const r = await benchResnetScale({
+    reps: benchEnv().reps ?? 3,
+    fitImages: Number.isInteger(env) && env > 0 ? env : 6,
+    pods: [1, 8, 100],
+  });
+  return { figures: r.figures, resnet: r.details };
+}
+
+export async function benchScale(s: ScaleSettings, quick = false): Promise<ScaleResult> {
   const dir = mkdtempSync(join(tmpdir(), 'nfp-scale-'));
   try {
     const { header, classes, bank } = syntheticBank(s);
@@ -197,9 +230,11 @@ export async function benchScale(s: ScaleSettings): Promise<ScaleResult> {
         unit: 's',
       },
     ].map((f) => (f.goal === undefined ? f : { ...f, met: f.value <= f.goal }));
+    const resnet = await resnetFigures(quick);
     return {
       settings: s,
-      figures,
+      figures: [...figures, ...resnet.figures],
+      resnet: resnet.resnet,
       infoLines,
       note:
         'synthetic bank (no 1,000-class data set here): k = 1, 2 attack families, ' +
@@ -216,7 +251,7 @@ export function printScale(r: ScaleResult): void {
     ['measure', 'value', 'goal', 'met'],
     r.figures.map((f) => [
       f.name,
-      `${f.value.toFixed(f.unit === 'MB' ? 1 : 3)} ${f.unit}`,
+      `${f.value.toFixed(f.unit === 's' ? 3 : 1)} ${f.unit}`,
       f.goal === undefined ? '-' : `<= ${f.goal} ${f.unit}`,
       f.met === undefined ? '' : f.met ? 'yes' : 'NO',
     ]),
@@ -226,7 +261,8 @@ export function printScale(r: ScaleResult): void {
 if (isMain(import.meta.url)) {
   const { quick } = benchEnv();
   const m = machine();
-  const result = await benchScale(scaleSettings(quick));
+  const result = await benchScale(scaleSettings(quick), quick);
   printScale(result);
+  if (result.resnet !== undefined && 'skipped' in result.resnet) console.log(result.resnet.skipped);
   console.log(`\nwrote ${writeResult('scale', m, { machine: m, ...result })}`);
 }

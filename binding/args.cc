@@ -110,15 +110,18 @@ Napi::Object OptionsArg(const Napi::CallbackInfo& info, const char* function) {
 }
 
 std::size_t DimArg(const Napi::Object& options, const char* name, std::size_t min, std::size_t max) {
-  Napi::Value v = options.Get(name);
+  return DimValue(options.Env(), options.Get(name), name, min, max);
+}
+
+std::size_t DimValue(Napi::Env env, const Napi::Value& v, const std::string& name, std::size_t min, std::size_t max) {
   const std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-  if (!v.IsNumber()) ThrowTypeError(options.Env(), name, expected, v);
+  if (!v.IsNumber()) ThrowTypeError(env, name, expected, v);
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > static_cast<double>(max)) {
     std::ostringstream out;
     out.precision(17);
     out << "Expected " << expected << " for " << name << " but received " << Describe(v);
-    ThrowRangeError(options.Env(), name, out.str());
+    ThrowRangeError(env, name, out.str());
   }
   return static_cast<std::size_t>(d);
 }

@@ -31,6 +31,10 @@ Napi::Object OptionsArg(const Napi::CallbackInfo& info, const char* function);
 // An integer in [min, max] (JavaScript numbers only; NaN, fractions and infinities rejected).
 std::size_t DimArg(const Napi::Object& options, const char* name, std::size_t min, std::size_t max = 0xFFFFFFFFull);
 
+// The same for a value already read, e.g. a field of an array element ("taps[2].width").
+std::size_t DimValue(Napi::Env env, const Napi::Value& value, const std::string& name, std::size_t min,
+                     std::size_t max = 0xFFFFFFFFull);
+
 // Optional string among `allowed` (comma-separated in the message), `fallback` when absent.
 std::string EnumArg(const Napi::Object& options, const char* name, std::initializer_list<const char*> allowed,
                     const char* fallback);
@@ -51,12 +55,16 @@ struct TypedArrayTraits<std::uint32_t> {
 };
 
 template <typename T>
-Napi::TypedArrayOf<T> TypedArrayArg(const Napi::Object& options, const char* name) {
-  Napi::Value v = options.Get(name);
+Napi::TypedArrayOf<T> TypedArrayValue(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTraits<T>::kType) {
-    ThrowTypeError(options.Env(), name, std::string("a ") + TypedArrayTraits<T>::kName, v);
+    ThrowTypeError(env, name, std::string("a ") + TypedArrayTraits<T>::kName, v);
   }
   return v.As<Napi::TypedArrayOf<T>>();
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> TypedArrayArg(const Napi::Object& options, const char* name) {
+  return TypedArrayValue<T>(options.Env(), options.Get(name), name);
 }
 
 // rows * cols without overflow; throws RangeError naming `argument` when it would overflow.

@@ -1,6 +1,10 @@
 // The Bank class (see bank.h).
 #include "bank.h"
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "args.h"
 #include "job.h"
 #include "nfp/dispatch.h"
@@ -9,23 +13,86 @@
 namespace binding {
 namespace {
 
+// Tap buffers given in place of `acts` (detectScores only): the layout the kernel reads them by,
+// pointing into arrays that the job keeps alive.
+struct TapArgs {
+  std::vector<Napi::Value> arrays;
+  std::vector<const float*> data;
+  std::vector<std::size_t> offsets{0}, widths;
+  std::vector<const std::uint32_t*> columns;
+};
+
 struct DrawArgs {
   Napi::Float32Array acts;
   Napi::Uint32Array draws;
   std::size_t rows;
   std::size_t per_row;
   nfp::Combine combine;
+  std::shared_ptr<TapArgs> taps;  // set when the activations come as tap buffers
 };
 
-DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank) {
+// `taps`: [{ data: Float32Array, width, columns?: Uint32Array }], each buffer whole images of
+// `width` values, at least `rows` of them; the sizes (columns' lengths, else widths) add up to the
+// bank's neurons. Column bounds are checked by the kernel (nfp::cpu::check_taps).
+std::shared_ptr<TapArgs> ReadTaps(const Napi::Object& o, std::size_t rows, std::size_t neurons) {
   Napi::Env env = o.Env();
-  DrawArgs a{TypedArrayArg<float>(o, "acts"), Napi::Uint32Array(), 0, 0, nfp::Combine::kMax};
-  a.rows = DimArg(o, "rows", 0);
+  Napi::Value v = o.Get("taps");
+  if (!v.IsArray()) ThrowTypeError(env, "taps", "an array of { data, width, columns? }", v);
+  auto list = v.As<Napi::Array>();
+  auto t = std::make_shared<TapArgs>();
+  for (std::uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string name = "taps[" + std::to_string(i) + "]";
+    Napi::Value e = list.Get(i);
+    if (!e.IsObject() || e.IsArray()) ThrowTypeError(env, name, "an object { data, width, columns? }", e);
+    Napi::Object tap = e.As<Napi::Object>();
+    auto data = TypedArrayValue<float>(env, tap.Get("data"), name + ".data");
+    const std::size_t width = DimValue(env, tap.Get("width"), name + ".width", 0);
+    Napi::Value cv = tap.Get("columns");
+    const bool sampled = !cv.IsUndefined() && !cv.IsNull();
+    Napi::Uint32Array columns =
+        sampled ? TypedArrayValue<std::uint32_t>(env, cv, name + ".columns") : Napi::Uint32Array();
+    const std::size_t n = data.ElementLength();
+    if (width == 0 ? n != 0 : n % width != 0 || n / width < rows) {
+      ThrowRangeError(env, name + ".data",
+                      "Expected whole images of width " + std::to_string(width) + ", at least rows (" +
+                          std::to_string(rows) + ") of them, for " + name + ".data but received " + std::to_string(n) +
+                          " values");
+    }
+    t->arrays.push_back(data);
+    if (sampled) t->arrays.push_back(columns);
+    t->data.push_back(data.Data());
+    t->widths.push_back(width);
+    t->columns.push_back(sampled ? columns.Data() : nullptr);
+    t->offsets.push_back(t->offsets.back() + (sampled ? columns.ElementLength() : width));
+  }
+  if (t->offsets.back() != neurons) {
+    ThrowRangeError(env, "taps",
+                    "Expected taps of " + std::to_string(neurons) + " neurons in all (the bank's) but received " +
+                        std::to_string(t->offsets.back()));
+  }
+  return t;
+}
+
+// The activations (`acts`, or with `allow_taps` the tap buffers `taps`), rows, draws and combine.
+DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank, bool allow_taps) {
+  Napi::Env env = o.Env();
+  DrawArgs a{Napi::Float32Array(), Napi::Uint32Array(), 0, 0, nfp::Combine::kMax, nullptr};
+  if (allow_taps && !o.Get("taps").IsUndefined()) {
+    if (!o.Get("acts").IsUndefined()) {
+      ThrowTypeError(env, "acts", "undefined when taps are given (one or the other)", o.Get("acts"));
+    }
+    a.rows = DimArg(o, "rows", 0);
+    a.taps = ReadTaps(o, a.rows, bank.neurons());
+    a.acts = Napi::Float32Array::New(env, 0);
+  } else {
+    a.acts = TypedArrayArg<float>(o, "acts");
+    a.rows = DimArg(o, "rows", 0);
+    ExpectLength(env, "acts", a.acts.ElementLength(), CheckedProduct(env, "acts", a.rows, bank.neurons()),
+                 "rows x the bank's " + std::to_string(bank.neurons()) + " neurons");
+  }
   a.draws = TypedArrayArg<std::uint32_t>(o, "draws");
   a.combine =
       EnumArg(o, "combine", {"max", "logsumexp"}, "max") == "max" ? nfp::Combine::kMax : nfp::Combine::kLogSumExp;
-  ExpectLength(env, "acts", a.acts.ElementLength(), CheckedProduct(env, "acts", a.rows, bank.neurons()),
-               "rows x the bank's " + std::to_string(bank.neurons()) + " neurons");
   const std::size_t n = a.draws.ElementLength();
   if (a.rows == 0) {
     if (n != 0) ExpectLength(env, "draws", n, 0, "rows x draws per row, with rows = 0");
@@ -97,7 +164,7 @@ namespace {
 Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::Bank>& bank) {
   Napi::Env env = info.Env();
   Napi::Object o = OptionsArg(info, "detectScores");
-  DrawArgs a = ReadDrawArgs(o, *bank);
+  DrawArgs a = ReadDrawArgs(o, *bank, true);
   const bool want_means = BoolArg(o, "means", false), want_terms = BoolArg(o, "terms", false);
   const std::size_t A = bank->families();
   auto score = Napi::Float32Array::New(env, a.rows);
@@ -112,7 +179,13 @@ Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::B
   const nfp::Combine combine = a.combine;
   Job job;
   const nfp::BackendKind backend = CurrentBackend();
+  const std::shared_ptr<const TapArgs> taps = a.taps;
   job.run = [=] {
+    if (taps != nullptr) {
+      const nfp::TapActivations view{taps->data.data(),    taps->offsets.data(), taps->widths.data(),
+                                     taps->columns.data(), taps->widths.size(),  rows};
+      return nfp::detect_scores(backend, view, *bank, {draws, per_row}, combine, out);
+    }
     return nfp::detect_scores(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, out);
   };
   job.result = [want_means, want_terms](Napi::Env env, const std::vector<Napi::Value>& kept) {
@@ -124,6 +197,7 @@ Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::B
     return Napi::Value(r);
   };
   job.keep_alive = {a.acts, a.draws, score, family, means, terms, info.This()};
+  if (taps != nullptr) job.keep_alive.insert(job.keep_alive.end(), taps->arrays.begin(), taps->arrays.end());
   job.work = static_cast<double>(a.draws.ElementLength()) * (bank->k() + A);
   return job;
 }
@@ -131,7 +205,7 @@ Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::B
 Job GradientJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::Bank>& bank) {
   Napi::Env env = info.Env();
   Napi::Object o = OptionsArg(info, "scoreGradient");
-  DrawArgs a = ReadDrawArgs(o, *bank);
+  DrawArgs a = ReadDrawArgs(o, *bank, false);
   auto grad = Napi::Float32Array::New(env, a.acts.ElementLength());
   const float* acts = a.acts.Data();
   const std::uint32_t* draws = a.draws.Data();

@@ -23,6 +23,8 @@ export type {
   ScreenResult,
   SubsetMeansOptions,
   TTest,
+  TapBuffer,
+  TapDrawOptions,
 } from './native.js';
 export { version } from './version.js';
 export { Classifier, ClassifierError, ModelFormatError, TapError, shippedModel, shippedModels } from './model/index.js';

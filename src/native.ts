@@ -70,12 +70,31 @@ export interface DrawOptions {
   combine?: Combine;
 }
 
-export interface DetectOptions extends DrawOptions {
+/**
+ * One tapped layer's output as ONNX Runtime returned it, read in place: `data` holds whole images of
+ * `width` values (at least `rows` of them; a run padded to a fixed batch may hold more). The layer
+ * contributes `columns.length` neurons, column columns[j] of each image (a sampled layer), or all
+ * `width` of them.
+ */
+export interface TapBuffer {
+  data: Float32Array;
+  width: number;
+  columns?: Uint32Array;
+}
+
+/** DrawOptions with the activations as tap buffers in place of one matrix (detectScores only). */
+export interface TapDrawOptions extends Omit<DrawOptions, 'acts'> {
+  /** In tap order; their neurons add up to bank.neurons, tap t's after those of taps 0..t-1. */
+  taps: TapBuffer[];
+  acts?: undefined;
+}
+
+export type DetectOptions = (DrawOptions | TapDrawOptions) & {
   /** Also return each drawn fingerprint's subset mean, [rows x perRow]. */
   means?: boolean;
   /** Also return each log-likelihood ratio term, [rows x perRow x families]. */
   terms?: boolean;
-}
+};
 
 export interface DetectResult {
   score: Float32Array;

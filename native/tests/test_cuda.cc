@@ -125,6 +125,34 @@ TEST(detect_scores_and_gradient_match_cpu) {
   }
 }
 
+// Tap buffers go to the GPU packed into one matrix (nfp::detect_scores in dispatch.h): the scores
+// must match the CPU's in-place read of the same buffers, to the GPU's rounding.
+TEST(detect_scores_on_tap_buffers_match_cpu) {
+  if (SkipWithoutDevice("detect_scores_on_tap_buffers_match_cpu")) return;
+  std::mt19937_64 rng(14);
+  const std::size_t rows = 9, m = 25, A = 2;
+  const std::size_t widths[] = {40, 300, 7};  // tap 1 contributes a sample of 120 columns
+  std::vector<std::vector<float>> buffers;
+  for (std::size_t w : widths) buffers.push_back(reference::RandomMatrix(rng, (rows + 1) * w, -2, 2));
+  std::vector<std::uint32_t> columns(120);
+  for (std::size_t j = 0; j < columns.size(); ++j) columns[j] = static_cast<std::uint32_t>(2 * j + 1);
+  const float* data[] = {buffers[0].data(), buffers[1].data(), buffers[2].data()};
+  const std::uint32_t* cols[] = {nullptr, columns.data(), nullptr};
+  const std::size_t offsets[] = {0, 40, 160, 167};
+  const nfp::TapActivations taps{data, offsets, widths, cols, 3, rows};
+  const auto bank_data = reference::RandomBank(rng, 167, 3, 60, A);
+  auto bank = MakeBank(bank_data);
+  std::vector<std::uint32_t> draws(rows * m);
+  for (auto& d : draws) d = static_cast<std::uint32_t>(rng() % 60);
+  std::vector<float> s0(rows), s1(rows), f0(rows * A), f1(rows * A);
+  CHECK(nfp::cpu::detect_scores(taps, *bank, {draws.data(), m}, nfp::Combine::kMax, {s0.data(), f0.data()}).ok());
+  const nfp::Status st = nfp::detect_scores(nfp::BackendKind::kCuda, taps, *bank, {draws.data(), m}, nfp::Combine::kMax,
+                                            {s1.data(), f1.data()});
+  CHECK_MSG(st.ok(), st.message);
+  for (std::size_t i = 0; i < rows; ++i) CHECK_CLOSE(s1[i], s0[i], 1e-5, 1e-4);
+  for (std::size_t i = 0; i < f0.size(); ++i) CHECK_CLOSE(f1[i], f0[i], 1e-5, 1e-4);
+}
+
 TEST(screen_matches_cpu) {
   if (SkipWithoutDevice("screen_matches_cpu")) return;
   std::mt19937_64 rng(13);

@@ -1,5 +1,6 @@
 // The CPU kernels against the float64 reference (reference.h) on random shapes and edge cases,
 // and their determinism across thread counts.
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -129,6 +130,116 @@ TEST(detect_scores_zero_draws_and_bad_draws) {
   st = nfp::cpu::detect_scores({acts.data(), 3, 10}, *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
   CHECK(st.code == nfp::Code::kNonFinite);
   CHECK_MSG(st.message.find("row 2") != std::string::npos, st.message);
+}
+
+// Random tap buffers standing for `neurons` neurons: several layers, some sampled (columns into a
+// wider layer), some empty, each buffer holding `ran` >= rows images (a padded fixed-batch run).
+struct RandomTaps {
+  std::vector<std::vector<float>> buffers;
+  std::vector<std::vector<std::uint32_t>> columns;
+  std::vector<const float*> data;
+  std::vector<const std::uint32_t*> column_ptrs;
+  std::vector<std::size_t> offsets{0}, widths;
+  nfp::TapActivations view(std::size_t rows) const {
+    return {data.data(), offsets.data(), widths.data(), column_ptrs.data(), widths.size(), rows};
+  }
+};
+
+RandomTaps MakeRandomTaps(std::mt19937_64& rng, std::size_t neurons, std::size_t taps, std::size_t ran) {
+  RandomTaps t;
+  std::size_t left = neurons;
+  for (std::size_t i = 0; i < taps; ++i) {
+    const std::size_t size = i + 1 == taps ? left : std::uniform_int_distribution<std::size_t>(0, left)(rng);
+    left -= size;
+    const bool sampled = size > 0 && rng() % 2 == 0;
+    const std::size_t width = sampled ? size + 1 + rng() % 7 : size;
+    std::vector<std::uint32_t> cols;
+    if (sampled) {
+      auto c = reference::RandomSubsets(rng, 1, size, width);
+      cols.assign(c.begin(), c.end());
+      std::sort(cols.begin(), cols.end());
+    }
+    t.buffers.push_back(reference::RandomMatrix(rng, ran * width, -1.5f, 1.5f));
+    t.columns.push_back(cols);
+    t.widths.push_back(width);
+    t.offsets.push_back(t.offsets.back() + size);
+  }
+  for (std::size_t i = 0; i < taps; ++i) {
+    t.data.push_back(t.buffers[i].data());
+    t.column_ptrs.push_back(t.columns[i].empty() ? nullptr : t.columns[i].data());
+  }
+  return t;
+}
+
+TEST(detect_scores_on_tap_buffers_equals_packed_matrix) {
+  std::mt19937_64 rng(12);
+  for (std::size_t taps : {1u, 2u, 5u, 40u}) {
+    for (const Shape& s : kShapes) {
+      auto bank_data = reference::RandomBank(rng, s.neurons, s.k, s.count, 2);
+      auto bank = MakeBank(bank_data);
+      const std::size_t ran = s.rows + rng() % 3;
+      RandomTaps t = MakeRandomTaps(rng, s.neurons, taps, ran);
+      std::vector<float> packed(s.rows * s.neurons);
+      auto st = nfp::cpu::pack_taps(t.view(s.rows), packed.data());
+      CHECK_MSG(st.ok(), st.message);
+      const std::size_t m = std::min<std::size_t>(s.count, 25);
+      auto draws = reference::RandomSubsets(rng, s.rows, m, s.count);
+      for (auto combine : {nfp::Combine::kMax, nfp::Combine::kLogSumExp}) {
+        std::vector<float> score(s.rows), fam(s.rows * 2), means(s.rows * m), terms(s.rows * m * 2);
+        std::vector<float> score2(s.rows), fam2(s.rows * 2), means2(s.rows * m), terms2(s.rows * m * 2);
+        st = nfp::cpu::detect_scores({packed.data(), s.rows, s.neurons}, *bank, {draws.data(), m}, combine,
+                                     {score.data(), fam.data(), means.data(), terms.data()});
+        CHECK_MSG(st.ok(), st.message);
+        st = nfp::cpu::detect_scores(t.view(s.rows), *bank, {draws.data(), m}, combine,
+                                     {score2.data(), fam2.data(), means2.data(), terms2.data()});
+        CHECK_MSG(st.ok(), st.message);
+        // Bit for bit: the same values summed in the same order.
+        CHECK(std::memcmp(score.data(), score2.data(), score.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(fam.data(), fam2.data(), fam.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(means.data(), means2.data(), means.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(terms.data(), terms2.data(), terms.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST(detect_scores_on_tap_buffers_rejects_bad_layouts_and_nonfinite) {
+  std::mt19937_64 rng(13);
+  auto bank_data = reference::RandomBank(rng, 10, 2, 5, 1);
+  auto bank = MakeBank(bank_data);
+  RandomTaps t = MakeRandomTaps(rng, 10, 3, 2);
+  std::vector<std::uint32_t> draws = {0, 1, 2, 3};
+  std::vector<float> score(2);
+  auto st = nfp::cpu::detect_scores(t.view(2), *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK_MSG(st.ok(), st.message);
+  // Neurons in all differ from the bank's.
+  RandomTaps fewer = MakeRandomTaps(rng, 9, 3, 2);
+  st = nfp::cpu::detect_scores(fewer.view(2), *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kInvalidArgument && st.argument == "taps");
+  // A column past its layer's width.
+  RandomTaps wide = MakeRandomTaps(rng, 10, 1, 2);
+  wide.columns[0].assign(10, 0);
+  wide.columns[0][9] = static_cast<std::uint32_t>(wide.widths[0]);
+  wide.column_ptrs[0] = wide.columns[0].data();
+  st = nfp::cpu::detect_scores(wide.view(2), *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kOutOfRange && st.argument == "taps");
+  CHECK_MSG(st.message.find("columns[9]") != std::string::npos, st.message);
+  // Draws out of range, then a NaN read by row 1's draw: the same errors as the matrix form.
+  draws[3] = 5;
+  st = nfp::cpu::detect_scores(t.view(2), *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kOutOfRange && st.argument == "draws");
+  draws[3] = 3;
+  std::vector<float> packed(2 * 10);
+  CHECK(nfp::cpu::pack_taps(t.view(2), packed.data()).ok());
+  const std::uint32_t n = bank_data.indices[2 * 2];  // row 1 draws fingerprint 2 first
+  std::size_t tap = 0;
+  while (t.offsets[tap + 1] <= n) ++tap;
+  const std::size_t j = n - t.offsets[tap];
+  const std::size_t col = t.columns[tap].empty() ? j : t.columns[tap][j];
+  t.buffers[tap][1 * t.widths[tap] + col] = NAN;
+  st = nfp::cpu::detect_scores(t.view(2), *bank, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kNonFinite);
+  CHECK_MSG(st.message.find("row 1") != std::string::npos, st.message);
 }
 
 TEST(score_gradient_matches_finite_differences) {

@@ -6,6 +6,7 @@ import type { Bank } from '../kernels.js';
 import { decodeBank, defaultDraws, readBank, writeBank } from '../bank/index.js';
 import type { Calibration, ConfidenceCalibration, KeyInput } from '../bank/index.js';
 import { gatherRows, sliceImages } from '../data/index.js';
+import type { TapActivations } from '../model/index.js';
 import { Classifier, TapError, activationChunkRows } from '../model/index.js';
 import type { ImageBatch, Layout, SessionSettings } from '../model/index.js';
 import type { Combine } from '../native.js';
@@ -290,17 +291,32 @@ export class FingerprintDetector {
     const explain = options.explain === true;
     const { batch, names, failed } = await collectInputs(input, this.classifier.inputShape, this.classifier.layout);
     const rows = batch.dims[0]!;
-    const out = await this.classifier.run(batch);
-    const before = firstProblem(
-      failed,
-      pixelProblems(batch.data, rows, this.inputRange),
-      nonFiniteRows(out.logits, rows, 'logits'),
-    );
-    const scored = await this.scoreActivations(out.activations, out.labels, {
-      explain,
-      logits: out.logits,
-      exclude: before,
-    });
+    const pixels = pixelProblems(batch.data, rows, this.inputRange);
+    // Each ONNX Runtime call's tapped outputs are scored where they lie (no activation matrix).
+    const parts: Array<{ before: Array<string | undefined>; scored: Scored }> = [];
+    for await (const run of this.classifier.runTaps(batch)) {
+      const end = run.start + run.rows;
+      const before = firstProblem(
+        failed.slice(run.start, end),
+        pixels.slice(run.start, end),
+        nonFiniteRows(run.logits, run.rows, 'logits'),
+      );
+      const scored = await this.scoreActivations(run.taps, run.labels, {
+        explain,
+        logits: run.logits,
+        exclude: before,
+        firstRow: run.start,
+      });
+      parts.push({ before, scored });
+    }
+    const before = parts.length === 1 ? parts[0]!.before : parts.flatMap((p) => p.before);
+    const scored =
+      parts.length === 1
+        ? parts[0]!.scored
+        : concatScored(
+            parts.map((p) => p.scored),
+            rows,
+          );
     const problems = firstProblem(before, scored.rejected);
     return Array.from(scored.labels, (label, i) => {
       const threshold = this.thresholdOf(label);
@@ -492,7 +508,7 @@ export class FingerprintDetector {
    * calibrated for it (before that, they are the fingerprint scores).
    */
   async scoreActivations(
-    acts: Float32Array,
+    acts: Float32Array | TapActivations,
     labels: Int32Array,
     options: {
       explain?: boolean;
@@ -517,7 +533,7 @@ export class FingerprintDetector {
       if (result === undefined) {
         // A drawn activation is not finite: find every such row of the group, leave it unscored, score the rest.
         const neurons = this.bankNow.header.neurons;
-        const bad = nonFiniteRows(gatherRows(acts, members, neurons), members.length, 'activations');
+        const bad = nonFiniteRows(gatherRows(matrixOf(acts), members, neurons), members.length, 'activations');
         const keep = members.filter((_, at) => bad[at] === undefined);
         members.forEach((r, at) => {
           if (bad[at] !== undefined) scored.rejected[r] = bad[at];
@@ -573,7 +589,7 @@ export class FingerprintDetector {
    * under its stand-in draw), the group is scored again on its own rows, as the smaller groups always are.
    */
   private async scoreGroup(
-    acts: Float32Array,
+    acts: Float32Array | TapActivations,
     rows: number,
     m: number,
     members: number[],
@@ -581,16 +597,17 @@ export class FingerprintDetector {
     explain: boolean,
   ): Promise<GroupScores> {
     const bank = this.bankNow;
-    const score = (rowsIn: number, groupActs: Float32Array, groupDraws: Uint32Array) =>
+    const score = (rowsIn: number, groupActs: Float32Array | TapActivations, groupDraws: Uint32Array) =>
       bank.native.detectScores({
-        acts: groupActs,
+        ...(groupActs instanceof Float32Array ? { acts: groupActs } : { taps: groupActs.buffers }),
         rows: rowsIn,
         draws: groupDraws,
         combine: this.combine,
         ...(explain || this.scorer === 'vote' ? { terms: true } : {}),
         ...(this.scorer === 'likelihood' ? { means: true } : {}),
       });
-    if (m === this.draws && members.length < rows) {
+    // Tap buffers are scored in place for every group: gathering a group's rows would mean making the matrix.
+    if ((m === this.draws || !(acts instanceof Float32Array)) && members.length < rows) {
       const spread = new Uint32Array(rows * m).fill(drawn[0]!);
       members.forEach((r, i) => {
         spread.set(drawn.subarray(i * m, (i + 1) * m), r * m);
@@ -598,7 +615,7 @@ export class FingerprintDetector {
       const inPlace = await score(rows, acts, spread).catch(() => undefined);
       if (inPlace !== undefined) return { ...inPlace, members, rowOf: (r) => r };
     }
-    const groupActs = members.length === rows ? acts : gatherRows(acts, members, bank.header.neurons);
+    const groupActs = members.length === rows ? acts : gatherRows(matrixOf(acts), members, bank.header.neurons);
     const result = await score(members.length, groupActs, drawn);
     return { ...result, members, rowOf: (_, at) => at };
   }
@@ -618,7 +635,11 @@ export class FingerprintDetector {
       const i = result.rowOf(r, at);
       if (scored.familySums !== undefined)
         for (let a = 0; a < fam; a++) scored.familySums[r * fam + a] = result.familyScores[i * fam + a]!;
-      scored.scores[r] = scorers[this.scorer]({ result, bank, i, m, ids: drawn.subarray(at * m, (at + 1) * m) });
+      // The llr score is the kernel's own; the others read the terms or the drawn ids.
+      scored.scores[r] =
+        this.scorer === 'llr'
+          ? result.score[i]!
+          : scorers[this.scorer]({ result, bank, i, m, ids: drawn.subarray(at * m, (at + 1) * m) });
       if (explain) {
         const { start } = bank.range(labels[r]!);
         scored.draws[r] = Array.from(drawn.subarray(at * m, (at + 1) * m), (id) => id - start);
@@ -659,6 +680,50 @@ type GroupScores = Awaited<ReturnType<Bank['detectScores']>> & {
   /** The place of member row r (the at-th member) in the kernel's outputs. */
   rowOf: (r: number, at: number) => number;
 };
+
+/** The activation matrix of either form (tap buffers are copied into one: rare paths only). */
+function matrixOf(acts: Float32Array | TapActivations): Float32Array {
+  return acts instanceof Float32Array ? acts : acts.matrix();
+}
+
+/** The Scored of consecutive chunks of one call's rows, as one. */
+function concatScored(parts: Scored[], rows: number): Scored {
+  const out: Scored = {
+    labels: new Int32Array(rows),
+    scores: new Float64Array(rows),
+    draws: [],
+    terms: [],
+    rejected: [],
+  };
+  const floats = (pick: (p: Scored) => Float64Array | undefined) => {
+    if (parts.some((p) => pick(p) === undefined)) return undefined;
+    const all = new Float64Array(parts.reduce((n, p) => n + pick(p)!.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(pick(p)!, at);
+      at += pick(p)!.length;
+    }
+    return all;
+  };
+  let at = 0;
+  for (const p of parts) {
+    out.labels.set(p.labels, at);
+    out.scores.set(p.scores, at);
+    at += p.labels.length;
+    out.draws.push(...Array.from({ length: p.labels.length }, (_, i) => p.draws[i]));
+    out.terms.push(...Array.from({ length: p.labels.length }, (_, i) => p.terms[i]));
+    out.rejected.push(...Array.from({ length: p.labels.length }, (_, i) => p.rejected[i]));
+  }
+  const fingerprint = floats((p) => p.fingerprint);
+  const familySums = floats((p) => p.familySums);
+  const confidence = floats((p) => p.confidence);
+  return {
+    ...out,
+    ...(fingerprint ? { fingerprint } : {}),
+    ...(familySums ? { familySums } : {}),
+    ...(confidence ? { confidence } : {}),
+  };
+}
 
 /** Scores of rows of no group (classes without fingerprints) stay NaN. */
 function emptyScored(labels: Int32Array, families: number, confidence: boolean): Scored {

@@ -12,7 +12,21 @@ export function pixelProblems(
 ): Array<string | undefined> {
   const per = rows === 0 ? 0 : data.length / rows;
   const out: Array<string | undefined> = new Array(rows);
+  // Most rows are fine: one comparison pair per value shows it (NaN fails both), and only a row that
+  // fails it is scanned again for the reason. On the committed CNN the full scan cost 2% of inference.
+  // Finite bounds for 'any' too, so that the one test also fails +-Infinity.
+  const lo0 = range === 'any' ? -Number.MAX_VALUE : range[0] - 1e-6;
+  const hi0 = range === 'any' ? Number.MAX_VALUE : range[1] + 1e-6;
   for (let r = 0; r < rows; r++) {
+    let fine = true;
+    for (let i = r * per; i < (r + 1) * per; i++) {
+      const v = data[i]!;
+      if (!(v >= lo0 && v <= hi0)) {
+        fine = false;
+        break;
+      }
+    }
+    if (fine) continue;
     let nonFinite = 0;
     let first = -1;
     let lo = Number.POSITIVE_INFINITY;

@@ -20,7 +20,7 @@ import { SignatureError, imageInput, logitsOutput, toChannelsFirst } from './sig
 import type { ImageInput, OutputKind } from './signature.js';
 import { createSession } from './session.js';
 import type { SessionSettings } from './session.js';
-import { copyTapOutputs, layoutTaps, tapRunRows } from './tap-layout.js';
+import { TapActivations, copyTapOutputs, layoutTaps, tapRunRows } from './tap-layout.js';
 import type { TapLayout, TapPlan } from './tap-layout.js';
 import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
@@ -66,6 +66,17 @@ export interface ClassifierOutput {
   labels: Int32Array;
   /** Shape [rows x neurons]: the tapped outputs, flattened and concatenated in tap order. */
   activations: Float32Array;
+}
+
+/** One ONNX Runtime call of Classifier.runTaps: rows start .. start + rows of the call's images. */
+export interface TapRun {
+  start: number;
+  rows: number;
+  /** [rows x classes], a view on ONNX Runtime's output. */
+  logits: Float32Array;
+  labels: Int32Array;
+  /** The tapped outputs as ONNX Runtime returned them. */
+  taps: TapActivations;
 }
 
 export class ClassifierError extends Error {
@@ -247,13 +258,44 @@ export class Classifier {
    * `{ activations: false }` fetches the logits only (the activation matrix comes back empty).
    */
   async run(images: ImageBatch | ort.Tensor, options: { activations?: boolean } = {}): Promise<ClassifierOutput> {
+    const rows = this.checkInput(images).dims[0]!;
+    const taps = options.activations === false ? [] : this.taps;
+    const logits = new Float32Array(rows * this.classes);
+    const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
+    for await (const { start, rows: n, ran, result } of this.runs(images, taps)) {
+      logits.set((result[this.logitsName]!.data as Float32Array).subarray(0, n * this.classes), start * this.classes);
+      copyTapOutputs(result, taps, n, this.neurons, activations, start, ran);
+    }
+    return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
+  }
+
+  /**
+   * run() without the copy into one activation matrix: one TapRun per ONNX Runtime call (at most the
+   * batch size, see tapRunRows), its tapped outputs left where ONNX Runtime put them, for the native
+   * scorer to read in place (what detect() does: on a small model the copy cost more than the scoring).
+   */
+  async *runTaps(images: ImageBatch | ort.Tensor): AsyncGenerator<TapRun> {
+    for await (const { start, rows, ran, result } of this.runs(images, this.taps)) {
+      const logits = (result[this.logitsName]!.data as Float32Array).subarray(0, rows * this.classes);
+      yield {
+        start,
+        rows,
+        logits,
+        labels: argmaxRows(logits, rows, this.classes),
+        taps: new TapActivations(result, this.taps, rows, this.neurons, ran),
+      };
+    }
+  }
+
+  /** The ONNX Runtime calls over the images, chunk by chunk: `ran` images each, the first `rows` of them real. */
+  private async *runs(
+    images: ImageBatch | ort.Tensor,
+    taps: TapLayout[],
+  ): AsyncGenerator<{ start: number; rows: number; ran: number; result: ort.InferenceSession.ReturnType }> {
     const { data, dims } = this.checkInput(images);
     const rows = dims[0]!;
     const perImage = this.inputShape[0]! * this.inputShape[1]! * this.inputShape[2]!;
     const fixed = this.fixedBatch;
-    const taps = options.activations === false ? [] : this.taps;
-    const logits = new Float32Array(rows * this.classes);
-    const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
     const outputs = [this.logitsName, ...taps.map((t) => t.tensor)];
     const chunk = tapRunRows(taps, this.batchSize);
     for (let start = 0; start < rows; start += chunk) {
@@ -269,10 +311,8 @@ export class Classifier {
         { [this.inputName]: new ort.Tensor('float32', x, [fixed ?? n, ...this.inputShape]) },
         outputs,
       );
-      logits.set((result[this.logitsName]!.data as Float32Array).subarray(0, n * this.classes), start * this.classes);
-      copyTapOutputs(result, taps, n, this.neurons, activations, start, fixed ?? n);
+      yield { start, rows: n, ran: fixed ?? n, result };
     }
-    return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
   }
 
   async release(): Promise<void> {

@@ -1,9 +1,10 @@
 // The model runtime's front door: ONNX classifiers with activation taps.
 export { Classifier, ClassifierError, argmaxRows } from './classifier.js';
-export type { ClassifierOptions, ClassifierOutput, Preprocess } from './classifier.js';
+export type { ClassifierOptions, ClassifierOutput, Preprocess, TapRun } from './classifier.js';
 export type { ImageBatch } from '../data/index.js';
 export { ModelCardError, cardPath, cardTaps } from './card.js';
 export {
+  TapActivations,
   TapLayoutError,
   activationChunkBytes,
   activationChunkRows,

@@ -154,6 +154,50 @@ export function copyTapOutputs(
   }
 }
 
+/**
+ * The tapped outputs of one run over `rows` images, left where ONNX Runtime put them: the buffers
+ * the native scorer reads in place (detectScores' `taps`), so detect() copies no activations. A run
+ * padded to a model's fixed batch size holds more images than `rows`; the rest are ignored. The
+ * activation matrix [rows x neurons] these stand for is made only when asked (matrix(), copyInto()).
+ */
+export class TapActivations {
+  /** One per tap, in tap order: its whole output and, for a sampled layer, the columns it contributes. */
+  readonly buffers: Array<{ data: Float32Array; width: number; columns?: Uint32Array }>;
+  #matrix: Float32Array | undefined;
+
+  constructor(
+    private readonly result: ort.InferenceSession.ReturnType,
+    private readonly taps: TapLayout[],
+    readonly rows: number,
+    readonly neurons: number,
+    private readonly ranRows = rows,
+  ) {
+    this.buffers = taps.map((tap) => {
+      const data = result[tap.tensor]!.data as Float32Array;
+      if (data.length !== ranRows * tap.fullSize) {
+        throw new TapLayoutError(
+          `tap '${tap.tensor}' returned ${data.length} values for ${ranRows} images of ${tap.fullSize}`,
+        );
+      }
+      return { data, width: tap.fullSize, ...(tap.indices !== undefined ? { columns: tap.indices } : {}) };
+    });
+  }
+
+  /** Copies these rows into rows `start ..` of an activation matrix [* x neurons]. */
+  copyInto(out: Float32Array, start: number): void {
+    copyTapOutputs(this.result, this.taps, this.rows, this.neurons, out, start, this.ranRows);
+  }
+
+  /** The activation matrix [rows x neurons], made on the first call. */
+  matrix(): Float32Array {
+    if (this.#matrix === undefined) {
+      this.#matrix = new Float32Array(this.rows * this.neurons);
+      this.copyInto(this.#matrix, 0);
+    }
+    return this.#matrix;
+  }
+}
+
 /** The layout of the same taps with every layer whole: what the gradient graph's tap seed covers. */
 export function wholeLayout(taps: TapLayout[]): TapLayout[] {
   let offset = 0;

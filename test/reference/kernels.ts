@@ -1,7 +1,7 @@
 // Plain TypeScript reference implementations of every native kernel, written for clarity and
 // float64 throughout. The property tests compare the addon against these; the kernel
 // benchmark uses them as its slowest baseline.
-import type { BankSpec, Combine, ScreenResult, TTest } from '../../src/index.js';
+import type { BankSpec, Combine, ScreenResult, TTest, TapBuffer } from '../../src/index.js';
 
 export function subsetMeans(
   acts: Float32Array,
@@ -79,6 +79,25 @@ export function detectScores(
       out.familyScores[b * A + a] = v;
     });
     out.score[b] = combineSums(sums, combine).value;
+  }
+  return out;
+}
+
+/**
+ * The activation matrix [rows x neurons] that tap buffers stand for (what detectScores reads from
+ * them in place): tap t's neurons follow those of taps 0..t-1; neuron j of tap t is column
+ * columns[j] (or j) of image r's `width` values.
+ */
+export function packTaps(taps: TapBuffer[], rows: number): Float32Array {
+  const sizes = taps.map((t) => t.columns?.length ?? t.width);
+  const neurons = sizes.reduce((a, v) => a + v, 0);
+  const out = new Float32Array(rows * neurons);
+  for (let r = 0; r < rows; r++) {
+    let at = r * neurons;
+    taps.forEach((t, i) => {
+      for (let j = 0; j < sizes[i]!; j++) out[at + j] = t.data[r * t.width + (t.columns?.[j] ?? j)]!;
+      at += sizes[i]!;
+    });
   }
   return out;
 }

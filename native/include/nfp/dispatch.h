@@ -2,6 +2,8 @@
 // BackendKind to nfp::cpu or nfp::cuda, so callers such as the Node binding stay backend-blind.
 #pragma once
 
+#include <vector>
+
 #include "nfp/backend.h"
 #include "nfp/cuda.h"
 #include "nfp/kernels.h"
@@ -16,6 +18,17 @@ inline Status detect_scores(BackendKind kind, const Activations& acts, const Ban
                             Combine combine, const DetectOutputs& out) {
   return kind == BackendKind::kCuda ? cuda::detect_scores(acts, bank, draws, combine, out)
                                     : cpu::detect_scores(acts, bank, draws, combine, out);
+}
+
+// Tap buffers read in place on the CPU; the CUDA backend uploads one matrix, so they are packed
+// into one on the host first (what the copy in TypeScript did before).
+inline Status detect_scores(BackendKind kind, const TapActivations& acts, const Bank& bank, const Draws& draws,
+                            Combine combine, const DetectOutputs& out) {
+  if (kind != BackendKind::kCuda) return cpu::detect_scores(acts, bank, draws, combine, out);
+  std::vector<float> packed(acts.rows * acts.neurons());
+  Status st = cpu::pack_taps(acts, packed.data());
+  if (!st.ok()) return st;
+  return cuda::detect_scores({packed.data(), acts.rows, acts.neurons()}, bank, draws, combine, out);
 }
 
 inline Status score_gradient(BackendKind kind, const Activations& acts, const Bank& bank, const Draws& draws,

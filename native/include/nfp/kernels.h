@@ -20,6 +20,20 @@ struct Activations {
   std::size_t neurons = 0;
 };
 
+// The same activations left where the model wrote them, one buffer per tapped layer: no copy into
+// one matrix. Tap t owns the neurons [offsets[t], offsets[t + 1]) of a row; its buffer holds
+// `widths[t]` values per image (the layer's whole output), image r at data[t] + r * widths[t], and
+// neuron offsets[t] + j is column columns[t][j] of it (a sampled layer) or column j (columns[t] null).
+struct TapActivations {
+  const float* const* data = nullptr;             // [taps]
+  const std::size_t* offsets = nullptr;           // [taps + 1]: 0, ..., neurons
+  const std::size_t* widths = nullptr;            // [taps]
+  const std::uint32_t* const* columns = nullptr;  // [taps], entries null or [offsets[t + 1] - offsets[t]]
+  std::size_t taps = 0;
+  std::size_t rows = 0;
+  std::size_t neurons() const { return taps == 0 ? 0 : offsets[taps]; }
+};
+
 // `count` subsets of `k` neuron indices each, row-major [count x k].
 struct Subsets {
   const std::uint32_t* indices = nullptr;
@@ -66,6 +80,18 @@ Status subset_means(const Activations& acts, const Subsets& subsets, float* out)
 // where LLR_a(x) = log N(x; mu1_a, sd1_a) - log N(x; mu0, sd0).
 Status detect_scores(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine,
                      const DetectOutputs& out);
+
+// The same scores read from the tap buffers in place: equal, bit for bit, to detect_scores on
+// the matrix pack_taps makes of them (the same values gathered and summed in the same order).
+Status detect_scores(const TapActivations& acts, const Bank& bank, const Draws& draws, Combine combine,
+                     const DetectOutputs& out);
+
+// Checks the layout of tap buffers: offsets ascending from 0, a whole layer's width equal to its
+// size, every column < its layer's width. The buffers' lengths are the caller's to check.
+Status check_taps(const TapActivations& acts);
+
+// out[r, offsets[t] + j] = tap t's neuron j of image r: the matrix [rows x neurons] the tap buffers stand for.
+Status pack_taps(const TapActivations& acts, float* out);
 
 // grad[b, :] = d score[b] / d acts[b, :] (zero outside the drawn subsets), [rows x neurons].
 Status score_gradient(const Activations& acts, const Bank& bank, const Draws& draws, Combine combine, float* grad);

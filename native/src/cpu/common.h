@@ -105,17 +105,60 @@ using score::CombineFamilies;
 using score::LlrTerm;
 using score::SubsetMean;
 
+// One image's activations as the kernels read them: a row of the matrix, or (TapRow) the same
+// neurons across the tap buffers. Both give operator[](neuron).
+struct MatrixRow {
+  const float* values;
+  float operator[](std::uint32_t n) const { return values[n]; }
+};
+
+// Where each neuron of tap buffers lies: its tap, and its column in that tap's per-image values
+// (a sampled layer's column applied). Made once per call, so that a gather reads one table entry
+// and the row's base pointer of that tap: a search of the taps per gather cost three times the
+// gather of a matrix row.
+struct TapSlot {
+  std::uint32_t tap;
+  std::uint32_t column;
+};
+
+// Image b's row across tap buffers, given its base pointer in every tap.
+struct TapRow {
+  const TapSlot* slots;
+  const float* const* bases;
+  float operator[](std::uint32_t n) const {
+    const TapSlot s = slots[n];
+    return bases[s.tap][s.column];
+  }
+};
+
+// score::SubsetMean over either row form, with the same four partial sums in the same order, so a
+// score read from tap buffers equals the one read from their packed matrix bit for bit.
+template <class Row>
+double SubsetMeanOf(const Row& row, const std::uint32_t* idx, std::size_t k) {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  std::size_t j = 0;
+  for (; j + 4 <= k; j += 4) {
+    s0 += row[idx[j]];
+    s1 += row[idx[j + 1]];
+    s2 += row[idx[j + 2]];
+    s3 += row[idx[j + 3]];
+  }
+  for (; j < k; ++j) s0 += row[idx[j]];
+  return ((s0 + s1) + (s2 + s3)) / static_cast<double>(k);
+}
+
 // One row's drawn fingerprints: sums[a] = sum_i LLR_a(m_{S(ids[i])}(row)) for every family a, with
 // each drawn mean in means[i] and, when `terms` is given, each term in terms[i * A + a]. Returns the
 // first i whose mean is not finite, or m. The detector's score and its gradient both start here.
-inline std::size_t RowLlrSums(const float* row, const Bank& bank, const std::uint32_t* ids, std::size_t m, double* sums,
-                              double* means, float* terms) {
+template <class Row>
+std::size_t RowLlrSums(const Row& row, const Bank& bank, const std::uint32_t* ids, std::size_t m, double* sums,
+                       double* means, float* terms) {
   const std::size_t A = bank.families(), k = bank.k();
   std::size_t bad = m;
   std::fill(sums, sums + A, 0.0);
   for (std::size_t i = 0; i < m; ++i) {
     const std::uint32_t f = ids[i];
-    const double mean = SubsetMean(row, bank.indices(f), k);
+    const double mean = SubsetMeanOf(row, bank.indices(f), k);
     if (!std::isfinite(mean) && bad == m) bad = i;
     means[i] = mean;
     const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
@@ -126,6 +169,11 @@ inline std::size_t RowLlrSums(const float* row, const Bank& bank, const std::uin
     }
   }
   return bad;
+}
+
+inline std::size_t RowLlrSums(const float* row, const Bank& bank, const std::uint32_t* ids, std::size_t m, double* sums,
+                              double* means, float* terms) {
+  return RowLlrSums(MatrixRow{row}, bank, ids, m, sums, means, terms);
 }
 
 }  // namespace cpu

@@ -1,0 +1,241 @@
+// detect() reads the model's tap buffers in place: the native scorer given the tapped outputs as
+// ONNX Runtime returned them (`taps`) must score exactly as on the activation matrix they stand for
+// (bit for bit: the same values, summed in the same order), reject bad layouts naming the argument,
+// and the detector's new path must give the old path's scores, rejections and fail-closed rows.
+import { expect } from 'chai';
+import { join } from 'node:path';
+
+import { FingerprintBank } from '../../src/bank/index.js';
+import type { FittedClass } from '../../src/bank/index.js';
+import { FingerprintDetector } from '../../src/detect/index.js';
+import { Bank } from '../../src/index.js';
+import type { TapBuffer } from '../../src/index.js';
+import { Classifier, TapActivations } from '../../src/model/index.js';
+import { packageRoot } from '../../src/paths.js';
+import { detectScores, packTaps } from '../reference/kernels.js';
+import { TestRandom, randomBank } from '../reference/random.js';
+
+/** Random tap buffers of `sizes` neurons: some layers sampled (columns into a wider output), each holding `ran` images. */
+function randomTaps(rnd: TestRandom, sizes: number[], ran: number): TapBuffer[] {
+  return sizes.map((size, i) => {
+    const sampled = size > 0 && i % 2 === 1;
+    const width = sampled ? size + 1 + rnd.int(5) : size;
+    const columns = sampled ? Uint32Array.from(rnd.subsets(1, size, width)).sort() : undefined;
+    return { data: rnd.floats(ran * width, -2, 2), width, ...(columns ? { columns } : {}) };
+  });
+}
+
+function thrown(fn: () => unknown): Error & { code?: string; argument?: string } {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('detectScores on tap buffers', () => {
+  const cases = [
+    { name: 'one tap, N = 1, batch 1', sizes: [1], rows: 1, k: 1, count: 1 },
+    { name: 'one sampled tap', sizes: [0, 40], rows: 3, k: 5, count: 20 },
+    { name: 'five taps, batch 32', sizes: [300, 120, 50, 12, 10], rows: 32, k: 10, count: 200 },
+    {
+      name: 'many taps, some empty',
+      sizes: Array.from({ length: 60 }, (_, i) => (i % 7 === 3 ? 0 : 1 + (i % 13))),
+      rows: 5,
+      k: 3,
+      count: 90,
+    },
+  ];
+  for (const c of cases) {
+    it(`equals the packed matrix bit for bit and the TypeScript reference: ${c.name}`, () => {
+      const rnd = new TestRandom(c.rows * 7 + c.sizes.length);
+      const neurons = c.sizes.reduce((a, v) => a + v, 0);
+      const spec = randomBank(rnd, neurons, c.k, c.count, 2);
+      const bank = new Bank(spec);
+      // A padded run (a model's fixed batch) leaves extra images at the end of each buffer.
+      const taps = randomTaps(rnd, c.sizes, c.rows + 2);
+      const acts = packTaps(taps, c.rows);
+      const m = Math.min(c.count, 25);
+      const draws = Uint32Array.from({ length: c.rows * m }, () => rnd.int(c.count));
+      for (const combine of ['max', 'logsumexp'] as const) {
+        const opts = { rows: c.rows, draws, combine, means: true, terms: true };
+        const inPlace = bank.detectScoresSync({ ...opts, taps });
+        const packed = bank.detectScoresSync({ ...opts, acts });
+        for (const key of ['score', 'familyScores', 'means', 'terms'] as const)
+          expect(Buffer.from(inPlace[key]!.buffer).equals(Buffer.from(packed[key]!.buffer)), key).to.equal(true);
+        const ref = detectScores(spec, acts, c.rows, draws, combine);
+        inPlace.score.forEach((v, i) => {
+          expect(v).to.be.closeTo(ref.score[i]!, 1e-4 * (1 + Math.abs(ref.score[i]!)));
+        });
+      }
+    });
+  }
+
+  it('rejects bad layouts, huge columns and draws, naming the argument; reports non-finite activations', async () => {
+    const rnd = new TestRandom(9);
+    const bank = new Bank(randomBank(rnd, 30, 2, 10, 1));
+    const taps = randomTaps(rnd, [10, 15, 5], 2);
+    const draws = new Uint32Array([0, 1, 2, 3]);
+    expect(bank.detectScoresSync({ taps, rows: 2, draws }).score).to.have.length(2);
+    const huge = taps.map((t, i) => (i === 1 ? { ...t, columns: t.columns!.slice().fill(2 ** 31, 3, 4) } : t));
+    let e = thrown(() => bank.detectScoresSync({ taps: huge, rows: 2, draws }));
+    expect(e).to.be.instanceOf(RangeError);
+    expect(e.message).to.match(/columns < \d+ .* for taps\[1\] but received 2147483648 at columns\[3\]/);
+    e = thrown(() => bank.detectScoresSync({ taps: taps.slice(0, 2), rows: 2, draws }));
+    expect(e.message).to.match(/Expected taps of 30 neurons in all \(the bank's\) but received 25/);
+    e = thrown(() =>
+      bank.detectScoresSync({
+        taps: [taps[0]!, { ...taps[1]!, data: taps[1]!.data.subarray(1) }, taps[2]!],
+        rows: 2,
+        draws,
+      }),
+    );
+    expect(e.message).to.match(/for taps\[1\]\.data but received/);
+    e = thrown(() =>
+      bank.detectScoresSync({ taps: [taps[0]!, { ...taps[1]!, width: 2.5 }, taps[2]!], rows: 2, draws }),
+    );
+    expect(e.message).to.match(/for taps\[1\]\.width/);
+    e = thrown(() =>
+      bank.detectScoresSync({ taps: [{ data: new Float64Array(20), width: 10 }] as never, rows: 2, draws }),
+    );
+    expect(e).to.be.instanceOf(TypeError);
+    expect(e.message).to.match(/Float32Array for taps\[0\]\.data/);
+    e = thrown(() => bank.detectScoresSync({ taps, acts: new Float32Array(60), rows: 2, draws } as never));
+    expect(e.message).to.match(/for acts/);
+    e = thrown(() => bank.detectScoresSync({ taps, rows: 2, draws: new Uint32Array([0, 1, 2, 2 ** 32 - 1]) }));
+    expect(e.message).to.match(/values < 10 for draws/);
+    const nan = taps.map((t) => ({ ...t, data: t.data.slice().fill(Number.NaN, t.width) }));
+    e = await bank.detectScores({ taps: nan, rows: 2, draws }).then(
+      () => new Error('no throw'),
+      (error: Error) => error,
+    );
+    expect(e.code).to.equal('NFP_NON_FINITE');
+    expect(e.message).to.match(/row 1/);
+  });
+});
+
+describe('detect() on tap buffers vs the activation matrix', () => {
+  const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+  const rnd = new TestRandom(4);
+
+  /** A random bank over the classifier's taps; class 3 holds fewer fingerprints than a draw, class 7 none. */
+  function bankFor(c: Classifier): FingerprintBank {
+    const classes = new Map<number, FittedClass>();
+    for (let cls = 0; cls < c.classes; cls++) {
+      const n = cls === 3 ? 6 : cls === 7 ? 0 : 60;
+      if (n === 0) continue;
+      const sd = (len: number) => Float32Array.from({ length: len }, () => rnd.uniform(0.1, 1));
+      classes.set(cls, {
+        fingerprints: {
+          indices: rnd.subsets(n, 3, c.neurons),
+          mu0: rnd.floats(n),
+          sd0: sd(n),
+          mu1: rnd.floats(2 * n),
+          sd1: sd(2 * n),
+          effect: new Float32Array(n).fill(2),
+          passed: n,
+        },
+        clean: 0,
+        attacked: [0, 0],
+      });
+    }
+    return FingerprintBank.fromClasses(
+      {
+        model: { sha256: c.sha256, source: c.source, inputShape: c.inputShape, classes: c.classes },
+        taps: c.taps.map((t) => ({ tensor: t.tensor, size: t.size, ...(t.sample ? { sample: t.sample } : {}) })),
+        neurons: c.neurons,
+        k: 3,
+        families: ['pgd', 'cw'],
+        fit: {
+          candidates: 0,
+          k: 3,
+          pMax: 1e-3,
+          dMin: 1.5,
+          topK: 60,
+          minFingerprints: 0,
+          maxCorrelation: 1,
+          attacks: {},
+        },
+        created: new Date().toISOString(),
+      },
+      classes,
+    );
+  }
+
+  // 'wide' taps under a small budget sample the larger layers (columns); batch 8 splits 21 rows into three runs.
+  for (const [name, taps, batchSize] of [
+    ['three named taps, one run', ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'], 32],
+    ['wide taps, sampled, three runs', 'wide', 8],
+  ] as const) {
+    it(`gives the old path's scores, labels and rejections exactly: ${name}`, async () => {
+      const classifier = await Classifier.load(modelPath, {
+        taps: taps as never,
+        batchSize,
+        ...(taps === 'wide' ? { neuronBudget: 3000, tapSeed: 1 } : {}),
+      });
+      const bank = bankFor(classifier);
+      await classifier.release();
+      if (taps === 'wide') expect(bank.header.taps.some((t) => t.sample !== undefined)).to.equal(true);
+      const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 3, batchSize });
+      try {
+        const rows = 21;
+        const data = rnd.floats(rows * 784, 0, 1);
+        data[5 * 784 + 3] = Number.NaN; // a non-finite pixel: rejected before scoring
+        data[9 * 784 + 3] = 1.5; // outside the input range
+        const images = { data, dims: [rows, 1, 28, 28] };
+        const found = await det.detect(images, { explain: true });
+        // The old path: one activation matrix, scored by the same seeded draws.
+        const out = await det.classifier.run(images);
+        const old = await det.scoreActivations(out.activations, out.labels, { explain: true, logits: out.logits });
+        expect(found.map((d) => d.label)).to.deep.equal(Array.from(out.labels));
+        found.forEach((d, i) => {
+          if (i === 5 || i === 9) {
+            expect(d.attacked).to.equal(true);
+            expect(d.rejected).to.match(i === 5 ? /non-finite pixel/ : /outside the model's input range/);
+            return;
+          }
+          if (d.label === 7) expect(d.unscored).to.match(/no fingerprints/);
+          else expect(d.score).to.equal(old.scores[i]);
+          expect(d.fingerprints).to.deep.equal(old.draws[i] ?? []);
+        });
+        expect(new Set(found.map((d) => d.label)).size).to.be.above(2);
+      } finally {
+        await det.release();
+      }
+    });
+  }
+
+  it('leaves rows with non-finite tapped activations unscored, as on the matrix, and scores the others', async () => {
+    const taps = ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
+    const classifier = await Classifier.load(modelPath, { taps });
+    const bank = bankFor(classifier);
+    await classifier.release();
+    const det = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 2 });
+    try {
+      const rows = 6;
+      const images = { data: rnd.floats(rows * 784, 0, 1), dims: [rows, 1, 28, 28] };
+      const runs = [];
+      for await (const run of det.classifier.runTaps(images)) runs.push(run);
+      expect(runs).to.have.length(1);
+      const run = runs[0]!;
+      // Row 2's every tapped value NaN, in fresh buffers laid out as ONNX Runtime's.
+      const result = Object.fromEntries(
+        det.classifier.taps.map((t, i) => {
+          const data = run.taps.buffers[i]!.data.slice();
+          data.fill(Number.NaN, 2 * t.fullSize, 3 * t.fullSize);
+          return [t.tensor, { data }];
+        }),
+      );
+      const view = new TapActivations(result as never, det.classifier.taps, rows, det.classifier.neurons);
+      const inPlace = await det.scoreActivations(view, run.labels);
+      const matrix = await det.scoreActivations(view.matrix(), run.labels);
+      expect(inPlace.rejected).to.deep.equal(matrix.rejected);
+      expect(Array.from(inPlace.scores)).to.deep.equal(Array.from(matrix.scores));
+      if (run.labels[2] !== 7) expect(inPlace.rejected[2]).to.match(/^non-finite activations \(NaN at 0\)/);
+      expect(Number.isNaN(inPlace.scores[2]!)).to.equal(true);
+    } finally {
+      await det.release();
+    }
+  });
+});
