@@ -131,22 +131,6 @@ struct TapRow {
   }
 };
 
-// score::SubsetMean over either row form, with the same four partial sums in the same order, so a
-// score read from tap buffers equals the one read from their packed matrix bit for bit.
-template <class Row>
-double SubsetMeanOf(const Row& row, const std::uint32_t* idx, std::size_t k) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-  std::size_t j = 0;
-  for (; j + 4 <= k; j += 4) {
-    s0 += row[idx[j]];
-    s1 += row[idx[j + 1]];
-    s2 += row[idx[j + 2]];
-    s3 += row[idx[j + 3]];
-  }
-  for (; j < k; ++j) s0 += row[idx[j]];
-  return ((s0 + s1) + (s2 + s3)) / static_cast<double>(k);
-}
-
 // One row's drawn fingerprints: sums[a] = sum_i LLR_a(m_{S(ids[i])}(row)) for every family a, with
 // each drawn mean in means[i] and, when `terms` is given, each term in terms[i * A + a]. Returns the
 // first i whose mean is not finite, or m. The detector's score and its gradient both start here.
@@ -158,7 +142,7 @@ std::size_t RowLlrSums(const Row& row, const Bank& bank, const std::uint32_t* id
   std::fill(sums, sums + A, 0.0);
   for (std::size_t i = 0; i < m; ++i) {
     const std::uint32_t f = ids[i];
-    const double mean = SubsetMeanOf(row, bank.indices(f), k);
+    const double mean = SubsetMean(row, bank.indices(f), k);
     if (!std::isfinite(mean) && bad == m) bad = i;
     means[i] = mean;
     const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);

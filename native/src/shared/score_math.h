@@ -15,7 +15,10 @@ namespace score {
 
 // Mean of the k activations of one subset in one row, accumulated in double. Four partial
 // sums break the chain of dependent adds, which otherwise bounds this gather by add latency.
-NFP_HD double SubsetMean(const float* row, const std::uint32_t* idx, std::size_t k) {
+// `row` is anything indexed by neuron: a pointer into the activation matrix, or a view of tap
+// buffers (cpu::TapRow); the sums run in the same order, so both give the same bits.
+template <class Row>
+NFP_HD double SubsetMean(const Row& row, const std::uint32_t* idx, std::size_t k) {
   double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
   std::size_t j = 0;
   for (; j + 4 <= k; j += 4) {
