@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
-import { CommanderError } from 'commander';
 
 import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
@@ -14,11 +13,11 @@ import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import { defaultAdaptiveSettings, parseAdaptiveSettings } from '../../src/experiment/index.js';
 import type { AdaptiveResults } from '../../src/experiment/index.js';
 import { packageRoot } from '../../src/paths.js';
-import { runCommands } from '../reference/cli.js';
+import { expectUsageError, runCommands } from '../reference/cli.js';
+import { smallFitArgs } from '../reference/small-fit.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
-const taps = '/features/pool3/MaxPool_output_0,/classifier/relu/Relu_output_0,logits';
 
 const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand, registerEvaluateCommand], args);
 
@@ -36,14 +35,8 @@ describe('nfp evaluate --adaptive', function () {
     writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
     writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
     bank = join(dir(), 'bank.nfp');
-    await nfp(
-      [
-        ['fit', '--model', modelPath, '--data', data, '--labels', labels, '--limit', '1500', '--attacks', 'pgd'],
-        ['--eps', '0.1', '--steps', '3', '--taps', taps, '--k', '1', '--candidates', '2000', '--top', '100'],
-        ['--clean-per-class', '40', '--attacked-per-class', '40', '--attack-mode', 'untargeted', '--seed', '1'],
-        ['--out', bank],
-      ].flat(),
-    );
+    // The shared small fit at k = 1 (a later --k overrides an earlier one).
+    await nfp(['fit', ...smallFitArgs({ model: modelPath, data, labels }), '--k', '1', '--out', bank]);
   });
 
   const evaluate = (report: string, extra: string[]) =>
@@ -81,13 +74,7 @@ describe('nfp evaluate --adaptive', function () {
 
   it('refuses bad settings as bad usage', async () => {
     for (const bad of ['eps=-1', 'steps=2.5', 'color=red', 'eps', 'random-start=2', 'attacks=cw', 'candidates=x']) {
-      let error: unknown;
-      try {
-        await nfp(evaluate(join(dir(), 'bad'), ['--adaptive', bad]));
-      } catch (e) {
-        error = e;
-      }
-      expect(error, bad).to.be.instanceOf(CommanderError);
+      await expectUsageError(nfp, evaluate(join(dir(), 'bad'), ['--adaptive', bad]));
     }
   });
 });
