@@ -10,7 +10,7 @@ import type { AttackName } from '../attacks/index.js';
 import type { AttackMode } from '../bank/index.js';
 import { defaultImagesPerClass, defaultScreenSettings } from '../bank/index.js';
 import { defaultCalibration, defaultDraws } from '../detect/index.js';
-import { defaultFit, fitExperiment, parseShard } from '../experiment/index.js';
+import { defaultEotFamily, defaultFit, fitExperiment, parseShard } from '../experiment/index.js';
 import { defaultActivationBytes } from '../model/index.js';
 import type { TapSpec } from '../model/index.js';
 import {
@@ -26,6 +26,7 @@ import {
   parseAttackList,
   parseClasses,
   parseInteger,
+  parseNonNegative,
   parsePositive,
   parsePositiveInt,
   parseShare,
@@ -57,6 +58,9 @@ export interface FitOptions extends AttackOptions, ImageFlags {
   batchSize?: number;
   activationMemory: number;
   maxCorrelation: number;
+  eotAgainst?: string;
+  eotWeight: number;
+  eotSteps: number;
   out: string;
 }
 
@@ -148,6 +152,18 @@ export function registerFitCommand(program: Command): Command {
       '--confidence',
       'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)',
     )
+    .option(
+      '--eot-against <bank.nfp>',
+      "add the adaptive family 'eot': PGD (at --eps) against the expected score of this calibrated bank of the " +
+        'model, fitted with the same --taps and --seed (an adaptive refit; docs/security.md)',
+    )
+    .option(
+      '--eot-weight <w>',
+      "weight of the bank's score in the 'eot' family's loss",
+      parseNonNegative,
+      defaultEotFamily.weight,
+    )
+    .option('--eot-steps <n>', "gradient steps of the 'eot' family", parsePositiveInt, defaultEotFamily.steps)
     .option('--limit <n>', 'only the first n images', parsePositiveInt)
     .option('--seed <n>', 'reproducible fit', parseInteger)
     .option('--batch-size <n>', 'images per ONNX Runtime run (default 128, fewer for large inputs)', parsePositiveInt)
@@ -158,6 +174,7 @@ export function registerFitCommand(program: Command): Command {
         '\nExamples:',
         '  $ nfp fit --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\',
         '      --limit 7500 --attacks pgd,fgsm --eps 0.1 --confidence --out bank.nfp',
+        '  $ nfp fit ... --eps 0.1 --seed 1 --eot-against bank.nfp --out refit.nfp    # an adaptive refit',
         '  $ nfp fit ... --classes 0-4 --out shard-a.nfp && nfp fit ... --classes 5-9 --out shard-b.nfp',
         '  $ nfp bank merge shard-a.nfp shard-b.nfp --out bank.nfp',
         '  $ nfp bank calibrate --model m.onnx --bank bank.nfp --data held-out/ --out bank.nfp',
@@ -181,6 +198,9 @@ export async function fitCommand(options: FitOptions): Promise<void> {
     ...layoutOf(options),
     attacks: options.attacks,
     attack: attackSettingsOf(options),
+    ...(options.eotAgainst !== undefined
+      ? { eotAgainst: { bank: options.eotAgainst, weight: options.eotWeight, steps: options.eotSteps } }
+      : {}),
     ...(options.taps !== undefined ? { taps: options.taps } : {}),
     activationBytes: Math.floor(options.activationMemory * 2 ** 20),
     screen: { k: options.k, candidates: options.candidates, topK: options.top, maxCorrelation: options.maxCorrelation },

@@ -26,6 +26,8 @@ import { requireModelFor } from './check.js';
 import type { ImageReadOptions, LabelledData } from './data.js';
 import { imagesFor, loadLabelledFor, rowsOf } from './data.js';
 import { defaultFit, fitBatchSize } from './defaults.js';
+import { eotFamily } from './eot-family.js';
+import type { EotFamilyOptions } from './eot-family.js';
 import { ExperimentError } from './errors.js';
 import type { Shard } from './shard.js';
 import { shardClasses } from './shard.js';
@@ -42,6 +44,11 @@ export interface FitExperimentOptions {
   /** Attack families by name (default PGD and FGSM) and their settings (eps, norm, steps, kappa). */
   attacks?: readonly AttackName[];
   attack?: AttackSettings;
+  /**
+   * Adds the adaptive family 'eot': AdaptivePGD (at the attacks' eps) against the expectation over the
+   * draws of this earlier calibrated bank of the model (an adaptive refit, docs/security.md).
+   */
+  eotAgainst?: EotFamilyOptions;
   taps?: TapSpec;
   /** The model input's layout where its declared shape does not tell (default: detected from it). */
   layout?: Layout;
@@ -111,7 +118,7 @@ export async function fitExperiment(
     ...layout,
     ...(options.taps !== undefined ? { taps: options.taps } : {}),
     fit: {
-      families: attackNames.length,
+      families: attackNames.length + (options.eotAgainst !== undefined ? 1 : 0),
       cleanPerClass,
       attackedPerClass,
       attackBatch: options.batchSize ?? defaultFit.batchSize,
@@ -133,7 +140,8 @@ export async function fitExperiment(
     }),
   );
   const activationBytes = options.activationBytes ?? defaultActivationBytes;
-  const screenRows = cleanPerClass + families.length * attackedPerClass;
+  const familyCount = families.length + (options.eotAgainst !== undefined ? 1 : 0);
+  const screenRows = cleanPerClass + familyCount * attackedPerClass;
   const model = await GradientModel.load(options.model, {
     taps: options.taps ?? 'default',
     neuronBudget: neuronBudget(screenRows, activationBytes),
@@ -148,6 +156,8 @@ export async function fitExperiment(
   let images: LabelledData['images'];
   try {
     checkAgainstModel(options, model);
+    // The adaptive family attacks the earlier bank through this model's taps, which must be that bank's.
+    if (options.eotAgainst !== undefined) families.push(eotFamily(options.eotAgainst, model, options.attack!.eps!));
     images = imagesFor(data.images, model);
     if (options.shard !== undefined) classes = shardClasses(options.shard, model.classes);
     options.onMessage?.(describeTapPlan(model, options.model, screenRows, activationBytes));
@@ -202,6 +212,16 @@ export function checkFitOptions(options: FitExperimentOptions): void {
   const bounded = attacks.filter((a) => boundedAttacks.includes(a));
   if (bounded.length > 0 && options.attack?.eps === undefined)
     throw new ExperimentError(`--attacks ${bounded.join(',')} need --eps`, '--eps');
+  if (options.eotAgainst !== undefined) {
+    if (options.attack?.eps === undefined) throw new ExperimentError('--eot-against needs --eps', '--eps');
+    if (typeof options.eotAgainst.bank === 'string' && !existsSync(options.eotAgainst.bank))
+      throw new ExperimentError(`Cannot find --eot-against ${options.eotAgainst.bank}`, '--eot-against');
+    const { weight, steps } = options.eotAgainst;
+    if (weight !== undefined && !(weight >= 0 && Number.isFinite(weight)))
+      throw new ExperimentError(`Expected a weight >= 0 for --eot-weight but received ${weight}`, '--eot-weight');
+    if (steps !== undefined && !(Number.isInteger(steps) && steps > 0))
+      throw new ExperimentError(`Expected a positive integer for --eot-steps but received ${steps}`, '--eot-steps');
+  }
   const share = options.calibrateShare ?? defaultFit.calibrateShare;
   if (!(share >= 0 && share < 1))
     throw new ExperimentError(

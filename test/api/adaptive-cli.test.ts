@@ -2,12 +2,14 @@
 // the first 1,500 of 2,000 shipped test images (ablation-cli.test.ts's settings at k = 1), attacked
 // on 5 held-out images; metrics.json gains `adaptive` and report.md its section; bad settings are
 // bad usage.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
 
 import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
+import { FingerprintBank, encodeBank, readBank, writeBank } from '../../src/bank/index.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
 import { loadFashionMnist, writeNpy } from '../../src/data/index.js';
 import { defaultAdaptiveSettings, parseAdaptiveSettings } from '../../src/experiment/index.js';
@@ -96,5 +98,65 @@ describe('--adaptive settings', () => {
     });
     expect(parseAdaptiveSettings('copies=1,100,all').copies).to.deep.equal([1, 100, 'all']);
     expect(parseAdaptiveSettings('')).to.deep.equal(defaultAdaptiveSettings);
+  });
+});
+
+describe('nfp fit --eot-against (an adaptive refit)', function () {
+  this.timeout(300000);
+  const dir = useTempDir('nfp-eot-refit-');
+  let data = '';
+  let labels = '';
+  let bank = '';
+  const fitArgs = () => [...smallFitArgs({ model: modelPath, data, labels }), '--k', '1'];
+
+  before(async () => {
+    const test = loadFashionMnist({ split: 'test' });
+    data = join(dir(), 'x.npy');
+    labels = join(dir(), 'y.npy');
+    writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
+    writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
+    bank = join(dir(), 'bank.nfp');
+    await nfp(['fit', ...fitArgs(), '--out', bank]);
+  });
+
+  it("fits the 'eot' family against the bank and records which bank it attacked", async () => {
+    const refit = join(dir(), 'refit.nfp');
+    await nfp(['fit', ...fitArgs(), '--eot-against', bank, '--eot-steps', '3', '--eot-weight', '0.5', '--out', refit]);
+    const prior = readBank(bank);
+    const next = readBank(refit);
+    expect(next.header.families).to.deep.equal(['pgd', 'eot']);
+    expect(next.header.fit.attacks.eot).to.deep.equal({
+      eps: 0.1,
+      steps: 3,
+      weight: 0.5,
+      against: {
+        file: 'bank.nfp',
+        sha256: createHash('sha256').update(encodeBank(prior)).digest('hex'),
+        families: ['pgd'],
+      },
+    });
+    // The adaptive attack reached the classes, and the screen kept fingerprints for its family.
+    const attacked = next.header.classes.map((c) => c.attacked[1]!);
+    expect(attacked.filter((n) => n >= 2).length).to.be.at.least(8);
+    expect(next.header.calibration).to.not.equal(undefined);
+    expect(next.arrays.mu1.length).to.equal(next.fingerprints * 2);
+  });
+
+  it('refuses a bank it cannot attack as bad usage, before fitting', async () => {
+    const { calibration: _, ...uncalibrated } = readBank(bank).header;
+    const raw = join(dir(), 'uncalibrated.nfp');
+    writeBank(raw, new FingerprintBank(uncalibrated, readBank(bank).arrays));
+    const out = join(dir(), 'never.nfp');
+    for (const [extra, why] of [
+      [['--eot-against', raw], /calibrated/],
+      [['--eot-against', join(dir(), 'missing.nfp')], /Cannot find/],
+      [['--eot-against', bank, '--taps', 'logits'], /over the fit's taps/],
+      [['--eot-against', bank, '--eot-steps', '0'], /eot-steps/],
+      [['--eot-against', bank, '--eot-weight', '-1'], /eot-weight/],
+    ] as Array<[string[], RegExp]>) {
+      const error = await expectUsageError(nfp, ['fit', ...fitArgs(), ...extra, '--out', out]);
+      expect(error.message, extra.join(' ')).to.match(why);
+    }
+    expect(existsSync(out)).to.equal(false);
   });
 });

@@ -2,6 +2,7 @@
 // where the score is a DetectorTerm (a known static draw, or the expectation over the random draw)
 // and its input gradient comes from the term's activation gradient fed as the tap seed. The class the
 // detector scores is the one the model gives the current iterate, so it is tracked as it changes.
+import type { GradientModel } from '../../autodiff/index.js';
 import { gatherRows } from '../../data/index.js';
 import type { ImageBatch } from '../../model/index.js';
 import { Attack } from '../attack.js';
@@ -10,6 +11,7 @@ import { argmax } from '../criterion.js';
 import { ascend, project, randomStart } from '../geometry.js';
 import { nonNegative, positive, positiveInt } from '../options.js';
 import type { DetectorTerm } from './detector-term.js';
+import { tappedModel } from './tapped-model.js';
 
 /** An attack model that also gives the tapped activations of a forward pass (GradientModel via tappedModel). */
 export interface TappedAttackModel extends AttackModel {
@@ -84,12 +86,21 @@ export class AdaptivePGD extends Attack {
     this.randomStart = options.randomStart ?? true;
   }
 
-  override run(model: TappedAttackModel, images: ImageBatch, options: AttackOptions): Promise<AttackResult> {
-    if (model.neurons !== this.term.neurons)
+  /**
+   * `model` gives the tapped activations with the logits: a TappedAttackModel, or a GradientModel loaded
+   * with the bank's taps (as a fit's model is, where this attack is a family of its own).
+   */
+  override run(
+    model: TappedAttackModel | GradientModel,
+    images: ImageBatch,
+    options: AttackOptions,
+  ): Promise<AttackResult> {
+    const tapped = 'forward' in model ? model : tappedModel(model);
+    if (tapped.neurons !== this.term.neurons)
       throw new RangeError(
-        `Expected a model tapping the bank's ${this.term.neurons} neurons for model but received ${model.neurons}`,
+        `Expected a model tapping the bank's ${this.term.neurons} neurons for model but received ${tapped.neurons}`,
       );
-    return super.run(model, images, options);
+    return super.run(tapped, images, options);
   }
 
   protected async perturb(batch: AttackBatch): Promise<Perturbation> {

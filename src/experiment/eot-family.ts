@@ -1,0 +1,86 @@
+// The adaptive attack family of a refit (`nfp fit --eot-against bank.nfp`, docs/security.md, *Adaptive
+// refitting*): AdaptivePGD against the expectation over the draws of an earlier calibrated bank of the
+// same model, the attack that evades the random draw. A bank fitted with this family screens for the
+// neurons that attack moves, so the attacker's next round has to move other neurons or fewer of them.
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
+
+import { AdaptivePGD, DetectorTerm } from '../attacks/adaptive/index.js';
+import type { GradientModel } from '../autodiff/index.js';
+import { encodeBank, readBank } from '../bank/index.js';
+import type { AttackFamily, FingerprintBank } from '../bank/index.js';
+import { ExperimentError } from './errors.js';
+
+export interface EotFamilyOptions {
+  /** The bank attacked: a path or a bank in memory, calibrated, of the same model and taps. */
+  bank: string | FingerprintBank;
+  /** Weight of the bank's expected score against the margin (default 0.1, the attacker's best in docs/security.md). */
+  weight?: number;
+  /** Gradient steps (default 100). */
+  steps?: number;
+}
+
+/** The name the family has in a bank. */
+export const eotFamilyName = 'eot';
+
+export const defaultEotFamily = { weight: 0.1, steps: 100 } as const;
+
+/** The 'eot' family against `options.bank` at L-inf `eps`, for a fit of `model` (its taps must be the bank's). */
+export function eotFamily(options: EotFamilyOptions, model: GradientModel, eps: number): AttackFamily {
+  const prior = typeof options.bank === 'string' ? readPrior(options.bank) : options.bank;
+  checkPrior(prior, model);
+  const calibration = prior.header.calibration!;
+  const weight = options.weight ?? defaultEotFamily.weight;
+  const steps = options.steps ?? defaultEotFamily.steps;
+  const term = DetectorTerm.expectation(prior, {
+    draws: calibration.draws,
+    combine: calibration.combine ?? 'max',
+    threshold: (c) => calibration.perClass[c] ?? calibration.global,
+  });
+  const attack = new AdaptivePGD(term, { eps, steps, weight });
+  return {
+    name: eotFamilyName,
+    attack,
+    settings: {
+      eps,
+      steps,
+      weight,
+      against: {
+        ...(typeof options.bank === 'string' ? { file: basename(options.bank) } : {}),
+        sha256: createHash('sha256').update(encodeBank(prior)).digest('hex'),
+        families: prior.header.families,
+      },
+    },
+  };
+}
+
+function readPrior(path: string): FingerprintBank {
+  try {
+    return readBank(path);
+  } catch (error) {
+    throw new ExperimentError(`Cannot read --eot-against ${path}: ${(error as Error).message}`, '--eot-against');
+  }
+}
+
+/** The bank must score this model's tapped activations as they are, at thresholds it was calibrated for. */
+function checkPrior(prior: FingerprintBank, model: GradientModel): void {
+  const h = prior.header;
+  const fail = (why: string) => {
+    throw new ExperimentError(`Expected --eot-against to be ${why}`, '--eot-against');
+  };
+  if (h.calibration === undefined) fail('a calibrated bank (nfp bank calibrate) but it has no thresholds');
+  if (h.model.sha256 !== model.classifier.sha256) fail('a bank of this model but it was fitted on another');
+  const taps = model.taps;
+  const same =
+    h.neurons === model.neurons &&
+    h.taps.length === taps.length &&
+    h.taps.every(
+      (t, i) =>
+        t.tensor === taps[i]!.tensor && t.size === taps[i]!.size && t.sample?.digest === taps[i]!.sample?.digest,
+    );
+  if (!same)
+    fail(
+      `a bank over the fit's taps (${model.taps.length} layers, ${model.neurons} neurons) but it taps ` +
+        `${h.taps.length} layers, ${h.neurons} neurons (fit with the same --taps and --seed)`,
+    );
+}
