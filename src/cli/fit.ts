@@ -153,9 +153,10 @@ export function registerFitCommand(program: Command): Command {
       'calibrate for fingerprints plus the logit-margin confidence term (catches CW-L2 and DeepFool)',
     )
     .option(
-      '--eot-against <bank.nfp>',
-      "add the adaptive family 'eot': PGD (at --eps) against the expected score of this calibrated bank of the " +
-        'model, fitted with the same --taps and --seed (an adaptive refit; docs/security.md)',
+      '--eot-against <banks>',
+      "add the adaptive families 'eot', 'eot2', ...: PGD (at --eps) against the expected score of each of these " +
+        'calibrated banks of the model (comma-separated), fitted with the same --taps and --seed (an adaptive ' +
+        'refit; docs/security.md)',
     )
     .option(
       '--eot-weight <w>',
@@ -175,6 +176,7 @@ export function registerFitCommand(program: Command): Command {
         '  $ nfp fit --model models/fmnist-cnn.onnx --data data/fashion-mnist/t10k-images-idx3-ubyte.gz \\',
         '      --limit 7500 --attacks pgd,fgsm --eps 0.1 --confidence --out bank.nfp',
         '  $ nfp fit ... --eps 0.1 --seed 1 --eot-against bank.nfp --out refit.nfp    # an adaptive refit',
+        '  $ nfp fit ... --eot-against bank.nfp,refit.nfp --out refit2.nfp    # its next round',
         '  $ nfp fit ... --classes 0-4 --out shard-a.nfp && nfp fit ... --classes 5-9 --out shard-b.nfp',
         '  $ nfp bank merge shard-a.nfp shard-b.nfp --out bank.nfp',
         '  $ nfp bank calibrate --model m.onnx --bank bank.nfp --data held-out/ --out bank.nfp',
@@ -199,7 +201,7 @@ export async function fitCommand(options: FitOptions): Promise<void> {
     attacks: options.attacks,
     attack: attackSettingsOf(options),
     ...(options.eotAgainst !== undefined
-      ? { eotAgainst: { bank: options.eotAgainst, weight: options.eotWeight, steps: options.eotSteps } }
+      ? { eotAgainst: { banks: options.eotAgainst.split(','), weight: options.eotWeight, steps: options.eotSteps } }
       : {}),
     ...(options.taps !== undefined ? { taps: options.taps } : {}),
     activationBytes: Math.floor(options.activationMemory * 2 ** 20),

@@ -12,22 +12,37 @@ import type { AttackFamily, FingerprintBank } from '../bank/index.js';
 import { ExperimentError } from './errors.js';
 
 export interface EotFamilyOptions {
-  /** The bank attacked: a path or a bank in memory, calibrated, of the same model and taps. */
-  bank: string | FingerprintBank;
+  /**
+   * The banks attacked, one family each: paths or banks in memory, calibrated, of the same model and
+   * taps. Refitting round after round against each earlier round's bank keeps what every round learnt.
+   */
+  banks: Array<string | FingerprintBank>;
   /** Weight of the bank's expected score against the margin (default 0.1, the attacker's best in docs/security.md). */
   weight?: number;
   /** Gradient steps (default 100). */
   steps?: number;
 }
 
-/** The name the family has in a bank. */
-export const eotFamilyName = 'eot';
+/** The name of the family against the i-th bank (from 0): 'eot', then 'eot2', 'eot3', ... */
+export function eotFamilyName(i: number): string {
+  return i === 0 ? 'eot' : `eot${i + 1}`;
+}
 
 export const defaultEotFamily = { weight: 0.1, steps: 100 } as const;
 
-/** The 'eot' family against `options.bank` at L-inf `eps`, for a fit of `model` (its taps must be the bank's). */
-export function eotFamily(options: EotFamilyOptions, model: GradientModel, eps: number): AttackFamily {
-  const prior = typeof options.bank === 'string' ? readPrior(options.bank) : options.bank;
+/** The 'eot' families against `options.banks` at L-inf `eps`, for a fit of `model` (its taps must be theirs). */
+export function eotFamilies(options: EotFamilyOptions, model: GradientModel, eps: number): AttackFamily[] {
+  return options.banks.map((bank, i) => eotFamily(bank, eotFamilyName(i), options, model, eps));
+}
+
+function eotFamily(
+  bank: string | FingerprintBank,
+  name: string,
+  options: EotFamilyOptions,
+  model: GradientModel,
+  eps: number,
+): AttackFamily {
+  const prior = typeof bank === 'string' ? readPrior(bank) : bank;
   checkPrior(prior, model);
   const calibration = prior.header.calibration!;
   const weight = options.weight ?? defaultEotFamily.weight;
@@ -39,14 +54,14 @@ export function eotFamily(options: EotFamilyOptions, model: GradientModel, eps: 
   });
   const attack = new AdaptivePGD(term, { eps, steps, weight });
   return {
-    name: eotFamilyName,
+    name,
     attack,
     settings: {
       eps,
       steps,
       weight,
       against: {
-        ...(typeof options.bank === 'string' ? { file: basename(options.bank) } : {}),
+        ...(typeof bank === 'string' ? { file: basename(bank) } : {}),
         sha256: createHash('sha256').update(encodeBank(prior)).digest('hex'),
         families: prior.header.families,
       },

@@ -26,7 +26,7 @@ import { requireModelFor } from './check.js';
 import type { ImageReadOptions, LabelledData } from './data.js';
 import { imagesFor, loadLabelledFor, rowsOf } from './data.js';
 import { defaultFit, fitBatchSize } from './defaults.js';
-import { eotFamily } from './eot-family.js';
+import { eotFamilies } from './eot-family.js';
 import type { EotFamilyOptions } from './eot-family.js';
 import { ExperimentError } from './errors.js';
 import type { Shard } from './shard.js';
@@ -45,8 +45,8 @@ export interface FitExperimentOptions {
   attacks?: readonly AttackName[];
   attack?: AttackSettings;
   /**
-   * Adds the adaptive family 'eot': AdaptivePGD (at the attacks' eps) against the expectation over the
-   * draws of this earlier calibrated bank of the model (an adaptive refit, docs/security.md).
+   * Adds adaptive families 'eot', 'eot2', ...: AdaptivePGD (at the attacks' eps) against the expectation
+   * over the draws of each of these earlier calibrated banks of the model (an adaptive refit, docs/security.md).
    */
   eotAgainst?: EotFamilyOptions;
   taps?: TapSpec;
@@ -118,7 +118,7 @@ export async function fitExperiment(
     ...layout,
     ...(options.taps !== undefined ? { taps: options.taps } : {}),
     fit: {
-      families: attackNames.length + (options.eotAgainst !== undefined ? 1 : 0),
+      families: attackNames.length + (options.eotAgainst?.banks.length ?? 0),
       cleanPerClass,
       attackedPerClass,
       attackBatch: options.batchSize ?? defaultFit.batchSize,
@@ -140,7 +140,7 @@ export async function fitExperiment(
     }),
   );
   const activationBytes = options.activationBytes ?? defaultActivationBytes;
-  const familyCount = families.length + (options.eotAgainst !== undefined ? 1 : 0);
+  const familyCount = families.length + (options.eotAgainst?.banks.length ?? 0);
   const screenRows = cleanPerClass + familyCount * attackedPerClass;
   const model = await GradientModel.load(options.model, {
     taps: options.taps ?? 'default',
@@ -157,7 +157,8 @@ export async function fitExperiment(
   try {
     checkAgainstModel(options, model);
     // The adaptive family attacks the earlier bank through this model's taps, which must be that bank's.
-    if (options.eotAgainst !== undefined) families.push(eotFamily(options.eotAgainst, model, options.attack!.eps!));
+    if (options.eotAgainst !== undefined)
+      families.push(...eotFamilies(options.eotAgainst, model, options.attack!.eps!));
     images = imagesFor(data.images, model);
     if (options.shard !== undefined) classes = shardClasses(options.shard, model.classes);
     options.onMessage?.(describeTapPlan(model, options.model, screenRows, activationBytes));
@@ -214,8 +215,11 @@ export function checkFitOptions(options: FitExperimentOptions): void {
     throw new ExperimentError(`--attacks ${bounded.join(',')} need --eps`, '--eps');
   if (options.eotAgainst !== undefined) {
     if (options.attack?.eps === undefined) throw new ExperimentError('--eot-against needs --eps', '--eps');
-    if (typeof options.eotAgainst.bank === 'string' && !existsSync(options.eotAgainst.bank))
-      throw new ExperimentError(`Cannot find --eot-against ${options.eotAgainst.bank}`, '--eot-against');
+    if (options.eotAgainst.banks.length === 0)
+      throw new ExperimentError('Expected one or more banks for --eot-against but received none', '--eot-against');
+    for (const bank of options.eotAgainst.banks)
+      if (typeof bank === 'string' && !existsSync(bank))
+        throw new ExperimentError(`Cannot find --eot-against ${bank}`, '--eot-against');
     const { weight, steps } = options.eotAgainst;
     if (weight !== undefined && !(weight >= 0 && Number.isFinite(weight)))
       throw new ExperimentError(`Expected a weight >= 0 for --eot-weight but received ${weight}`, '--eot-weight');

@@ -17,7 +17,7 @@ export { evaluateExperiment, heldOut, reportNames } from './evaluate.js';
 export { baselineExperiment, checkBaselineRequest, defaultBaselineFitSources } from './baselines.js';
 export type { BaselineExperimentOptions } from './baselines.js';
 export type { EvaluateExperimentOptions, EvaluateExperimentResult } from './evaluate.js';
-export { defaultEotFamily, eotFamily, eotFamilyName } from './eot-family.js';
+export { defaultEotFamily, eotFamilies, eotFamilyName } from './eot-family.js';
 export type { EotFamilyOptions } from './eot-family.js';
 export { checkFitOptions, checkOutPath, describeTapPlan, fitExperiment } from './fit.js';
 export type { FitExperimentOptions, FitSummary } from './fit.js';

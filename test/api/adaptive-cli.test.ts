@@ -140,6 +140,14 @@ describe('nfp fit --eot-against (an adaptive refit)', function () {
     expect(attacked.filter((n) => n >= 2).length).to.be.at.least(8);
     expect(next.header.calibration).to.not.equal(undefined);
     expect(next.arrays.mu1.length).to.equal(next.fingerprints * 2);
+
+    // The next round attacks both earlier banks, one family each.
+    const second = join(dir(), 'refit2.nfp');
+    await nfp(['fit', ...fitArgs(), '--eot-against', `${bank},${refit}`, '--eot-steps', '2', '--out', second]);
+    const round2 = readBank(second);
+    expect(round2.header.families).to.deep.equal(['pgd', 'eot', 'eot2']);
+    const against = (f: string) => (round2.header.fit.attacks[f] as { against: { file: string } }).against.file;
+    expect([against('eot'), against('eot2')]).to.deep.equal(['bank.nfp', 'refit.nfp']);
   });
 
   it('refuses a bank it cannot attack as bad usage, before fitting', async () => {
@@ -150,6 +158,7 @@ describe('nfp fit --eot-against (an adaptive refit)', function () {
     for (const [extra, why] of [
       [['--eot-against', raw], /calibrated/],
       [['--eot-against', join(dir(), 'missing.nfp')], /Cannot find/],
+      [['--eot-against', `${bank},${join(dir(), 'missing.nfp')}`], /Cannot find/],
       [['--eot-against', bank, '--taps', 'logits'], /over the fit's taps/],
       [['--eot-against', bank, '--eot-steps', '0'], /eot-steps/],
       [['--eot-against', bank, '--eot-weight', '-1'], /eot-weight/],
