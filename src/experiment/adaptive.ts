@@ -11,11 +11,12 @@ import {
   rejectionSample,
   tappedModel,
 } from '../attacks/adaptive/index.js';
-import type { LocalCopy, TappedAttackModel } from '../attacks/adaptive/index.js';
+import type { LocalCopy, TappedAttackModel, TermOptions } from '../attacks/adaptive/index.js';
 import { GradientModel } from '../autodiff/index.js';
 import type { FingerprintBank } from '../bank/index.js';
 import { FingerprintDetector, SeededDraws, defaultCalibration, mixSeed, thresholdFor } from '../detect/index.js';
 import type { ImageBatch } from '../model/index.js';
+import type { Combine } from '../native.js';
 import { ExperimentError } from './errors.js';
 
 export interface AdaptiveSettings {
@@ -263,10 +264,10 @@ class Judge {
     const nllScores: Array<Float64Array> = [];
     for (let rep = 0; rep < defaultCalibration.drawsPerImage; rep++) {
       const draws = () => new SeededDraws(mixSeed(seed, 0x63616c, rep));
-      randomScores.push((await detector.scoreActivations(activations, labels, { draws: draws() })).scores);
+      randomScores.push((await detector.scoreActivations(activations, labels, { draws: draws(), logits })).scores);
       nllScores.push((await likelihood.scoreActivations(activations, labels, { draws: draws() })).scores);
     }
-    const fixedScores = (await detector.scoreActivations(activations, labels, { draws: 'fixed' })).scores;
+    const fixedScores = (await detector.scoreActivations(activations, labels, { draws: 'fixed', logits })).scores;
     const randomized = new Map<number, Thresholds>();
     const fixed = new Map<number, Thresholds>();
     const twoSided = new Map<number, { llr: Thresholds; nll: Thresholds }>();
@@ -311,10 +312,11 @@ class Judge {
     for (let rep = 0; rep < this.reps; rep++) {
       // The same draw for both statistics: two detectors with one seed draw alike, row by row.
       const draws = () => new SeededDraws(mixSeed(this.seed, 0x646570, rep));
-      reps.push((await this.detector.scoreActivations(activations, predicted, { draws: draws() })).scores);
+      reps.push((await this.detector.scoreActivations(activations, predicted, { draws: draws(), logits })).scores);
       nll.push((await this.likelihood.scoreActivations(activations, predicted, { draws: draws() })).scores);
     }
-    const fixedScores = (await this.detector.scoreActivations(activations, predicted, { draws: 'fixed' })).scores;
+    const fixedScores = (await this.detector.scoreActivations(activations, predicted, { draws: 'fixed', logits }))
+      .scores;
     const passes = (score: number, threshold: number, c: number) =>
       this.detector.bank.header.classes[c]!.count > 0 && score <= threshold;
     const evasion = adaptiveFprs.map((fpr) => {
@@ -370,6 +372,16 @@ function classThresholds(labels: Int32Array, reps: Float64Array[], fpr: number, 
   return (c) => perClass[c]!;
 }
 
+/**
+ * What the attacker's term needs to model the detector of `bank`: its draws and combination, the
+ * thresholds, and, for a bank calibrated with the confidence term, that calibration (the detector then
+ * standardizes each family's sum and the margin statistic, and flags on the largest).
+ */
+function termOptions(bank: FingerprintBank, draws: number, combine: Combine, threshold: Thresholds): TermOptions {
+  const confidence = bank.header.calibration?.confidence;
+  return { draws, combine, threshold, ...(confidence !== undefined ? { confidence } : {}) };
+}
+
 /** The bank's calibrated thresholds as a function of the class. */
 function bankThresholds(bank: FingerprintBank): Thresholds {
   const cal = bank.header.calibration;
@@ -382,7 +394,13 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
   const { settings, bank, seed } = options;
   const progress = options.onProgress ?? (() => {});
   const detector = await FingerprintDetector.load({ model: options.model, bank });
-  const likelihood = await FingerprintDetector.load({ model: options.model, bank, scorer: 'likelihood' });
+  // The clean likelihood of the two-sided test scores the fingerprints alone, with or without the confidence term.
+  const likelihood = await FingerprintDetector.load({
+    model: options.model,
+    bank,
+    scorer: 'likelihood',
+    confidence: false,
+  });
   const models: GradientModel[] = [];
   const load = async (b: FingerprintBank) => {
     const m = await GradientModel.load(options.model, {
@@ -460,23 +478,23 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
           ...(settings.randomStart !== undefined ? { randomStart: settings.randomStart } : {}),
           ...(settings.stepSize !== undefined ? { stepSize: settings.stepSize } : {}),
         };
-        const staticTerm = DetectorTerm.staticDraw(bank, { draws, combine, threshold: judge.staticThreshold(0.05) });
+        const staticTerm = DetectorTerm.staticDraw(bank, termOptions(bank, draws, combine, judge.staticThreshold(0.05)));
         if (runs.has('static'))
           await row('T3', 'static', eps, weight, () =>
             new AdaptivePGD(staticTerm, common).run(model, images, attackOptions),
           );
-        const eot = DetectorTerm.expectation(bank, { draws, combine, threshold: deployedT });
+        const eot = DetectorTerm.expectation(bank, termOptions(bank, draws, combine, deployedT));
         if (runs.has('eot'))
           await row('T3', 'eot', eps, weight, () => new AdaptivePGD(eot, common).run(model, images, attackOptions));
         if (options.attackerBank !== undefined && attackerModel !== undefined) {
           const own = options.attackerBank;
           const ownT = bankThresholds(own);
-          const ownStatic = DetectorTerm.staticDraw(own, { draws, combine, threshold: ownT });
+          const ownStatic = DetectorTerm.staticDraw(own, termOptions(own, draws, combine, ownT));
           if (runs.has('static'))
             await row('T2', 'static', eps, weight, () =>
               new AdaptivePGD(ownStatic, common).run(attackerModel, images, attackOptions),
             );
-          const ownEot = DetectorTerm.expectation(own, { draws, combine, threshold: ownT });
+          const ownEot = DetectorTerm.expectation(own, termOptions(own, draws, combine, ownT));
           if (runs.has('eot'))
             await row('T2', 'eot', eps, weight, () =>
               new AdaptivePGD(ownEot, common).run(attackerModel, images, attackOptions),
@@ -487,7 +505,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
         // Candidates: one attack run per seed, each from a fresh random start. EOT PGD by default: plain
         // PGD's examples are flagged by nearly every draw, so there would be nothing to sample.
         const candidates: Float32Array[] = [];
-        const eotTerm = DetectorTerm.expectation(bank, { draws, combine, threshold: deployedT });
+        const eotTerm = DetectorTerm.expectation(bank, termOptions(bank, draws, combine, deployedT));
         const attack =
           settings.candidates === 'eot'
             ? new AdaptivePGD(eotTerm, {
@@ -502,7 +520,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
           candidates.push(run.adv);
           progress(`adaptive rejection candidates eps ${eps}`, c + 1, settings.candidateRuns);
         }
-        const eot = DetectorTerm.expectation(bank, { draws, combine, threshold: deployedT });
+        const eot = DetectorTerm.expectation(bank, termOptions(bank, draws, combine, deployedT));
         for (const copies of settings.copies) {
           // The attacker's copies: the deployed bank file with its own seeded draws.
           const local: LocalCopy[] =

@@ -51,6 +51,7 @@ function eotFamily(
     draws: calibration.draws,
     combine: calibration.combine ?? 'max',
     threshold: (c) => calibration.perClass[c] ?? calibration.global,
+    ...(calibration.confidence !== undefined ? { confidence: calibration.confidence } : {}),
   });
   const attack = new AdaptivePGD(term, { eps, steps, weight });
   return {

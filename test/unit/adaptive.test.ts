@@ -16,9 +16,10 @@ import {
 } from '../../src/attacks/adaptive/index.js';
 import type { TappedAttackModel } from '../../src/attacks/adaptive/index.js';
 import { GradientModel } from '../../src/autodiff/index.js';
-import { readBank } from '../../src/bank/index.js';
-import type { FingerprintBank } from '../../src/bank/index.js';
+import { FingerprintBank, readBank } from '../../src/bank/index.js';
+import type { ConfidenceCalibration } from '../../src/bank/index.js';
 import { loadFashionMnist } from '../../src/data/index.js';
+import { confidenceStatistic } from '../../src/detect/confidence.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { writeSmallBank } from '../reference/small-bank.js';
@@ -86,6 +87,67 @@ describe('adaptive attacks', function () {
         scale = Math.max(scale, Math.abs(sum[i]!) / count);
       }
       expect(worst).to.be.at.most(1e-4 * Math.max(1, m * scale));
+    }
+  });
+
+  it('with the confidence term, the term is the largest standardized family expectation or margin statistic', async () => {
+    // Two families over the same fingerprints (the second: attacked means half a clean sd higher, wider).
+    const { sd0, mu1, sd1 } = bank.arrays;
+    const second = (a: Float32Array, f: (v: number, i: number) => number) => {
+      const out = new Float32Array(a.length * 2);
+      out.set(a);
+      a.forEach((v, i) => {
+        out[a.length + i] = f(v, i);
+      });
+      return out;
+    };
+    const two = new FingerprintBank(
+      { ...bank.header, families: ['fgsm', 'other'] },
+      {
+        ...bank.arrays,
+        mu1: second(mu1, (v, i) => v + 0.5 * sd0[i]!),
+        sd1: second(sd1, (v) => 1.5 * v),
+      },
+    );
+    const cal: ConfidenceCalibration = {
+      fingerprint: Array.from({ length: 10 }, (_, c) => [
+        [-3 - c, 2],
+        [1, 0.5 + 0.1 * c],
+      ]),
+      margin: Array.from({ length: 10 }, () => [-1.5, 1.2] as [number, number]),
+    };
+    const { logits, activations } = await model.forward(images);
+    const n = two.header.neurons;
+    const rows = labels.length;
+    const m = 5;
+    const term = DetectorTerm.expectation(two, { draws: m, combine: 'max', threshold: () => 1, confidence: cal });
+    const got = await term.evaluate(activations, labels, true, logits);
+    const margins = confidenceStatistic(logits, rows);
+    const fingerprintsAlone = await term.evaluate(activations, labels, false);
+    for (let r = 0; r < rows; r++) {
+      const c = labels[r]!;
+      const { start, count } = two.range(c);
+      const all = Uint32Array.from({ length: count }, (_, j) => start + j);
+      const acts = activations.subarray(r * n, (r + 1) * n);
+      const { familyScores } = await two.native.detectScores({ acts, rows: 1, draws: all, combine: 'max' });
+      const z = cal.fingerprint[c]!.map(([center, spread], f) => ((m / count) * familyScores[f]! - center) / spread);
+      const fp = Math.max(...z);
+      const expected = Math.max(fp, (margins[r]! - cal.margin[c]![0]) / cal.margin[c]![1]);
+      expect(got.value[r]).to.be.closeTo(expected, 1e-3 * Math.max(1, Math.abs(expected)));
+      expect(got.slack[r]).to.be.closeTo(expected - 1, 1e-3 * Math.max(1, Math.abs(expected)));
+      expect(fingerprintsAlone.value[r]).to.be.closeTo(fp, 1e-3 * Math.max(1, Math.abs(fp)));
+      // The seed is the gradient of the fingerprint part: a central difference along a random direction.
+      const direction = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 13) / 13 - 0.5);
+      const h = 1e-3;
+      const at = async (sign: number) => {
+        const moved = activations.slice();
+        for (let i = 0; i < n; i++) moved[r * n + i] = moved[r * n + i]! + sign * h * direction[i]!;
+        return (await term.evaluate(moved, labels, false)).value[r]!;
+      };
+      const numeric = ((await at(1)) - (await at(-1))) / (2 * h);
+      let analytic = 0;
+      for (let i = 0; i < n; i++) analytic += got.seed![r * n + i]! * direction[i]!;
+      expect(analytic).to.be.closeTo(numeric, 1e-2 * Math.max(1, Math.abs(numeric)));
     }
   });
 

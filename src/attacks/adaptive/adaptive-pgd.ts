@@ -174,7 +174,7 @@ export class AdaptivePGD extends Attack {
     const k = batch.classes;
     const perImage = batch.perImage;
     const labels = Int32Array.from(live, (_, i) => argmax(at.logits, i, k));
-    const term = await this.term.evaluate(at.activations, labels, gradient);
+    const term = await this.term.evaluate(at.activations, labels, gradient, at.logits);
     const logitSeed = new Float32Array(live.length * k);
     const { adv } = state;
     live.forEach((r, i) => {

@@ -1,9 +1,11 @@
 // The detector as an adaptive attacker models it: a score per input (a known fixed draw, or the
 // expectation over the random draw), its gradient with respect to the tapped activations (the tap seed
 // of the input gradient), and the threshold the score must stay under.
-import type { FingerprintBank } from '../../bank/index.js';
+import type { ConfidenceCalibration, FingerprintBank } from '../../bank/index.js';
 import { gatherRows } from '../../data/index.js';
-import type { Combine } from '../../native.js';
+import { confidenceStatistic } from '../../detect/confidence.js';
+import { Bank } from '../../kernels.js';
+import type { Combine, NativeBank } from '../../native.js';
 
 export interface TermValue {
   /** [rows] the modelled score; NaN where the row's class has no fingerprints. */
@@ -23,6 +25,14 @@ export interface TermOptions {
   combine: Combine;
   /** The detector's threshold for inputs labelled c. */
   threshold: (c: number) => number;
+  /**
+   * The detector's confidence calibration, when its scores are the largest of each family's standardized
+   * sum and the standardized logit-margin statistic (FingerprintDetector with `confidence`): the term is
+   * then the largest standardized family expectation, and the margin statistic (from the logits given to
+   * `evaluate`) counts in the value and slack. Its gradient is the fingerprints' alone: the attack keeps
+   * the margin up with its own term (kappa).
+   */
+  confidence?: ConfidenceCalibration;
 }
 
 /**
@@ -30,6 +40,8 @@ export interface TermOptions {
  * score(x) = scale_c * combine_f sum_{j in ids_c} llr_{j,f}(x), with ids and scale per class c.
  */
 export class DetectorTerm {
+  #families: NativeBank[] | undefined;
+
   private constructor(
     readonly name: 'static' | 'expectation',
     readonly bank: FingerprintBank,
@@ -72,8 +84,16 @@ export class DetectorTerm {
     return this.bank.header.neurons;
   }
 
-  /** The term at activations [rows x neurons] of inputs labelled `labels`; with `gradient`, its seed. */
-  async evaluate(acts: Float32Array, labels: Int32Array, gradient = true): Promise<TermValue> {
+  /**
+   * The term at activations [rows x neurons] of inputs labelled `labels`; with `gradient`, its seed.
+   * `logits` [rows x classes] are needed for the margin statistic of a confidence-calibrated detector.
+   */
+  async evaluate(
+    acts: Float32Array,
+    labels: Int32Array,
+    gradient = true,
+    logits?: Float32Array,
+  ): Promise<TermValue> {
     const rows = labels.length;
     const n = this.neurons;
     if (acts.length !== rows * n)
@@ -81,6 +101,8 @@ export class DetectorTerm {
     const value = new Float64Array(rows).fill(Number.NaN);
     const slack = new Float64Array(rows).fill(Number.POSITIVE_INFINITY);
     const seed = gradient ? new Float32Array(rows * n) : undefined;
+    const cal = this.options.confidence;
+    const margin = cal !== undefined && logits !== undefined ? confidenceStatistic(logits, rows) : undefined;
     const byClass = new Map<number, number[]>();
     labels.forEach((c, r) => {
       const members = byClass.get(c);
@@ -95,19 +117,66 @@ export class DetectorTerm {
       const draws = new Uint32Array(members.length * ids.length);
       for (let i = 0; i < members.length; i++) draws.set(ids, i * ids.length);
       const request = { acts: groupActs, rows: members.length, draws, combine: this.options.combine };
-      const { score } = await this.bank.native.detectScores(request);
+      // The scorers: the bank (families combined), or each family standardized as the detector does.
+      const parts =
+        cal === undefined
+          ? [{ native: this.bank.native, center: 0, spread: 1 }]
+          : cal.fingerprint[c]!.map(([center, spread], f) => ({ native: this.familyBank(f), center, spread }));
+      // Per row: the largest part, and which part its gradient comes from.
+      const best = new Float64Array(members.length).fill(Number.NEGATIVE_INFINITY);
+      const from = new Int32Array(members.length);
+      for (const [p, part] of parts.entries()) {
+        const { score } = await part.native.detectScores(request);
+        for (let i = 0; i < members.length; i++) {
+          const v = (scale * score[i]! - part.center) / part.spread;
+          if (v > best[i]!) {
+            best[i] = v;
+            from[i] = p;
+          }
+        }
+      }
       const threshold = this.options.threshold(c);
       members.forEach((r, i) => {
-        value[r] = scale * score[i]!;
-        slack[r] = value[r]! - threshold;
+        let v = best[i]!;
+        if (margin !== undefined) {
+          const [center, spread] = cal!.margin[c]!;
+          v = Math.max(v, (margin[r]! - center) / spread);
+        }
+        value[r] = v;
+        slack[r] = v - threshold;
       });
       if (seed === undefined) continue;
-      const g = await this.bank.native.scoreGradient(request);
-      members.forEach((r, i) => {
-        const o = r * n;
-        for (let j = 0; j < n; j++) seed[o + j] = scale * g[i * n + j]!;
-      });
+      for (const [p, part] of parts.entries()) {
+        if (!from.some((q) => q === p)) continue;
+        const g = await part.native.scoreGradient(request);
+        members.forEach((r, i) => {
+          if (from[i] !== p) return;
+          const o = r * n;
+          const factor = scale / part.spread;
+          for (let j = 0; j < n; j++) seed[o + j] = factor * g[i * n + j]!;
+        });
+      }
     }
     return { value, slack, ...(seed !== undefined ? { seed } : {}) };
+  }
+
+  /** A scorer of attack family f alone (its sum), over the same fingerprints: built once. */
+  private familyBank(f: number): NativeBank {
+    const banks = (this.#families ??= []);
+    if (banks[f] === undefined) {
+      const { indices, mu0, sd0, mu1, sd1 } = this.bank.arrays;
+      const count = mu0.length;
+      banks[f] = new Bank({
+        neurons: this.bank.header.neurons,
+        k: this.bank.header.k,
+        families: 1,
+        indices,
+        mu0,
+        sd0,
+        mu1: mu1.subarray(f * count, (f + 1) * count),
+        sd1: sd1.subarray(f * count, (f + 1) * count),
+      });
+    }
+    return banks[f]!;
   }
 }
