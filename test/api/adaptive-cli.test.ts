@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { expect } from 'chai';
 
+import { registerBankCommand } from '../../src/cli/bank.js';
 import { registerEvaluateCommand } from '../../src/cli/evaluate.js';
 import { FingerprintBank, encodeBank, readBank, writeBank } from '../../src/bank/index.js';
 import { registerFitCommand } from '../../src/cli/fit.js';
@@ -21,7 +22,8 @@ import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 
-const nfp = (args: string[]): Promise<string> => runCommands([registerFitCommand, registerEvaluateCommand], args);
+const nfp = (args: string[]): Promise<string> =>
+  runCommands([registerFitCommand, registerEvaluateCommand, registerBankCommand], args);
 
 describe('nfp evaluate --adaptive', function () {
   this.timeout(300000);
@@ -72,6 +74,21 @@ describe('nfp evaluate --adaptive', function () {
     expect(a.rejection.map((r) => r.copies)).to.deep.equal([1, 'all']);
     for (const r of a.rejection) expect(r.evasion).to.be.at.most(r.passedLocal + 1e-12);
     expect(readFileSync(join(report, 'report.md'), 'utf8')).to.include('## Adaptive attacks');
+  });
+
+  it('attacks and judges a bank calibrated with the confidence term (kappa keeps the margin up)', async () => {
+    const withConfidence = join(dir(), 'confidence.nfp');
+    const calibrate = ['bank', 'calibrate', '--model', modelPath, '--bank', bank, '--data', data, '--held-out'];
+    await nfp([...calibrate, '--seed', '1', '--confidence', '--out', withConfidence]);
+    const report = join(dir(), 'report-confidence');
+    const settings = 'eps=0.1;weights=1;kappa=3;steps=3;images=4;copies=none;attacks=pgd,eot;detectors=2';
+    await nfp([
+      ...['evaluate', '--model', modelPath, '--bank', withConfidence, '--data', data, '--labels', labels],
+      ...['--attacks', 'fgsm', '--detectors', '2', '--max-images', '20', '--report', report, '--adaptive', settings],
+    ]);
+    const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8')) as { adaptive: AdaptiveResults };
+    expect(metrics.adaptive.attacks.map((r) => `${r.threat} ${r.attack}`)).to.deep.equal(['T1 pgd', 'T3 eot']);
+    for (const e of metrics.adaptive.cleanFpr) expect(e.randomized).to.be.within(0, 1);
   });
 
   it('refuses bad settings as bad usage', async () => {
