@@ -478,7 +478,10 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
           ...(settings.randomStart !== undefined ? { randomStart: settings.randomStart } : {}),
           ...(settings.stepSize !== undefined ? { stepSize: settings.stepSize } : {}),
         };
-        const staticTerm = DetectorTerm.staticDraw(bank, termOptions(bank, draws, combine, judge.staticThreshold(0.05)));
+        const staticTerm = DetectorTerm.staticDraw(
+          bank,
+          termOptions(bank, draws, combine, judge.staticThreshold(0.05)),
+        );
         if (runs.has('static'))
           await row('T3', 'static', eps, weight, () =>
             new AdaptivePGD(staticTerm, common).run(model, images, attackOptions),

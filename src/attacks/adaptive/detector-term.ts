@@ -88,12 +88,7 @@ export class DetectorTerm {
    * The term at activations [rows x neurons] of inputs labelled `labels`; with `gradient`, its seed.
    * `logits` [rows x classes] are needed for the margin statistic of a confidence-calibrated detector.
    */
-  async evaluate(
-    acts: Float32Array,
-    labels: Int32Array,
-    gradient = true,
-    logits?: Float32Array,
-  ): Promise<TermValue> {
+  async evaluate(acts: Float32Array, labels: Int32Array, gradient = true, logits?: Float32Array): Promise<TermValue> {
     const rows = labels.length;
     const n = this.neurons;
     if (acts.length !== rows * n)
@@ -162,7 +157,8 @@ export class DetectorTerm {
 
   /** A scorer of attack family f alone (its sum), over the same fingerprints: built once. */
   private familyBank(f: number): NativeBank {
-    const banks = (this.#families ??= []);
+    this.#families ??= [];
+    const banks = this.#families;
     if (banks[f] === undefined) {
       const { indices, mu0, sd0, mu1, sd1 } = this.bank.arrays;
       const count = mu0.length;
