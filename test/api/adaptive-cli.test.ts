@@ -97,4 +97,17 @@ describe('--adaptive settings', () => {
     expect(parseAdaptiveSettings('copies=1,100,all').copies).to.deep.equal([1, 100, 'all']);
     expect(parseAdaptiveSettings('')).to.deep.equal(defaultAdaptiveSettings);
   });
+
+  it('relu-surrogate: a positive temperature, absent by default; 0, negatives and words refused naming it', () => {
+    expect(parseAdaptiveSettings('relu-surrogate=0.1;steps=10')).to.deep.equal({
+      ...defaultAdaptiveSettings,
+      steps: 10,
+      reluSurrogate: 0.1,
+    });
+    expect(defaultAdaptiveSettings.reluSurrogate).to.equal(undefined);
+    for (const bad of ['0', '-1', 'abc', 'inf', '0.1,1'])
+      expect(() => parseAdaptiveSettings(`relu-surrogate=${bad}`)).to.throw(
+        /--adaptive relu-surrogate: expected a positive number/,
+      );
+  });
 });
