@@ -78,11 +78,17 @@ export class GraphBuilder {
 
   /**
    * A copy of an existing forward node (same op, inputs and attributes) with fresh outputs, for
-   * outputs the model did not ask for; hoisted, as it reads forward tensors only.
+   * outputs the model did not ask for; hoisted, as it reads forward tensors only. `inputs`, when
+   * given, replace the node's own (forward tensors too).
    */
-  duplicate(node: Node, outputs: number): string[] {
+  duplicate(node: Node, outputs: number, inputs?: string[]): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(node.opType));
-    this.hoisted.push({ ...node, name: this.fresh(`${node.opType}_copy`), output: names });
+    this.hoisted.push({
+      ...node,
+      name: this.fresh(`${node.opType}_copy`),
+      ...(inputs !== undefined ? { input: inputs } : {}),
+      output: names,
+    });
     return names;
   }
 

@@ -13,6 +13,29 @@ import type { Probed } from './shapes.js';
 import { addBackward } from './transform.js';
 import type { GradientProblem } from './transform.js';
 
+/** How the backward pass differentiates; the default (no option) is the exact gradient. */
+export interface BackwardOptions {
+  /**
+   * BPDA (Athalye et al. 2018) for ReLUs: the backward pass of every Relu multiplies by sigmoid(x / T)
+   * of its input x, the derivative of T softplus(x / T), instead of the step 1[x > 0], so a gradient
+   * reaches neurons a ReLU has switched off. The forward pass (logits, activations) stays exact; max
+   * pools after a Relu pick their winners by the Relu's input. Smaller T: closer to the exact step.
+   */
+  reluSurrogate?: { temperature: number };
+}
+
+/** The Relu temperature of `options`, validated; undefined for the exact gradient. */
+export function reluTemperature(options: BackwardOptions | undefined): number | undefined {
+  const surrogate = options?.reluSurrogate;
+  if (surrogate === undefined) return undefined;
+  const t = (surrogate as { temperature?: unknown } | null)?.temperature;
+  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) {
+    const received = surrogate === null ? 'null' : typeof t === 'string' ? `'${t}'` : String(t);
+    throw new GradientError(`Expected a finite number > 0 for reluSurrogate.temperature but received ${received}`);
+  }
+  return t;
+}
+
 interface Parsed {
   graph: Graph;
   opset: number;
@@ -37,8 +60,10 @@ function finish(
   seeds: Map<string, string[]>,
   probed: Probed,
   extraOutputs: string[],
+  backward: BackwardOptions | undefined,
 ): Uint8Array {
-  const grad = addBackward(graph, b, { input, seeds, ...probed });
+  const T = reluTemperature(backward);
+  const grad = addBackward(graph, b, { input, seeds, ...probed, ...(T !== undefined ? { reluTemperature: T } : {}) });
   b.node('Identity', [grad], {}, [GradientOutputs.grad]);
   b.addOutput(GradientOutputs.grad);
   const declared = new Set((graph.output ?? []).map((o) => o.name));
@@ -48,7 +73,7 @@ function finish(
 
 /**
  * A classifier's gradient model: seeds at the logits and, with `tapSeeds` (default), at the taps
- * (seeds.ts); logits and taps as outputs either way.
+ * (seeds.ts); logits and taps as outputs either way. `backward`: BackwardOptions (default exact).
  */
 export async function classifierGradientBytes(
   bytes: Uint8Array,
@@ -57,12 +82,15 @@ export async function classifierGradientBytes(
   layout: SeedLayout,
   settings: SessionSettings = {},
   tapSeeds = true,
+  backward: BackwardOptions = {},
 ): Promise<Uint8Array> {
+  reluTemperature(backward); // a bad option fails before the probe run
   const { graph, opset } = parse(bytes, source);
   const probed = await probeShapes(bytes, graph, input, settings);
   const b = new GraphBuilder(graph, opset);
   const seeds = addClassifierSeeds(b, layout, tapSeeds);
-  return finish(bytes, graph, b, input.name, seeds, probed, [layout.logits, ...layout.taps.map((t) => t.tensor)]);
+  const outputs = [layout.logits, ...layout.taps.map((t) => t.tensor)];
+  return finish(bytes, graph, b, input.name, seeds, probed, outputs, backward);
 }
 
 /**
@@ -96,11 +124,13 @@ export async function classifierGradientProblems(
 /**
  * Any graph: for each tensor i a new input `nfp_seed_<i>` of its shape; the output
  * `nfp_input_grad` is d sum_i sum(seed_i * tensor_i) / d input. The tensors become outputs too.
+ * `reluSurrogate`: as BackwardOptions.
  */
 export async function seededGradientBytes(
   bytes: Uint8Array,
-  options: { inputShape: number[]; tensors: string[]; input?: string; settings?: SessionSettings },
+  options: { inputShape: number[]; tensors: string[]; input?: string; settings?: SessionSettings } & BackwardOptions,
 ): Promise<{ bytes: Uint8Array; seedInputs: string[] }> {
+  reluTemperature(options);
   const { graph, opset } = parse(bytes, 'model');
   const input = options.input ?? realInputs(graph)[0]?.name;
   if (input === undefined) throw new GradientError('model has no input');
@@ -116,5 +146,5 @@ export async function seededGradientBytes(
     seeds.set(tensor, [...(seeds.get(tensor) ?? []), name]);
     return name;
   });
-  return { bytes: finish(bytes, graph, b, input, seeds, probed, options.tensors), seedInputs };
+  return { bytes: finish(bytes, graph, b, input, seeds, probed, options.tensors, options), seedInputs };
 }

@@ -10,7 +10,7 @@ import { Classifier, copyTapOutputs, expandTapSeed, tapRunRows, wholeLayout } fr
 import type { ImageBatch, Layout, OutputKind, TapLayout, TapSpec } from '../model/index.js';
 import { createSession } from '../model/session.js';
 import type { SessionSettings } from '../model/session.js';
-import { classifierGradientBytes } from './gradient-graph.js';
+import { classifierGradientBytes, reluTemperature } from './gradient-graph.js';
 import { GradientError } from './rules/index.js';
 import { GradientOutputs, SeedInputs } from './seeds.js';
 
@@ -31,6 +31,11 @@ export interface GradientModelOptions extends SessionSettings {
   inputShape?: number[];
   /** The input's layout where its declared shape does not tell (default: detected). */
   layout?: Layout;
+  /**
+   * BPDA for ReLUs (BackwardOptions): the gradient takes sigmoid(x / temperature) for each Relu's
+   * step; logits and activations stay exact. Absent: the exact gradient.
+   */
+  reluSurrogate?: { temperature: number };
 }
 
 export interface GradientRequest {
@@ -117,8 +122,11 @@ export class GradientModel {
       inputShape,
       maxInputValuesPerRun,
       layout,
+      reluSurrogate,
       ...settings
     } = options;
+    const backward = reluSurrogate !== undefined ? { reluSurrogate } : {};
+    reluTemperature(backward);
     if (!Number.isInteger(asked) || asked < 1)
       throw new GradientError(`Expected a positive integer for batchSize but received ${asked}`);
     const capped = (shape: readonly number[]) =>
@@ -148,6 +156,7 @@ export class GradientModel {
           { logits: classifier.logitsName, classes: classifier.classes, taps: wholeLayout(classifier.taps) },
           settings,
           tapSeeds,
+          backward,
         ),
         settings,
       );

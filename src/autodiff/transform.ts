@@ -22,6 +22,8 @@ export interface TransformSpec {
   batchAxes?: ReadonlyMap<string, number[]>;
   /** The model fixes its batch size: no axis has a size that varies. */
   fixedBatch?: boolean;
+  /** Relu backward as sigmoid(x / T) of its input x (BackwardOptions.reluSurrogate); absent: exact. */
+  reluTemperature?: number | undefined;
 }
 
 /** A node whose gradient cannot be built, and why. */
@@ -109,7 +111,19 @@ export function addBackward(graph: Graph, b: GraphBuilder, spec: TransformSpec, 
             `input and a seeded output`,
         );
       }
-      grads = rule({ node, b, gradOutputs, needs, shape, constant, producer, readers, seeded, batchAxes });
+      grads = rule({
+        node,
+        b,
+        gradOutputs,
+        needs,
+        shape,
+        constant,
+        producer,
+        readers,
+        seeded,
+        batchAxes,
+        reluTemperature: spec.reluTemperature,
+      });
     } catch (error) {
       if (problems === undefined || !(error instanceof GradientError)) throw error;
       problems.push({ node, message: error.message });

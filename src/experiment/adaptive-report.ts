@@ -36,7 +36,11 @@ export function adaptiveMarkdown(results: AdaptiveResults): string {
     '## Adaptive attacks',
     '',
     `${results.images} correctly classified images (data rows ${results.rows[0]}-${results.rows[1]}), L-inf, ` +
-      `${s.steps} steps x ${s.restarts} restart(s), kappa ${s.kappa}, detector hinge ${s.slack ?? 'none'}; ` +
+      `${s.steps} steps x ${s.restarts} restart(s), kappa ${s.kappa}, detector hinge ${s.slack ?? 'none'}` +
+      (s.reluSurrogate !== undefined
+        ? `, attack gradients through smoothed ReLUs (BPDA: sigmoid(x / ${s.reluSurrogate}) backward)`
+        : '') +
+      '; ' +
       'the deployed detector draws ' +
       `${d.draws} fingerprints per input ('${d.combine}'), results averaged over ${s.detectors} ` +
       `independent draws per image; thresholds: ${d.calibration}. Evasion: share of the images ` +

@@ -47,6 +47,12 @@ export interface AdaptiveSettings {
   detectors: number;
   /** The first data row attacked (default: the first held-out row), e.g. past an attacker's own rows. */
   start?: number;
+  /**
+   * BPDA: the attacks' gradients take sigmoid(x / T) for each ReLU's step (GradientModelOptions.reluSurrogate),
+   * so they reach neurons a ReLU has switched off; absent: the exact gradient. Only the attacks' gradients:
+   * the judge (misclassification, detection) and rejection sampling's local checks use the exact model.
+   */
+  reluSurrogate?: number;
 }
 
 export const defaultAdaptiveSettings: AdaptiveSettings = {
@@ -69,6 +75,9 @@ export const adaptiveFprs = [0.05, 0.01] as const;
 /**
  * Settings as `key=value;key=value` (lists comma-separated), e.g.
  * 'eps=0.03,0.05,0.1;weights=0.3,1,3;steps=100;images=100;copies=1,10,100,all;candidate-runs=5;detectors=25'.
+ * Keys: eps, weights, steps, step-size, restarts, kappa, slack, random-start (0|1), images, copies (or none),
+ * candidate-runs, candidates (eot|pgd), attacks (pgd,static,eot), detectors, start, and relu-surrogate=T
+ * (the attacks' gradients with the smooth ReLU backward sigmoid(x / T), T > 0; AdaptiveSettings.reluSurrogate).
  */
 export function parseAdaptiveSettings(text: string): AdaptiveSettings {
   const settings: AdaptiveSettings = { ...defaultAdaptiveSettings };
@@ -149,10 +158,13 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       case 'start':
         settings.start = value === '0' ? 0 : count(key, value);
         break;
+      case 'relu-surrogate':
+        settings.reluSurrogate = positive(key, value);
+        break;
       default:
         throw new ExperimentError(
           `--adaptive: unknown setting '${key}' (eps, weights, steps, step-size, restarts, kappa, slack, ` +
-            'random-start, images, copies, candidate-runs, candidates, attacks, detectors, start)',
+            'random-start, images, copies, candidate-runs, candidates, attacks, detectors, start, relu-surrogate)',
           '--adaptive',
         );
     }
@@ -402,16 +414,21 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
     confidence: false,
   });
   const models: GradientModel[] = [];
-  const load = async (b: FingerprintBank) => {
+  // `smooth`: the attacks' model, with the smooth ReLU backward when the settings ask for it.
+  const load = async (b: FingerprintBank, smooth = false) => {
+    const T = smooth ? settings.reluSurrogate : undefined;
     const m = await GradientModel.load(options.model, {
       taps: b.tapRequests,
       inputShape: options.images.dims.slice(1),
+      ...(T !== undefined ? { reluSurrogate: { temperature: T } } : {}),
     });
     models.push(m);
     return tappedModel(m);
   };
   try {
+    // The judge's model (and rejection sampling's): exact. The attacks differentiate `attackModel`.
     const model = await load(bank);
+    const attackModel = settings.reluSurrogate !== undefined ? await load(bank, true) : model;
     const { images, labels, rows } = await correctlyClassified(model, options.images, options.labels, settings.images);
     const n = labels.length;
     const dims = images.dims;
@@ -427,7 +444,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
     const combine = detector.combine;
     const attacks: AdaptiveRow[] = [];
     const rejection: RejectionRow[] = [];
-    const attackerModel = options.attackerBank ? await load(options.attackerBank) : undefined;
+    const attackerModel = options.attackerBank ? await load(options.attackerBank, true) : undefined;
     const row = async (
       threat: AdaptiveRow['threat'],
       kind: AdaptiveRow['attack'],
@@ -465,7 +482,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
     for (const eps of settings.eps) {
       const runs = new Set(settings.attacks);
       const plain = new PGD({ eps, steps: settings.steps, loss: 'margin', restarts: settings.restarts });
-      if (runs.has('pgd')) await row('T1', 'pgd', eps, 0, () => plain.run(model, images, attackOptions));
+      if (runs.has('pgd')) await row('T1', 'pgd', eps, 0, () => plain.run(attackModel, images, attackOptions));
       for (const weight of settings.weights) {
         if (!runs.has('static') && !runs.has('eot')) break;
         const common = {
@@ -484,11 +501,13 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
         );
         if (runs.has('static'))
           await row('T3', 'static', eps, weight, () =>
-            new AdaptivePGD(staticTerm, common).run(model, images, attackOptions),
+            new AdaptivePGD(staticTerm, common).run(attackModel, images, attackOptions),
           );
         const eot = DetectorTerm.expectation(bank, termOptions(bank, draws, combine, deployedT));
         if (runs.has('eot'))
-          await row('T3', 'eot', eps, weight, () => new AdaptivePGD(eot, common).run(model, images, attackOptions));
+          await row('T3', 'eot', eps, weight, () =>
+            new AdaptivePGD(eot, common).run(attackModel, images, attackOptions),
+          );
         if (options.attackerBank !== undefined && attackerModel !== undefined) {
           const own = options.attackerBank;
           const ownT = bankThresholds(own);
@@ -519,7 +538,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
               })
             : new PGD({ eps, steps: settings.steps, loss: 'margin' });
         for (let c = 0; c < settings.candidateRuns; c++) {
-          const run = await attack.run(model, images, { labels, seed: mixSeed(seed, 0x636e64, c) });
+          const run = await attack.run(attackModel, images, { labels, seed: mixSeed(seed, 0x636e64, c) });
           candidates.push(run.adv);
           progress(`adaptive rejection candidates eps ${eps}`, c + 1, settings.candidateRuns);
         }

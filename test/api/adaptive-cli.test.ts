@@ -91,8 +91,36 @@ describe('nfp evaluate --adaptive', function () {
     for (const e of metrics.adaptive.cleanFpr) expect(e.randomized).to.be.within(0, 1);
   });
 
+  it('relu-surrogate: the attacks differentiate smoothed ReLUs, the judge stays the exact model', async () => {
+    const settings = 'eps=0.1;weights=1;steps=3;images=5;copies=none;attacks=static;detectors=3';
+    const run = async (name: string, extra: string) => {
+      const report = join(dir(), name);
+      await nfp(evaluate(report, ['--adaptive', `${settings}${extra}`]));
+      const metrics = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8')) as { adaptive: AdaptiveResults };
+      return { a: metrics.adaptive, md: readFileSync(join(report, 'report.md'), 'utf8') };
+    };
+    const exact = await run('exact', '');
+    const smooth = await run('smooth', ';relu-surrogate=0.5');
+    expect(smooth.a.settings.reluSurrogate).to.equal(0.5);
+    // Same images, same judge: the clean false-positive rates are the exact run's.
+    expect(smooth.a.rows).to.deep.equal(exact.a.rows);
+    expect(smooth.a.cleanFpr).to.deep.equal(exact.a.cleanFpr);
+    expect(smooth.a.attacks.map((r) => `${r.threat} ${r.attack} ${r.gradientSteps}`)).to.deep.equal(['T3 static 3']);
+    expect(smooth.md).to.include('BPDA: sigmoid(x / 0.5) backward');
+    expect(exact.md).to.not.include('BPDA');
+  });
+
   it('refuses bad settings as bad usage', async () => {
-    for (const bad of ['eps=-1', 'steps=2.5', 'color=red', 'eps', 'random-start=2', 'attacks=cw', 'candidates=x']) {
+    for (const bad of [
+      'eps=-1',
+      'steps=2.5',
+      'color=red',
+      'eps',
+      'random-start=2',
+      'attacks=cw',
+      'candidates=x',
+      'relu-surrogate=0',
+    ]) {
       await expectUsageError(nfp, evaluate(join(dir(), 'bad'), ['--adaptive', bad]));
     }
   });
@@ -115,6 +143,19 @@ describe('--adaptive settings', () => {
     });
     expect(parseAdaptiveSettings('copies=1,100,all').copies).to.deep.equal([1, 100, 'all']);
     expect(parseAdaptiveSettings('')).to.deep.equal(defaultAdaptiveSettings);
+  });
+
+  it('relu-surrogate: a positive temperature, absent by default; 0, negatives and words refused naming it', () => {
+    expect(parseAdaptiveSettings('relu-surrogate=0.1;steps=10')).to.deep.equal({
+      ...defaultAdaptiveSettings,
+      steps: 10,
+      reluSurrogate: 0.1,
+    });
+    expect(defaultAdaptiveSettings.reluSurrogate).to.equal(undefined);
+    for (const bad of ['0', '-1', 'abc', 'inf', '0.1,1'])
+      expect(() => parseAdaptiveSettings(`relu-surrogate=${bad}`)).to.throw(
+        /--adaptive relu-surrogate: expected a positive number/,
+      );
   });
 });
 

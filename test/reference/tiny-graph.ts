@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 
 import { GradientOutputs, seededGradientBytes } from '../../src/autodiff/index.js';
+import type { BackwardOptions } from '../../src/autodiff/index.js';
 import { ModelProtoType } from '../../src/model/onnx-schema.js';
 import type { Initializer, Node } from '../../src/model/onnx-schema.js';
 import { TestRandom } from './random.js';
@@ -71,19 +72,35 @@ export function distinctInputs(n: number, rnd: TestRandom): Float32Array {
   return Float32Array.from(values);
 }
 
-export async function checkFiniteDifferences(t: Tiny, seedValue = 7): Promise<void> {
+/**
+ * Checks t's input gradient (built with the BackwardOptions in `options`) against central finite differences of
+ * `reference` (default: t itself), a graph of the same input, output and constants (same names, so
+ * the same random values).
+ */
+export async function checkFiniteDifferences(
+  t: Tiny,
+  seedValue = 7,
+  options: BackwardOptions & { reference?: Tiny } = {},
+): Promise<void> {
   const rnd = new TestRandom(seedValue);
   const bytes = tinyModel(t, rnd);
   const output = t.output ?? 'y';
   const perImage = t.shape.reduce((a, v) => a * v, 1);
   const x = distinctInputs(BATCH * perImage, rnd);
-  const forward = await ort.InferenceSession.create(bytes);
+  const { reference, ...backwardOptions } = options;
+  const forward = await ort.InferenceSession.create(
+    reference === undefined ? bytes : tinyModel(reference, new TestRandom(seedValue)),
+  );
   const probe = await forward.run({ x: new ort.Tensor('float32', x, [BATCH, ...t.shape]) });
   const yDims = probe[output]!.dims.map(Number);
   const perOut = yDims.slice(1).reduce((a, v) => a * v, 1);
   const seed = rnd.floats(BATCH * perOut, -1, 1);
 
-  const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, { inputShape: t.shape, tensors: [output] });
+  const { bytes: gradBytes, seedInputs } = await seededGradientBytes(bytes, {
+    inputShape: t.shape,
+    tensors: [output],
+    ...backwardOptions,
+  });
   const backward = await ort.InferenceSession.create(gradBytes);
   const result = await backward.run({
     x: new ort.Tensor('float32', x, [BATCH, ...t.shape]),

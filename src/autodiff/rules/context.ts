@@ -29,6 +29,11 @@ export interface RuleContext {
   seeded(tensor: string): boolean;
   /** The axes of a tensor whose size follows the batch size, where known (probed); undefined: unknown. */
   batchAxes(tensor: string): number[] | undefined;
+  /**
+   * Set: the backward pass of every Relu takes the smooth mask sigmoid(x / T) of its input x instead of
+   * 1[x > 0] (BPDA; the forward pass stays exact). Undefined: the exact gradient.
+   */
+  reluTemperature?: number | undefined;
 }
 
 /** Gradient tensors per node input (undefined for inputs that need none). */

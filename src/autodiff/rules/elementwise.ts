@@ -52,10 +52,21 @@ export const div: Rule = (ctx) => {
 // gradient (ResNet-50: 2.5x its forward time with them, 2.2x without). tanh(2^127 y) is exactly 1
 // from y = 1e-37 up (and for y = inf) and exactly 0 at y = 0; only for y in (0, 1e-37), and where
 // y is NaN (NaN instead of 0), does the gradient differ from PyTorch's.
+//
+// With a temperature T (ctx.reluTemperature, BPDA), the mask is sigmoid(x / T) of the Relu's input x
+// instead: the derivative of T softplus(x / T), nonzero where the ReLU is off, so that a gradient
+// attack can push switched-off neurons back on; the forward pass is unchanged. Div and Sigmoid exist
+// in every opset the transform accepts (7 on).
 export const relu: Rule = (ctx) => {
   const { b } = ctx;
   const g = gradOf(ctx);
   const y = ctx.node.output![0]!;
+  const T = ctx.reluTemperature;
+  if (T !== undefined) {
+    const x = ctx.node.input![0]!;
+    const smooth = b.hoist(() => b.op('Sigmoid', [b.op('Div', [x, b.float([T], [])])]));
+    return [b.op('Mul', [g, smooth])];
+  }
   const [reader] = ctx.readers(y);
   if (reader !== undefined && reluFeedsMaxPool(ctx, ctx.node, reader)) return [g]; // masked by the MaxPool rule
   const shape = ctx.shape(y);

@@ -17,9 +17,23 @@ import { explicitPads } from './conv.js';
  */
 export function reluFeedsMaxPool(ctx: RuleContext, relu: Node, maxPool: Node): boolean {
   const y = relu.output?.[0];
+  if (ctx.reluTemperature !== undefined) return false; // the Relu rule applies its smooth mask
   if (relu.opType !== 'Relu' || maxPool.opType !== 'MaxPool' || y === undefined || ctx.seeded(y)) return false;
   const readers = ctx.readers(y);
   return readers.length === 1 && readers[0] === maxPool;
+}
+
+/**
+ * The tensor whose window maxima pick a max pool's winners: its input x, or, with the smooth ReLU
+ * backward (ctx.reluTemperature) and x a Relu's output, that Relu's input. Where a window's maximum
+ * is positive both have the same winner; where the whole window is off, relu(x) ties at zero (any
+ * element is a subgradient) and the pre-activation picks the element nearest to switching on, so
+ * the smooth mask pushes the neuron the pool would pass on, as for maxpool(T softplus(x / T)).
+ */
+function winnersOf(ctx: RuleContext, x: string): string {
+  if (ctx.reluTemperature === undefined) return x;
+  const relu = ctx.producer(x);
+  return relu?.opType === 'Relu' && (relu.domain ?? '') === '' ? relu.input![0]! : x;
 }
 
 interface PoolWindows {
@@ -158,9 +172,17 @@ export const maxPool: Rule = (ctx) => {
   const s = intsAttr(node, 'strides') ?? k.map(() => 1);
   const d = intsAttr(node, 'dilations') ?? k.map(() => 1);
   const pads = explicitPads(stringAttr(node, 'auto_pad', 'NOTSET'), intsAttr(node, 'pads'), xs, ys, k, s, d);
-  // Indices index x flattened whole (batch and channel offsets included); a copy of the node gives them.
+  // Indices index x flattened whole (batch and channel offsets included); a copy of the node gives them
+  // (reading the tensor that picks the winners: winnersOf).
+  const source = winnersOf(ctx, x);
   let indices: string | undefined;
-  const indicesOf = b.opset >= 8 ? () => (indices ??= b.duplicate(node, 2)[1]!) : undefined;
+  const indicesOf =
+    b.opset >= 8
+      ? () =>
+          (indices ??= (
+            source === x ? b.duplicate(node, 2) : b.duplicate(node, 2, [source, ...node.input!.slice(1)])
+          )[1]!)
+      : undefined;
   let g = gradOf(ctx);
   const relu = ctx.producer(x);
   if (relu !== undefined && reluFeedsMaxPool(ctx, relu, node))
@@ -169,14 +191,14 @@ export const maxPool: Rule = (ctx) => {
       g,
     );
   const ceil = intAttr(node, 'ceil_mode', 0) === 1;
-  return [routeToWinners(ctx, x, g, { k, s, d, pads, ceil }, ctx.shape(y), indicesOf)];
+  return [routeToWinners(ctx, source, g, { k, s, d, pads, ceil }, ctx.shape(y), indicesOf)];
 };
 
 // y = max over the spatial axes: a MaxPool whose window is the whole image (PyTorch's adaptive
 // max pool to 1 routes the gradient to the first maximum, as MaxPool's Indices do).
 export const globalMaxPool: Rule = (ctx) => {
   const { b, node } = ctx;
-  const x = node.input![0]!;
+  const x = winnersOf(ctx, node.input![0]!);
   const xs = ctx.shape(x).slice(2);
   const k = [...xs];
   let indices: string | undefined;
