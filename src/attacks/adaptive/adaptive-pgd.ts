@@ -196,7 +196,9 @@ export class AdaptivePGD extends Attack {
     live.forEach((_, i) => {
       // Hinged, as the margin is: a row already under its threshold by `slack` lets the margin steer.
       const w = this.slack !== undefined && term.slack[i]! < -this.slack ? 0 : this.weight;
-      for (let j = i * n; j < (i + 1) * n; j++) tapSeed[j] = w * tapSeed[j]!;
+      if (w === 1) return;
+      // The seed is zero outside the neurons of the row's class: scale those alone.
+      for (const j of this.term.neuronsOf(labels[i]!)) tapSeed[i * n + j] = w * tapSeed[i * n + j]!;
     });
     return { logitSeed, tapSeed };
   }

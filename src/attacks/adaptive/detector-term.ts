@@ -41,6 +41,7 @@ export interface TermOptions {
  */
 export class DetectorTerm {
   #families: NativeBank[] | undefined;
+  #neurons = new Map<number, Uint32Array>();
 
   private constructor(
     readonly name: 'static' | 'expectation',
@@ -141,6 +142,7 @@ export class DetectorTerm {
         slack[r] = v - threshold;
       });
       if (seed === undefined) continue;
+      const touched = this.neuronsOf(c);
       for (const [p, part] of parts.entries()) {
         if (!from.some((q) => q === p)) continue;
         const g = await part.native.scoreGradient(request);
@@ -148,11 +150,28 @@ export class DetectorTerm {
           if (from[i] !== p) return;
           const o = r * n;
           const factor = scale / part.spread;
-          for (let j = 0; j < n; j++) seed[o + j] = factor * g[i * n + j]!;
+          // Zero outside the class's fingerprints' neurons: copy those alone.
+          for (const j of touched) seed[o + j] = factor * g[i * n + j]!;
         });
       }
     }
     return { value, slack, ...(seed !== undefined ? { seed } : {}) };
+  }
+
+  /**
+   * The distinct neurons of the fingerprints the term scores inputs labelled c with: the only ones
+   * where its seed can be non-zero (kept per class).
+   */
+  neuronsOf(c: number): Uint32Array {
+    let neurons = this.#neurons.get(c);
+    if (neurons === undefined) {
+      const k = this.bank.header.k;
+      const all = new Set<number>();
+      for (const id of this.ids(c)) for (let j = 0; j < k; j++) all.add(this.bank.arrays.indices[id * k + j]!);
+      neurons = Uint32Array.from(all);
+      this.#neurons.set(c, neurons);
+    }
+    return neurons;
   }
 
   /** A scorer of attack family f alone (its sum), over the same fingerprints: built once. */
