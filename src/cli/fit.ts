@@ -58,6 +58,8 @@ export interface FitOptions extends AttackOptions, ImageFlags {
   batchSize?: number;
   activationMemory: number;
   maxCorrelation: number;
+  dMin: number;
+  pMax: number;
   eotAgainst?: string;
   eotWeight: number;
   eotSteps: number;
@@ -102,6 +104,18 @@ export function registerFitCommand(program: Command): Command {
       defaultScreenSettings.candidates,
     )
     .option('--top <n>', 'fingerprints kept per class', parsePositiveInt, defaultScreenSettings.topK)
+    .option(
+      '--d-min <d>',
+      "effect size a fingerprint needs, |Cohen's d| (the method's 1.5)",
+      parseNonNegative,
+      defaultScreenSettings.dMin,
+    )
+    .option(
+      '--p-max <p>',
+      "significance a fingerprint needs, the t-test's p (the method's 1e-3)",
+      parseShare,
+      defaultScreenSettings.pMax,
+    )
     .option(
       '--max-correlation <r>',
       'skip a fingerprint whose clean values correlate above r with one already kept (1: keep all)',
@@ -205,7 +219,14 @@ export async function fitCommand(options: FitOptions): Promise<void> {
       : {}),
     ...(options.taps !== undefined ? { taps: options.taps } : {}),
     activationBytes: Math.floor(options.activationMemory * 2 ** 20),
-    screen: { k: options.k, candidates: options.candidates, topK: options.top, maxCorrelation: options.maxCorrelation },
+    screen: {
+      k: options.k,
+      candidates: options.candidates,
+      topK: options.top,
+      maxCorrelation: options.maxCorrelation,
+      dMin: options.dMin,
+      pMax: options.pMax,
+    },
     cleanPerClass: options.cleanPerClass,
     attackedPerClass: options.attackedPerClass,
     attackMode: options.attackMode,

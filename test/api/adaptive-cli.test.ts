@@ -179,10 +179,24 @@ describe('nfp fit --eot-against (an adaptive refit)', function () {
 
   it("fits the 'eot' family against the bank and records which bank it attacked", async () => {
     const refit = join(dir(), 'refit.nfp');
-    await nfp(['fit', ...fitArgs(), '--eot-against', bank, '--eot-steps', '3', '--eot-weight', '0.5', '--out', refit]);
+    const screen = ['--d-min', '1', '--p-max', '0.01'];
+    await nfp([
+      'fit',
+      ...fitArgs(),
+      '--eot-against',
+      bank,
+      '--eot-steps',
+      '3',
+      '--eot-weight',
+      '0.5',
+      ...screen,
+      '--out',
+      refit,
+    ]);
     const prior = readBank(bank);
     const next = readBank(refit);
     expect(next.header.families).to.deep.equal(['pgd', 'eot']);
+    expect([next.header.fit.dMin, next.header.fit.pMax]).to.deep.equal([1, 0.01]);
     expect(next.header.fit.attacks.eot).to.deep.equal({
       eps: 0.1,
       steps: 3,
