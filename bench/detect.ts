@@ -18,11 +18,11 @@ import { join } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
-import { FingerprintBank } from '../src/bank/index.js';
 import { FingerprintDetector, firstProblem, nonFiniteRows, pixelProblems } from '../src/detect/index.js';
 import { Classifier } from '../src/model/index.js';
 import { withExtraOutputs } from '../src/model/onnx.js';
 import { packageRoot } from '../src/paths.js';
+import { randomFingerprintBank } from '../test/reference/random-bank.js';
 import { TestRandom } from '../test/reference/random.js';
 import { benchEnv, bestOf, isMain, machine, printTable, row, writeResult } from './machine.js';
 import type { Row } from './machine.js';
@@ -51,56 +51,6 @@ export interface DetectOptions {
   reps: number;
 }
 
-function randomBank(rnd: TestRandom, classifier: Classifier, perClass: number, k: number): FingerprintBank {
-  const fingerprints = new Map(
-    Array.from({ length: classifier.classes }, (_, c) => {
-      const sd = (n: number) => Float32Array.from({ length: n }, () => rnd.uniform(0.1, 1));
-      return [
-        c,
-        {
-          fingerprints: {
-            indices: rnd.subsets(perClass, k, classifier.neurons),
-            mu0: rnd.floats(perClass),
-            sd0: sd(perClass),
-            mu1: rnd.floats(2 * perClass),
-            sd1: sd(2 * perClass),
-            effect: new Float32Array(perClass).fill(2),
-            passed: perClass,
-          },
-          clean: 0,
-          attacked: [0, 0],
-        },
-      ];
-    }),
-  );
-  return FingerprintBank.fromClasses(
-    {
-      model: {
-        sha256: classifier.sha256,
-        source: classifier.source,
-        inputShape: classifier.inputShape,
-        classes: classifier.classes,
-      },
-      taps: classifier.taps.map((t) => ({ tensor: t.tensor, size: t.size })),
-      neurons: classifier.neurons,
-      k,
-      families: ['pgd', 'cw'],
-      fit: {
-        candidates: 0,
-        k,
-        pMax: 1e-3,
-        dMin: 1.5,
-        topK: perClass,
-        minFingerprints: 0,
-        maxCorrelation: 1,
-        attacks: {},
-      },
-      created: new Date().toISOString(),
-    },
-    fingerprints,
-  );
-}
-
 async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
   const rnd = new TestRandom(1);
   const bytes = new Uint8Array(await readFile(c.path));
@@ -119,7 +69,7 @@ async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
     { executionProviders: ['cpu'], graphOptimizationLevel: 'all' },
   );
   const feeds = { [classifier.inputName]: new ort.Tensor('float32', images.data, images.dims) };
-  const bank = randomBank(rnd, classifier, c.perClass, 10);
+  const bank = randomFingerprintBank(rnd, classifier, { k: 10, perClass: () => c.perClass });
   const detector = await FingerprintDetector.load({
     model: bytes,
     bank,

@@ -5,14 +5,14 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 
-import { FingerprintBank } from '../../src/bank/index.js';
-import type { FittedClass } from '../../src/bank/index.js';
+import type { FingerprintBank } from '../../src/bank/index.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
 import { Bank } from '../../src/index.js';
 import type { TapBuffer } from '../../src/index.js';
 import { Classifier, TapActivations } from '../../src/model/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { detectScores, packTaps } from '../reference/kernels.js';
+import { randomFingerprintBank } from '../reference/random-bank.js';
 import { TestRandom, randomBank } from '../reference/random.js';
 
 /** Random tap buffers of `sizes` neurons: some layers sampled (columns into a wider output), each holding `ran` images. */
@@ -120,48 +120,8 @@ describe('detect() on tap buffers vs the activation matrix', () => {
   const rnd = new TestRandom(4);
 
   /** A random bank over the classifier's taps; class 3 holds fewer fingerprints than a draw, class 7 none. */
-  function bankFor(c: Classifier): FingerprintBank {
-    const classes = new Map<number, FittedClass>();
-    for (let cls = 0; cls < c.classes; cls++) {
-      const n = cls === 3 ? 6 : cls === 7 ? 0 : 60;
-      if (n === 0) continue;
-      const sd = (len: number) => Float32Array.from({ length: len }, () => rnd.uniform(0.1, 1));
-      classes.set(cls, {
-        fingerprints: {
-          indices: rnd.subsets(n, 3, c.neurons),
-          mu0: rnd.floats(n),
-          sd0: sd(n),
-          mu1: rnd.floats(2 * n),
-          sd1: sd(2 * n),
-          effect: new Float32Array(n).fill(2),
-          passed: n,
-        },
-        clean: 0,
-        attacked: [0, 0],
-      });
-    }
-    return FingerprintBank.fromClasses(
-      {
-        model: { sha256: c.sha256, source: c.source, inputShape: c.inputShape, classes: c.classes },
-        taps: c.taps.map((t) => ({ tensor: t.tensor, size: t.size, ...(t.sample ? { sample: t.sample } : {}) })),
-        neurons: c.neurons,
-        k: 3,
-        families: ['pgd', 'cw'],
-        fit: {
-          candidates: 0,
-          k: 3,
-          pMax: 1e-3,
-          dMin: 1.5,
-          topK: 60,
-          minFingerprints: 0,
-          maxCorrelation: 1,
-          attacks: {},
-        },
-        created: new Date().toISOString(),
-      },
-      classes,
-    );
-  }
+  const bankFor = (c: Classifier): FingerprintBank =>
+    randomFingerprintBank(rnd, c, { k: 3, perClass: (cls) => (cls === 3 ? 6 : cls === 7 ? 0 : 60) });
 
   // 'wide' taps under a small budget sample the larger layers (columns); batch 8 splits 21 rows into three runs.
   for (const [name, taps, batchSize] of [
