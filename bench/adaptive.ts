@@ -50,18 +50,22 @@ try {
         1,
       ),
     );
-    const cases: Array<[string, DetectorTerm, boolean]> = [
-      ['static draw', fixed, false],
-      ['EOT (every fingerprint)', eot, false],
-      ['static draw, lagged seed', fixed, true],
-      ['EOT, lagged seed', eot, true],
+    const cases: Array<[string, DetectorTerm, 'exact' | 'lagged' | 'fused']> = [
+      ['static draw', fixed, 'exact'],
+      ['EOT (every fingerprint)', eot, 'exact'],
+      ['static draw, lagged seed', fixed, 'lagged'],
+      ['EOT, lagged seed', eot, 'lagged'],
+      ['static draw, fused (one run per step)', fixed, 'fused'],
+      ['EOT, fused (one run per step)', eot, 'fused'],
     ];
     const rows: string[][] = [['plain PGD (margin)', (plain * 1000).toFixed(1), '1.00']];
-    for (const [name, term, lagged] of cases) {
+    for (const [name, term, mode] of cases) {
+      const lagged = mode === 'lagged';
+      const fused = mode === 'fused';
       const t = perStep(
         await bestOf(
           reps,
-          () => new AdaptivePGD(term, { eps: 0.1, steps, lagged }).run(model, images, { labels, seed: 1 }),
+          () => new AdaptivePGD(term, { eps: 0.1, steps, lagged, fused }).run(model, images, { labels, seed: 1 }),
           1,
         ),
       );

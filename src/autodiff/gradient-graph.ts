@@ -7,7 +7,7 @@ import type { SessionSettings } from '../model/session.js';
 import { GraphBuilder, defaultOpset } from './builder.js';
 import { GradientError } from './rules/index.js';
 import { addClassifierSeeds, GradientOutputs } from './seeds.js';
-import type { SeedLayout } from './seeds.js';
+import type { SeedLayout, TapSeeding } from './seeds.js';
 import { probeShapes } from './shapes.js';
 import type { Probed } from './shapes.js';
 import { addBackward } from './transform.js';
@@ -72,7 +72,7 @@ function finish(
 }
 
 /**
- * A classifier's gradient model: seeds at the logits and, with `tapSeeds` (default), at the taps
+ * A classifier's gradient model: seeds at the logits and, with `tapSeeds` (default; 'quadratic': TapSeeding), at the taps
  * (seeds.ts); logits and taps as outputs either way. `backward`: BackwardOptions (default exact).
  */
 export async function classifierGradientBytes(
@@ -81,7 +81,7 @@ export async function classifierGradientBytes(
   input: { name: string; shape: number[]; batch?: number },
   layout: SeedLayout,
   settings: SessionSettings = {},
-  tapSeeds = true,
+  tapSeeds: TapSeeding = true,
   backward: BackwardOptions = {},
 ): Promise<Uint8Array> {
   reluTemperature(backward); // a bad option fails before the probe run

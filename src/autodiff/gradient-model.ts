@@ -13,6 +13,7 @@ import type { SessionSettings } from '../model/session.js';
 import { classifierGradientBytes, reluTemperature } from './gradient-graph.js';
 import { GradientError } from './rules/index.js';
 import { GradientOutputs, SeedInputs } from './seeds.js';
+import type { TapSeeding } from './seeds.js';
 
 export interface GradientModelOptions extends SessionSettings {
   /** Tapped layers, as for Classifier (default 'default': the model card's taps, else 'wide'). */
@@ -49,6 +50,20 @@ export interface GradientRequest {
   marginLabels?: Int32Array;
   /** false: leave the tapped activations out of the result (they are not fetched or copied). */
   activations?: boolean;
+  /**
+   * Seeds the taps in the graph from the activations (TapSeeding 'quadratic'; not with tapSeed):
+   * `quad`, `lin`, `center` [tableRows x neurons] and `constant` [tableRows] the table, laid out like
+   * the activation matrix (row value: sum(0.5 quad d^2 + lin d) + constant, d = activations - center),
+   * and `rows` [rows x parts] the table rows each image takes the largest of.
+   * The result's `tapValue` is that largest value.
+   */
+  tapQuadratic?: {
+    quad: Float32Array;
+    lin: Float32Array;
+    center: Float32Array;
+    constant: Float32Array;
+    rows: Int32Array;
+  };
 }
 
 export interface GradientResult {
@@ -64,6 +79,8 @@ export interface GradientResult {
   loss?: Float32Array;
   /** [rows] per-image Carlini-Wagner margin, when marginLabels were given. */
   margin?: Float32Array;
+  /** [rows] the quadratic tap term's value, with tapQuadratic. */
+  tapValue?: Float32Array;
 }
 
 /**
@@ -82,6 +99,9 @@ export interface GradientResult {
 export class GradientModel {
   /** The gradient graph with a tap seed input, built on the first request that seeds the taps. */
   #tapSeeded: Promise<ort.InferenceSession> | undefined;
+  #tapQuadratic: Promise<ort.InferenceSession> | undefined;
+  /** The last quadratic table fed, expanded to whole layers (sampled layers get zeros elsewhere). */
+  #table: { given: Float32Array; quad: Float32Array; lin: Float32Array; center: Float32Array } | undefined;
 
   private constructor(
     /** The plain forward model (same taps), for runs that need no gradient. */
@@ -89,7 +109,7 @@ export class GradientModel {
     /** The gradient graph without tap seeds: what attacks use, with no backward work for the taps. */
     private readonly session: ort.InferenceSession,
     readonly batchSize: number,
-    private readonly build: (tapSeeds: boolean) => Promise<ort.InferenceSession>,
+    private readonly build: (tapSeeds: TapSeeding) => Promise<ort.InferenceSession>,
   ) {}
 
   get inputShape(): number[] {
@@ -143,7 +163,7 @@ export class GradientModel {
       ...(inputShape ? { inputShape } : {}),
       ...(layout ? { layout } : {}),
     });
-    const build = async (tapSeeds: boolean) =>
+    const build = async (tapSeeds: TapSeeding) =>
       createSession(
         await classifierGradientBytes(
           bytes,
@@ -199,8 +219,17 @@ export class GradientModel {
     const loss = onehot === undefined ? undefined : new Float32Array(rows);
     const margin = marginHot === undefined ? undefined : new Float32Array(rows);
     const seeded = request.tapSeed !== undefined;
+    const quadratic = request.tapQuadratic === undefined ? undefined : this.quadraticTable(request.tapQuadratic, rows);
+    if (seeded && quadratic !== undefined)
+      throw new GradientError('Expected tapSeed or tapQuadratic but received both');
     if (seeded) this.#tapSeeded ??= this.build(true);
-    const session = seeded ? await this.#tapSeeded! : this.session;
+    if (quadratic !== undefined) this.#tapQuadratic ??= this.build('quadratic');
+    const session = seeded
+      ? await this.#tapSeeded!
+      : quadratic !== undefined
+        ? await this.#tapQuadratic!
+        : this.session;
+    const tapValue = quadratic === undefined ? undefined : new Float32Array(rows);
     const taps = request.activations === false ? [] : this.taps;
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * n);
     const outputs = [
@@ -209,6 +238,7 @@ export class GradientModel {
       GradientOutputs.grad,
       GradientOutputs.ceLoss,
       GradientOutputs.margin,
+      ...(quadratic !== undefined ? [GradientOutputs.tapValue] : []),
     ];
     // A model that fixes its batch size gets every chunk padded to it with zero images and zero seeds.
     const fixed = this.classifier.fixedBatch;
@@ -235,15 +265,77 @@ export class GradientModel {
         const seed = expandTapSeed(rowsOf(request.tapSeed, n), this.taps, fed, n);
         feeds[SeedInputs.taps] = new ort.Tensor('float32', seed, [fed, seed.length / fed]);
       }
+      if (quadratic !== undefined) {
+        const { parts, table, width } = quadratic;
+        const chunkRows = new BigInt64Array(fed * parts);
+        for (let i = 0; i < m * parts; i++) chunkRows[i] = BigInt(quadratic.rows[start * parts + i]!);
+        feeds[SeedInputs.tapQuad] = new ort.Tensor('float32', table.quad, [table.quad.length / width, width]);
+        feeds[SeedInputs.tapLin] = new ort.Tensor('float32', table.lin, [table.lin.length / width, width]);
+        feeds[SeedInputs.tapCenter] = new ort.Tensor('float32', table.center, [table.center.length / width, width]);
+        feeds[SeedInputs.tapConst] = new ort.Tensor('float32', quadratic.constant, [quadratic.constant.length]);
+        feeds[SeedInputs.tapRows] = new ort.Tensor('int64', chunkRows, [fed, parts]);
+      }
       const result = await session.run(feeds, outputs);
       const first = (name: string, width: number) => (result[name]!.data as Float32Array).subarray(0, m * width);
       logits.set(first(this.classifier.logitsName, k), start * k);
       grad.set(first(GradientOutputs.grad, perImage), start * perImage);
       loss?.set(first(GradientOutputs.ceLoss, 1), start);
       margin?.set(first(GradientOutputs.margin, 1), start);
+      tapValue?.set(first(GradientOutputs.tapValue, 1), start);
       copyTapOutputs(result, taps, m, n, activations, start, fed);
     }
-    return { rows, classes: k, logits, activations, grad, ...(loss ? { loss } : {}), ...(margin ? { margin } : {}) };
+    return {
+      rows,
+      classes: k,
+      logits,
+      activations,
+      grad,
+      ...(loss ? { loss } : {}),
+      ...(margin ? { margin } : {}),
+      ...(tapValue ? { tapValue } : {}),
+    };
+  }
+
+  /** A request's quadratic table, checked, its coefficients expanded to whole layers (kept while fed again). */
+  private quadraticTable(
+    q: NonNullable<GradientRequest['tapQuadratic']>,
+    rows: number,
+  ): {
+    parts: number;
+    width: number;
+    table: { quad: Float32Array; lin: Float32Array; center: Float32Array };
+    constant: Float32Array;
+    rows: Int32Array;
+  } {
+    const n = this.neurons;
+    if (n === 0) throw new GradientError('Expected no tapQuadratic: the model has no taps');
+    const tableRows = q.constant?.length ?? 0;
+    for (const [name, a, length] of [
+      ['tapQuadratic.quad', q.quad, tableRows * n],
+      ['tapQuadratic.lin', q.lin, tableRows * n],
+      ['tapQuadratic.center', q.center, tableRows * n],
+    ] as const)
+      if (!(a instanceof Float32Array) || a.length !== length || tableRows === 0)
+        throw new GradientError(
+          `Expected a Float32Array of ${tableRows} x ${n} values for ${name} but received ${a?.length} values`,
+        );
+    if (!(q.constant instanceof Float32Array))
+      throw new GradientError('Expected a Float32Array for tapQuadratic.constant');
+    if (!(q.rows instanceof Int32Array) || rows === 0 || q.rows.length % rows !== 0 || q.rows.length === 0)
+      throw new GradientError(
+        `Expected an Int32Array of ${rows} x parts table rows for tapQuadratic.rows but received ${q.rows?.length}`,
+      );
+    const bad = q.rows.find((r) => !(r >= 0 && r < tableRows));
+    if (bad !== undefined)
+      throw new GradientError(`Expected table rows in [0, ${tableRows}) for tapQuadratic.rows but received ${bad}`);
+    if (this.#table?.given !== q.quad) {
+      const quad = expandTapSeed(q.quad, this.taps, tableRows, n);
+      const lin = expandTapSeed(q.lin, this.taps, tableRows, n);
+      const center = expandTapSeed(q.center, this.taps, tableRows, n);
+      this.#table = { given: q.quad, quad, lin, center };
+    }
+    const width = this.#table.quad.length / tableRows;
+    return { parts: q.rows.length / rows, width, table: this.#table, constant: q.constant, rows: q.rows };
   }
 
   /** Logits only, from the plain forward model (no gradient graph, no taps fetched). */
@@ -254,6 +346,12 @@ export class GradientModel {
   async release(): Promise<void> {
     const seeded = this.#tapSeeded;
     this.#tapSeeded = undefined;
+    const quadratic = this.#tapQuadratic;
+    this.#tapQuadratic = undefined;
+    await quadratic?.then(
+      (s) => s.release(),
+      () => {},
+    );
     await Promise.all([
       this.session.release(),
       this.classifier.release(),

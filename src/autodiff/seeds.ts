@@ -8,11 +8,33 @@ import type { GraphBuilder } from './builder.js';
 export const SeedInputs = {
   logits: 'nfp_logit_seed',
   taps: 'nfp_tap_seed',
+  tapQuad: 'nfp_tap_quad',
+  tapCenter: 'nfp_tap_center',
+  tapLin: 'nfp_tap_lin',
+  tapConst: 'nfp_tap_const',
+  tapRows: 'nfp_tap_rows',
   onehot: 'nfp_ce_onehot',
   marginOnehot: 'nfp_cw_onehot',
 } as const;
 
-export const GradientOutputs = { grad: 'nfp_input_grad', ceLoss: 'nfp_ce_loss', margin: 'nfp_cw_margin' } as const;
+export const GradientOutputs = {
+  grad: 'nfp_input_grad',
+  ceLoss: 'nfp_ce_loss',
+  margin: 'nfp_cw_margin',
+  tapValue: 'nfp_tap_value',
+} as const;
+
+/**
+ * How the taps are seeded: not at all, by a given seed (`nfp_tap_seed`), or by a quadratic computed in
+ * the graph from the activations a themselves. The quadratic form: a table of rows (quad, lin, const)
+ * over the neurons, and per image F table rows (`nfp_tap_rows`, [batch x F] int64); each row p gives
+ * v_p = sum(0.5 quad_p a^2 + lin_p a) + const_p, the image's value is max_p v_p (output
+ * `nfp_tap_value`) and its seed is that row's gradient, quad_p a + lin_p; both are computed around a
+ * center per table row (`nfp_tap_center`: a - center in place of a), which keeps float32 from cancelling
+ * large terms (neurons with small clean spreads have coefficients of 1e4-1e6). At k = 1 the detector's
+ * expected log-likelihood ratio of each family is such a form, so one gradient run does an adaptive step.
+ */
+export type TapSeeding = boolean | 'quadratic';
 
 export interface SeedLayout {
   logits: string;
@@ -31,7 +53,11 @@ function addSeed(seeds: Map<string, string[]>, tensor: string, g: string): void 
  * Declares the seed inputs and the loss output; returns the seeded gradients per tensor. Without
  * `tapSeeds` the taps get no seed input, so the backward pass does no work for them.
  */
-export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds = true): Map<string, string[]> {
+export function addClassifierSeeds(
+  b: GraphBuilder,
+  layout: SeedLayout,
+  tapSeeds: TapSeeding = true,
+): Map<string, string[]> {
   const seeds = new Map<string, string[]>();
   const { logits, classes } = layout;
   b.addInput(SeedInputs.logits, ElemType.FLOAT, ['batch', classes]);
@@ -69,7 +95,9 @@ export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds
   b.addOutput(GradientOutputs.margin);
 
   const neurons = layout.taps.reduce((n, t) => n + t.size, 0);
-  if (tapSeeds && neurons > 0) {
+  if (tapSeeds === 'quadratic' && neurons > 0) {
+    addQuadraticTapSeeds(b, layout, neurons, seeds);
+  } else if (tapSeeds && neurons > 0) {
     b.addInput(SeedInputs.taps, ElemType.FLOAT, ['batch', neurons]);
     for (const tap of layout.taps) {
       const slice = b.slice(SeedInputs.taps, [tap.offset], [tap.offset + tap.size], [1]);
@@ -77,4 +105,43 @@ export function addClassifierSeeds(b: GraphBuilder, layout: SeedLayout, tapSeeds
     }
   }
   return seeds;
+}
+
+/** The quadratic tap seeds of TapSeeding 'quadratic' and the output `nfp_tap_value`. */
+function addQuadraticTapSeeds(
+  b: GraphBuilder,
+  layout: SeedLayout,
+  neurons: number,
+  seeds: Map<string, string[]>,
+): void {
+  b.addInput(SeedInputs.tapQuad, ElemType.FLOAT, ['table', neurons]);
+  b.addInput(SeedInputs.tapLin, ElemType.FLOAT, ['table', neurons]);
+  b.addInput(SeedInputs.tapCenter, ElemType.FLOAT, ['table', neurons]);
+  b.addInput(SeedInputs.tapConst, ElemType.FLOAT, ['table']);
+  b.addInput(SeedInputs.tapRows, ElemType.INT64, ['batch', 'parts']);
+  // [batch, parts, neurons] coefficients, and the activations as [batch, 1, neurons] in the layout's order.
+  const quad = b.op('Gather', [SeedInputs.tapQuad, SeedInputs.tapRows], { axis: 0 });
+  const lin = b.op('Gather', [SeedInputs.tapLin, SeedInputs.tapRows], { axis: 0 });
+  const flat = layout.taps.map((t) => b.op('Reshape', [t.tensor, b.int64([-1, t.size])]));
+  const acts = flat.length === 1 ? flat[0]! : b.op('Concat', flat, { axis: 1 });
+  const center = b.op('Gather', [SeedInputs.tapCenter, SeedInputs.tapRows], { axis: 0 });
+  const a = b.op('Sub', [b.op('Reshape', [acts, b.int64([-1, 1, neurons])]), center]);
+  const slope = b.op('Add', [b.op('Mul', [quad, a]), lin]);
+  // v_p = sum((0.5 quad a + lin) a) + const_p = sum((slope + lin) a) / 2 + const_p.
+  const half = b.op('Mul', [b.op('Add', [slope, lin]), b.float([0.5], [])]);
+  const values = b.op('Add', [
+    b.reduceSum(b.op('Mul', [half, a]), [2], false),
+    b.op('Gather', [SeedInputs.tapConst, SeedInputs.tapRows], { axis: 0 }),
+  ]);
+  // The largest part's slope (Less and Not, not ArgMax or Equal on floats: opset 7 has them; ties share).
+  const largest = b.reduce('ReduceMax', values, [1], true);
+  const chosen = b.op('Cast', [b.op('Not', [b.op('Less', [values, largest])])], { to: ElemType.FLOAT });
+  const share = b.op('Div', [chosen, b.reduceSum(chosen, [1], true)]);
+  const seed = b.reduceSum(b.op('Mul', [slope, b.op('Reshape', [share, b.int64([0, -1, 1])])]), [1], false);
+  b.node('Reshape', [largest, b.int64([-1])], {}, [GradientOutputs.tapValue]);
+  b.addOutput(GradientOutputs.tapValue);
+  for (const tap of layout.taps) {
+    const slice = b.slice(seed, [tap.offset], [tap.offset + tap.size], [1]);
+    addSeed(seeds, tap.tensor, b.op('Reshape', [slice, b.int64([-1, ...tap.shape])]));
+  }
 }

@@ -91,31 +91,7 @@ describe('adaptive attacks', function () {
   });
 
   it('with the confidence term, the term is the largest standardized family expectation or margin statistic', async () => {
-    // Two families over the same fingerprints (the second: attacked means half a clean sd higher, wider).
-    const { sd0, mu1, sd1 } = bank.arrays;
-    const second = (a: Float32Array, f: (v: number, i: number) => number) => {
-      const out = new Float32Array(a.length * 2);
-      out.set(a);
-      a.forEach((v, i) => {
-        out[a.length + i] = f(v, i);
-      });
-      return out;
-    };
-    const two = new FingerprintBank(
-      { ...bank.header, families: ['fgsm', 'other'] },
-      {
-        ...bank.arrays,
-        mu1: second(mu1, (v, i) => v + 0.5 * sd0[i]!),
-        sd1: second(sd1, (v) => 1.5 * v),
-      },
-    );
-    const cal: ConfidenceCalibration = {
-      fingerprint: Array.from({ length: 10 }, (_, c) => [
-        [-3 - c, 2],
-        [1, 0.5 + 0.1 * c],
-      ]),
-      margin: Array.from({ length: 10 }, () => [-1.5, 1.2] as [number, number]),
-    };
+    const { two, cal } = twoFamilies(bank);
     const { logits, activations } = await model.forward(images);
     const n = two.header.neurons;
     const rows = labels.length;
@@ -151,6 +127,55 @@ describe('adaptive attacks', function () {
     }
   });
 
+  it('a quadratic tap seed gives the term and its gradient in the gradient run itself', async () => {
+    const { two, cal } = twoFamilies(bank);
+    const { activations } = await model.forward(images);
+    const marginLabels = labels;
+    for (const [name, b, confidence] of [
+      ['one family', bank, undefined],
+      ['two families, standardized', two, cal],
+    ] as const) {
+      const term = DetectorTerm.expectation(b, {
+        draws: 5,
+        combine: 'max',
+        threshold: () => 0,
+        ...(confidence !== undefined ? { confidence } : {}),
+      });
+      const want = await term.evaluate(activations, labels, true);
+      const seeded = await grad.gradient(images, { tapSeed: want.seed!, marginLabels, activations: false });
+      const table = term.quadraticTable();
+      const fused = await grad.gradient(images, {
+        tapQuadratic: { ...table, rows: term.quadraticRows(labels) },
+        marginLabels,
+        activations: false,
+      });
+      for (let r = 0; r < labels.length; r++)
+        expect(fused.tapValue![r], `${name} row ${r}`).to.be.closeTo(
+          want.value[r]!,
+          1e-3 * Math.max(10, Math.abs(want.value[r]!)),
+        );
+      let dot = 0;
+      let aa = 0;
+      let bb = 0;
+      for (let i = 0; i < seeded.grad.length; i++) {
+        dot += seeded.grad[i]! * fused.grad[i]!;
+        aa += seeded.grad[i]! ** 2;
+        bb += fused.grad[i]! ** 2;
+      }
+      expect(dot / Math.sqrt(aa * bb), name).to.be.above(0.9999);
+      expect(Math.sqrt(bb / aa), name).to.be.closeTo(1, 1e-3);
+      expect(Array.from(fused.logits)).to.deep.equal(Array.from(seeded.logits));
+    }
+    const table = DetectorTerm.expectation(bank, { draws: 5, combine: 'max', threshold: () => 0 }).quadraticTable();
+    const refused = await grad
+      .gradient(images, { tapQuadratic: { ...table, rows: new Int32Array(labels.length).fill(99) } })
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
+    expect(refused?.message).to.match(/tapQuadratic.rows/);
+  });
+
   it('the static-draw attack takes the targeted draw under its threshold where plain PGD does not', async () => {
     const m = 10;
     // Per class, the highest static score of 200 clean images the model puts in it: every one passes.
@@ -173,15 +198,19 @@ describe('adaptive attacks', function () {
     const plain = await new PGD({ eps: 0.1, steps: 20 }).run(model, images, { labels, seed: 1 });
     const seen = await judge(plain.adv);
     const plainPassed = labels.filter((y, i) => seen.predicted[i] !== y && seen.slack[i]! < 0).length;
-    const adaptive = await new AdaptivePGD(term, { eps: 0.1, steps: 100, weight: 1, kappa: 1 }).run(model, images, {
-      labels,
-      seed: 1,
-    });
-    const got = await judge(adaptive.adv);
-    const passed = labels.filter((y, i) => got.predicted[i] !== y && got.slack[i]! < 0).length;
-    expect(passed).to.be.greaterThan(plainPassed);
-    expect(passed).to.be.at.least(labels.length - 1);
-    for (let i = 0; i < labels.length; i++) expect(adaptive.norms.linf[i]).to.be.at.most(0.1 + 1e-6);
+    // Both ways of running it: a forward, the term and a seeded gradient per step, or one fused run.
+    for (const fused of [false, true]) {
+      const adaptive = await new AdaptivePGD(term, { eps: 0.1, steps: 100, weight: 1, kappa: 1, fused }).run(
+        model,
+        images,
+        { labels, seed: 1 },
+      );
+      const got = await judge(adaptive.adv);
+      const passed = labels.filter((y, i) => got.predicted[i] !== y && got.slack[i]! < 0).length;
+      expect(passed, `fused: ${fused}`).to.be.greaterThan(plainPassed);
+      expect(passed, `fused: ${fused}`).to.be.at.least(labels.length - 1);
+      for (let i = 0; i < labels.length; i++) expect(adaptive.norms.linf[i]).to.be.at.most(0.1 + 1e-6);
+    }
   });
 
   it('rejection sampling never sends a candidate that a local copy flags or the model still gets right', async () => {
@@ -218,4 +247,36 @@ describe('adaptive attacks', function () {
 
 function argmaxOf(row: Float32Array): number {
   return row.indexOf(Math.max(...row));
+}
+
+/**
+ * The bank with a second family over the same fingerprints (attacked means half a clean sd higher,
+ * wider), and a confidence calibration of made-up centers and spreads for it.
+ */
+function twoFamilies(bank: FingerprintBank): { two: FingerprintBank; cal: ConfidenceCalibration } {
+  const { sd0, mu1, sd1 } = bank.arrays;
+  const second = (a: Float32Array, f: (v: number, i: number) => number) => {
+    const out = new Float32Array(a.length * 2);
+    out.set(a);
+    a.forEach((v, i) => {
+      out[a.length + i] = f(v, i);
+    });
+    return out;
+  };
+  const two = new FingerprintBank(
+    { ...bank.header, families: ['fgsm', 'other'] },
+    {
+      ...bank.arrays,
+      mu1: second(mu1, (v, i) => v + 0.5 * sd0[i]!),
+      sd1: second(sd1, (v) => 1.5 * v),
+    },
+  );
+  const cal: ConfidenceCalibration = {
+    fingerprint: Array.from({ length: 10 }, (_, c) => [
+      [-3 - c, 2],
+      [1, 0.5 + 0.1 * c],
+    ]),
+    margin: Array.from({ length: 10 }, () => [-1.5, 1.2] as [number, number]),
+  };
+  return { two, cal };
 }

@@ -8,6 +8,7 @@ import type { ImageBatch } from '../../model/index.js';
 import { Attack } from '../attack.js';
 import type { AttackBatch, AttackModel, AttackOptions, AttackResult, Perturbation } from '../attack.js';
 import { argmax } from '../criterion.js';
+import { confidenceStatistic } from '../../detect/confidence.js';
 import { ascend, project, randomStart } from '../geometry.js';
 import { nonNegative, positive, positiveInt } from '../options.js';
 import type { DetectorTerm } from './detector-term.js';
@@ -44,6 +45,12 @@ export interface AdaptivePgdOptions {
   lagged?: boolean;
   /** Start the first run from a random point of the eps-ball (default) or from the clean image. */
   randomStart?: boolean;
+  /**
+   * One ONNX Runtime run per step: the term and its seed are computed inside the gradient run from the
+   * iterate's own activations (DetectorTerm.quadraticTable: k = 1, 'max'), and the margin's seed and the
+   * label come from the previous iterate's logits (one step late, as with `lagged`). Not with `slack`.
+   */
+  fused?: boolean;
 }
 
 /**
@@ -68,6 +75,7 @@ export class AdaptivePGD extends Attack {
   readonly lagged: boolean;
   readonly slack: number | undefined;
   readonly randomStart: boolean;
+  readonly fused: boolean;
 
   constructor(
     readonly term: DetectorTerm,
@@ -84,6 +92,10 @@ export class AdaptivePGD extends Attack {
     this.lagged = options.lagged ?? false;
     this.slack = options.slack === undefined ? undefined : nonNegative('slack', options.slack);
     this.randomStart = options.randomStart ?? true;
+    this.fused = options.fused ?? false;
+    if (this.fused && (this.slack !== undefined || this.lagged))
+      throw new RangeError('Expected fused without slack or lagged for options but received both');
+    if (this.fused) term.quadraticTable(); // a term it cannot fuse fails here, not in the first step
   }
 
   /**
@@ -123,6 +135,11 @@ export class AdaptivePGD extends Attack {
       const x =
         this.randomStart || restart > 0 ? randomStart(clean, this.eps, 'linf', perImage, batch.rng) : clean.slice();
       const dims = batch.dims(live.length);
+      if (this.fused && this.weight > 0) {
+        await this.fusedSteps(batch, live, x, clean, best, restart, spent);
+        await this.seeds(batch, live, await model.forward({ data: x, dims }), x, best, false);
+        continue;
+      }
       let seeds = this.lagged
         ? await this.seeds(batch, live, await model.forward({ data: x, dims }), x, best)
         : undefined;
@@ -147,6 +164,72 @@ export class AdaptivePGD extends Attack {
       await this.seeds(batch, live, await model.forward({ data: x, dims }), x, best, false);
     }
     return { adv, spent };
+  }
+
+  /**
+   * The steps of one restart in fused mode: per step one gradient run of (1 / weight) x margin + term,
+   * the term computed in the run (the direction of a sign step is that of margin + weight x term). The
+   * run's logits and term value are those of the iterate before the step, which is kept as `seeds` keeps
+   * iterates, except where its label moved away from the one the term was computed for.
+   */
+  private async fusedSteps(
+    batch: AttackBatch,
+    live: number[],
+    x: Float32Array,
+    clean: Float32Array,
+    best: Best,
+    restart: number,
+    spent: Int32Array,
+  ): Promise<void> {
+    const model = batch.model as TappedAttackModel;
+    const k = batch.classes;
+    const perImage = batch.perImage;
+    const dims = batch.dims(live.length);
+    const table = this.term.quadraticTable();
+    const cal = this.term.options.confidence;
+    let logits = await model.logits({ data: x, dims });
+    for (let step = 0; step < this.steps; step++) {
+      const labels = Int32Array.from(live, (_, i) => argmax(logits, i, k));
+      const logitSeed = new Float32Array(live.length * k);
+      live.forEach((r, i) => {
+        if (batch.marginOf(logits, i, r) > -this.kappa) marginSeed(batch, logits, i, r, logitSeed);
+      });
+      for (let i = 0; i < logitSeed.length; i++) logitSeed[i] = logitSeed[i]! / this.weight;
+      const out = await model.gradient(
+        { data: x, dims },
+        { logitSeed, tapQuadratic: { ...table, rows: this.term.quadraticRows(labels) }, activations: false },
+      );
+      const margins = cal !== undefined ? confidenceStatistic(out.logits, live.length) : undefined;
+      live.forEach((r, i) => {
+        const c = argmax(out.logits, i, k);
+        if (!batch.isAdversarial(out.logits, i, r)) {
+          const margin = batch.marginOf(out.logits, i, r);
+          if (best.slack[r] === Number.POSITIVE_INFINITY && margin < best.margin[r]!) {
+            best.adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
+            best.margin[r] = margin;
+          }
+          return;
+        }
+        if (c !== labels[i] || this.term.bank.header.classes[c]!.count === 0) return;
+        let value = out.tapValue![i]!;
+        if (margins !== undefined) {
+          const [center, spread] = cal!.margin[c]!;
+          value = Math.max(value, (margins[i]! - center) / spread);
+        }
+        const slack = value - this.term.options.threshold(c);
+        if (slack < best.slack[r]!) {
+          best.adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
+          best.slack[r] = slack;
+        }
+      });
+      logits = out.logits;
+      const grad = out.grad;
+      for (let i = 0; i < grad.length; i++) grad[i] = -grad[i]!;
+      ascend(x, grad, this.stepAt(step), 'linf', perImage);
+      project(x, clean, this.eps, 'linf', perImage);
+      for (const r of live) spent[r]!++;
+      batch.progress((restart * this.steps + step + 1) / (this.restarts * this.steps));
+    }
   }
 
   /**

@@ -42,6 +42,9 @@ export interface TermOptions {
 export class DetectorTerm {
   #families: NativeBank[] | undefined;
   #neurons = new Map<number, Uint32Array>();
+  #table:
+    | { quad: Float32Array; lin: Float32Array; center: Float32Array; constant: Float32Array; parts: number }
+    | undefined;
 
   private constructor(
     readonly name: 'static' | 'expectation',
@@ -156,6 +159,75 @@ export class DetectorTerm {
       }
     }
     return { value, slack, ...(seed !== undefined ? { seed } : {}) };
+  }
+
+  /**
+   * The term as the quadratic table of a tap-seeded gradient run (GradientRequest.tapQuadratic; k = 1
+   * and 'max' only): one table row per class and family (each family's expected sum, standardized with
+   * the confidence calibration when there is one), so that a gradient run computes the value and its
+   * seed from the activations of the iterate itself. Built once. The margin statistic is not in it.
+   */
+  quadraticTable(): {
+    quad: Float32Array;
+    lin: Float32Array;
+    center: Float32Array;
+    constant: Float32Array;
+    parts: number;
+  } {
+    if (this.#table !== undefined) return this.#table;
+    const { k, neurons: n, families: names, classes } = this.bank.header;
+    if (k !== 1) throw new RangeError(`Expected a bank of k = 1 for a quadratic term but received k = ${k}`);
+    if (this.options.combine !== 'max')
+      throw new RangeError(`Expected 'max' for a quadratic term's combine but received ${this.options.combine}`);
+    const parts = names.length;
+    const rows = classes.length * parts;
+    const quad = new Float32Array(rows * n);
+    const lin = new Float32Array(rows * n);
+    const centers = new Float32Array(rows * n);
+    const constant = new Float64Array(rows);
+    const { indices, mu0, sd0, mu1, sd1 } = this.bank.arrays;
+    const count = mu0.length;
+    const cal = this.options.confidence;
+    for (let c = 0; c < classes.length; c++) {
+      const ids = this.ids(c);
+      const scale = this.scale(c);
+      for (let f = 0; f < parts; f++) {
+        const row = c * parts + f;
+        if (ids.length === 0) {
+          constant[row] = 0; // no fingerprints: no seed; the attack gives such a class slack +Infinity
+          continue;
+        }
+        const [center, spread] = cal === undefined ? [0, 1] : cal.fingerprint[c]![f]!;
+        const factor = scale / spread;
+        let sum = 0;
+        for (const j of ids) {
+          const i = indices[j]!;
+          const m0 = mu0[j]!;
+          const m1 = mu1[f * count + j]!;
+          const p0 = 1 / sd0[j]! ** 2;
+          const p1 = 1 / sd1[f * count + j]! ** 2;
+          // Around d = a - m0 (k = 1: one fingerprint per neuron and class):
+          // 0.5 (z0^2 - z1^2) = 0.5 (p0 - p1) d^2 + p1 (m1 - m0) d - 0.5 p1 (m1 - m0)^2.
+          quad[row * n + i] = factor * (p0 - p1);
+          lin[row * n + i] = factor * p1 * (m1 - m0);
+          centers[row * n + i] = m0;
+          sum += -0.5 * p1 * (m1 - m0) ** 2 + Math.log(sd0[j]! / sd1[f * count + j]!);
+        }
+        constant[row] = factor * sum - center / spread;
+      }
+    }
+    this.#table = { quad, lin, center: centers, constant: Float32Array.from(constant), parts };
+    return this.#table;
+  }
+
+  /** The table rows (quadraticTable) of inputs labelled `labels`: [rows x parts]. */
+  quadraticRows(labels: Int32Array): Int32Array {
+    const parts = this.quadraticTable().parts;
+    const out = new Int32Array(labels.length * parts);
+    labels.forEach((c, r) => {
+      for (let f = 0; f < parts; f++) out[r * parts + f] = c * parts + f;
+    });
+    return out;
   }
 
   /**
