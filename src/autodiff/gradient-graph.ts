@@ -73,7 +73,8 @@ function finish(
 
 /**
  * A classifier's gradient model: seeds at the logits and, with `tapSeeds` (default; or 'quadratic', see
- * TapSeeding), at the taps (seeds.ts); logits and taps as outputs either way. `backward`: BackwardOptions (default exact).
+ * TapSeeding), at the taps (seeds.ts); logits and taps as outputs either way. `backward`: BackwardOptions
+ * (default exact).
  */
 export async function classifierGradientBytes(
   bytes: Uint8Array,
