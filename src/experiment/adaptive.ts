@@ -31,6 +31,8 @@ export interface AdaptiveSettings {
   slack?: number;
   /** The adaptive attacks' first run starts at a random point of the eps-ball (default) or at the clean image. */
   randomStart?: boolean;
+  /** The static and EOT attacks take one fused gradient run per step (AdaptivePgdOptions.fused; k = 1 banks). */
+  fused?: boolean;
   /** The adaptive attacks' step length (default 2.5 eps / steps). */
   stepSize?: number;
   /** Correctly classified held-out images attacked. */
@@ -120,6 +122,11 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       case 'slack':
         settings.slack = value === '0' ? 0 : positive(key, value);
         break;
+      case 'fused':
+        if (value !== '0' && value !== '1')
+          throw new ExperimentError(`--adaptive fused: expected 0 or 1 but received '${value}'`, '--adaptive');
+        settings.fused = value === '1';
+        break;
       case 'random-start':
         if (value !== '0' && value !== '1')
           throw new ExperimentError(`--adaptive random-start: expected 0 or 1 but received '${value}'`, '--adaptive');
@@ -164,7 +171,7 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       default:
         throw new ExperimentError(
           `--adaptive: unknown setting '${key}' (eps, weights, steps, step-size, restarts, kappa, slack, ` +
-            'random-start, images, copies, candidate-runs, candidates, attacks, detectors, start, relu-surrogate)',
+            'random-start, fused, images, copies, candidate-runs, candidates, attacks, detectors, start, relu-surrogate)',
           '--adaptive',
         );
     }
@@ -493,6 +500,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
           kappa: settings.kappa,
           ...(settings.slack !== undefined ? { slack: settings.slack } : {}),
           ...(settings.randomStart !== undefined ? { randomStart: settings.randomStart } : {}),
+          ...(settings.fused !== undefined ? { fused: settings.fused } : {}),
           ...(settings.stepSize !== undefined ? { stepSize: settings.stepSize } : {}),
         };
         const staticTerm = DetectorTerm.staticDraw(

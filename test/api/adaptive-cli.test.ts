@@ -129,7 +129,7 @@ describe('nfp evaluate --adaptive', function () {
 describe('--adaptive settings', () => {
   it('parses lists, none, all and the switches, and keeps the defaults of what is not given', () => {
     const got = parseAdaptiveSettings(
-      'eps=0.03,0.05; weights=0,1; copies=none; random-start=0; attacks=static,eot; step-size=0.001; start=7500',
+      'eps=0.03,0.05; weights=0,1; copies=none; random-start=0; attacks=static,eot; step-size=0.001; start=7500; fused=1',
     );
     expect(got).to.deep.equal({
       ...defaultAdaptiveSettings,
@@ -140,7 +140,9 @@ describe('--adaptive settings', () => {
       attacks: ['static', 'eot'],
       stepSize: 0.001,
       start: 7500,
+      fused: true,
     });
+    expect(() => parseAdaptiveSettings('fused=yes')).to.throw(/fused: expected 0 or 1/);
     expect(parseAdaptiveSettings('copies=1,100,all').copies).to.deep.equal([1, 100, 'all']);
     expect(parseAdaptiveSettings('')).to.deep.equal(defaultAdaptiveSettings);
   });
