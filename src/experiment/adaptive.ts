@@ -171,7 +171,8 @@ export function parseAdaptiveSettings(text: string): AdaptiveSettings {
       default:
         throw new ExperimentError(
           `--adaptive: unknown setting '${key}' (eps, weights, steps, step-size, restarts, kappa, slack, ` +
-            'random-start, fused, images, copies, candidate-runs, candidates, attacks, detectors, start, relu-surrogate)',
+            'random-start, fused, images, copies, candidate-runs, candidates, attacks, detectors, start, ' +
+            'relu-surrogate)',
           '--adaptive',
         );
     }
