@@ -51,17 +51,20 @@ export interface GradientRequest {
   /** false: leave the tapped activations out of the result (they are not fetched or copied). */
   activations?: boolean;
   /**
-   * Seeds the taps in the graph from the activations (TapSeeding 'quadratic'; not with tapSeed):
-   * `quad`, `lin`, `center` [tableRows x neurons] and `constant` [tableRows] the table, laid out like
-   * the activation matrix (row value: sum(0.5 quad d^2 + lin d) + constant, d = activations - center),
-   * and `rows` [rows x parts] the table rows each image takes the largest of.
+   * Seeds the taps in the graph from the activations (TapSeeding 'quadratic'; not with tapSeed; opset
+   * 11+). The table: `index` [groups x width] the neuron (of the activation matrix; -1: none) of each
+   * column for a group of rows, `quad`, `lin`, `center` [tableRows x width] and `constant` [tableRows];
+   * a row's value is sum(0.5 quad d^2 + lin d) + constant over its group's columns, d = activation -
+   * center. Per image: `group` [rows] and `rows` [rows x parts], the table rows it takes the largest of.
    * The result's `tapValue` is that largest value.
    */
   tapQuadratic?: {
+    index: Int32Array;
     quad: Float32Array;
     lin: Float32Array;
     center: Float32Array;
     constant: Float32Array;
+    group: Int32Array;
     rows: Int32Array;
   };
 }
@@ -100,8 +103,8 @@ export class GradientModel {
   /** The gradient graph with a tap seed input, built on the first request that seeds the taps. */
   #tapSeeded: Promise<ort.InferenceSession> | undefined;
   #tapQuadratic: Promise<ort.InferenceSession> | undefined;
-  /** The last quadratic table fed, expanded to whole layers (sampled layers get zeros elsewhere). */
-  #table: { given: Float32Array; quad: Float32Array; lin: Float32Array; center: Float32Array } | undefined;
+  /** The last quadratic table's index, mapped to the whole-layer layout the graph sees (kept while fed again). */
+  #index: { given: Int32Array; whole: BigInt64Array } | undefined;
 
   private constructor(
     /** The plain forward model (same taps), for runs that need no gradient. */
@@ -266,13 +269,18 @@ export class GradientModel {
         feeds[SeedInputs.taps] = new ort.Tensor('float32', seed, [fed, seed.length / fed]);
       }
       if (quadratic !== undefined) {
-        const { parts, table, width } = quadratic;
+        const { parts, width, q } = quadratic;
         const chunkRows = new BigInt64Array(fed * parts);
-        for (let i = 0; i < m * parts; i++) chunkRows[i] = BigInt(quadratic.rows[start * parts + i]!);
-        feeds[SeedInputs.tapQuad] = new ort.Tensor('float32', table.quad, [table.quad.length / width, width]);
-        feeds[SeedInputs.tapLin] = new ort.Tensor('float32', table.lin, [table.lin.length / width, width]);
-        feeds[SeedInputs.tapCenter] = new ort.Tensor('float32', table.center, [table.center.length / width, width]);
-        feeds[SeedInputs.tapConst] = new ort.Tensor('float32', quadratic.constant, [quadratic.constant.length]);
+        const chunkGroups = new BigInt64Array(fed);
+        for (let i = 0; i < m * parts; i++) chunkRows[i] = BigInt(q.rows[start * parts + i]!);
+        for (let i = 0; i < m; i++) chunkGroups[i] = BigInt(q.group[start + i]!);
+        const tableRows = q.constant.length;
+        feeds[SeedInputs.tapIndex] = new ort.Tensor('int64', quadratic.index, [quadratic.index.length / width, width]);
+        feeds[SeedInputs.tapGroup] = new ort.Tensor('int64', chunkGroups, [fed]);
+        feeds[SeedInputs.tapQuad] = new ort.Tensor('float32', q.quad, [tableRows, width]);
+        feeds[SeedInputs.tapLin] = new ort.Tensor('float32', q.lin, [tableRows, width]);
+        feeds[SeedInputs.tapCenter] = new ort.Tensor('float32', q.center, [tableRows, width]);
+        feeds[SeedInputs.tapConst] = new ort.Tensor('float32', q.constant, [tableRows]);
         feeds[SeedInputs.tapRows] = new ort.Tensor('int64', chunkRows, [fed, parts]);
       }
       const result = await session.run(feeds, outputs);
@@ -296,46 +304,63 @@ export class GradientModel {
     };
   }
 
-  /** A request's quadratic table, checked, its coefficients expanded to whole layers (kept while fed again). */
+  /** A request's quadratic table, checked, its index mapped to the whole-layer layout (kept while fed again). */
   private quadraticTable(
     q: NonNullable<GradientRequest['tapQuadratic']>,
     rows: number,
-  ): {
-    parts: number;
-    width: number;
-    table: { quad: Float32Array; lin: Float32Array; center: Float32Array };
-    constant: Float32Array;
-    rows: Int32Array;
-  } {
+  ): { parts: number; width: number; index: BigInt64Array; q: NonNullable<GradientRequest['tapQuadratic']> } {
     const n = this.neurons;
     if (n === 0) throw new GradientError('Expected no tapQuadratic: the model has no taps');
-    const tableRows = q.constant?.length ?? 0;
-    for (const [name, a, length] of [
-      ['tapQuadratic.quad', q.quad, tableRows * n],
-      ['tapQuadratic.lin', q.lin, tableRows * n],
-      ['tapQuadratic.center', q.center, tableRows * n],
+    const tableRows = q.constant instanceof Float32Array ? q.constant.length : 0;
+    const groups = q.group instanceof Int32Array ? q.group.length : -1;
+    if (tableRows === 0) throw new GradientError('Expected a non-empty Float32Array for tapQuadratic.constant');
+    if (!(q.index instanceof Int32Array) || q.index.length === 0)
+      throw new GradientError('Expected a non-empty Int32Array for tapQuadratic.index');
+    if (!(q.quad instanceof Float32Array) || q.quad.length % tableRows !== 0)
+      throw new GradientError(`Expected a Float32Array of ${tableRows} rows for tapQuadratic.quad`);
+    const width = q.quad.length / tableRows;
+    if (q.index.length % width !== 0)
+      throw new GradientError(
+        `Expected rows of ${width} columns for tapQuadratic.index but received ${q.index.length}`,
+      );
+    for (const [name, a] of [
+      ['tapQuadratic.lin', q.lin],
+      ['tapQuadratic.center', q.center],
     ] as const)
-      if (!(a instanceof Float32Array) || a.length !== length || tableRows === 0)
-        throw new GradientError(
-          `Expected a Float32Array of ${tableRows} x ${n} values for ${name} but received ${a?.length} values`,
-        );
-    if (!(q.constant instanceof Float32Array))
-      throw new GradientError('Expected a Float32Array for tapQuadratic.constant');
-    if (!(q.rows instanceof Int32Array) || rows === 0 || q.rows.length % rows !== 0 || q.rows.length === 0)
+      if (!(a instanceof Float32Array) || a.length !== tableRows * width)
+        throw new GradientError(`Expected a Float32Array of ${tableRows} x ${width} values for ${name}`);
+    if (groups !== rows) throw new GradientError(`Expected an Int32Array of ${rows} groups for tapQuadratic.group`);
+    if (!(q.rows instanceof Int32Array) || q.rows.length === 0 || q.rows.length % rows !== 0)
       throw new GradientError(
         `Expected an Int32Array of ${rows} x parts table rows for tapQuadratic.rows but received ${q.rows?.length}`,
       );
-    const bad = q.rows.find((r) => !(r >= 0 && r < tableRows));
-    if (bad !== undefined)
-      throw new GradientError(`Expected table rows in [0, ${tableRows}) for tapQuadratic.rows but received ${bad}`);
-    if (this.#table?.given !== q.quad) {
-      const quad = expandTapSeed(q.quad, this.taps, tableRows, n);
-      const lin = expandTapSeed(q.lin, this.taps, tableRows, n);
-      const center = expandTapSeed(q.center, this.taps, tableRows, n);
-      this.#table = { given: q.quad, quad, lin, center };
-    }
-    const width = this.#table.quad.length / tableRows;
-    return { parts: q.rows.length / rows, width, table: this.#table, constant: q.constant, rows: q.rows };
+    const badRow = q.rows.find((r) => !(r >= 0 && r < tableRows));
+    if (badRow !== undefined)
+      throw new GradientError(`Expected table rows in [0, ${tableRows}) for tapQuadratic.rows but received ${badRow}`);
+    const indexRows = q.index.length / width;
+    const badGroup = q.group.find((g) => !(g >= 0 && g < indexRows));
+    if (badGroup !== undefined)
+      throw new GradientError(`Expected groups in [0, ${indexRows}) for tapQuadratic.group but received ${badGroup}`);
+    if (this.#index?.given !== q.index) this.#index = { given: q.index, whole: this.wholeIndex(q.index) };
+    return { parts: q.rows.length / rows, width, index: this.#index.whole, q };
+  }
+
+  /** Activation-matrix neurons as the gradient graph's whole-layer columns; -1 (none) as the zero column past them. */
+  private wholeIndex(index: Int32Array): BigInt64Array {
+    const n = this.neurons;
+    const whole = wholeLayout(this.taps);
+    const width = whole.reduce((w, t) => w + t.size, 0);
+    const column = new Int32Array(n);
+    this.taps.forEach((tap, t) => {
+      for (let j = 0; j < tap.size; j++)
+        column[tap.offset + j] = whole[t]!.offset + (tap.indices === undefined ? j : tap.indices[j]!);
+    });
+    return BigInt64Array.from(index, (i) => {
+      if (i === -1) return BigInt(width);
+      if (!(Number.isInteger(i) && i >= 0 && i < n))
+        throw new GradientError(`Expected neurons in [0, ${n}) or -1 for tapQuadratic.index but received ${i}`);
+      return BigInt(column[i]!);
+    });
   }
 
   /** Logits only, from the plain forward model (no gradient graph, no taps fetched). */

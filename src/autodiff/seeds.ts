@@ -4,10 +4,13 @@
 // all computed in-graph so that one run gives the loss and its gradient.
 import { ElemType } from '../model/onnx-schema.js';
 import type { GraphBuilder } from './builder.js';
+import { GradientError } from './rules/index.js';
 
 export const SeedInputs = {
   logits: 'nfp_logit_seed',
   taps: 'nfp_tap_seed',
+  tapIndex: 'nfp_tap_index',
+  tapGroup: 'nfp_tap_group',
   tapQuad: 'nfp_tap_quad',
   tapCenter: 'nfp_tap_center',
   tapLin: 'nfp_tap_lin',
@@ -107,25 +110,39 @@ export function addClassifierSeeds(
   return seeds;
 }
 
-/** The quadratic tap seeds of TapSeeding 'quadratic' and the output `nfp_tap_value`. */
+/**
+ * The quadratic tap seeds of TapSeeding 'quadratic' and the output `nfp_tap_value`, on the columns a
+ * group of table rows uses (`nfp_tap_index`: [groups x width] neurons of the whole-layer layout, padded
+ * with `neurons`, a zero column): gathered from the activations, scored, and the seed scattered back, so
+ * the work is per used neuron, not per tapped neuron. GatherElements and ScatterElements: opset 11.
+ */
 function addQuadraticTapSeeds(
   b: GraphBuilder,
   layout: SeedLayout,
   neurons: number,
   seeds: Map<string, string[]>,
 ): void {
-  b.addInput(SeedInputs.tapQuad, ElemType.FLOAT, ['table', neurons]);
-  b.addInput(SeedInputs.tapLin, ElemType.FLOAT, ['table', neurons]);
-  b.addInput(SeedInputs.tapCenter, ElemType.FLOAT, ['table', neurons]);
+  if (b.opset < 11)
+    throw new GradientError(`Expected opset 11 or later for a quadratic tap seed but the model has opset ${b.opset}`);
+  b.addInput(SeedInputs.tapIndex, ElemType.INT64, ['groups', 'width']);
+  b.addInput(SeedInputs.tapGroup, ElemType.INT64, ['batch']);
+  b.addInput(SeedInputs.tapQuad, ElemType.FLOAT, ['table', 'width']);
+  b.addInput(SeedInputs.tapLin, ElemType.FLOAT, ['table', 'width']);
+  b.addInput(SeedInputs.tapCenter, ElemType.FLOAT, ['table', 'width']);
   b.addInput(SeedInputs.tapConst, ElemType.FLOAT, ['table']);
   b.addInput(SeedInputs.tapRows, ElemType.INT64, ['batch', 'parts']);
-  // [batch, parts, neurons] coefficients, and the activations as [batch, 1, neurons] in the layout's order.
+  // The activations [batch, neurons + 1] in the layout's order, the last column zero (for padding).
+  const flat = layout.taps.map((t) => b.op('Reshape', [t.tensor, b.int64([-1, t.size])]));
+  const rowsOne = b.op('Concat', [b.slice(b.op('Shape', [flat[0]!]), [0], [1], [0]), b.int64([1])], { axis: 0 });
+  const zero = b.op('ConstantOfShape', [rowsOne]);
+  const acts = b.op('Concat', [...flat, zero], { axis: 1 });
+  const index = b.op('Gather', [SeedInputs.tapIndex, SeedInputs.tapGroup], { axis: 0 });
+  const used = b.op('GatherElements', [acts, index], { axis: 1 });
+  // [batch, parts, width] coefficients around their centers; the used activations as [batch, 1, width].
   const quad = b.op('Gather', [SeedInputs.tapQuad, SeedInputs.tapRows], { axis: 0 });
   const lin = b.op('Gather', [SeedInputs.tapLin, SeedInputs.tapRows], { axis: 0 });
-  const flat = layout.taps.map((t) => b.op('Reshape', [t.tensor, b.int64([-1, t.size])]));
-  const acts = flat.length === 1 ? flat[0]! : b.op('Concat', flat, { axis: 1 });
   const center = b.op('Gather', [SeedInputs.tapCenter, SeedInputs.tapRows], { axis: 0 });
-  const a = b.op('Sub', [b.op('Reshape', [acts, b.int64([-1, 1, neurons])]), center]);
+  const a = b.op('Sub', [b.unsqueeze(used, [1]), center]);
   const slope = b.op('Add', [b.op('Mul', [quad, a]), lin]);
   // v_p = sum((0.5 quad a + lin) a) + const_p = sum((slope + lin) a) / 2 + const_p.
   const half = b.op('Mul', [b.op('Add', [slope, lin]), b.float([0.5], [])]);
@@ -133,11 +150,14 @@ function addQuadraticTapSeeds(
     b.reduceSum(b.op('Mul', [half, a]), [2], false),
     b.op('Gather', [SeedInputs.tapConst, SeedInputs.tapRows], { axis: 0 }),
   ]);
-  // The largest part's slope (Less and Not, not ArgMax or Equal on floats: opset 7 has them; ties share).
+  // The largest part's slope (ties share it).
   const largest = b.reduce('ReduceMax', values, [1], true);
   const chosen = b.op('Cast', [b.op('Not', [b.op('Less', [values, largest])])], { to: ElemType.FLOAT });
   const share = b.op('Div', [chosen, b.reduceSum(chosen, [1], true)]);
-  const seed = b.reduceSum(b.op('Mul', [slope, b.op('Reshape', [share, b.int64([0, -1, 1])])]), [1], false);
+  const seedUsed = b.reduceSum(b.op('Mul', [slope, b.op('Reshape', [share, b.int64([0, -1, 1])])]), [1], false);
+  const seed = b.op('ScatterElements', [b.op('ConstantOfShape', [b.op('Shape', [acts])]), index, seedUsed], {
+    axis: 1,
+  });
   b.node('Reshape', [largest, b.int64([-1])], {}, [GradientOutputs.tapValue]);
   b.addOutput(GradientOutputs.tapValue);
   for (const tap of layout.taps) {

@@ -22,6 +22,8 @@ import { loadFashionMnist } from '../../src/data/index.js';
 import { confidenceStatistic } from '../../src/detect/confidence.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { randomFingerprintBank } from '../reference/random-bank.js';
+import { TestRandom } from '../reference/random.js';
 import { writeSmallBank } from '../reference/small-bank.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
@@ -143,9 +145,8 @@ describe('adaptive attacks', function () {
       });
       const want = await term.evaluate(activations, labels, true);
       const seeded = await grad.gradient(images, { tapSeed: want.seed!, marginLabels, activations: false });
-      const table = term.quadraticTable();
       const fused = await grad.gradient(images, {
-        tapQuadratic: { ...table, rows: term.quadraticRows(labels) },
+        tapQuadratic: term.quadraticRequest(labels),
         marginLabels,
         activations: false,
       });
@@ -166,14 +167,46 @@ describe('adaptive attacks', function () {
       expect(Math.sqrt(bb / aa), name).to.be.closeTo(1, 1e-3);
       expect(Array.from(fused.logits)).to.deep.equal(Array.from(seeded.logits));
     }
-    const table = DetectorTerm.expectation(bank, { draws: 5, combine: 'max', threshold: () => 0 }).quadraticTable();
+    const request = DetectorTerm.expectation(bank, { draws: 5, combine: 'max', threshold: () => 0 }).quadraticRequest(
+      labels,
+    );
     const refused = await grad
-      .gradient(images, { tapQuadratic: { ...table, rows: new Int32Array(labels.length).fill(99) } })
+      .gradient(images, { tapQuadratic: { ...request, rows: new Int32Array(labels.length).fill(99) } })
       .then(
         () => undefined,
         (e: Error) => e,
       );
     expect(refused?.message).to.match(/tapQuadratic.rows/);
+  });
+
+  it('the quadratic tap seed maps sampled layers (wide taps under a small budget) to their columns', async () => {
+    const wide = await GradientModel.load(modelPath, { taps: 'wide', neuronBudget: 3000, tapSeed: 1 });
+    try {
+      expect(wide.classifier.tapPlan.sampled).to.be.greaterThan(0);
+      const random = randomFingerprintBank(new TestRandom(5), wide.classifier, {
+        k: 1,
+        perClass: (c) => (c === 4 ? 0 : 40),
+      });
+      const term = DetectorTerm.expectation(random, { draws: 5, combine: 'max', threshold: () => 0 });
+      const { activations } = await tappedModel(wide).forward(images);
+      const want = await term.evaluate(activations, labels, true);
+      const seeded = await wide.gradient(images, { tapSeed: want.seed!, activations: false });
+      const fused = await wide.gradient(images, { tapQuadratic: term.quadraticRequest(labels), activations: false });
+      // Class 4 has no fingerprints: no term (NaN) in evaluate, a zero value and no seed in the run.
+      for (let r = 0; r < labels.length; r++)
+        if (labels[r] === 4) expect([want.value[r], fused.tapValue![r]]).to.deep.equal([Number.NaN, 0]);
+        else expect(fused.tapValue![r]).to.be.closeTo(want.value[r]!, 1e-3 * Math.max(10, Math.abs(want.value[r]!)));
+      let worst = 0;
+      let largest = 0;
+      for (let i = 0; i < seeded.grad.length; i++) {
+        worst = Math.max(worst, Math.abs(seeded.grad[i]! - fused.grad[i]!));
+        largest = Math.max(largest, Math.abs(seeded.grad[i]!));
+      }
+      expect(largest).to.be.greaterThan(0);
+      expect(worst).to.be.at.most(1e-3 * largest);
+    } finally {
+      await wide.release();
+    }
   });
 
   it('the static-draw attack takes the targeted draw under its threshold where plain PGD does not', async () => {

@@ -185,7 +185,6 @@ export class AdaptivePGD extends Attack {
     const k = batch.classes;
     const perImage = batch.perImage;
     const dims = batch.dims(live.length);
-    const table = this.term.quadraticTable();
     const cal = this.term.options.confidence;
     let logits = await model.logits({ data: x, dims });
     for (let step = 0; step < this.steps; step++) {
@@ -197,7 +196,7 @@ export class AdaptivePGD extends Attack {
       for (let i = 0; i < logitSeed.length; i++) logitSeed[i] = logitSeed[i]! / this.weight;
       const out = await model.gradient(
         { data: x, dims },
-        { logitSeed, tapQuadratic: { ...table, rows: this.term.quadraticRows(labels) }, activations: false },
+        { logitSeed, tapQuadratic: this.term.quadraticRequest(labels), activations: false },
       );
       const margins = cal !== undefined ? confidenceStatistic(out.logits, live.length) : undefined;
       live.forEach((r, i) => {

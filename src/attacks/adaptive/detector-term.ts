@@ -19,6 +19,16 @@ export interface TermValue {
   seed?: Float32Array;
 }
 
+/** DetectorTerm.quadraticTable: GradientRequest.tapQuadratic's table, and the families per class (parts). */
+export interface QuadraticTable {
+  index: Int32Array;
+  quad: Float32Array;
+  lin: Float32Array;
+  center: Float32Array;
+  constant: Float32Array;
+  parts: number;
+}
+
 export interface TermOptions {
   /** Fingerprints the detector draws per input (a class with fewer draws all it has). */
   draws: number;
@@ -42,9 +52,7 @@ export interface TermOptions {
 export class DetectorTerm {
   #families: NativeBank[] | undefined;
   #neurons = new Map<number, Uint32Array>();
-  #table:
-    | { quad: Float32Array; lin: Float32Array; center: Float32Array; constant: Float32Array; parts: number }
-    | undefined;
+  #table: QuadraticTable | undefined;
 
   private constructor(
     readonly name: 'static' | 'expectation',
@@ -163,27 +171,24 @@ export class DetectorTerm {
 
   /**
    * The term as the quadratic table of a tap-seeded gradient run (GradientRequest.tapQuadratic; k = 1
-   * and 'max' only): one table row per class and family (each family's expected sum, standardized with
-   * the confidence calibration when there is one), so that a gradient run computes the value and its
-   * seed from the activations of the iterate itself. Built once. The margin statistic is not in it.
+   * and 'max' only): one index row per class (its fingerprints' neurons, -1 padding) and one table row
+   * per class and family (each family's expected sum, standardized with the confidence calibration when
+   * there is one), so that a gradient run computes the value and its seed from the activations of the
+   * iterate itself. Built once. The margin statistic is not in it.
    */
-  quadraticTable(): {
-    quad: Float32Array;
-    lin: Float32Array;
-    center: Float32Array;
-    constant: Float32Array;
-    parts: number;
-  } {
+  quadraticTable(): QuadraticTable {
     if (this.#table !== undefined) return this.#table;
-    const { k, neurons: n, families: names, classes } = this.bank.header;
+    const { k, families: names, classes } = this.bank.header;
     if (k !== 1) throw new RangeError(`Expected a bank of k = 1 for a quadratic term but received k = ${k}`);
     if (this.options.combine !== 'max')
       throw new RangeError(`Expected 'max' for a quadratic term's combine but received ${this.options.combine}`);
     const parts = names.length;
     const rows = classes.length * parts;
-    const quad = new Float32Array(rows * n);
-    const lin = new Float32Array(rows * n);
-    const centers = new Float32Array(rows * n);
+    const width = Math.max(1, ...classes.map((_, c) => this.ids(c).length));
+    const index = new Int32Array(classes.length * width).fill(-1);
+    const quad = new Float32Array(rows * width);
+    const lin = new Float32Array(rows * width);
+    const center = new Float32Array(rows * width);
     const constant = new Float64Array(rows);
     const { indices, mu0, sd0, mu1, sd1 } = this.bank.arrays;
     const count = mu0.length;
@@ -191,43 +196,43 @@ export class DetectorTerm {
     for (let c = 0; c < classes.length; c++) {
       const ids = this.ids(c);
       const scale = this.scale(c);
-      for (let f = 0; f < parts; f++) {
+      ids.forEach((j, w) => {
+        index[c * width + w] = indices[j]!;
+      });
+      // A class without fingerprints keeps zeros: no seed (the attack gives it slack +Infinity).
+      for (let f = 0; f < parts && ids.length > 0; f++) {
         const row = c * parts + f;
-        if (ids.length === 0) {
-          constant[row] = 0; // no fingerprints: no seed; the attack gives such a class slack +Infinity
-          continue;
-        }
-        const [center, spread] = cal === undefined ? [0, 1] : cal.fingerprint[c]![f]!;
+        const [middle, spread] = cal === undefined ? [0, 1] : cal.fingerprint[c]![f]!;
         const factor = scale / spread;
         let sum = 0;
-        for (const j of ids) {
-          const i = indices[j]!;
+        ids.forEach((j, w) => {
           const m0 = mu0[j]!;
           const m1 = mu1[f * count + j]!;
           const p0 = 1 / sd0[j]! ** 2;
           const p1 = 1 / sd1[f * count + j]! ** 2;
-          // Around d = a - m0 (k = 1: one fingerprint per neuron and class):
+          // Around d = a - m0 (k = 1: one neuron per fingerprint):
           // 0.5 (z0^2 - z1^2) = 0.5 (p0 - p1) d^2 + p1 (m1 - m0) d - 0.5 p1 (m1 - m0)^2.
-          quad[row * n + i] = factor * (p0 - p1);
-          lin[row * n + i] = factor * p1 * (m1 - m0);
-          centers[row * n + i] = m0;
+          quad[row * width + w] = factor * (p0 - p1);
+          lin[row * width + w] = factor * p1 * (m1 - m0);
+          center[row * width + w] = m0;
           sum += -0.5 * p1 * (m1 - m0) ** 2 + Math.log(sd0[j]! / sd1[f * count + j]!);
-        }
-        constant[row] = factor * sum - center / spread;
+        });
+        constant[row] = factor * sum - middle / spread;
       }
     }
-    this.#table = { quad, lin, center: centers, constant: Float32Array.from(constant), parts };
+    this.#table = { index, quad, lin, center, constant: Float32Array.from(constant), parts };
     return this.#table;
   }
 
-  /** The table rows (quadraticTable) of inputs labelled `labels`: [rows x parts]. */
-  quadraticRows(labels: Int32Array): Int32Array {
-    const parts = this.quadraticTable().parts;
-    const out = new Int32Array(labels.length * parts);
+  /** What a gradient run needs of the table for inputs labelled `labels`: their index rows and table rows. */
+  quadraticRequest(labels: Int32Array): QuadraticTable & { group: Int32Array; rows: Int32Array } {
+    const table = this.quadraticTable();
+    const { parts } = table;
+    const rows = new Int32Array(labels.length * parts);
     labels.forEach((c, r) => {
-      for (let f = 0; f < parts; f++) out[r * parts + f] = c * parts + f;
+      for (let f = 0; f < parts; f++) rows[r * parts + f] = c * parts + f;
     });
-    return out;
+    return { ...table, group: Int32Array.from(labels), rows };
   }
 
   /**

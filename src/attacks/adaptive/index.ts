@@ -3,7 +3,7 @@
 export { AdaptivePGD } from './adaptive-pgd.js';
 export type { AdaptivePgdOptions, TappedAttackModel } from './adaptive-pgd.js';
 export { DetectorTerm } from './detector-term.js';
-export type { TermOptions, TermValue } from './detector-term.js';
+export type { QuadraticTable, TermOptions, TermValue } from './detector-term.js';
 export { drawnCopy, expectationCopy, rejectionSample } from './rejection.js';
 export type { LocalCopy, RejectionResult } from './rejection.js';
 export { tappedModel } from './tapped-model.js';
