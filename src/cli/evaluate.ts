@@ -130,7 +130,8 @@ export function registerEvaluateCommand(program: Command): Command {
       'adaptive attacks on the bank (docs/security.md), settings key=value;...: eps, weights, steps, step-size, ' +
         'restarts, kappa, slack, random-start (0|1), attacks (pgd,static,eot), images, copies (rejection ' +
         'sampling, e.g. 1,10,100,all, or none), candidate-runs, candidates (eot|pgd), detectors, start (first row), ' +
-        'relu-surrogate (T: the attacks differentiate each ReLU as sigmoid(x / T), BPDA)',
+        'relu-surrogate (T: the attacks differentiate each ReLU as sigmoid(x / T), BPDA), fused (0|1: one gradient ' +
+        'run per step, k = 1 banks)',
       parseAdaptive,
     )
     .option('--attacker-bank <bank>', "with --adaptive: the attacker's own calibrated bank (threat T2)")
