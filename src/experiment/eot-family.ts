@@ -53,7 +53,9 @@ function eotFamily(
     threshold: (c) => calibration.perClass[c] ?? calibration.global,
     ...(calibration.confidence !== undefined ? { confidence: calibration.confidence } : {}),
   });
-  const attack = new AdaptivePGD(term, { eps, steps, weight });
+  // The fused step (one gradient run per step, 3-5x faster) where the term allows it: k = 1, 'max'.
+  const fused = prior.header.k === 1 && (calibration.combine ?? 'max') === 'max';
+  const attack = new AdaptivePGD(term, { eps, steps, weight, fused });
   return {
     name,
     attack,
@@ -61,6 +63,7 @@ function eotFamily(
       eps,
       steps,
       weight,
+      fused,
       against: {
         ...(typeof bank === 'string' ? { file: basename(bank) } : {}),
         sha256: createHash('sha256').update(encodeBank(prior)).digest('hex'),

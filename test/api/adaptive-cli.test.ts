@@ -203,6 +203,7 @@ describe('nfp fit --eot-against (an adaptive refit)', function () {
       eps: 0.1,
       steps: 3,
       weight: 0.5,
+      fused: true,
       against: {
         file: 'bank.nfp',
         sha256: createHash('sha256').update(encodeBank(prior)).digest('hex'),
