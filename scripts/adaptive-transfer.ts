@@ -16,6 +16,7 @@ import type { BaselineName } from '../src/baselines/index.js';
 import { readBank } from '../src/bank/index.js';
 import { gatherImages, loadFashionMnist } from '../src/data/index.js';
 import type { ImageBatch } from '../src/model/index.js';
+import { bankThresholds, termOptions } from '../src/experiment/adaptive.js';
 import { packageRoot } from '../src/paths.js';
 
 const { values: args } = parseArgs({
@@ -80,11 +81,7 @@ try {
     labels: held.labels,
     seed,
   });
-  const term = DetectorTerm.expectation(bank, {
-    draws: cal.draws,
-    combine: cal.combine,
-    threshold: (c) => cal.perClass[c] ?? cal.global,
-  });
+  const term = DetectorTerm.expectation(bank, termOptions(bank, cal.draws, cal.combine, bankThresholds(bank)));
   const eot = await new AdaptivePGD(term, { eps, steps: 100, weight: Number(args.weight) }).run(model, held.images, {
     labels: held.labels,
     seed,

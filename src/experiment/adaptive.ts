@@ -397,13 +397,18 @@ function classThresholds(labels: Int32Array, reps: Float64Array[], fpr: number, 
  * thresholds, and, for a bank calibrated with the confidence term, that calibration (the detector then
  * standardizes each family's sum and the margin statistic, and flags on the largest).
  */
-function termOptions(bank: FingerprintBank, draws: number, combine: Combine, threshold: Thresholds): TermOptions {
+export function termOptions(
+  bank: FingerprintBank,
+  draws: number,
+  combine: Combine,
+  threshold: Thresholds,
+): TermOptions {
   const confidence = bank.header.calibration?.confidence;
   return { draws, combine, threshold, ...(confidence !== undefined ? { confidence } : {}) };
 }
 
 /** The bank's calibrated thresholds as a function of the class. */
-function bankThresholds(bank: FingerprintBank): Thresholds {
+export function bankThresholds(bank: FingerprintBank): Thresholds {
   const cal = bank.header.calibration;
   if (cal === undefined) throw new ExperimentError('the adaptive evaluation needs calibrated banks', '--adaptive');
   return (c) => cal.perClass[c] ?? cal.global;

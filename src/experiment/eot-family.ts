@@ -9,6 +9,7 @@ import { AdaptivePGD, DetectorTerm } from '../attacks/adaptive/index.js';
 import type { GradientModel } from '../autodiff/index.js';
 import { encodeBank, readBank } from '../bank/index.js';
 import type { AttackFamily, FingerprintBank } from '../bank/index.js';
+import { bankThresholds, termOptions } from './adaptive.js';
 import { ExperimentError } from './errors.js';
 
 export interface EotFamilyOptions {
@@ -47,12 +48,10 @@ function eotFamily(
   const calibration = prior.header.calibration!;
   const weight = options.weight ?? defaultEotFamily.weight;
   const steps = options.steps ?? defaultEotFamily.steps;
-  const term = DetectorTerm.expectation(prior, {
-    draws: calibration.draws,
-    combine: calibration.combine ?? 'max',
-    threshold: (c) => calibration.perClass[c] ?? calibration.global,
-    ...(calibration.confidence !== undefined ? { confidence: calibration.confidence } : {}),
-  });
+  const term = DetectorTerm.expectation(
+    prior,
+    termOptions(prior, calibration.draws, calibration.combine ?? 'max', bankThresholds(prior)),
+  );
   // The fused step (one gradient run per step, 3-5x faster) where the term allows it: k = 1, 'max'.
   const fused = prior.header.k === 1 && (calibration.combine ?? 'max') === 'max';
   const attack = new AdaptivePGD(term, { eps, steps, weight, fused });

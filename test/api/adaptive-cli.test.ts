@@ -25,6 +25,19 @@ const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const nfp = (args: string[]): Promise<string> =>
   runCommands([registerFitCommand, registerEvaluateCommand, registerBankCommand], args);
 
+/** The first 2,000 shipped test images and labels (.npy) in `dir`, and the small fit at k = 1 over them. */
+async function smallK1Fit(dir: string): Promise<{ data: string; labels: string; bank: string }> {
+  const test = loadFashionMnist({ split: 'test' });
+  const data = join(dir, 'x.npy');
+  const labels = join(dir, 'y.npy');
+  writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
+  writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
+  const bank = join(dir, 'bank.nfp');
+  // The shared small fit at k = 1 (a later --k overrides an earlier one).
+  await nfp(['fit', ...smallFitArgs({ model: modelPath, data, labels }), '--k', '1', '--out', bank]);
+  return { data, labels, bank };
+}
+
 describe('nfp evaluate --adaptive', function () {
   this.timeout(300000);
   const dir = useTempDir('nfp-adaptive-cli-');
@@ -33,14 +46,7 @@ describe('nfp evaluate --adaptive', function () {
   let bank = '';
 
   before(async () => {
-    const test = loadFashionMnist({ split: 'test' });
-    data = join(dir(), 'x.npy');
-    labels = join(dir(), 'y.npy');
-    writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
-    writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
-    bank = join(dir(), 'bank.nfp');
-    // The shared small fit at k = 1 (a later --k overrides an earlier one).
-    await nfp(['fit', ...smallFitArgs({ model: modelPath, data, labels }), '--k', '1', '--out', bank]);
+    ({ data, labels, bank } = await smallK1Fit(dir()));
   });
 
   const evaluate = (report: string, extra: string[]) =>
@@ -170,13 +176,7 @@ describe('nfp fit --eot-against (an adaptive refit)', function () {
   const fitArgs = () => [...smallFitArgs({ model: modelPath, data, labels }), '--k', '1'];
 
   before(async () => {
-    const test = loadFashionMnist({ split: 'test' });
-    data = join(dir(), 'x.npy');
-    labels = join(dir(), 'y.npy');
-    writeNpy(data, { dims: [2000, 1, 28, 28], data: test.data.subarray(0, 2000 * 784) });
-    writeNpy(labels, { dims: [2000], data: test.labels.slice(0, 2000) });
-    bank = join(dir(), 'bank.nfp');
-    await nfp(['fit', ...fitArgs(), '--out', bank]);
+    ({ data, labels, bank } = await smallK1Fit(dir()));
   });
 
   it("fits the 'eot' family against the bank and records which bank it attacked", async () => {

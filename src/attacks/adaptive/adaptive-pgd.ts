@@ -185,7 +185,6 @@ export class AdaptivePGD extends Attack {
     const k = batch.classes;
     const perImage = batch.perImage;
     const dims = batch.dims(live.length);
-    const cal = this.term.options.confidence;
     let logits = await model.logits({ data: x, dims });
     for (let step = 0; step < this.steps; step++) {
       const labels = Int32Array.from(live, (_, i) => argmax(logits, i, k));
@@ -198,28 +197,15 @@ export class AdaptivePGD extends Attack {
         { data: x, dims },
         { logitSeed, tapQuadratic: this.term.quadraticRequest(labels), activations: false },
       );
-      const margins = cal !== undefined ? confidenceStatistic(out.logits, live.length) : undefined;
+      const margins = this.term.options.confidence !== undefined ? confidenceStatistic(out.logits, live.length) : null;
       live.forEach((r, i) => {
+        // No slack where the label moved away from the class the value was computed for, or has no fingerprints.
         const c = argmax(out.logits, i, k);
-        if (!batch.isAdversarial(out.logits, i, r)) {
-          const margin = batch.marginOf(out.logits, i, r);
-          if (best.slack[r] === Number.POSITIVE_INFINITY && margin < best.margin[r]!) {
-            best.adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
-            best.margin[r] = margin;
-          }
-          return;
-        }
-        if (c !== labels[i] || this.term.bank.header.classes[c]!.count === 0) return;
-        let value = out.tapValue![i]!;
-        if (margins !== undefined) {
-          const [center, spread] = cal!.margin[c]!;
-          value = Math.max(value, (margins[i]! - center) / spread);
-        }
-        const slack = value - this.term.options.threshold(c);
-        if (slack < best.slack[r]!) {
-          best.adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
-          best.slack[r] = slack;
-        }
+        const scored = c === labels[i] && this.term.bank.header.classes[c]!.count > 0;
+        const slack = scored
+          ? this.term.withMargin(c, out.tapValue![i]!, margins?.[i]) - this.term.options.threshold(c)
+          : Number.POSITIVE_INFINITY;
+        keep(batch, best, x, out.logits, i, r, slack);
       });
       logits = out.logits;
       const grad = out.grad;
@@ -254,24 +240,12 @@ export class AdaptivePGD extends Attack {
     gradient = true,
   ): Promise<{ logitSeed: Float32Array; tapSeed: Float32Array }> {
     const k = batch.classes;
-    const perImage = batch.perImage;
     const labels = Int32Array.from(live, (_, i) => argmax(at.logits, i, k));
     const term = await this.term.evaluate(at.activations, labels, gradient, at.logits);
     const logitSeed = new Float32Array(live.length * k);
-    const { adv } = state;
     live.forEach((r, i) => {
-      const margin = batch.marginOf(at.logits, i, r);
-      const slack = term.slack[i]!;
-      if (batch.isAdversarial(at.logits, i, r)) {
-        if (slack < state.slack[r]!) {
-          adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
-          state.slack[r] = slack;
-        }
-      } else if (state.slack[r] === Number.POSITIVE_INFINITY && margin < state.margin[r]!) {
-        adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
-        state.margin[r] = margin;
-      }
-      if (margin > -this.kappa) marginSeed(batch, at.logits, i, r, logitSeed);
+      keep(batch, state, x, at.logits, i, r, term.slack[i]!);
+      if (batch.marginOf(at.logits, i, r) > -this.kappa) marginSeed(batch, at.logits, i, r, logitSeed);
     });
     const tapSeed = term.seed ?? new Float32Array(0);
     const n = live.length === 0 ? 0 : tapSeed.length / live.length;
@@ -291,6 +265,34 @@ interface Best {
   adv: Float32Array;
   slack: Float64Array;
   margin: Float64Array;
+}
+
+/**
+ * Keeps iterate row i (batch row r) of x when it is the best so far: among adversarial iterates the one
+ * of lowest slack (score minus threshold), and while none is adversarial the one of lowest margin.
+ */
+function keep(
+  batch: AttackBatch,
+  state: Best,
+  x: Float32Array,
+  logits: Float32Array,
+  i: number,
+  r: number,
+  slack: number,
+): void {
+  const perImage = batch.perImage;
+  if (batch.isAdversarial(logits, i, r)) {
+    if (slack < state.slack[r]!) {
+      state.adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
+      state.slack[r] = slack;
+    }
+    return;
+  }
+  const margin = batch.marginOf(logits, i, r);
+  if (state.slack[r] === Number.POSITIVE_INFINITY && margin < state.margin[r]!) {
+    state.adv.set(x.subarray(i * perImage, (i + 1) * perImage), r * perImage);
+    state.margin[r] = margin;
+  }
 }
 
 /**

@@ -144,13 +144,8 @@ export class DetectorTerm {
       }
       const threshold = this.options.threshold(c);
       members.forEach((r, i) => {
-        let v = best[i]!;
-        if (margin !== undefined) {
-          const [center, spread] = cal!.margin[c]!;
-          v = Math.max(v, (margin[r]! - center) / spread);
-        }
-        value[r] = v;
-        slack[r] = v - threshold;
+        value[r] = this.withMargin(c, best[i]!, margin?.[r]);
+        slack[r] = value[r]! - threshold;
       });
       if (seed === undefined) continue;
       const touched = this.neuronsOf(c);
@@ -167,6 +162,18 @@ export class DetectorTerm {
       }
     }
     return { value, slack, ...(seed !== undefined ? { seed } : {}) };
+  }
+
+  /**
+   * The detector's score of an input labelled c from the term's fingerprint value: with the confidence
+   * calibration and the input's margin statistic (confidenceStatistic), the larger of the value and the
+   * statistic standardized for c; otherwise the value itself.
+   */
+  withMargin(c: number, fingerprints: number, statistic: number | undefined): number {
+    const cal = this.options.confidence;
+    if (cal === undefined || statistic === undefined) return fingerprints;
+    const [center, spread] = cal.margin[c]!;
+    return Math.max(fingerprints, (statistic - center) / spread);
   }
 
   /**
