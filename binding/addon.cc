@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("subsetMeansSync", Napi::Function::New<binding::SubsetMeansSync>(env, "subsetMeansSync"));
   exports.Set("screen", Napi::Function::New<binding::Screen>(env, "screen"));
   exports.Set("screenSync", Napi::Function::New<binding::ScreenSync>(env, "screenSync"));
+  exports.Set("rowsWithin", Napi::Function::New<binding::RowsWithin>(env, "rowsWithin"));
   exports.Set("Bank", binding::Bank::Define(env));
   exports.Set("info", Napi::Function::New<binding::Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<binding::SetThreads>(env, "setThreads"));

@@ -1,6 +1,7 @@
 // The Bank class (see bank.h).
 #include "bank.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,8 @@ std::shared_ptr<TapArgs> ReadTaps(const Napi::Object& o, std::size_t rows, std::
   return t;
 }
 
+void ReadDraws(const Napi::Object& o, DrawArgs* a);
+
 // The activations (`acts`, or with `allow_taps` the tap buffers `taps`), rows, draws and combine.
 DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank, bool allow_taps) {
   Napi::Env env = o.Env();
@@ -90,30 +93,45 @@ DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank, bool allow_t
     ExpectLength(env, "acts", a.acts.ElementLength(), CheckedProduct(env, "acts", a.rows, bank.neurons()),
                  "rows x the bank's " + std::to_string(bank.neurons()) + " neurons");
   }
-  a.draws = TypedArrayArg<std::uint32_t>(o, "draws");
-  a.combine =
+  ReadDraws(o, &a);
+  return a;
+}
+
+// `draws` ([rows x per row]) and `combine` into `a`, whose rows are known.
+void ReadDraws(const Napi::Object& o, DrawArgs* a) {
+  Napi::Env env = o.Env();
+  a->draws = TypedArrayArg<std::uint32_t>(o, "draws");
+  a->combine =
       EnumArg(o, "combine", {"max", "logsumexp"}, "max") == "max" ? nfp::Combine::kMax : nfp::Combine::kLogSumExp;
-  const std::size_t n = a.draws.ElementLength();
-  if (a.rows == 0) {
+  const std::size_t n = a->draws.ElementLength();
+  if (a->rows == 0) {
     if (n != 0) ExpectLength(env, "draws", n, 0, "rows x draws per row, with rows = 0");
-  } else if (n % a.rows != 0) {
+  } else if (n % a->rows != 0) {
     ThrowRangeError(env, "draws",
-                    "Expected a multiple of rows (" + std::to_string(a.rows) + ") elements for draws but received " +
+                    "Expected a multiple of rows (" + std::to_string(a->rows) + ") elements for draws but received " +
                         std::to_string(n));
   } else {
-    a.per_row = n / a.rows;
+    a->per_row = n / a->rows;
   }
-  return a;
 }
 
 }  // namespace
 
+// The TapBinding constructor of this addon instance (one per Node environment: worker threads
+// load their own), which Bank.bindTaps instantiates.
+struct Constructors {
+  Napi::FunctionReference tap_binding;
+};
+
 Napi::Function Bank::Define(Napi::Env env) {
+  auto* constructors = new Constructors();
+  constructors->tap_binding = Napi::Persistent(TapBinding::Define(env));
+  env.SetInstanceData<Constructors>(constructors);
   return DefineClass(
       env, "Bank",
       {InstanceMethod<&Bank::DetectScores>("detectScores"), InstanceMethod<&Bank::DetectScoresSync>("detectScoresSync"),
        InstanceMethod<&Bank::ScoreGradient>("scoreGradient"),
-       InstanceMethod<&Bank::ScoreGradientSync>("scoreGradientSync")});
+       InstanceMethod<&Bank::ScoreGradientSync>("scoreGradientSync"), InstanceMethod<&Bank::BindTaps>("bindTaps")});
 }
 
 Bank::Bank(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Bank>(info) {
@@ -161,33 +179,21 @@ Bank::Bank(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Bank>(info) {
 
 namespace {
 
-Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::Bank>& bank) {
-  Napi::Env env = info.Env();
-  Napi::Object o = OptionsArg(info, "detectScores");
-  DrawArgs a = ReadDrawArgs(o, *bank, true);
+// A detectScores job over validated arguments: `score(out)` runs the kernel into the outputs
+// allocated here (score, familyScores, and means / terms when asked for).
+Job DetectJobOf(const Napi::Object& o, const DrawArgs& a, std::size_t families, double work_per_draw,
+                std::function<nfp::Status(const nfp::DetectOutputs&)> score) {
+  Napi::Env env = o.Env();
   const bool want_means = BoolArg(o, "means", false), want_terms = BoolArg(o, "terms", false);
-  const std::size_t A = bank->families();
-  auto score = Napi::Float32Array::New(env, a.rows);
+  const std::size_t A = families;
+  auto out_score = Napi::Float32Array::New(env, a.rows);
   auto family = Napi::Float32Array::New(env, CheckedProduct(env, "familyScores", a.rows, A));
   auto means = Napi::Float32Array::New(env, want_means ? a.draws.ElementLength() : 0);
   auto terms = Napi::Float32Array::New(env, want_terms ? CheckedProduct(env, "terms", a.draws.ElementLength(), A) : 0);
-  nfp::DetectOutputs out{score.Data(), family.Data(), want_means ? means.Data() : nullptr,
+  nfp::DetectOutputs out{out_score.Data(), family.Data(), want_means ? means.Data() : nullptr,
                          want_terms ? terms.Data() : nullptr};
-  const float* acts = a.acts.Data();
-  const std::uint32_t* draws = a.draws.Data();
-  const std::size_t rows = a.rows, per_row = a.per_row;
-  const nfp::Combine combine = a.combine;
   Job job;
-  const nfp::BackendKind backend = CurrentBackend();
-  const std::shared_ptr<const TapArgs> taps = a.taps;
-  job.run = [=] {
-    if (taps != nullptr) {
-      const nfp::TapActivations view{taps->data.data(),    taps->offsets.data(), taps->widths.data(),
-                                     taps->columns.data(), taps->widths.size(),  rows};
-      return nfp::detect_scores(backend, view, *bank, {draws, per_row}, combine, out);
-    }
-    return nfp::detect_scores(backend, {acts, rows, bank->neurons()}, *bank, {draws, per_row}, combine, out);
-  };
+  job.run = [score = std::move(score), out] { return score(out); };
   job.result = [want_means, want_terms](Napi::Env env, const std::vector<Napi::Value>& kept) {
     Napi::Object r = Napi::Object::New(env);
     r.Set("score", kept[2]);
@@ -196,9 +202,31 @@ Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::B
     if (want_terms) r.Set("terms", kept[5]);
     return Napi::Value(r);
   };
-  job.keep_alive = {a.acts, a.draws, score, family, means, terms, info.This()};
+  job.keep_alive = {a.acts, a.draws, out_score, family, means, terms};
+  job.work = static_cast<double>(a.draws.ElementLength()) * work_per_draw;
+  return job;
+}
+
+Job DetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::Bank>& bank) {
+  Napi::Object o = OptionsArg(info, "detectScores");
+  DrawArgs a = ReadDrawArgs(o, *bank, true);
+  const float* acts = a.acts.Data();
+  const nfp::Draws draws{a.draws.Data(), a.per_row};
+  const std::size_t rows = a.rows;
+  const nfp::Combine combine = a.combine;
+  const nfp::BackendKind backend = CurrentBackend();
+  const std::shared_ptr<const TapArgs> taps = a.taps;
+  Job job = DetectJobOf(
+      o, a, bank->families(), static_cast<double>(bank->k() + bank->families()), [=](const nfp::DetectOutputs& out) {
+        if (taps != nullptr) {
+          const nfp::TapActivations view{taps->data.data(),    taps->offsets.data(), taps->widths.data(),
+                                         taps->columns.data(), taps->widths.size(),  rows};
+          return nfp::detect_scores(backend, view, *bank, draws, combine, out);
+        }
+        return nfp::detect_scores(backend, {acts, rows, bank->neurons()}, *bank, draws, combine, out);
+      });
+  job.keep_alive.push_back(info.This());
   if (taps != nullptr) job.keep_alive.insert(job.keep_alive.end(), taps->arrays.begin(), taps->arrays.end());
-  job.work = static_cast<double>(a.draws.ElementLength()) * (bank->k() + A);
   return job;
 }
 
@@ -234,6 +262,115 @@ Napi::Value Bank::ScoreGradient(const Napi::CallbackInfo& info) {
 }
 Napi::Value Bank::ScoreGradientSync(const Napi::CallbackInfo& info) {
   return RunSync(info.Env(), GradientJob(info, bank_));
+}
+
+namespace {
+
+// `taps`: [{ width, columns?: Uint32Array }] in tap order, as detectScores takes them but without data.
+// The binding copies the columns; their bounds and the neuron total are checked by TapBinding::Create.
+std::unique_ptr<nfp::TapBinding> ReadBinding(const Napi::Object& o, const nfp::Bank& bank) {
+  Napi::Env env = o.Env();
+  Napi::Value v = o.Get("taps");
+  if (!v.IsArray()) ThrowTypeError(env, "taps", "an array of { width, columns? }", v);
+  auto list = v.As<Napi::Array>();
+  std::vector<std::size_t> offsets{0}, widths;
+  std::vector<const std::uint32_t*> columns;
+  std::vector<Napi::Uint32Array> pinned;
+  for (std::uint32_t i = 0; i < list.Length(); ++i) {
+    const std::string name = "taps[" + std::to_string(i) + "]";
+    Napi::Value e = list.Get(i);
+    if (!e.IsObject() || e.IsArray()) ThrowTypeError(env, name, "an object { width, columns? }", e);
+    Napi::Object tap = e.As<Napi::Object>();
+    const std::size_t width = DimValue(env, tap.Get("width"), name + ".width", 0);
+    Napi::Value cv = tap.Get("columns");
+    const bool sampled = !cv.IsUndefined() && !cv.IsNull();
+    if (sampled) pinned.push_back(TypedArrayValue<std::uint32_t>(env, cv, name + ".columns"));
+    widths.push_back(width);
+    columns.push_back(sampled ? pinned.back().Data() : nullptr);
+    offsets.push_back(offsets.back() + (sampled ? pinned.back().ElementLength() : width));
+  }
+  const nfp::TapActivations layout{nullptr, offsets.data(), widths.data(), columns.data(), widths.size(), 0};
+  nfp::Status status;
+  std::unique_ptr<nfp::TapBinding> binding = nfp::TapBinding::Create(bank, layout, &status);
+  if (!binding) throw StatusError(env, status);
+  return binding;
+}
+
+// `data`: one Float32Array per tap of the binding, each whole images of the tap's width, at least `rows`.
+Job BoundDetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const nfp::Bank>& bank,
+                   const std::shared_ptr<const nfp::TapBinding>& binding) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "detectScores");
+  DrawArgs a{
+      Napi::Float32Array::New(env, 0), Napi::Uint32Array(), DimArg(o, "rows", 0), 0, nfp::Combine::kMax, nullptr};
+  Napi::Value dv = o.Get("data");
+  if (!dv.IsArray()) ThrowTypeError(env, "data", "an array of Float32Array, one per tap", dv);
+  auto list = dv.As<Napi::Array>();
+  if (list.Length() != binding->taps()) {
+    ThrowRangeError(env, "data",
+                    "Expected " + std::to_string(binding->taps()) +
+                        " buffers (one per tap of the binding) for data "
+                        "but received " +
+                        std::to_string(list.Length()));
+  }
+  auto pointers = std::make_shared<std::vector<const float*>>();
+  std::vector<Napi::Value> arrays;
+  for (std::uint32_t t = 0; t < list.Length(); ++t) {
+    const std::string name = "data[" + std::to_string(t) + "]";
+    auto data = TypedArrayValue<float>(env, list.Get(t), name);
+    const std::size_t n = data.ElementLength(), width = binding->width(t);
+    if (width == 0 ? n != 0 : n % width != 0 || n / width < a.rows) {
+      ThrowRangeError(env, name,
+                      "Expected whole images of width " + std::to_string(width) + ", at least rows (" +
+                          std::to_string(a.rows) + ") of them, for " + name + " but received " + std::to_string(n) +
+                          " values");
+    }
+    arrays.push_back(data);
+    pointers->push_back(data.Data());
+  }
+  ReadDraws(o, &a);
+  const nfp::Draws draws{a.draws.Data(), a.per_row};
+  const std::size_t rows = a.rows;
+  const nfp::Combine combine = a.combine;
+  const nfp::BackendKind backend = CurrentBackend();
+  Job job = DetectJobOf(o, a, bank->families(), static_cast<double>(bank->k() + bank->families()),
+                        [=](const nfp::DetectOutputs& out) {
+                          return nfp::detect_scores(backend, *binding, pointers->data(), rows, draws, combine, out);
+                        });
+  job.keep_alive.push_back(info.This());
+  job.keep_alive.insert(job.keep_alive.end(), arrays.begin(), arrays.end());
+  return job;
+}
+
+}  // namespace
+
+Napi::Value Bank::BindTaps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "bindTaps");
+  std::unique_ptr<nfp::TapBinding> made = ReadBinding(o, *bank_);
+  Napi::Object obj = env.GetInstanceData<Constructors>()->tap_binding.New({});
+  TapBinding* b = TapBinding::Unwrap(obj);
+  b->bank_ = bank_;
+  b->binding_ = std::move(made);
+  return obj;
+}
+
+Napi::Function TapBinding::Define(Napi::Env env) {
+  return DefineClass(env, "TapBinding",
+                     {InstanceMethod<&TapBinding::DetectScores>("detectScores"),
+                      InstanceMethod<&TapBinding::DetectScoresSync>("detectScoresSync")});
+}
+
+TapBinding::TapBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapBinding>(info) {}
+
+Napi::Value TapBinding::DetectScores(const Napi::CallbackInfo& info) {
+  if (!binding_) throw Napi::Error::New(info.Env(), "A TapBinding is made by Bank.bindTaps()");
+  return RunAsync(info.Env(), BoundDetectJob(info, bank_, binding_));
+}
+
+Napi::Value TapBinding::DetectScoresSync(const Napi::CallbackInfo& info) {
+  if (!binding_) throw Napi::Error::New(info.Env(), "A TapBinding is made by Bank.bindTaps()");
+  return RunSync(info.Env(), BoundDetectJob(info, bank_, binding_));
 }
 
 }  // namespace binding

@@ -1,6 +1,9 @@
 // subsetMeans and screen: validate the options object, allocate outputs, build the job.
 #include "kernels.h"
 
+#include <cmath>
+#include <string>
+
 #include "args.h"
 #include "job.h"
 #include "nfp/dispatch.h"
@@ -87,7 +90,34 @@ Job ScreenJob(const Napi::CallbackInfo& info) {
   return job;
 }
 
+// A number option that may be any non-NaN double, infinities included (bounds).
+double BoundArg(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsNumber() || std::isnan(v.As<Napi::Number>().DoubleValue())) {
+    ThrowTypeError(o.Env(), name, "a number (not NaN)", v);
+  }
+  return v.As<Napi::Number>().DoubleValue();
+}
+
 }  // namespace
+
+Napi::Value RowsWithin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = OptionsArg(info, "rowsWithin");
+  auto data = TypedArrayArg<float>(o, "data");
+  const std::size_t rows = DimArg(o, "rows", 0);
+  const double lo = BoundArg(o, "lo"), hi = BoundArg(o, "hi");
+  const std::size_t n = data.ElementLength();
+  if (rows == 0 ? n != 0 : n % rows != 0) {
+    ThrowRangeError(env, "data",
+                    "Expected a multiple of rows (" + std::to_string(rows) + ") elements for data but received " +
+                        std::to_string(n));
+  }
+  auto out = Napi::Uint8Array::New(env, rows);
+  const nfp::Status st = nfp::cpu::rows_within(data.Data(), rows, rows == 0 ? 0 : n / rows, lo, hi, out.Data());
+  if (!st.ok()) throw StatusError(env, st);
+  return out;
+}
 
 Napi::Value SubsetMeans(const Napi::CallbackInfo& info) { return RunAsync(info.Env(), SubsetMeansJob(info)); }
 Napi::Value SubsetMeansSync(const Napi::CallbackInfo& info) { return RunSync(info.Env(), SubsetMeansJob(info)); }

@@ -3,6 +3,7 @@ export {
   Bank,
   addonSource,
   info,
+  rowsWithin,
   screen,
   screenSync,
   setBackend,
@@ -17,14 +18,18 @@ export type {
   Combine,
   DetectOptions,
   DetectResult,
+  BoundDetectOptions,
   DrawOptions,
   NativeInfo,
+  NativeTapBinding,
+  RowsWithinOptions,
   ScreenOptions,
   ScreenResult,
   SubsetMeansOptions,
   TTest,
   TapBuffer,
   TapDrawOptions,
+  TapShape,
 } from './native.js';
 export { version } from './version.js';
 export { Classifier, ClassifierError, ModelFormatError, TapError, shippedModel, shippedModels } from './model/index.js';

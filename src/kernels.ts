@@ -11,6 +11,9 @@ import type {
   DrawOptions,
   NativeBank,
   NativeInfo,
+  NativeTapBinding,
+  RowsWithinOptions,
+  TapShape,
   ScreenOptions,
   ScreenResult,
   SubsetMeansOptions,
@@ -35,6 +38,11 @@ export function screen(options: ScreenOptions): Promise<ScreenResult> {
 
 export function screenSync(options: ScreenOptions): ScreenResult {
   return native.screenSync(options);
+}
+
+/** Per row, 1 when every value lies in [lo, hi] (compared in double; NaN and +-Infinity never do), else 0. */
+export function rowsWithin(options: RowsWithinOptions): Uint8Array {
+  return native.rowsWithin(options);
 }
 
 /**
@@ -85,6 +93,15 @@ export class Bank {
 
   scoreGradientSync(options: DrawOptions): Float32Array {
     return this.#native.scoreGradientSync(options);
+  }
+
+  /**
+   * This bank bound to a layout of tap buffers, checked and resolved once: `detectScores({ data, rows,
+   * draws })` then scores buffers of that layout in place (one Float32Array per tap), equal bit for bit
+   * to `detectScores({ taps })` and without its per-call layout work. The binding keeps the bank alive.
+   */
+  bindTaps(options: { taps: readonly TapShape[] }): NativeTapBinding {
+    return this.#native.bindTaps(options);
   }
 }
 

@@ -103,6 +103,31 @@ export interface DetectResult {
   terms?: Float32Array;
 }
 
+/** A tap buffer's shape without its data: what Bank.bindTaps binds a bank to. */
+export interface TapShape {
+  width: number;
+  columns?: Uint32Array;
+}
+
+/** detectScores through a TapBinding: one buffer per tap of the binding, in its order. */
+export interface BoundDetectOptions {
+  data: Float32Array[];
+  rows: number;
+  draws: Uint32Array;
+  combine?: Combine;
+  means?: boolean;
+  terms?: boolean;
+}
+
+/**
+ * A bank bound once to a layout of tap buffers (Bank.bindTaps): scores buffers of that layout in
+ * place, each fingerprint's neurons already resolved to (tap, column), with no per-call layout work.
+ */
+export interface NativeTapBinding {
+  detectScores(options: BoundDetectOptions): Promise<DetectResult>;
+  detectScoresSync(options: BoundDetectOptions): DetectResult;
+}
+
 export interface NativeBank {
   readonly neurons: number;
   readonly k: number;
@@ -112,6 +137,17 @@ export interface NativeBank {
   detectScoresSync(options: DetectOptions): DetectResult;
   scoreGradient(options: DrawOptions): Promise<Float32Array>;
   scoreGradientSync(options: DrawOptions): Float32Array;
+  /** Binds the bank to a layout of tap buffers (validated and copied once); see NativeTapBinding. */
+  bindTaps(options: { taps: readonly TapShape[] }): NativeTapBinding;
+}
+
+export interface RowsWithinOptions {
+  /** [rows x per row] values. */
+  data: Float32Array;
+  rows: number;
+  /** Bounds, compared in double; NaN and +-Infinity values are outside any. */
+  lo: number;
+  hi: number;
 }
 
 export interface NativeInfo {
@@ -138,6 +174,7 @@ interface NativeAddon {
   subsetMeansSync(options: SubsetMeansOptions): Float32Array;
   screen(options: ScreenOptions): Promise<ScreenResult>;
   screenSync(options: ScreenOptions): ScreenResult;
+  rowsWithin(options: RowsWithinOptions): Uint8Array;
   Bank: new (spec: BankSpec) => NativeBank;
   info(): NativeInfo;
   setThreads(threads: number): number;

@@ -3,6 +3,7 @@
 #include "nfp/bank.h"
 
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -81,19 +82,47 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
       !check_sd(bank->sd1_, "sd1")) {
     return nullptr;
   }
-  bank->inv_sd0_.resize(F);
-  bank->inv_sd1_.resize(A * F);
-  bank->log_sd_ratio_.resize(A * F);
-  for (std::size_t f = 0; f < F; ++f) bank->inv_sd0_[f] = 1.0 / static_cast<double>(bank->sd0_[f]);
-  for (std::size_t a = 0; a < A; ++a) {
-    for (std::size_t f = 0; f < F; ++f) {
+  // A record shorter than a cache line is padded to one (one family: 40 -> 64 bytes; two: exactly 64),
+  // so that no record straddles two lines; longer ones pack.
+  constexpr std::size_t kPerLine = kRecordAlign / sizeof(double);
+  const std::size_t fields = 2 + 3 * A;
+  bank->stride_ = fields < kPerLine ? kPerLine : fields;
+  bank->record_storage_.assign(F * bank->stride_ + kPerLine, 0.0);
+  const auto base = reinterpret_cast<std::uintptr_t>(bank->record_storage_.data());
+  bank->records_ =
+      bank->record_storage_.data() + ((kRecordAlign - base % kRecordAlign) % kRecordAlign) / sizeof(double);
+  for (std::size_t f = 0; f < F; ++f) {
+    double* r = bank->records_ + f * bank->stride_;
+    r[0] = static_cast<double>(bank->mu0_[f]);
+    r[1] = 1.0 / static_cast<double>(bank->sd0_[f]);
+    for (std::size_t a = 0; a < A; ++a) {
       const std::size_t i = a * F + f;
-      bank->inv_sd1_[i] = 1.0 / static_cast<double>(bank->sd1_[i]);
-      bank->log_sd_ratio_[i] =
-          std::log(static_cast<double>(bank->sd0_[f])) - std::log(static_cast<double>(bank->sd1_[i]));
+      r[2 + 3 * a] = static_cast<double>(bank->mu1_[i]);
+      r[3 + 3 * a] = 1.0 / static_cast<double>(bank->sd1_[i]);
+      r[4 + 3 * a] = std::log(static_cast<double>(bank->sd0_[f])) - std::log(static_cast<double>(bank->sd1_[i]));
     }
   }
   return bank;
+}
+
+std::vector<double> Bank::all_inv_sd0() const {
+  std::vector<double> out(count_);
+  for (std::size_t f = 0; f < count_; ++f) out[f] = inv_sd0(f);
+  return out;
+}
+
+std::vector<double> Bank::all_inv_sd1() const {
+  std::vector<double> out(families_ * count_);
+  for (std::size_t a = 0; a < families_; ++a)
+    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = inv_sd1(a, f);
+  return out;
+}
+
+std::vector<double> Bank::all_log_sd_ratio() const {
+  std::vector<double> out(families_ * count_);
+  for (std::size_t a = 0; a < families_; ++a)
+    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = log_sd_ratio(a, f);
+  return out;
 }
 
 std::shared_ptr<void> Bank::attachment(const std::function<std::shared_ptr<void>()>& make) const {

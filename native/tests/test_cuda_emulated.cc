@@ -15,18 +15,16 @@ namespace {
 
 launch::Flags NoFlags() { return {launch::kNone, launch::kNone}; }
 
-launch::BankView ViewOf(const nfp::Bank& bank) {
-  return {bank.all_indices().data(),
-          bank.all_mu0().data(),
-          bank.all_inv_sd0().data(),
-          bank.all_mu1().data(),
-          bank.all_inv_sd1().data(),
-          bank.all_log_sd_ratio().data(),
-          bank.count(),
-          bank.k(),
-          bank.families(),
-          bank.neurons()};
-}
+// The arrays a device bank uploads, kept on the host for the emulated kernels.
+struct HostBank {
+  std::vector<double> inv_sd0, inv_sd1, log_sd_ratio;
+  launch::BankView view;
+  explicit HostBank(const nfp::Bank& bank)
+      : inv_sd0(bank.all_inv_sd0()), inv_sd1(bank.all_inv_sd1()), log_sd_ratio(bank.all_log_sd_ratio()) {
+    view = {bank.all_indices().data(), bank.all_mu0().data(), inv_sd0.data(), bank.all_mu1().data(), inv_sd1.data(),
+            log_sd_ratio.data(),       bank.count(),          bank.k(),       bank.families(),       bank.neurons()};
+  }
+};
 
 std::unique_ptr<nfp::Bank> MakeBank(const reference::BankData& d) {
   nfp::Status st;
@@ -101,8 +99,9 @@ TEST(row_scores_kernel_matches_cpu_scores_terms_and_gradient) {
                 .ok());
       std::vector<double> scratch(n + 1);
       launch::Flags flags = NoFlags();
-      CHECK(launch::RowScores(acts.data(), c.rows, ViewOf(*bank), draws.data(), c.m, combine, s1.data(), f1.data(),
-                              m1.data(), t1.data(), nullptr, scratch.data(), &flags, nullptr) == cudaSuccess);
+      CHECK(launch::RowScores(acts.data(), c.rows, HostBank(*bank).view, draws.data(), c.m, combine, s1.data(),
+                              f1.data(), m1.data(), t1.data(), nullptr, scratch.data(), &flags,
+                              nullptr) == cudaSuccess);
       CHECK(flags.bad_index == launch::kNone && flags.non_finite == launch::kNone);
       for (std::size_t i = 0; i < c.rows; ++i) CHECK_CLOSE(s1[i], s0[i], 1e-6, 1e-5);
       for (std::size_t i = 0; i < f0.size(); ++i) CHECK_CLOSE(f1[i], f0[i], 1e-6, 1e-5);
@@ -112,8 +111,8 @@ TEST(row_scores_kernel_matches_cpu_scores_terms_and_gradient) {
       CHECK(nfp::cpu::score_gradient({acts.data(), c.rows, c.neurons}, *bank, {draws.data(), c.m}, combine, g0.data())
                 .ok());
       flags = NoFlags();
-      CHECK(launch::RowScores(acts.data(), c.rows, ViewOf(*bank), draws.data(), c.m, combine, nullptr, nullptr, nullptr,
-                              nullptr, g1.data(), scratch.data(), &flags, nullptr) == cudaSuccess);
+      CHECK(launch::RowScores(acts.data(), c.rows, HostBank(*bank).view, draws.data(), c.m, combine, nullptr, nullptr,
+                              nullptr, nullptr, g1.data(), scratch.data(), &flags, nullptr) == cudaSuccess);
       for (std::size_t i = 0; i < g0.size(); ++i) CHECK_CLOSE(g1[i], g0[i], 1e-5, 1e-5);
     }
   }
@@ -132,14 +131,14 @@ TEST(row_scores_kernel_flags_bad_draws_and_nonfinite_means) {
   std::vector<float> score(rows);
   std::vector<double> scratch(rows * m);
   launch::Flags flags = NoFlags();
-  launch::RowScores(acts.data(), rows, ViewOf(*bank), draws.data(), m, nfp::Combine::kMax, score.data(), nullptr,
+  launch::RowScores(acts.data(), rows, HostBank(*bank).view, draws.data(), m, nfp::Combine::kMax, score.data(), nullptr,
                     nullptr, nullptr, nullptr, scratch.data(), &flags, nullptr);
   CHECK(flags.bad_index == 11);
   draws[11] = 0;
   draws[13] = 1;
   acts[2 * N + bank->indices(draws[2 * m + 3])[1]] = std::numeric_limits<float>::infinity();
   flags = NoFlags();
-  launch::RowScores(acts.data(), rows, ViewOf(*bank), draws.data(), m, nfp::Combine::kMax, score.data(), nullptr,
+  launch::RowScores(acts.data(), rows, HostBank(*bank).view, draws.data(), m, nfp::Combine::kMax, score.data(), nullptr,
                     nullptr, nullptr, nullptr, scratch.data(), &flags, nullptr);
   CHECK(flags.bad_index == launch::kNone);
   CHECK(flags.non_finite >= 2 * m && flags.non_finite <= 2 * m + 3);

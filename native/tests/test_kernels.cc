@@ -1,6 +1,8 @@
 // The CPU kernels against the float64 reference (reference.h) on random shapes and edge cases,
 // and their determinism across thread counts.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -8,6 +10,7 @@
 
 #include "check.h"
 #include "nfp/kernels.h"
+#include "nfp/tap_binding.h"
 #include "nfp/thread_pool.h"
 #include "reference.h"
 
@@ -201,6 +204,73 @@ TEST(detect_scores_on_tap_buffers_equals_packed_matrix) {
       }
     }
   }
+}
+
+// A binding made once scores any buffers of its layout: equal, bit for bit, to the packed matrix,
+// for 1-3 families (records of one, exactly one and more than one cache line), and independent of
+// the caller's column arrays after it is made (it keeps its own copy).
+TEST(tap_binding_scores_equal_packed_matrix_and_keeps_its_layout) {
+  std::mt19937_64 rng(14);
+  for (std::size_t families : {1u, 2u, 3u}) {
+    for (const Shape& s : kShapes) {
+      auto bank_data = reference::RandomBank(rng, s.neurons, s.k, s.count, families);
+      auto bank = MakeBank(bank_data);
+      const std::size_t ran = s.rows + rng() % 3;
+      RandomTaps t = MakeRandomTaps(rng, s.neurons, 1 + rng() % 6, ran);
+      nfp::Status st;
+      auto binding = nfp::TapBinding::Create(*bank, t.view(0), &st);
+      CHECK_MSG(binding != nullptr, st.message);
+      RandomTaps layout_copy = t;  // what the binding was made from, before the caller's arrays change
+      for (auto& cols : t.columns) {
+        for (auto& c : cols) c = 0;
+      }
+      for (int round = 0; round < 2; ++round) {
+        for (auto& buffer : layout_copy.buffers) buffer = reference::RandomMatrix(rng, buffer.size(), -2.0f, 2.0f);
+        for (std::size_t i = 0; i < layout_copy.data.size(); ++i) layout_copy.data[i] = layout_copy.buffers[i].data();
+        for (std::size_t i = 0; i < layout_copy.column_ptrs.size(); ++i)
+          if (layout_copy.column_ptrs[i] != nullptr) layout_copy.column_ptrs[i] = layout_copy.columns[i].data();
+        std::vector<float> packed(s.rows * s.neurons);
+        CHECK(nfp::cpu::pack_taps(layout_copy.view(s.rows), packed.data()).ok());
+        const std::size_t m = std::min<std::size_t>(s.count, 25);
+        auto draws = reference::RandomSubsets(rng, s.rows, m, s.count);
+        const std::size_t A = families;
+        std::vector<float> score(s.rows), fam(s.rows * A), terms(s.rows * m * A);
+        std::vector<float> score2(s.rows), fam2(s.rows * A), terms2(s.rows * m * A);
+        CHECK(nfp::cpu::detect_scores({packed.data(), s.rows, s.neurons}, *bank, {draws.data(), m},
+                                      nfp::Combine::kLogSumExp, {score.data(), fam.data(), nullptr, terms.data()})
+                  .ok());
+        st = nfp::cpu::detect_scores(*binding, layout_copy.data.data(), s.rows, {draws.data(), m},
+                                     nfp::Combine::kLogSumExp, {score2.data(), fam2.data(), nullptr, terms2.data()});
+        CHECK_MSG(st.ok(), st.message);
+        CHECK(std::memcmp(score.data(), score2.data(), score.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(fam.data(), fam2.data(), fam.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(terms.data(), terms2.data(), terms.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST(tap_binding_refuses_bad_layouts_and_draws) {
+  std::mt19937_64 rng(15);
+  auto bank_data = reference::RandomBank(rng, 10, 2, 5, 2);
+  auto bank = MakeBank(bank_data);
+  RandomTaps t = MakeRandomTaps(rng, 9, 3, 2);  // one neuron short of the bank's
+  nfp::Status st;
+  CHECK(nfp::TapBinding::Create(*bank, t.view(0), &st) == nullptr);
+  CHECK_MSG(st.message.find("10 neurons") != std::string::npos, st.message);
+  RandomTaps u = MakeRandomTaps(rng, 10, 1, 2);
+  u.column_ptrs[0] = nullptr;  // a whole layer whose width is not its size
+  u.widths[0] = 12;
+  CHECK(nfp::TapBinding::Create(*bank, u.view(0), &st) == nullptr);
+  CHECK(st.code == nfp::Code::kInvalidArgument);
+  RandomTaps v = MakeRandomTaps(rng, 10, 1, 2);
+  auto binding = nfp::TapBinding::Create(*bank, v.view(0), &st);
+  CHECK_MSG(binding != nullptr, st.message);
+  std::vector<std::uint32_t> draws = {0, 5};  // 5 is past the bank's 5 fingerprints
+  std::vector<float> score(1);
+  st = nfp::cpu::detect_scores(*binding, v.data.data(), 1, {draws.data(), 2}, nfp::Combine::kMax, {score.data()});
+  CHECK(st.code == nfp::Code::kOutOfRange);
+  CHECK_MSG(st.message.find("draws") != std::string::npos, st.message);
 }
 
 TEST(detect_scores_on_tap_buffers_rejects_bad_layouts_and_nonfinite) {
@@ -398,3 +468,49 @@ TEST(results_do_not_depend_on_thread_count) {
 }
 
 CHECK_MAIN()
+
+// rows_within against the double comparison it stands for, on random rows with values at, just
+// inside and just outside the bounds (as floats), NaN and +-Infinity, and lengths around the
+// 64-value blocks.
+TEST(rows_within_matches_double_comparison) {
+  std::mt19937_64 rng(16);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double bounds[][2] = {{0.0 - 1e-6, 1.0 + 1e-6},
+                              {-2.1, 2.6},
+                              {0.0, 1.0},
+                              {-1.7976931348623157e308, 1.7976931348623157e308},
+                              {-inf, inf}};
+  for (const auto& b : bounds) {
+    const float lo_f = static_cast<float>(b[0]), hi_f = static_cast<float>(b[1]);
+    const float specials[] = {lo_f,
+                              hi_f,
+                              std::nextafter(lo_f, -INFINITY),
+                              std::nextafter(hi_f, INFINITY),
+                              std::nextafter(lo_f, INFINITY),
+                              std::nextafter(hi_f, -INFINITY),
+                              NAN,
+                              INFINITY,
+                              -INFINITY,
+                              0.5f};
+    for (std::size_t per : {1u, 63u, 64u, 65u, 200u}) {
+      const std::size_t rows = 40;
+      std::vector<float> data(rows * per);
+      for (auto& v : data) v = std::uniform_real_distribution<float>(0.1f, 0.9f)(rng);
+      for (std::size_t r = 1; r < rows; ++r) data[r * per + rng() % per] = specials[r % 10];
+      std::vector<std::uint8_t> out(rows, 7);
+      CHECK(nfp::cpu::rows_within(data.data(), rows, per, b[0], b[1], out.data()).ok());
+      for (std::size_t r = 0; r < rows; ++r) {
+        bool within = true;
+        for (std::size_t i = 0; i < per; ++i) {
+          const double x = data[r * per + i];
+          within = within && x >= b[0] && x <= b[1];
+        }
+        CHECK(out[r] == (within ? 1 : 0));
+      }
+    }
+  }
+  std::vector<std::uint8_t> out(1);
+  const float one = 1.0f;
+  CHECK(nfp::cpu::rows_within(&one, 1, 1, NAN, 1.0, out.data()).code == nfp::Code::kInvalidArgument);
+  CHECK(nfp::cpu::rows_within(nullptr, 0, 5, 0.0, 1.0, out.data()).ok());
+}

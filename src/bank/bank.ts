@@ -3,6 +3,7 @@
 // native Bank built from it scores any row against its own class's rows in one call.
 import { Bank } from '../kernels.js';
 import type { TapRequest } from '../model/index.js';
+import type { NativeTapBinding, TapShape } from '../native.js';
 import type { BankArrays, BankClass, BankHeader, Calibration, ClassFingerprints, FittedClass } from './types.js';
 
 export class BankFormatError extends Error {
@@ -32,6 +33,7 @@ export class BankFormatError extends Error {
 export class FingerprintBank {
   readonly starts: number[];
   #native: Bank | undefined;
+  #tapBindings = new WeakMap<object, NativeTapBinding>();
 
   constructor(
     readonly header: BankHeader,
@@ -104,8 +106,25 @@ export class FingerprintBank {
     return this.#native;
   }
 
+  /**
+   * The native scorer bound to a model's tap buffers, built once per tap layout (`key`: an object that
+   * stands for the layout, such as a classifier's taps array) and then reused for every batch.
+   */
+  tapBinding(key: object, taps: readonly TapShape[]): NativeTapBinding {
+    let binding = this.#tapBindings.get(key);
+    if (binding === undefined) {
+      binding = this.native.bindTaps({ taps });
+      this.#tapBindings.set(key, binding);
+    }
+    return binding;
+  }
+
   withCalibration(calibration: Calibration): FingerprintBank {
-    return new FingerprintBank({ ...this.header, calibration }, this.arrays);
+    const calibrated = new FingerprintBank({ ...this.header, calibration }, this.arrays);
+    // The same fingerprints: the native scorer and its bindings carry over.
+    calibrated.#native = this.#native;
+    calibrated.#tapBindings = this.#tapBindings;
+    return calibrated;
   }
 
   /** Class shards of one model, taps and fit settings, as one bank; a class may be fitted in one shard only. */

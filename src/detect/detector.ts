@@ -289,7 +289,7 @@ export class FingerprintDetector {
   async detect(input: DetectInput | DetectInput[], options: { explain?: boolean } = {}): Promise<Detection[]> {
     this.checkLive('detect');
     const explain = options.explain === true;
-    const { batch, names, failed } = await collectInputs(input, this.classifier.inputShape, this.classifier.layout);
+    const { batch, name, failed } = await collectInputs(input, this.classifier.inputShape, this.classifier.layout);
     const rows = batch.dims[0]!;
     const pixels = pixelProblems(batch.data, rows, this.inputRange);
     // Each ONNX Runtime call's tapped outputs are scored where they lie (no activation matrix).
@@ -318,10 +318,16 @@ export class FingerprintDetector {
             rows,
           );
     const problems = firstProblem(before, scored.rejected);
+    // Thresholds per class, looked up once per call rather than once per input.
+    const thresholds = new Map<number, number>();
     return Array.from(scored.labels, (label, i) => {
-      const threshold = this.thresholdOf(label);
+      let threshold = thresholds.get(label);
+      if (threshold === undefined) {
+        threshold = this.thresholdOf(label);
+        thresholds.set(label, threshold);
+      }
       if (problems[i] !== undefined) {
-        const rejected = `${names[i]}: ${problems[i]}`;
+        const rejected = `${name(i)}: ${problems[i]}`;
         return { label: failed[i] !== undefined ? -1 : label, score: Number.NaN, attacked: true, threshold, rejected };
       }
       const score = scored.scores[i]!;
@@ -597,15 +603,19 @@ export class FingerprintDetector {
     explain: boolean,
   ): Promise<GroupScores> {
     const bank = this.bankNow;
-    const score = (rowsIn: number, groupActs: Float32Array | TapActivations, groupDraws: Uint32Array) =>
-      bank.native.detectScores({
-        ...(groupActs instanceof Float32Array ? { acts: groupActs } : { taps: groupActs.buffers }),
+    const score = (rowsIn: number, groupActs: Float32Array | TapActivations, groupDraws: Uint32Array) => {
+      const options = {
         rows: rowsIn,
         draws: groupDraws,
         combine: this.combine,
         ...(explain || this.scorer === 'vote' ? { terms: true } : {}),
         ...(this.scorer === 'likelihood' ? { means: true } : {}),
-      });
+      };
+      if (groupActs instanceof Float32Array) return bank.native.detectScores({ acts: groupActs, ...options });
+      // Tap buffers through the bank's binding to this classifier's layout, made on the first batch.
+      const buffers = groupActs.buffers;
+      return bank.tapBinding(groupActs.taps, buffers).detectScores({ data: buffers.map((b) => b.data), ...options });
+    };
     // Tap buffers are scored in place for every group: gathering a group's rows would mean making the matrix.
     if ((m === this.draws || !(acts instanceof Float32Array)) && members.length < rows) {
       const spread = new Uint32Array(rows * m).fill(drawn[0]!);

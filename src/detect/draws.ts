@@ -22,6 +22,7 @@ export class CryptoDraws implements DrawSource {
   // One randomFillSync call per 16,384 words: the call, not the bytes, is what costs.
   private readonly pool = new Uint32Array(16384);
   private at = this.pool.length;
+  private seen = new Uint8Array(0);
 
   private next(): number {
     if (this.at === this.pool.length) {
@@ -37,6 +38,39 @@ export class CryptoDraws implements DrawSource {
       const v = this.next();
       if (v < limit) return v % n;
     }
+  }
+
+  /**
+   * drawDistinct's redraw-on-repeat loop for this source, m distinct values of start + [0, count) with
+   * count <= 2^21: detect() runs it for every input, so it avoids a floating-point modulo per value
+   * (a word above 2^31 is a double in V8). Lemire's multiply-and-reject: the high 32 bits of word x
+   * count are uniform on [0, count) once products whose low 32 bits fall below 2^32 mod count are
+   * rejected; x count < 2^53 keeps the product exact.
+   */
+  fillDistinct(start: number, count: number, m: number, out: Uint32Array, offset: number): void {
+    const reject = 4294967296 % count;
+    const pool = this.pool;
+    // Repeats are found by marks on the class's values, cleared again below: a scan of the values
+    // drawn so far cost twice the drawing.
+    if (this.seen.length < count) this.seen = new Uint8Array(count);
+    const seen = this.seen;
+    let at = this.at;
+    for (let i = 0; i < m; i++) {
+      for (;;) {
+        if (at === pool.length) {
+          randomFillSync(pool);
+          at = 0;
+        }
+        const product = pool[at++]! * count;
+        const high = Math.floor(product * 2.3283064365386963e-10);
+        if (product - high * 4294967296 < reject || seen[high] === 1) continue;
+        seen[high] = 1;
+        out[offset + i] = start + high;
+        break;
+      }
+    }
+    this.at = at;
+    for (let i = 0; i < m; i++) seen[out[offset + i]! - start] = 0;
   }
 }
 
@@ -75,6 +109,10 @@ export function drawDistinct(
   offset: number,
 ): void {
   if (m * 4 <= count && m <= 64) {
+    if (source instanceof CryptoDraws && count <= 2 ** 21) {
+      source.fillDistinct(start, count, m, out, offset);
+      return;
+    }
     for (let i = 0; i < m; i++) {
       let v: number;
       let repeated: boolean;

@@ -16,8 +16,8 @@ export type DetectInput = ort.Tensor | ImageBatch | string | Uint8Array;
 
 export interface CollectedInputs {
   batch: ImageBatch;
-  /** Per row: how messages name it. */
-  names: string[];
+  /** How messages name row r (made only when a message needs it: most rows never do). */
+  name: (row: number) => string;
   /** Per row: why it could not be read (its row holds zeros), else undefined. */
   failed: Array<string | undefined>;
 }
@@ -31,13 +31,16 @@ export async function collectInputs(
   const items = Array.isArray(input) ? input : [input];
   const per = shape.reduce((a, v) => a * v, 1);
   const parts: Float32Array[] = [];
-  const names: string[] = [];
+  // Per row: its item, and its row within the item's batch (-1: the item is one image).
+  const itemOf: number[] = [];
+  const rowIn: number[] = [];
   const failed: Array<string | undefined> = [];
+  const whereOf = (i: number) => (Array.isArray(input) ? `input[${i}]` : 'input');
   for (const [i, item] of items.entries()) {
-    const where = Array.isArray(input) ? `input[${i}]` : 'input';
+    const where = whereOf(i);
     if (typeof item === 'string' || item instanceof Uint8Array) {
-      const name = typeof item === 'string' ? `${where} (${item})` : where;
-      names.push(name);
+      itemOf.push(i);
+      rowIn.push(-1);
       try {
         parts.push(await decodeForModel(item, shape, layout, where));
         failed.push(undefined);
@@ -64,19 +67,26 @@ export async function collectInputs(
     }
     parts.push(data);
     for (let r = 0; r < full[0]!; r++) {
-      names.push(full[0] === 1 ? where : `${where} row ${r}`);
+      itemOf.push(i);
+      rowIn.push(full[0] === 1 ? -1 : r);
       failed.push(undefined);
     }
   }
-  const rows = names.length;
-  if (parts.length === 1) return { batch: { data: parts[0]!, dims: [rows, ...shape] }, names, failed };
+  const rows = itemOf.length;
+  const name = (row: number): string => {
+    const i = itemOf[row]!;
+    const item = items[i];
+    if (typeof item === 'string') return `${whereOf(i)} (${item})`;
+    return rowIn[row]! < 0 ? whereOf(i) : `${whereOf(i)} row ${rowIn[row]}`;
+  };
+  if (parts.length === 1) return { batch: { data: parts[0]!, dims: [rows, ...shape] }, name, failed };
   const data = new Float32Array(rows * per);
   let at = 0;
   for (const p of parts) {
     data.set(p, at);
     at += p.length;
   }
-  return { batch: { data, dims: [rows, ...shape] }, names, failed };
+  return { batch: { data, dims: [rows, ...shape] }, name, failed };
 }
 
 /**

@@ -167,7 +167,8 @@ export class TapActivations {
 
   constructor(
     private readonly result: ort.InferenceSession.ReturnType,
-    private readonly taps: TapLayout[],
+    /** The classifier's taps: the same array for every run of one classifier, so it keys its layout. */
+    readonly taps: TapLayout[],
     readonly rows: number,
     readonly neurons: number,
     private readonly ranRows = rows,

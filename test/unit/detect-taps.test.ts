@@ -70,7 +70,77 @@ describe('detectScores on tap buffers', () => {
         });
       }
     });
+
+    it(`scores through a binding made once as through the packed matrix, batch after batch: ${c.name}`, async () => {
+      const rnd = new TestRandom(c.rows * 11 + c.sizes.length);
+      const neurons = c.sizes.reduce((a, v) => a + v, 0);
+      const spec = randomBank(rnd, neurons, c.k, c.count, 2);
+      const bank = new Bank(spec);
+      const layout = randomTaps(rnd, c.sizes, c.rows + 2);
+      const binding = bank.bindTaps({ taps: layout });
+      const m = Math.min(c.count, 25);
+      for (let batch = 0; batch < 3; batch++) {
+        // New outputs of the same layout, as every model run returns.
+        const data = layout.map((t) => rnd.floats(t.data.length, -2, 2));
+        const acts = packTaps(
+          layout.map((t, i) => ({ ...t, data: data[i]! })),
+          c.rows,
+        );
+        const draws = Uint32Array.from({ length: c.rows * m }, () => rnd.int(c.count));
+        const opts = { rows: c.rows, draws, combine: 'logsumexp' as const, means: true, terms: true };
+        const bound =
+          batch === 1 ? binding.detectScoresSync({ ...opts, data }) : await binding.detectScores({ ...opts, data });
+        const packed = bank.detectScoresSync({ ...opts, acts });
+        for (const key of ['score', 'familyScores', 'means', 'terms'] as const)
+          expect(Buffer.from(bound[key]!.buffer).equals(Buffer.from(packed[key]!.buffer)), key).to.equal(true);
+      }
+    });
   }
+
+  it('binds a layout once, keeping its own copy of the columns, and refuses bad layouts and buffers', () => {
+    const rnd = new TestRandom(10);
+    const bank = new Bank(randomBank(rnd, 30, 2, 10, 1));
+    const taps = randomTaps(rnd, [10, 15, 5], 2);
+    const draws = new Uint32Array([0, 1, 2, 3]);
+    const columns = taps[1]!.columns!;
+    const binding = bank.bindTaps({ taps: taps.map((t) => ({ width: t.width, columns: t.columns })) });
+    const data = taps.map((t) => t.data);
+    const before = binding.detectScoresSync({ data, rows: 2, draws }).score;
+    const saved = columns.slice();
+    columns.fill(0);
+    expect(Array.from(binding.detectScoresSync({ data, rows: 2, draws }).score)).to.deep.equal(Array.from(before));
+    columns.set(saved);
+    let e = thrown(() => bank.bindTaps({ taps: taps.slice(0, 2) }));
+    expect(e.message).to.match(/Expected taps of 30 neurons in all \(the bank's\) but received 25/);
+    e = thrown(() =>
+      bank.bindTaps({ taps: [taps[0]!, { ...taps[1]!, columns: columns.slice().fill(2 ** 31, 3, 4) }, taps[2]!] }),
+    );
+    expect(e).to.be.instanceOf(RangeError);
+    expect(e.message).to.match(/columns < \d+ .* for taps\[1\] but received 2147483648 at columns\[3\]/);
+    e = thrown(() => bank.bindTaps({ taps: [taps[0]!, { ...taps[1]!, width: -1 }, taps[2]!] }));
+    expect(e.message).to.match(/for taps\[1\]\.width/);
+    e = thrown(() => bank.bindTaps({ taps: 'all' } as never));
+    expect(e).to.be.instanceOf(TypeError);
+    e = thrown(() => binding.detectScoresSync({ data: data.slice(0, 2), rows: 2, draws }));
+    expect(e.message).to.match(/Expected 3 buffers \(one per tap of the binding\) for data but received 2/);
+    e = thrown(() => binding.detectScoresSync({ data: [data[0]!, data[1]!.subarray(1), data[2]!], rows: 2, draws }));
+    expect(e.message).to.match(/for data\[1\] but received/);
+    e = thrown(() => binding.detectScoresSync({ data: [data[0]!, data[1]!, data[2]!.subarray(0, 5)], rows: 2, draws }));
+    expect(e.message).to.match(/at least rows \(2\) of them, for data\[2\]/);
+    e = thrown(() =>
+      binding.detectScoresSync({ data: [new Float64Array(20), data[1]!, data[2]!] as never, rows: 2, draws }),
+    );
+    expect(e).to.be.instanceOf(TypeError);
+    expect(e.message).to.match(/Float32Array for data\[0\]/);
+    e = thrown(() => binding.detectScoresSync({ data, rows: 2, draws: new Uint32Array([0, 1, 2, 10]) }));
+    expect(e.message).to.match(/values < 10 for draws/);
+    e = thrown(() => binding.detectScoresSync({ data, rows: 2, draws: new Uint32Array(3) }));
+    expect(e.message).to.match(/multiple of rows \(2\) elements for draws/);
+    // The class is reachable from an instance; one made that way has no bank and says how to get one.
+    const Made = (binding as unknown as { constructor: new () => typeof binding }).constructor;
+    e = thrown(() => new Made().detectScoresSync({ data, rows: 2, draws }));
+    expect(e.message).to.match(/made by Bank\.bindTaps/);
+  });
 
   it('rejects bad layouts, huge columns and draws, naming the argument; reports non-finite activations', async () => {
     const rnd = new TestRandom(9);

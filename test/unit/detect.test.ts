@@ -26,32 +26,46 @@ import {
   logitMargins,
   thresholdFor,
 } from '../../src/detect/index.js';
+import { rowsWithinReference } from '../../src/detect/screen-inputs.js';
 import { auc, rateAbove, tprAtFpr } from '../../src/eval/index.js';
+import { rowsWithin } from '../../src/kernels.js';
 import { packageRoot } from '../../src/paths.js';
+import { TestRandom } from '../reference/random.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
 const taps = ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
 
 describe('draws and thresholds', () => {
-  for (const count of [20, 12]) {
+  for (const [count, kind] of [
+    [20, 'seeded'],
+    [12, 'seeded'],
+    [20, 'crypto'],
+    [3000, 'crypto'],
+  ] as const) {
     it(
       `draws m distinct fingerprints of the class, uniformly (5 ` +
-        `of ${count}: ${count >= 20 ? 'redraw on repeat' : 'partial shuffle'})`,
+        `of ${count}, ${kind}: ${count >= 20 ? 'redraw on repeat' : 'partial shuffle'})`,
       () => {
-        const source = new SeededDraws(1);
+        const source = kind === 'seeded' ? new SeededDraws(1) : new CryptoDraws();
         const counts = new Array(count).fill(0);
         const out = new Uint32Array(5);
-        for (let t = 0; t < 8000; t++) {
+        const trials = count > 100 ? 60000 : 8000;
+        let repeats = 0;
+        let outside = 0;
+        for (let t = 0; t < trials; t++) {
           drawDistinct(source, 100, count, 5, out, 0);
-          expect(new Set(out).size).to.equal(5);
+          if (new Set(out).size !== 5) repeats++;
           for (const v of out) {
-            expect(v).to.be.within(100, 100 + count - 1);
-            counts[v - 100]++;
+            if (v < 100 || v >= 100 + count) outside++;
+            else counts[v - 100]++;
           }
         }
-        const expected = (8000 * 5) / count;
-        for (const c of counts) expect(c).to.be.within(expected * 0.9, expected * 1.1);
+        expect({ repeats, outside }).to.deep.equal({ repeats: 0, outside: 0 });
+        // Within 5 standard deviations of a binomial count (10% at 8,000 trials of 5 of 20).
+        const expected = (trials * 5) / count;
+        const spread = 5 * Math.sqrt(expected);
+        for (const c of counts) expect(c).to.be.within(expected - spread, expected + spread);
       },
     );
   }
@@ -61,6 +75,38 @@ describe('draws and thresholds', () => {
     const all = new Uint32Array(7);
     drawDistinct(new CryptoDraws(), 0, 7, 7, all, 0);
     expect([...all].sort()).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('checks input rows natively as the TypeScript reference does: bounds, NaN, +-Infinity, every length', () => {
+    const rnd = new TestRandom(21);
+    const lo = -1e-6;
+    const hi = 1 + 1e-6;
+    const specials = [0, 1, Math.fround(lo), Math.fround(hi), 1.0000011, -0.0000011, NaN, Infinity, -Infinity, 0.5];
+    for (const per of [1, 7, 63, 64, 65, 784]) {
+      const rows = 30;
+      const data = rnd.floats(rows * per, 0.1, 0.9);
+      for (let r = 1; r < rows; r++) data[r * per + rnd.int(per)] = specials[r % specials.length]!;
+      for (const [a, b] of [
+        [lo, hi],
+        [-Number.MAX_VALUE, Number.MAX_VALUE],
+        [-Infinity, Infinity],
+        [0.25, 0.75],
+      ] as const) {
+        expect(Array.from(rowsWithin({ data, rows, lo: a, hi: b })), `${per} ${a} ${b}`).to.deep.equal(
+          Array.from(rowsWithinReference(data, rows, a, b)),
+        );
+      }
+    }
+    expect(rowsWithin({ data: new Float32Array(0), rows: 0, lo: 0, hi: 1 })).to.have.length(0);
+    expect(() => rowsWithin({ data: new Float32Array(5), rows: 2, lo: 0, hi: 1 })).to.throw(
+      RangeError,
+      /multiple of rows \(2\) elements for data/,
+    );
+    expect(() => rowsWithin({ data: new Float32Array(4), rows: 2, lo: NaN, hi: 1 })).to.throw(TypeError, /for lo/);
+    expect(() => rowsWithin({ data: new Float64Array(4) as never, rows: 2, lo: 0, hi: 1 })).to.throw(
+      TypeError,
+      /Float32Array for data/,
+    );
   });
 
   it('crypto draws are unbiased over a range that does not divide 2^32', () => {

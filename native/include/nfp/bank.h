@@ -42,17 +42,24 @@ class Bank {
   float mu1(std::size_t a, std::size_t f) const { return mu1_[a * count_ + f]; }
   float sd1(std::size_t a, std::size_t f) const { return sd1_[a * count_ + f]; }
 
-  // Precomputed for the score: 1 / sd and log(sd0 / sd1_a), in double.
-  double inv_sd0(std::size_t f) const { return inv_sd0_[f]; }
-  double inv_sd1(std::size_t a, std::size_t f) const { return inv_sd1_[a * count_ + f]; }
-  double log_sd_ratio(std::size_t a, std::size_t f) const { return log_sd_ratio_[a * count_ + f]; }
+  // One record per fingerprint, what the score reads of it in one place (a draw touches one cache
+  // line per fingerprint instead of one per array): mu0, 1 / sd0, then per family a mu1_a, 1 / sd1_a
+  // and log(sd0 / sd1_a), in double. Records are kRecordAlign-byte aligned, stride record_stride().
+  static constexpr std::size_t kRecordAlign = 64;
+  const double* record(std::size_t f) const { return records_ + f * stride_; }
+  std::size_t record_stride() const { return stride_; }
+
+  double inv_sd0(std::size_t f) const { return record(f)[1]; }
+  double inv_sd1(std::size_t a, std::size_t f) const { return record(f)[3 + 3 * a]; }
+  double log_sd_ratio(std::size_t a, std::size_t f) const { return record(f)[4 + 3 * a]; }
 
   const std::vector<std::uint32_t>& all_indices() const { return indices_; }
   const std::vector<float>& all_mu0() const { return mu0_; }
-  const std::vector<double>& all_inv_sd0() const { return inv_sd0_; }
   const std::vector<float>& all_mu1() const { return mu1_; }
-  const std::vector<double>& all_inv_sd1() const { return inv_sd1_; }
-  const std::vector<double>& all_log_sd_ratio() const { return log_sd_ratio_; }
+  // Family-major copies [A x F] (or [F]) of the precomputed columns, for a backend that uploads arrays.
+  std::vector<double> all_inv_sd0() const;
+  std::vector<double> all_inv_sd1() const;
+  std::vector<double> all_log_sd_ratio() const;
 
   // A backend's own copy of this bank (the CUDA backend keeps one in device memory so that it
   // is uploaded once, not per call): made by `make` on first use, then shared by every caller
@@ -64,7 +71,9 @@ class Bank {
   std::size_t neurons_ = 0, k_ = 0, count_ = 0, families_ = 0;
   std::vector<std::uint32_t> indices_;
   std::vector<float> mu0_, sd0_, mu1_, sd1_;
-  std::vector<double> inv_sd0_, inv_sd1_, log_sd_ratio_;
+  std::vector<double> record_storage_;  // records_ points into it, aligned
+  double* records_ = nullptr;
+  std::size_t stride_ = 0;
   mutable std::mutex attachment_mu_;
   mutable std::shared_ptr<void> attachment_;
 };

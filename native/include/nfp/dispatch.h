@@ -7,6 +7,7 @@
 #include "nfp/backend.h"
 #include "nfp/cuda.h"
 #include "nfp/kernels.h"
+#include "nfp/tap_binding.h"
 
 namespace nfp {
 
@@ -29,6 +30,12 @@ inline Status detect_scores(BackendKind kind, const TapActivations& acts, const 
   Status st = cpu::pack_taps(acts, packed.data());
   if (!st.ok()) return st;
   return cuda::detect_scores({packed.data(), acts.rows, acts.neurons()}, bank, draws, combine, out);
+}
+
+inline Status detect_scores(BackendKind kind, const TapBinding& binding, const float* const* data, std::size_t rows,
+                            const Draws& draws, Combine combine, const DetectOutputs& out) {
+  if (kind != BackendKind::kCuda) return cpu::detect_scores(binding, data, rows, draws, combine, out);
+  return detect_scores(kind, binding.View(data, rows), binding.bank(), draws, combine, out);
 }
 
 inline Status score_gradient(BackendKind kind, const Activations& acts, const Bank& bank, const Draws& draws,

@@ -13,6 +13,8 @@
 
 namespace nfp {
 
+class TapBinding;
+
 // A row-major matrix of activations: one row per image, one column per tapped neuron.
 struct Activations {
   const float* data = nullptr;
@@ -32,6 +34,13 @@ struct TapActivations {
   std::size_t taps = 0;
   std::size_t rows = 0;
   std::size_t neurons() const { return taps == 0 ? 0 : offsets[taps]; }
+};
+
+// Where a neuron of tap buffers lies: its tap, and its column in that tap's per-image values (a
+// sampled layer's column applied).
+struct TapSlot {
+  std::uint32_t tap;
+  std::uint32_t column;
 };
 
 // `count` subsets of `k` neuron indices each, row-major [count x k].
@@ -86,6 +95,12 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
 Status detect_scores(const TapActivations& acts, const Bank& bank, const Draws& draws, Combine combine,
                      const DetectOutputs& out);
 
+// The same scores through a binding of the bank to the buffers' layout (nfp/tap_binding.h), made
+// once: tap buffer t of image r at data[t] + r * binding.width(t), at least `rows` images each (the
+// caller's to check). Equal, bit for bit, to the forms above.
+Status detect_scores(const TapBinding& binding, const float* const* data, std::size_t rows, const Draws& draws,
+                     Combine combine, const DetectOutputs& out);
+
 // Checks the layout of tap buffers: offsets ascending from 0, a whole layer's width equal to its
 // size, every column < its layer's width. The buffers' lengths are the caller's to check.
 Status check_taps(const TapActivations& acts);
@@ -98,6 +113,10 @@ Status score_gradient(const Activations& acts, const Bank& bank, const Draws& dr
 
 Status screen(const Activations& clean, const Activations& attacked, const Subsets& candidates, stats::TTest test,
               const ScreenOutputs& out);
+
+// out[r] = 1 when every value of row r ([rows x per_row]) lies in [lo, hi] (compared in double), else
+// 0; NaN and +-Infinity are outside any bounds. detect()'s check of its input pixels.
+Status rows_within(const float* data, std::size_t rows, std::size_t per_row, double lo, double hi, std::uint8_t* out);
 
 }  // namespace cpu
 }  // namespace nfp

@@ -105,49 +105,60 @@ using score::CombineFamilies;
 using score::LlrTerm;
 using score::SubsetMean;
 
+#if defined(__GNUC__) || defined(__clang__)
+#define NFP_PREFETCH(address) __builtin_prefetch(address)
+#else
+#define NFP_PREFETCH(address) ((void)(address))
+#endif
+
 // One image's activations as the kernels read them: a row of the matrix, or (TapRow) the same
 // neurons across the tap buffers. Both give operator[](neuron).
 struct MatrixRow {
   const float* values;
   float operator[](std::uint32_t n) const { return values[n]; }
+  const float* address(std::uint32_t n) const { return values + n; }
 };
 
-// Where each neuron of tap buffers lies: its tap, and its column in that tap's per-image values
-// (a sampled layer's column applied). Made once per call, so that a gather reads one table entry
-// and the row's base pointer of that tap: a search of the taps per gather cost three times the
-// gather of a matrix row.
-struct TapSlot {
-  std::uint32_t tap;
-  std::uint32_t column;
-};
-
-// Image b's row across tap buffers, given its base pointer in every tap.
-struct TapRow {
-  const TapSlot* slots;
+// Image b's row across tap buffers, indexed by a bound layout's slots (TapBinding): the base
+// pointer of image b in every tap, and each slot's column in it.
+struct BoundRow {
   const float* const* bases;
-  float operator[](std::uint32_t n) const {
-    const TapSlot s = slots[n];
-    return bases[s.tap][s.column];
-  }
+  float operator[](const TapSlot& s) const { return bases[s.tap][s.column]; }
+  const float* address(const TapSlot& s) const { return bases[s.tap] + s.column; }
 };
 
 // One row's drawn fingerprints: sums[a] = sum_i LLR_a(m_{S(ids[i])}(row)) for every family a, with
 // each drawn mean in means[i] and, when `terms` is given, each term in terms[i * A + a]. Returns the
 // first i whose mean is not finite, or m. The detector's score and its gradient both start here.
-template <class Row>
-std::size_t RowLlrSums(const Row& row, const Bank& bank, const std::uint32_t* ids, std::size_t m, double* sums,
-                       double* means, float* terms) {
+// `index_of(f)` gives fingerprint f's k indices into `row`: the bank's neurons for a matrix row, a
+// TapBinding's slots for tap buffers. Each fingerprint's statistics are read from its one record.
+template <class Row, class IndexOf>
+std::size_t RowLlrSums(const Row& row, IndexOf index_of, const Bank& bank, const std::uint32_t* ids, std::size_t m,
+                       double* sums, double* means, float* terms) {
   const std::size_t A = bank.families(), k = bank.k();
   std::size_t bad = m;
   std::fill(sums, sums + A, 0.0);
+  // The drawn fingerprints' records and indices are scattered over the bank and, right after the
+  // model ran, out of cache: ask for all of them first, so that the misses overlap instead of
+  // each fingerprint waiting for its own.
+  for (std::size_t i = 0; i < m; ++i) {
+    NFP_PREFETCH(bank.record(ids[i]));
+    NFP_PREFETCH(index_of(ids[i]));
+  }
+  // Then the activations they read (waiting only for the indices asked for above).
+  for (std::size_t i = 0; i < m; ++i) {
+    const auto* idx = index_of(ids[i]);
+    for (std::size_t j = 0; j < k; ++j) NFP_PREFETCH(row.address(idx[j]));
+  }
   for (std::size_t i = 0; i < m; ++i) {
     const std::uint32_t f = ids[i];
-    const double mean = SubsetMean(row, bank.indices(f), k);
+    const double* r = bank.record(f);
+    const double mean = SubsetMean(row, index_of(f), k);
     if (!std::isfinite(mean) && bad == m) bad = i;
     means[i] = mean;
-    const double z0 = (mean - bank.mu0(f)) * bank.inv_sd0(f);
+    const double z0 = (mean - r[0]) * r[1];
     for (std::size_t a = 0; a < A; ++a) {
-      const double term = LlrTerm(mean, z0, bank.mu1(a, f), bank.inv_sd1(a, f), bank.log_sd_ratio(a, f));
+      const double term = LlrTerm(mean, z0, r[2 + 3 * a], r[3 + 3 * a], r[4 + 3 * a]);
       sums[a] += term;
       if (terms != nullptr) terms[i * A + a] = static_cast<float>(term);
     }
@@ -157,7 +168,8 @@ std::size_t RowLlrSums(const Row& row, const Bank& bank, const std::uint32_t* id
 
 inline std::size_t RowLlrSums(const float* row, const Bank& bank, const std::uint32_t* ids, std::size_t m, double* sums,
                               double* means, float* terms) {
-  return RowLlrSums(MatrixRow{row}, bank, ids, m, sums, means, terms);
+  return RowLlrSums(
+      MatrixRow{row}, [&bank](std::uint32_t f) { return bank.indices(f); }, bank, ids, m, sums, means, terms);
 }
 
 }  // namespace cpu

@@ -6,32 +6,35 @@
 #include <vector>
 
 #include "cpu/common.h"
+#include "nfp/tap_binding.h"
 #include "nfp/thread_pool.h"
 
 namespace nfp {
 namespace cpu {
 namespace {
 
-// Rows of tap buffers: the neurons' slots, shared, and one row's base pointers (each chunk of rows
+// Rows of tap buffers through a binding: image b's base pointer in every tap (each chunk of rows
 // works on its own copy).
-class TapRows {
+class BoundRows {
  public:
-  TapRows(const TapActivations& acts, const TapSlot* slots) : acts_(&acts), slots_(slots), bases_(acts.taps) {}
-  TapRow operator()(std::size_t b) {
-    for (std::size_t t = 0; t < acts_->taps; ++t) bases_[t] = acts_->data[t] + b * acts_->widths[t];
-    return TapRow{slots_, bases_.data()};
+  BoundRows(const TapBinding& binding, const float* const* data)
+      : binding_(&binding), data_(data), bases_(binding.taps()) {}
+  BoundRow operator()(std::size_t b) {
+    for (std::size_t t = 0; t < bases_.size(); ++t) bases_[t] = data_[t] + b * binding_->width(t);
+    return BoundRow{bases_.data()};
   }
 
  private:
-  const TapActivations* acts_;
-  const TapSlot* slots_;
+  const TapBinding* binding_;
+  const float* const* data_;
   std::vector<const float*> bases_;
 };
 
-// `row_at(b)` gives image b's row (MatrixRow or TapRow); the rest is the same for both forms.
-template <class RowAt>
-Status DetectScoresRows(std::size_t rows, RowAt row_at, const Bank& bank, const Draws& draws, Combine combine,
-                        const DetectOutputs& out) {
+// `row_at(b)` gives image b's row (MatrixRow or BoundRow) and `index_of(f)` fingerprint f's indices
+// into it; the rest is the same for both forms.
+template <class RowAt, class IndexOf>
+Status DetectScoresRows(std::size_t rows, RowAt row_at, IndexOf index_of, const Bank& bank, const Draws& draws,
+                        Combine combine, const DetectOutputs& out) {
   const std::size_t m = draws.per_row, A = bank.families(), k = bank.k();
   Status st = CheckIndices(draws.ids, rows * m, bank.count(), "draws");
   if (!st.ok()) return st;
@@ -46,7 +49,7 @@ Status DetectScoresRows(std::size_t rows, RowAt row_at, const Bank& bank, const 
       const std::size_t first = b * m;
       float* terms = out.terms != nullptr ? out.terms + first * A : nullptr;
       const std::size_t nonfinite =
-          RowLlrSums(rows_here(b), bank, draws.ids + first, m, sums.data(), means.data(), terms);
+          RowLlrSums(rows_here(b), index_of, bank, draws.ids + first, m, sums.data(), means.data(), terms);
       if (nonfinite < m) bad.Record(first + nonfinite);
       if (out.means != nullptr) {
         for (std::size_t i = 0; i < m; ++i) out.means[first + i] = static_cast<float>(means[i]);
@@ -73,26 +76,24 @@ Status detect_scores(const Activations& acts, const Bank& bank, const Draws& dra
   const float* data = acts.data;
   const std::size_t N = acts.neurons;
   return DetectScoresRows(
-      acts.rows, [data, N](std::size_t b) { return MatrixRow{data + b * N}; }, bank, draws, combine, out);
+      acts.rows, [data, N](std::size_t b) { return MatrixRow{data + b * N}; },
+      [&bank](std::uint32_t f) { return bank.indices(f); }, bank, draws, combine, out);
 }
 
+Status detect_scores(const TapBinding& binding, const float* const* data, std::size_t rows, const Draws& draws,
+                     Combine combine, const DetectOutputs& out) {
+  return DetectScoresRows(
+      rows, BoundRows(binding, data), [&binding](std::uint32_t f) { return binding.slots(f); }, binding.bank(), draws,
+      combine, out);
+}
+
+// A one-off binding: callers that score the same layout again bind once (TapBinding) instead.
 Status detect_scores(const TapActivations& acts, const Bank& bank, const Draws& draws, Combine combine,
                      const DetectOutputs& out) {
-  Status st = check_taps(acts);
-  if (!st.ok()) return st;
-  if (acts.neurons() != bank.neurons()) {
-    return Error(Code::kInvalidArgument, "taps",
-                 "Expected taps of " + std::to_string(bank.neurons()) + " neurons in all (the bank's) but received " +
-                     std::to_string(acts.neurons()));
-  }
-  std::vector<TapSlot> slots(acts.neurons());
-  for (std::size_t t = 0; t < acts.taps; ++t) {
-    const std::uint32_t* columns = acts.columns[t];
-    for (std::size_t n = acts.offsets[t], j = 0; n < acts.offsets[t + 1]; ++n, ++j) {
-      slots[n] = {static_cast<std::uint32_t>(t), columns != nullptr ? columns[j] : static_cast<std::uint32_t>(j)};
-    }
-  }
-  return DetectScoresRows(acts.rows, TapRows(acts, slots.data()), bank, draws, combine, out);
+  Status st;
+  std::unique_ptr<TapBinding> binding = TapBinding::Create(bank, acts, &st);
+  if (!binding) return st;
+  return detect_scores(*binding, acts.data, acts.rows, draws, combine, out);
 }
 
 Status check_taps(const TapActivations& acts) {

@@ -17,8 +17,9 @@ namespace score {
 // sums break the chain of dependent adds, which otherwise bounds this gather by add latency.
 // `row` is anything indexed by neuron: a pointer into the activation matrix, or a view of tap
 // buffers (cpu::TapRow); the sums run in the same order, so both give the same bits.
-template <class Row>
-NFP_HD double SubsetMean(const Row& row, const std::uint32_t* idx, std::size_t k) {
+// `idx` holds what `row` is indexed by: neuron numbers, or a bound layout's (tap, column) slots.
+template <class Row, class Index>
+NFP_HD double SubsetMean(const Row& row, const Index* idx, std::size_t k) {
   double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
   std::size_t j = 0;
   for (; j + 4 <= k; j += 4) {
