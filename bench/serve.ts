@@ -1,14 +1,16 @@
 // `npx tsx bench/serve.ts` (npm run bench:serve): nfp serve under load against 127.0.0.1, compared with
-// detect() in process on the same image. autocannon (in a worker thread) sends one float32 Fashion-MNIST image per request (JSON, base64)
-// at concurrency 1, 8 and 64 for NFP_BENCH_SECONDS each (default 5); the committed CNN with a small bank
+// detect() in process on the same image. A client in a process of its own (bench/serve-client.ts: one
+// request at a time, each timed to the microsecond, for concurrency 1; autocannon for 8 and 64) sends one
+// float32 Fashion-MNIST image per request (JSON, base64) for NFP_BENCH_SECONDS each (default 5). It shares
+// the machine's cores with the server, as a client on another machine would not. The committed CNN with a small bank
 // over its default taps (54,602 neurons), 25 draws. Also measured: in-process detect() latency on one
 // image (serial) and throughput on batches of 64 (the service's largest model call), and concurrency 64
 // with batching off (batch of 1, no window), for the batching gain.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-import autocannon from 'autocannon';
+import { promisify } from 'node:util';
 
 import { loadFashionMnist } from '../src/data/index.js';
 import { FingerprintDetector } from '../src/detect/index.js';
@@ -54,29 +56,52 @@ async function inProcess(detector: FingerprintDetector, image: Float32Array) {
   };
 }
 
+const execFileAsync = promisify(execFile);
+
+/** Runs bench/serve-client.ts in a process of its own and returns what it measured. */
+interface ClientResult {
+  reqPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  /** CPU seconds per second the client process used (of the machine's cores). */
+  clientCores: number;
+}
+
+async function client(job: Record<string, unknown>): Promise<ClientResult> {
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    ['--import', 'tsx', join(packageRoot, 'bench', 'serve-client.ts'), JSON.stringify(job)],
+    { cwd: packageRoot, maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop()!) as ClientResult;
+}
+
 async function load(
   detector: FingerprintDetector,
-  image: Float32Array,
+  bodyFile: string,
   connections: number,
   limits: Partial<ServeLimits>,
 ) {
   const { app, metrics } = createService(detector, { limits });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `${await app.listen({ host: '127.0.0.1', port: 0 })}/v1/detect`;
+  // One client at a time is timed request by request (autocannon's latencies are whole milliseconds).
+  const job = {
+    mode: connections === 1 ? 'sequential' : 'autocannon',
+    url,
+    connections,
+    bodyFile,
+    contentType: 'application/json',
+  };
   try {
     // An unmeasured second of the same load first, as detect() in process gets 20 warm-up calls: the
     // first requests to a new server pay for JIT compilation and allocation, and set the lone client's p99.
-    await autocannon({ ...request(url, image, connections), duration: 1 });
+    await client({ ...job, seconds: 1 });
     const before = { rows: metrics.batchRows.sum(), calls: metrics.batchRows.count() };
-    const r = await autocannon({
-      ...request(url, image, connections),
-      duration: seconds,
-    });
+    const r = await client({ ...job, seconds });
     return {
       connections,
-      reqPerS: r.requests.average,
-      p50Ms: r.latency.p50,
-      p99Ms: r.latency.p99,
-      errors: r.errors + r.timeouts + r.non2xx,
+      ...r,
       meanBatch: (metrics.batchRows.sum() - before.rows) / Math.max(1, metrics.batchRows.count() - before.calls),
     };
   } finally {
@@ -84,24 +109,16 @@ async function load(
   }
 }
 
-function request(url: string, image: Float32Array, connections: number) {
-  return {
-    url: `${url}/v1/detect`,
-    connections,
-    // The load comes from a worker thread, not from the event loop that serves it.
-    workers: 1,
-    method: 'POST',
-    // JSON with the float32 bytes in base64: a worker thread receives a string intact, a Buffer as a plain array.
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      inputs: [
-        {
-          tensor: Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'),
-          dims: [1, 1, 28, 28],
-        },
-      ],
-    }),
-  };
+/** One image per request, JSON with the float32 bytes in base64 (what a client without a tensor type sends). */
+function requestBody(image: Float32Array): string {
+  return JSON.stringify({
+    inputs: [
+      {
+        tensor: Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'),
+        dims: [1, 1, 28, 28],
+      },
+    ],
+  });
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'nfp-bench-serve-'));
@@ -110,15 +127,17 @@ try {
   await writeSmallBank(modelPath, bank);
   const detector = await FingerprintDetector.load({ model: modelPath, bank, threshold: 0 });
   const image = loadFashionMnist({ split: 'test' }).data.slice(0, 784);
+  const bodyFile = join(dir, 'body.json');
+  writeFileSync(bodyFile, requestBody(image));
   const local = await inProcess(detector, image);
   const served = [];
-  for (const c of [1, 8, 64]) served.push({ batching: true, ...(await load(detector, image, c, {})) });
-  served.push({ batching: false, ...(await load(detector, image, 64, { batchRows: 1, batchWindowMs: 0 })) });
+  for (const c of [1, 8, 64]) served.push({ batching: true, ...(await load(detector, bodyFile, c, {})) });
+  served.push({ batching: false, ...(await load(detector, bodyFile, 64, { batchRows: 1, batchWindowMs: 0 })) });
   await detector.release();
   const f = (v: number, d = 1) => v.toFixed(d);
   printTable(
     `nfp serve, fmnist-cnn, one image per request, ${seconds} s per row`,
-    ['concurrency', 'batching', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'mean batch'],
+    ['concurrency', 'batching', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'mean batch', 'client cores'],
     served.map((s) => [
       String(s.connections),
       s.batching ? 'on' : 'off',
@@ -127,6 +146,7 @@ try {
       f(s.p99Ms),
       String(s.errors),
       f(s.meanBatch),
+      f(s.clientCores, 2),
     ]),
   );
   printTable(
