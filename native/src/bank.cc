@@ -2,10 +2,17 @@
 // precompute the reciprocals and log ratios the score uses.
 #include "nfp/bank.h"
 
+#include "nfp/thread_pool.h"
+
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <sstream>
 #include <string>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace nfp {
 namespace {
@@ -52,12 +59,9 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
       return nullptr;
     }
   }
-  bank->mu0_.assign(spec.mu0, spec.mu0 + F);
-  bank->sd0_.assign(spec.sd0, spec.sd0 + F);
-  bank->mu1_.assign(spec.mu1, spec.mu1 + A * F);
-  bank->sd1_.assign(spec.sd1, spec.sd1 + A * F);
-  auto check_mean = [&](const std::vector<float>& v, const char* name) {
-    for (std::size_t i = 0; i < v.size(); ++i) {
+  // Checked where the caller holds them: the records below are the bank's only copy.
+  auto check_mean = [&](const float* v, std::size_t n, const char* name) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (!std::isfinite(v[i])) {
         *status = Error(Code::kNonFinite, name,
                         std::string("Expected finite values for ") + name + " but received " + Number(v[i]) + " at " +
@@ -67,8 +71,8 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
     }
     return true;
   };
-  auto check_sd = [&](const std::vector<float>& v, const char* name) {
-    for (std::size_t i = 0; i < v.size(); ++i) {
+  auto check_sd = [&](const float* v, std::size_t n, const char* name) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (!(std::isfinite(v[i]) && v[i] > 0.0f)) {
         *status = Error(Code::kOutOfRange, name,
                         std::string("Expected positive finite values for ") + name + " but received " + Number(v[i]) +
@@ -78,8 +82,8 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
     }
     return true;
   };
-  if (!check_mean(bank->mu0_, "mu0") || !check_sd(bank->sd0_, "sd0") || !check_mean(bank->mu1_, "mu1") ||
-      !check_sd(bank->sd1_, "sd1")) {
+  if (!check_mean(spec.mu0, F, "mu0") || !check_sd(spec.sd0, F, "sd0") || !check_mean(spec.mu1, A * F, "mu1") ||
+      !check_sd(spec.sd1, A * F, "sd1")) {
     return nullptr;
   }
   // A record shorter than a cache line is padded to one (one family: 40 -> 64 bytes; two: exactly 64),
@@ -87,22 +91,52 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
   constexpr std::size_t kPerLine = kRecordAlign / sizeof(double);
   const std::size_t fields = 2 + 3 * A;
   bank->stride_ = fields < kPerLine ? kPerLine : fields;
-  bank->record_storage_.assign(F * bank->stride_ + kPerLine, 0.0);
-  const auto base = reinterpret_cast<std::uintptr_t>(bank->record_storage_.data());
-  bank->records_ =
-      bank->record_storage_.data() + ((kRecordAlign - base % kRecordAlign) % kRecordAlign) / sizeof(double);
-  for (std::size_t f = 0; f < F; ++f) {
-    double* r = bank->records_ + f * bank->stride_;
-    r[0] = static_cast<double>(bank->mu0_[f]);
-    r[1] = 1.0 / static_cast<double>(bank->sd0_[f]);
-    for (std::size_t a = 0; a < A; ++a) {
-      const std::size_t i = a * F + f;
-      r[2 + 3 * a] = static_cast<double>(bank->mu1_[i]);
-      r[3 + 3 * a] = 1.0 / static_cast<double>(bank->sd1_[i]);
-      r[4 + 3 * a] = std::log(static_cast<double>(bank->sd0_[f])) - std::log(static_cast<double>(bank->sd1_[i]));
-    }
+  const std::size_t bytes = F * bank->stride_ * sizeof(double);
+  // Not zero-filled (every field is written below), and on huge pages where the kernel offers them: a
+  // 1,000-class bank's 128 MB of records cost a page fault per 4 KiB otherwise, more than filling them.
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  void* storage = nullptr;
+  if (posix_memalign(&storage, bytes >= kHuge ? kHuge : kRecordAlign, bytes == 0 ? kRecordAlign : bytes) != 0) {
+    *status = Error(Code::kInternal, "bank", "Could not allocate " + std::to_string(bytes) + " bytes of records");
+    return nullptr;
   }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes >= kHuge) madvise(storage, bytes, MADV_HUGEPAGE);
+#endif
+  bank->record_storage_.reset(static_cast<double*>(storage));
+  bank->records_ = bank->record_storage_.get();
+  double* records = bank->records_;
+  const std::size_t stride = bank->stride_;
+  parallel_for(F, 16384, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t f = begin; f < end; ++f) {
+      double* r = records + f * stride;
+      const double sd0 = static_cast<double>(spec.sd0[f]);
+      const double log_sd0 = std::log(sd0);
+      r[0] = static_cast<double>(spec.mu0[f]);
+      r[1] = 1.0 / sd0;
+      for (std::size_t a = 0; a < A; ++a) {
+        const std::size_t i = a * F + f;
+        r[2 + 3 * a] = static_cast<double>(spec.mu1[i]);
+        r[3 + 3 * a] = 1.0 / static_cast<double>(spec.sd1[i]);
+        r[4 + 3 * a] = log_sd0 - std::log(static_cast<double>(spec.sd1[i]));
+      }
+      for (std::size_t j = 2 + 3 * A; j < stride; ++j) r[j] = 0.0;  // padding
+    }
+  });
   return bank;
+}
+
+std::vector<float> Bank::all_mu0() const {
+  std::vector<float> out(count_);
+  for (std::size_t f = 0; f < count_; ++f) out[f] = mu0(f);
+  return out;
+}
+
+std::vector<float> Bank::all_mu1() const {
+  std::vector<float> out(families_ * count_);
+  for (std::size_t a = 0; a < families_; ++a)
+    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = mu1(a, f);
+  return out;
 }
 
 std::vector<double> Bank::all_inv_sd0() const {

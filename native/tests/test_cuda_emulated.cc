@@ -17,12 +17,17 @@ launch::Flags NoFlags() { return {launch::kNone, launch::kNone}; }
 
 // The arrays a device bank uploads, kept on the host for the emulated kernels.
 struct HostBank {
+  std::vector<float> mu0, mu1;
   std::vector<double> inv_sd0, inv_sd1, log_sd_ratio;
   launch::BankView view;
   explicit HostBank(const nfp::Bank& bank)
-      : inv_sd0(bank.all_inv_sd0()), inv_sd1(bank.all_inv_sd1()), log_sd_ratio(bank.all_log_sd_ratio()) {
-    view = {bank.all_indices().data(), bank.all_mu0().data(), inv_sd0.data(), bank.all_mu1().data(), inv_sd1.data(),
-            log_sd_ratio.data(),       bank.count(),          bank.k(),       bank.families(),       bank.neurons()};
+      : mu0(bank.all_mu0()),
+        mu1(bank.all_mu1()),
+        inv_sd0(bank.all_inv_sd0()),
+        inv_sd1(bank.all_inv_sd1()),
+        log_sd_ratio(bank.all_log_sd_ratio()) {
+    view = {bank.all_indices().data(), mu0.data(),   inv_sd0.data(), mu1.data(),      inv_sd1.data(),
+            log_sd_ratio.data(),       bank.count(), bank.k(),       bank.families(), bank.neurons()};
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -37,10 +38,9 @@ class Bank {
   std::size_t families() const { return families_; }
 
   const std::uint32_t* indices(std::size_t f) const { return indices_.data() + f * k_; }
-  float mu0(std::size_t f) const { return mu0_[f]; }
-  float sd0(std::size_t f) const { return sd0_[f]; }
-  float mu1(std::size_t a, std::size_t f) const { return mu1_[a * count_ + f]; }
-  float sd1(std::size_t a, std::size_t f) const { return sd1_[a * count_ + f]; }
+  // The means as given (the records hold them exactly, as doubles of the floats).
+  float mu0(std::size_t f) const { return static_cast<float>(record(f)[0]); }
+  float mu1(std::size_t a, std::size_t f) const { return static_cast<float>(record(f)[2 + 3 * a]); }
 
   // One record per fingerprint, what the score reads of it in one place (a draw touches one cache
   // line per fingerprint instead of one per array): mu0, 1 / sd0, then per family a mu1_a, 1 / sd1_a
@@ -54,9 +54,10 @@ class Bank {
   double log_sd_ratio(std::size_t a, std::size_t f) const { return record(f)[4 + 3 * a]; }
 
   const std::vector<std::uint32_t>& all_indices() const { return indices_; }
-  const std::vector<float>& all_mu0() const { return mu0_; }
-  const std::vector<float>& all_mu1() const { return mu1_; }
-  // Family-major copies [A x F] (or [F]) of the precomputed columns, for a backend that uploads arrays.
+  // Copies of one column of the records, family-major [A x F] (or [F]), for a backend that uploads
+  // arrays (the CUDA backend, once per bank).
+  std::vector<float> all_mu0() const;
+  std::vector<float> all_mu1() const;
   std::vector<double> all_inv_sd0() const;
   std::vector<double> all_inv_sd1() const;
   std::vector<double> all_log_sd_ratio() const;
@@ -70,8 +71,8 @@ class Bank {
   Bank() = default;
   std::size_t neurons_ = 0, k_ = 0, count_ = 0, families_ = 0;
   std::vector<std::uint32_t> indices_;
-  std::vector<float> mu0_, sd0_, mu1_, sd1_;
-  std::vector<double> record_storage_;  // records_ points into it, aligned
+  // records_ points into it, aligned; freed by free() (posix_memalign).
+  std::unique_ptr<double, void (*)(void*)> record_storage_{nullptr, std::free};
   double* records_ = nullptr;
   std::size_t stride_ = 0;
   mutable std::mutex attachment_mu_;
