@@ -260,6 +260,12 @@ export class FingerprintDetector {
             `(${classifier.taps.map((t) => `${t.tensor}: ${t.size}`).join(', ')}; ${classifier.classes} classes)`,
         );
       }
+      // Bind the bank to the model's tap layout now rather than on the first request (at 1,000 classes
+      // the binding resolves two million fingerprints).
+      bank.tapBinding(
+        classifier.taps,
+        classifier.taps.map((t) => ({ width: t.fullSize, ...(t.indices !== undefined ? { columns: t.indices } : {}) })),
+      );
       return new FingerprintDetector(
         classifier,
         bank,
