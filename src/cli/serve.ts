@@ -21,6 +21,7 @@ export interface ServeCommandOptions {
   maxBatch?: number;
   maxInputs?: number;
   bodyLimit?: number;
+  threads?: number;
   logLevel: string;
 }
 
@@ -51,6 +52,12 @@ export function registerServeCommand(program: Command): Command {
     .option('--max-batch <rows>', `most rows in one model call (default ${d.batchRows})`, parsePositiveInt)
     .option('--max-inputs <n>', `most inputs in one request (default ${d.requestInputs})`, parsePositiveInt)
     .option('--body-limit <bytes>', `largest request body (default ${d.bodyBytes})`, parsePositiveInt)
+    .option(
+      '--threads <n>',
+      "ONNX Runtime's threads for the model (default: its own choice, every core); fewer leave cores to the " +
+        'HTTP work and to other replicas on the machine',
+      parsePositiveInt,
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['fatal', 'error', 'warn', 'info', 'debug'])
@@ -78,6 +85,7 @@ export async function serveCommand(options: ServeCommandOptions, cmd: Command): 
       bank: options.bank,
       ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
       ...(options.draws !== undefined ? { draws: options.draws } : {}),
+      ...(options.threads !== undefined ? { intraOpThreads: options.threads } : {}),
       ...(options.publicKey !== undefined ? { publicKey: readFileSync(options.publicKey) } : {}),
     },
     host: options.host,

@@ -145,6 +145,9 @@ describe('nfp CLI', () => {
     expect(missing.status).to.equal(1);
     expect(missing.stderr).to.match(/nonexistent\.npy/);
     expect(nfp(['predict', '--data', 'x.npy']).status).to.equal(2); // --model missing: bad usage
+    const threads = nfp(['serve', '--model', 'm.onnx', '--bank', 'b.nfp', '--threads', '0']);
+    expect(threads.status).to.equal(2);
+    expect(threads.stderr).to.match(/--threads <n>' argument '0' is invalid/);
   });
 
   it('exits 0 for --help and shows an example', () => {

@@ -223,7 +223,7 @@ describe('nfp serve', function () {
     expect(refused).to.equal(true);
   });
 
-  it('nfp serve listens, logs JSON lines, and exits 0 on SIGTERM', async () => {
+  it('nfp serve listens (one ONNX Runtime thread), logs JSON lines, and exits 0 on SIGTERM', async () => {
     const tokenFile = join(dir(), 'token');
     writeFileSync(tokenFile, `${token}\n`);
     const child = spawn(
@@ -237,7 +237,7 @@ describe('nfp serve', function () {
         modelPath,
         '--bank',
         bank(),
-      ].concat(['--threshold', '0', '--port', '0', '--token-file', tokenFile]),
+      ].concat(['--threshold', '0', '--port', '0', '--token-file', tokenFile, '--threads', '1']),
       { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
