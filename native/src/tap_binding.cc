@@ -27,6 +27,7 @@ std::unique_ptr<TapBinding> TapBinding::Create(const Bank& bank, const TapActiva
     const std::uint32_t* columns = layout.columns[t];
     const std::size_t size = b->offsets_[t + 1] - b->offsets_[t];
     if (columns != nullptr) {
+      b->columns_[t].reserve(1);  // a sampled layer of no columns keeps a non-null pointer: it is still sampled
       b->columns_[t].assign(columns, columns + size);
       b->column_ptrs_[t] = b->columns_[t].data();
     }
