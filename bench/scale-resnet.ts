@@ -24,8 +24,15 @@ import { defaultImagesPerClass, defaultScreenSettings } from '../src/bank/index.
 import { FingerprintDetector } from '../src/detect/index.js';
 import { fitBatchSize } from '../src/experiment/index.js';
 import { screen } from '../src/index.js';
-import { Classifier, defaultActivationBytes, neuronBudget, tapRunRows } from '../src/model/index.js';
-import { withExtraOutputs } from '../src/model/onnx.js';
+import {
+  Classifier,
+  defaultActivationBytes,
+  neuronBudget,
+  sampleOutputName,
+  tapRead,
+  tapRunRows,
+} from '../src/model/index.js';
+import { withExtraOutputs, withSampleGathers } from '../src/model/onnx.js';
 import { SeededRandom } from '../src/random.js';
 import { resnet50 } from './detect.js';
 import type { ScaleFigure, ScaleSettings } from './scale.js';
@@ -35,7 +42,17 @@ export interface ResnetScale {
   figures: ScaleFigure[];
   /** What each figure rests on, for the JSON and the table's notes. */
   details: {
-    detect: { batch: number; runRows: number; neurons: number; bareS: number; detectS: number; reps: number };
+    detect: {
+      batch: number;
+      runRows: number;
+      wholeRunRows: number;
+      neurons: number;
+      bareS: number;
+      detectS: number;
+      /** Bare inference fetching the sampled layers whole, in the runs that needed. */
+      wholeS: number;
+      reps: number;
+    };
     fit: {
       images: number;
       batch: number;
@@ -80,40 +97,61 @@ async function detectOverhead(reps: number): Promise<ResnetScale['details']['det
     },
     taps: classifier.taps.map((t) => ({ tensor: t.tensor, size: t.size, ...(t.sample ? { sample: t.sample } : {}) })),
   });
-  const runRows = tapRunRows(classifier.taps, batch);
-  const outputs = [classifier.logitsName, ...classifier.taps.map((t) => t.tensor)];
+  // Bare inference with the outputs detect() fetches: the whole unsampled taps and, gathered in the graph,
+  // the sampled ones' samples, in runs of the same size. Also timed: the whole layers in the runs they
+  // needed (what detect() fetched before the graph gathered the samples).
+  const bytes = new Uint8Array(await readFile(resnet50));
+  const sampled = classifier.taps.filter((t) => t.indices !== undefined);
+  const wholeTaps = classifier.taps.filter((t) => t.indices === undefined).map((t) => t.tensor);
+  const runRows = tapRunRows(classifier.taps, batch, true);
+  const wholeRunRows = tapRunRows(classifier.taps, batch);
+  const outputs = [classifier.logitsName, ...classifier.taps.map((t) => tapRead(t, true).output)];
+  const wholeOutputs = [classifier.logitsName, ...classifier.taps.map((t) => t.tensor)];
+  const extra = (names: string[]) => [...new Set(names)].filter((t) => t !== classifier.logitsName);
+  const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' } as const;
   const session = await ort.InferenceSession.create(
-    withExtraOutputs(
-      new Uint8Array(await readFile(resnet50)),
-      classifier.taps.map((t) => t.tensor).filter((t) => t !== classifier.logitsName),
+    withSampleGathers(
+      bytes,
+      extra(wholeTaps),
+      sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
     ),
-    { executionProviders: ['cpu'], graphOptimizationLevel: 'all' },
+    options,
   );
+  const wholeSession = await ort.InferenceSession.create(withExtraOutputs(bytes, extra(wholeOutputs)), options);
   await classifier.release();
   const images = randomImages(new SeededRandom(1), batch, classifier.inputShape);
   const per = images.data.length / batch;
-  const feeds = Array.from({ length: Math.ceil(batch / runRows) }, (_, i) => {
-    const rows = Math.min(runRows, batch - i * runRows);
-    const data = images.data.subarray(i * runRows * per, (i * runRows + rows) * per);
-    return { [classifier.inputName]: new ort.Tensor('float32', data, [rows, ...classifier.inputShape]) };
-  });
+  const feedsOf = (rows: number) =>
+    Array.from({ length: Math.ceil(batch / rows) }, (_, i) => {
+      const n = Math.min(rows, batch - i * rows);
+      const data = images.data.subarray(i * rows * per, (i * rows + n) * per);
+      return { [classifier.inputName]: new ort.Tensor('float32', data, [n, ...classifier.inputShape]) };
+    });
+  const feeds = feedsOf(runRows);
+  const wholeFeeds = feedsOf(wholeRunRows);
   const detector = await FingerprintDetector.load({ model: resnet50, bank, threshold: 0, batchSize: batch });
   const bare = async () => {
     for (const f of feeds) await session.run(f, outputs);
   };
+  const bareWhole = async () => {
+    for (const f of wholeFeeds) await wholeSession.run(f, wholeOutputs);
+  };
   let bareS = Number.POSITIVE_INFINITY;
   let detectS = Number.POSITIVE_INFINITY;
+  let wholeS = Number.POSITIVE_INFINITY;
   try {
     await bare();
+    await bareWhole();
     await detector.detect(images);
     for (let r = 0; r < reps; r++) {
       bareS = Math.min(bareS, (await timed(bare))[0]);
       detectS = Math.min(detectS, (await timed(() => detector.detect(images)))[0]);
+      wholeS = Math.min(wholeS, (await timed(bareWhole))[0]);
     }
   } finally {
-    await Promise.all([detector.release(), session.release()]);
+    await Promise.all([detector.release(), session.release(), wholeSession.release()]);
   }
-  return { batch, runRows, neurons, bareS, detectS, reps };
+  return { batch, runRows, wholeRunRows, neurons, bareS, detectS, wholeS, reps };
 }
 
 /** The per-image and per-class costs of a fit's stages at nfp fit's defaults. */
@@ -185,6 +223,13 @@ export async function benchResnetScale(options: {
       unit: '%',
       goal: 3,
       met: overhead <= 3,
+    },
+    {
+      name:
+        `ResNet-50 batch ${detect.batch}: bare ORT inference fetching the sampled layers whole (runs of ` +
+        `${detect.wholeRunRows}), what detect() fetched before the graph gathered the samples, over the bare run above`,
+      value: (detect.wholeS / detect.bareS - 1) * 100,
+      unit: '%',
     },
     {
       name: `ResNet-50 fit: activations (wide taps, ${fit.neurons.toLocaleString('en-US')} neurons) per image`,

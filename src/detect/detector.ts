@@ -262,10 +262,7 @@ export class FingerprintDetector {
       }
       // Bind the bank to the model's tap layout now rather than on the first request (at 1,000 classes
       // the binding resolves two million fingerprints).
-      bank.tapBinding(
-        classifier.taps,
-        classifier.taps.map((t) => ({ width: t.fullSize, ...(t.indices !== undefined ? { columns: t.indices } : {}) })),
-      );
+      bank.tapBinding(classifier.taps, classifier.tapShapes);
       return new FingerprintDetector(
         classifier,
         bank,

@@ -14,13 +14,13 @@ import { cardTaps } from './card.js';
 import { probeLayers } from './layers.js';
 import type { LayerInfo } from './layers.js';
 import type { Layout } from '../data/layout.js';
-import { decodeModel, sha256, shapeOf, withExtraOutputs } from './onnx.js';
+import { decodeModel, sha256, shapeOf, withExtraOutputs, withSampleGathers } from './onnx.js';
 import type { Graph } from './onnx-schema.js';
 import { SignatureError, imageInput, logitsOutput, toChannelsFirst } from './signature.js';
 import type { ImageInput, OutputKind } from './signature.js';
 import { createSession } from './session.js';
 import type { SessionSettings } from './session.js';
-import { TapActivations, copyTapOutputs, layoutTaps, tapRunRows } from './tap-layout.js';
+import { TapActivations, copyTapOutputs, layoutTaps, sampleOutputName, tapRead, tapRunRows } from './tap-layout.js';
 import type { TapLayout, TapPlan } from './tap-layout.js';
 import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
@@ -56,6 +56,11 @@ export interface ClassifierOptions extends SessionSettings {
   inputShape?: number[];
   /** The input's layout, where its declared shape does not tell (default: detected from the shape). */
   layout?: Layout;
+  /**
+   * Sampled layers come back from ONNX Runtime as their samples, gathered in the graph (default true);
+   * false returns them whole and picks the sample afterwards (slower on large models; for comparison).
+   */
+  gatherSamples?: boolean;
 }
 
 export interface ClassifierOutput {
@@ -123,8 +128,18 @@ export class Classifier {
     private readonly bytes: Uint8Array,
     private readonly graph: Graph,
     private readonly settings: SessionSettings,
+    /** Whether sampled layers come back as their samples (see tapRead). */
+    private readonly gathered: boolean,
     private readonly preprocess?: Preprocess,
   ) {}
+
+  /** Each tap's buffer as a run returns it: its width per image and, for a whole sampled layer, its columns. */
+  get tapShapes(): Array<{ width: number; columns?: Uint32Array }> {
+    return this.taps.map((t) => {
+      const read = tapRead(t, this.gathered);
+      return { width: read.width, ...(read.columns !== undefined ? { columns: read.columns } : {}) };
+    });
+  }
 
   static async load(model: string | Uint8Array, options: ClassifierOptions = {}): Promise<Classifier> {
     const source = typeof model === 'string' ? basename(model) : 'model';
@@ -203,6 +218,44 @@ export class Classifier {
       throw new ClassifierError(`${source}: ${(error as Error).message}`);
     }
     const { taps, neurons: offset } = layout;
+    // Sampled layers come back as their samples: a second session whose graph gathers them, checked
+    // against the whole layers of the probe run, replaces the first.
+    let runSession = session;
+    let gathered = false;
+    const sampled = taps.filter((t) => t.indices !== undefined);
+    if (sampled.length > 0 && options.gatherSamples !== false) {
+      const whole = taps.filter((t) => t.indices === undefined).map((t) => t.tensor);
+      const next = await createSession(
+        withSampleGathers(
+          bytes,
+          [...new Set([logitsName, ...whole])].filter((t) => !graphOutputs.has(t)),
+          sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
+        ),
+        settings,
+      );
+      try {
+        const check = await next.run(
+          { [input.name]: new ort.Tensor('float32', pixels, [probeRows, ...inputShape]) },
+          sampled.map((t) => sampleOutputName(t.tensor)),
+        );
+        for (const t of sampled) {
+          const got = check[sampleOutputName(t.tensor)]!.data as Float32Array;
+          const all = probe[t.tensor]!.data as Float32Array;
+          for (let r = 0; r < probeRows; r++)
+            for (let j = 0; j < t.size; j++)
+              if (!Object.is(got[r * t.size + j], all[r * t.fullSize + t.indices![j]!]))
+                throw new ClassifierError(
+                  `${source}: the sample of '${t.tensor}' gathered in the graph differs from the layer`,
+                );
+        }
+      } catch (error) {
+        await Promise.all([next.release(), session.release()]);
+        throw error;
+      }
+      await session.release();
+      runSession = next;
+      gathered = true;
+    }
     const tapPlan: TapPlan = {
       rule: plan.rule,
       fullNeurons: taps.reduce((n, t) => n + t.fullSize, 0),
@@ -237,10 +290,11 @@ export class Classifier {
       offset,
       tapPlan,
       batchSize,
-      session,
+      runSession,
       bytes,
       graph,
       settings,
+      gathered,
       options.preprocess,
     );
   }
@@ -264,7 +318,7 @@ export class Classifier {
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
     for await (const { start, rows: n, ran, result } of this.runs(images, taps)) {
       logits.set((result[this.logitsName]!.data as Float32Array).subarray(0, n * this.classes), start * this.classes);
-      copyTapOutputs(result, taps, n, this.neurons, activations, start, ran);
+      copyTapOutputs(result, taps, n, this.neurons, activations, start, ran, this.gathered);
     }
     return { rows, classes: this.classes, logits, labels: argmaxRows(logits, rows, this.classes), activations };
   }
@@ -282,7 +336,7 @@ export class Classifier {
         rows,
         logits,
         labels: argmaxRows(logits, rows, this.classes),
-        taps: new TapActivations(result, this.taps, rows, this.neurons, ran),
+        taps: new TapActivations(result, this.taps, rows, this.neurons, ran, this.gathered),
       };
     }
   }
@@ -296,8 +350,8 @@ export class Classifier {
     const rows = dims[0]!;
     const perImage = this.inputShape[0]! * this.inputShape[1]! * this.inputShape[2]!;
     const fixed = this.fixedBatch;
-    const outputs = [this.logitsName, ...taps.map((t) => t.tensor)];
-    const chunk = tapRunRows(taps, this.batchSize);
+    const outputs = [this.logitsName, ...taps.map((t) => tapRead(t, this.gathered).output)];
+    const chunk = tapRunRows(taps, this.batchSize, this.gathered);
     for (let start = 0; start < rows; start += chunk) {
       const n = Math.min(chunk, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);

@@ -11,6 +11,8 @@ export {
   copyTapOutputs,
   expandTapSeed,
   tapRunBytes,
+  sampleOutputName,
+  tapRead,
   tapRunRows,
   wholeLayout,
 } from './tap-layout.js';

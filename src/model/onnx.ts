@@ -4,8 +4,8 @@
 // the original model, weights and fields this library does not model included, stays as it was.
 import { createHash } from 'node:crypto';
 
-import { ModelProtoType } from './onnx-schema.js';
-import type { Graph, Model, ValueInfo } from './onnx-schema.js';
+import { ElemType, ModelProtoType } from './onnx-schema.js';
+import type { Graph, Initializer, Model, Node, ValueInfo } from './onnx-schema.js';
 
 export class ModelFormatError extends Error {
   constructor(message: string) {
@@ -47,10 +47,62 @@ export function encodeExtraOutputs(names: string[]): Uint8Array {
 
 export function withExtraOutputs(bytes: Uint8Array, names: string[]): Uint8Array {
   if (names.length === 0) return bytes;
-  const extra = encodeExtraOutputs(names);
-  const out = new Uint8Array(bytes.length + extra.length);
-  out.set(bytes, 0);
-  out.set(extra, bytes.length);
+  return concat(bytes, encodeExtraOutputs(names));
+}
+
+/**
+ * Bytes that, appended to a model's bytes, add for each `tensor` a graph output `output` holding the
+ * per-image values at `indices` (ascending, into the tensor's values per image in row-major order):
+ * Flatten(axis 1) then Gather(axis 1) with the indices as an int64 initializer. Both ops exist at every
+ * opset, and the values are copied, not computed, so they equal the whole tensor's at those indices.
+ */
+export function encodeSampleGathers(
+  samples: Array<{ tensor: string; output: string; indices: Uint32Array }>,
+): Uint8Array {
+  const node: Node[] = [];
+  const initializer: Initializer[] = [];
+  const output: ValueInfo[] = [];
+  samples.forEach(({ tensor, output: name, indices }, i) => {
+    const flat = `nfp.flat.${i}:${tensor}`;
+    const at = `nfp.indices.${i}:${tensor}`;
+    node.push(
+      {
+        opType: 'Flatten',
+        name: `nfp.Flatten.${i}`,
+        input: [tensor],
+        output: [flat],
+        attribute: [{ name: 'axis', type: 2, i: 1 }],
+      },
+      {
+        opType: 'Gather',
+        name: `nfp.Gather.${i}`,
+        input: [flat, at],
+        output: [name],
+        attribute: [{ name: 'axis', type: 2, i: 1 }],
+      },
+    );
+    initializer.push({ name: at, dims: [indices.length], dataType: ElemType.INT64, int64Data: Array.from(indices) });
+    output.push({ name });
+  });
+  return ModelProtoType.encode(ModelProtoType.fromObject({ graph: { node, initializer, output } })).finish();
+}
+
+/** The model with extra outputs `names` and the sample gathers of encodeSampleGathers. */
+export function withSampleGathers(
+  bytes: Uint8Array,
+  names: string[],
+  samples: Array<{ tensor: string; output: string; indices: Uint32Array }>,
+): Uint8Array {
+  return concat(bytes, names.length > 0 ? encodeExtraOutputs(names) : new Uint8Array(0), encodeSampleGathers(samples));
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

@@ -133,25 +133,45 @@ export function copyTapOutputs(
   out: Float32Array,
   start: number,
   ranRows = rows,
+  gathered = false,
 ): void {
   for (const tap of taps) {
-    const t = result[tap.tensor]!.data as Float32Array;
-    if (t.length !== ranRows * tap.fullSize) {
+    const read = tapRead(tap, gathered);
+    const t = result[read.output]!.data as Float32Array;
+    if (t.length !== ranRows * read.width) {
       throw new TapLayoutError(
-        `tap '${tap.tensor}' returned ${t.length} values for ${ranRows} images of ${tap.fullSize}`,
+        `tap '${tap.tensor}' returned ${t.length} values for ${ranRows} images of ${read.width}`,
       );
     }
-    const indices = tap.indices;
+    const indices = read.columns;
     for (let r = 0; r < rows; r++) {
       const at = (start + r) * neurons + tap.offset;
       if (indices === undefined) {
-        out.set(t.subarray(r * tap.fullSize, (r + 1) * tap.fullSize), at);
+        out.set(t.subarray(r * read.width, r * read.width + tap.size), at);
         continue;
       }
-      const base = r * tap.fullSize;
+      const base = r * read.width;
       for (let j = 0; j < indices.length; j++) out[at + j] = t[base + indices[j]!]!;
     }
   }
+}
+
+/** The graph output that holds a sampled layer's sample (a Gather the classifier adds to the model). */
+export function sampleOutputName(tensor: string): string {
+  return `nfp.sample:${tensor}`;
+}
+
+/**
+ * Where a run's output holds a tap's neurons: the layer's own tensor, whole (`width` its full size; a
+ * sampled layer's neurons at `columns`), or, when the model gathers samples in the graph (`gathered`),
+ * a sampled layer's sample alone (`width` its sample size, in sample order). Gathering in the graph
+ * keeps ONNX Runtime from returning whole layers only to drop most of them: ResNet-50's wide taps are
+ * 9.8 million values per image, their sample 111,848.
+ */
+export function tapRead(tap: TapLayout, gathered: boolean): { output: string; width: number; columns?: Uint32Array } {
+  if (tap.indices === undefined) return { output: tap.tensor, width: tap.fullSize };
+  if (gathered) return { output: sampleOutputName(tap.tensor), width: tap.size };
+  return { output: tap.tensor, width: tap.fullSize, columns: tap.indices };
 }
 
 /**
@@ -172,21 +192,24 @@ export class TapActivations {
     readonly rows: number,
     readonly neurons: number,
     private readonly ranRows = rows,
+    /** Whether sampled layers came back as their samples (see tapRead). */
+    private readonly gathered = false,
   ) {
     this.buffers = taps.map((tap) => {
-      const data = result[tap.tensor]!.data as Float32Array;
-      if (data.length !== ranRows * tap.fullSize) {
+      const read = tapRead(tap, gathered);
+      const data = result[read.output]!.data as Float32Array;
+      if (data.length !== ranRows * read.width) {
         throw new TapLayoutError(
-          `tap '${tap.tensor}' returned ${data.length} values for ${ranRows} images of ${tap.fullSize}`,
+          `tap '${tap.tensor}' returned ${data.length} values for ${ranRows} images of ${read.width}`,
         );
       }
-      return { data, width: tap.fullSize, ...(tap.indices !== undefined ? { columns: tap.indices } : {}) };
+      return { data, width: read.width, ...(read.columns !== undefined ? { columns: read.columns } : {}) };
     });
   }
 
   /** Copies these rows into rows `start ..` of an activation matrix [* x neurons]. */
   copyInto(out: Float32Array, start: number): void {
-    copyTapOutputs(this.result, this.taps, this.rows, this.neurons, out, start, this.ranRows);
+    copyTapOutputs(this.result, this.taps, this.rows, this.neurons, out, start, this.ranRows, this.gathered);
   }
 
   /** The activation matrix [rows x neurons], made on the first call. */
@@ -233,8 +256,8 @@ export const tapRunBytes = 256 * 2 ** 20;
  * Images per run with these taps: the batch size, fewer when whole tapped layers would pass
  * tapRunBytes (wide taps over a large model hold tens of megabytes per image before sampling).
  */
-export function tapRunRows(taps: TapLayout[], batchSize: number): number {
-  const perImage = 4 * taps.reduce((n, t) => n + t.fullSize, 0);
+export function tapRunRows(taps: TapLayout[], batchSize: number, gathered = false): number {
+  const perImage = 4 * taps.reduce((n, t) => n + tapRead(t, gathered).width, 0);
   return Math.max(1, Math.min(batchSize, Math.floor(tapRunBytes / Math.max(1, perImage))));
 }
 

@@ -236,6 +236,45 @@ describe('detect() on tap buffers vs the activation matrix', () => {
     });
   }
 
+  it('gathers sampled layers in the graph: the activations of whole layers sampled afterwards, fewer values per run', async () => {
+    const options = { taps: 'wide' as const, neuronBudget: 3000, tapSeed: 1, batchSize: 8 };
+    const gathered = await Classifier.load(modelPath, options);
+    const whole = await Classifier.load(modelPath, { ...options, gatherSamples: false });
+    try {
+      const sampled = gathered.taps.filter((t) => t.indices !== undefined);
+      expect(sampled.length).to.be.above(0);
+      const images = { data: rnd.floats(21 * 784, 0, 1), dims: [21, 1, 28, 28] };
+      const [a, b] = [await gathered.run(images), await whole.run(images)];
+      expect(Buffer.from(a.activations.buffer).equals(Buffer.from(b.activations.buffer))).to.equal(true);
+      expect(Array.from(a.logits)).to.deep.equal(Array.from(b.logits));
+      const runs = async (c: Classifier) => {
+        const out = [];
+        for await (const run of c.runTaps(images)) out.push(run);
+        return out;
+      };
+      const [g, w] = [await runs(gathered), await runs(whole)];
+      expect(g).to.have.length(3);
+      g.forEach((run, i) => {
+        expect(Buffer.from(run.taps.matrix().buffer).equals(Buffer.from(w[i]!.taps.matrix().buffer))).to.equal(true);
+        expect(run.taps.buffers.map((x) => ({ width: x.width, columns: x.columns }))).to.deep.equal(
+          gathered.tapShapes.map((x) => ({ width: x.width, columns: x.columns })),
+        );
+      });
+      // A sampled layer comes back as its sample alone: its size per image, no columns.
+      gathered.taps.forEach((t, i) => {
+        const shape = gathered.tapShapes[i]!;
+        expect(shape.width).to.equal(t.indices !== undefined ? t.size : t.fullSize);
+        expect(shape.columns).to.equal(undefined);
+        expect(whole.tapShapes[i]!.width).to.equal(t.fullSize);
+      });
+      const values = (c: Classifier) => c.tapShapes.reduce((n, x) => n + x.width, 0);
+      expect(values(gathered)).to.equal(gathered.neurons);
+      expect(values(whole)).to.be.above(2 * values(gathered));
+    } finally {
+      await Promise.all([gathered.release(), whole.release()]);
+    }
+  });
+
   it('leaves rows with non-finite tapped activations unscored, as on the matrix, and scores the others', async () => {
     const taps = ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'];
     const classifier = await Classifier.load(modelPath, { taps });
