@@ -57,10 +57,12 @@ export interface ClassifierOptions extends SessionSettings {
   /** The input's layout, where its declared shape does not tell (default: detected from the shape). */
   layout?: Layout;
   /**
-   * Sampled layers come back from ONNX Runtime as their samples, gathered in the graph (default true);
-   * false returns them whole and picks the sample afterwards (slower on large models; for comparison).
+   * Whether sampled layers come back from ONNX Runtime as their samples, gathered in the graph (true),
+   * or whole, the sample picked afterwards (false). 'auto' (the default) gathers when the sampled layers
+   * hold at least gatherSamplesFrom values per image: on ResNet-50's wide taps (9.8 million) gathering
+   * halved detect(), while on the small CNN with four sampled layers (62,000) it made runs 27% slower.
    */
-  gatherSamples?: boolean;
+  gatherSamples?: boolean | 'auto';
 }
 
 export interface ClassifierOutput {
@@ -83,6 +85,9 @@ export interface TapRun {
   /** The tapped outputs as ONNX Runtime returned them. */
   taps: TapActivations;
 }
+
+/** Values per image of sampled layers from which 'auto' gathers the samples in the graph (4 MB per image). */
+export const gatherSamplesFrom = 1_000_000;
 
 export class ClassifierError extends Error {
   constructor(message: string) {
@@ -223,7 +228,10 @@ export class Classifier {
     let runSession = session;
     let gathered = false;
     const sampled = taps.filter((t) => t.indices !== undefined);
-    if (sampled.length > 0 && options.gatherSamples !== false) {
+    const gatherOption = options.gatherSamples ?? 'auto';
+    const gatherWanted =
+      gatherOption === 'auto' ? sampled.reduce((n, t) => n + t.fullSize, 0) >= gatherSamplesFrom : gatherOption;
+    if (sampled.length > 0 && gatherWanted) {
       const whole = taps.filter((t) => t.indices === undefined).map((t) => t.tensor);
       const next = await createSession(
         withSampleGathers(

@@ -238,8 +238,9 @@ describe('detect() on tap buffers vs the activation matrix', () => {
 
   it('gathers sampled layers in the graph: the activations of whole layers sampled afterwards, fewer values per run', async () => {
     const options = { taps: 'wide' as const, neuronBudget: 3000, tapSeed: 1, batchSize: 8 };
-    const gathered = await Classifier.load(modelPath, options);
-    const whole = await Classifier.load(modelPath, { ...options, gatherSamples: false });
+    // The CNN's sampled layers are under gatherSamplesFrom: 'auto' would not gather, so ask.
+    const gathered = await Classifier.load(modelPath, { ...options, gatherSamples: true });
+    const whole = await Classifier.load(modelPath, options); // 'auto': whole, as gatherSamples: false
     try {
       const sampled = gathered.taps.filter((t) => t.indices !== undefined);
       expect(sampled.length).to.be.above(0);
