@@ -126,38 +126,22 @@ std::unique_ptr<Bank> Bank::Create(const BankSpec& spec, Status* status) {
   return bank;
 }
 
-std::vector<float> Bank::all_mu0() const {
-  std::vector<float> out(count_);
-  for (std::size_t f = 0; f < count_; ++f) out[f] = mu0(f);
+// One field of every record as an array: `field` of the record (the shared fields) or, with
+// `per_family`, field + 3a for family a, family-major [A x F].
+template <class T>
+std::vector<T> Bank::Column(std::size_t field, bool per_family) const {
+  const std::size_t A = per_family ? families_ : 1;
+  std::vector<T> out(A * count_);
+  for (std::size_t a = 0; a < A; ++a)
+    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = static_cast<T>(record(f)[field + 3 * a]);
   return out;
 }
 
-std::vector<float> Bank::all_mu1() const {
-  std::vector<float> out(families_ * count_);
-  for (std::size_t a = 0; a < families_; ++a)
-    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = mu1(a, f);
-  return out;
-}
-
-std::vector<double> Bank::all_inv_sd0() const {
-  std::vector<double> out(count_);
-  for (std::size_t f = 0; f < count_; ++f) out[f] = inv_sd0(f);
-  return out;
-}
-
-std::vector<double> Bank::all_inv_sd1() const {
-  std::vector<double> out(families_ * count_);
-  for (std::size_t a = 0; a < families_; ++a)
-    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = inv_sd1(a, f);
-  return out;
-}
-
-std::vector<double> Bank::all_log_sd_ratio() const {
-  std::vector<double> out(families_ * count_);
-  for (std::size_t a = 0; a < families_; ++a)
-    for (std::size_t f = 0; f < count_; ++f) out[a * count_ + f] = log_sd_ratio(a, f);
-  return out;
-}
+std::vector<float> Bank::all_mu0() const { return Column<float>(0, false); }
+std::vector<float> Bank::all_mu1() const { return Column<float>(2, true); }
+std::vector<double> Bank::all_inv_sd0() const { return Column<double>(1, false); }
+std::vector<double> Bank::all_inv_sd1() const { return Column<double>(3, true); }
+std::vector<double> Bank::all_log_sd_ratio() const { return Column<double>(4, true); }
 
 std::shared_ptr<void> Bank::attachment(const std::function<std::shared_ptr<void>()>& make) const {
   std::lock_guard<std::mutex> lock(attachment_mu_);

@@ -69,6 +69,8 @@ class Bank {
 
  private:
   Bank() = default;
+  template <class T>
+  std::vector<T> Column(std::size_t field, bool per_family) const;
   std::size_t neurons_ = 0, k_ = 0, count_ = 0, families_ = 0;
   std::vector<std::uint32_t> indices_;
   // records_ points into it, aligned; freed by free() (posix_memalign).
