@@ -14,8 +14,8 @@
 namespace binding {
 namespace {
 
-// Tap buffers given in place of `acts` (detectScores only): the layout the kernel reads them by,
-// pointing into arrays that the job keeps alive.
+// Tap buffers given in place of `acts` (detectScores), or their layout alone (bindTaps, no data): the
+// layout the kernel reads them by, pointing into arrays that the job keeps alive.
 struct TapArgs {
   std::vector<Napi::Value> arrays;
   std::vector<const float*> data;
@@ -32,36 +32,44 @@ struct DrawArgs {
   std::shared_ptr<TapArgs> taps;  // set when the activations come as tap buffers
 };
 
-// `taps`: [{ data: Float32Array, width, columns?: Uint32Array }], each buffer whole images of
-// `width` values, at least `rows` of them; the sizes (columns' lengths, else widths) add up to the
-// bank's neurons. Column bounds are checked by the kernel (nfp::cpu::check_taps).
-std::shared_ptr<TapArgs> ReadTaps(const Napi::Object& o, std::size_t rows, std::size_t neurons) {
+// A tap buffer's length checked against its layout: whole images of `width` values, at least `rows`.
+void CheckImages(Napi::Env env, std::size_t n, std::size_t width, std::size_t rows, const std::string& name) {
+  if (width == 0 ? n != 0 : n % width != 0 || n / width < rows) {
+    ThrowRangeError(env, name,
+                    "Expected whole images of width " + std::to_string(width) + ", at least rows (" +
+                        std::to_string(rows) + ") of them, for " + name + " but received " + std::to_string(n) +
+                        " values");
+  }
+}
+
+// `taps`: [{ data: Float32Array, width, columns?: Uint32Array }] (without data for bindTaps), each
+// buffer whole images of `width` values, at least `rows` of them; the sizes (columns' lengths, else
+// widths) add up to the bank's neurons. Column bounds are checked by the kernel (nfp::cpu::check_taps).
+std::shared_ptr<TapArgs> ReadTaps(const Napi::Object& o, std::size_t rows, std::size_t neurons, bool with_data) {
   Napi::Env env = o.Env();
+  const char* shape = with_data ? "{ data, width, columns? }" : "{ width, columns? }";
   Napi::Value v = o.Get("taps");
-  if (!v.IsArray()) ThrowTypeError(env, "taps", "an array of { data, width, columns? }", v);
+  if (!v.IsArray()) ThrowTypeError(env, "taps", std::string("an array of ") + shape, v);
   auto list = v.As<Napi::Array>();
   auto t = std::make_shared<TapArgs>();
   for (std::uint32_t i = 0; i < list.Length(); ++i) {
     const std::string name = "taps[" + std::to_string(i) + "]";
     Napi::Value e = list.Get(i);
-    if (!e.IsObject() || e.IsArray()) ThrowTypeError(env, name, "an object { data, width, columns? }", e);
+    if (!e.IsObject() || e.IsArray()) ThrowTypeError(env, name, std::string("an object ") + shape, e);
     Napi::Object tap = e.As<Napi::Object>();
-    auto data = TypedArrayValue<float>(env, tap.Get("data"), name + ".data");
+    Napi::Float32Array data =
+        with_data ? TypedArrayValue<float>(env, tap.Get("data"), name + ".data") : Napi::Float32Array();
     const std::size_t width = DimValue(env, tap.Get("width"), name + ".width", 0);
     Napi::Value cv = tap.Get("columns");
     const bool sampled = !cv.IsUndefined() && !cv.IsNull();
     Napi::Uint32Array columns =
         sampled ? TypedArrayValue<std::uint32_t>(env, cv, name + ".columns") : Napi::Uint32Array();
-    const std::size_t n = data.ElementLength();
-    if (width == 0 ? n != 0 : n % width != 0 || n / width < rows) {
-      ThrowRangeError(env, name + ".data",
-                      "Expected whole images of width " + std::to_string(width) + ", at least rows (" +
-                          std::to_string(rows) + ") of them, for " + name + ".data but received " + std::to_string(n) +
-                          " values");
+    if (with_data) {
+      CheckImages(env, data.ElementLength(), width, rows, name + ".data");
+      t->arrays.push_back(data);
+      t->data.push_back(data.Data());
     }
-    t->arrays.push_back(data);
     if (sampled) t->arrays.push_back(columns);
-    t->data.push_back(data.Data());
     t->widths.push_back(width);
     t->columns.push_back(sampled ? columns.Data() : nullptr);
     t->offsets.push_back(t->offsets.back() + (sampled ? columns.ElementLength() : width));
@@ -85,7 +93,7 @@ DrawArgs ReadDrawArgs(const Napi::Object& o, const nfp::Bank& bank, bool allow_t
       ThrowTypeError(env, "acts", "undefined when taps are given (one or the other)", o.Get("acts"));
     }
     a.rows = DimArg(o, "rows", 0);
-    a.taps = ReadTaps(o, a.rows, bank.neurons());
+    a.taps = ReadTaps(o, a.rows, bank.neurons(), true);
     a.acts = Napi::Float32Array::New(env, 0);
   } else {
     a.acts = TypedArrayArg<float>(o, "acts");
@@ -267,32 +275,14 @@ Napi::Value Bank::ScoreGradientSync(const Napi::CallbackInfo& info) {
 namespace {
 
 // `taps`: [{ width, columns?: Uint32Array }] in tap order, as detectScores takes them but without data.
-// The binding copies the columns; their bounds and the neuron total are checked by TapBinding::Create.
+// The binding copies the columns and checks their bounds (TapBinding::Create).
 std::unique_ptr<nfp::TapBinding> ReadBinding(const Napi::Object& o, const nfp::Bank& bank) {
-  Napi::Env env = o.Env();
-  Napi::Value v = o.Get("taps");
-  if (!v.IsArray()) ThrowTypeError(env, "taps", "an array of { width, columns? }", v);
-  auto list = v.As<Napi::Array>();
-  std::vector<std::size_t> offsets{0}, widths;
-  std::vector<const std::uint32_t*> columns;
-  std::vector<Napi::Uint32Array> pinned;
-  for (std::uint32_t i = 0; i < list.Length(); ++i) {
-    const std::string name = "taps[" + std::to_string(i) + "]";
-    Napi::Value e = list.Get(i);
-    if (!e.IsObject() || e.IsArray()) ThrowTypeError(env, name, "an object { width, columns? }", e);
-    Napi::Object tap = e.As<Napi::Object>();
-    const std::size_t width = DimValue(env, tap.Get("width"), name + ".width", 0);
-    Napi::Value cv = tap.Get("columns");
-    const bool sampled = !cv.IsUndefined() && !cv.IsNull();
-    if (sampled) pinned.push_back(TypedArrayValue<std::uint32_t>(env, cv, name + ".columns"));
-    widths.push_back(width);
-    columns.push_back(sampled ? pinned.back().Data() : nullptr);
-    offsets.push_back(offsets.back() + (sampled ? pinned.back().ElementLength() : width));
-  }
-  const nfp::TapActivations layout{nullptr, offsets.data(), widths.data(), columns.data(), widths.size(), 0};
+  const std::shared_ptr<TapArgs> t = ReadTaps(o, 0, bank.neurons(), false);
+  const nfp::TapActivations layout{nullptr,           t->offsets.data(), t->widths.data(),
+                                   t->columns.data(), t->widths.size(),  0};
   nfp::Status status;
   std::unique_ptr<nfp::TapBinding> binding = nfp::TapBinding::Create(bank, layout, &status);
-  if (!binding) throw StatusError(env, status);
+  if (!binding) throw StatusError(o.Env(), status);
   return binding;
 }
 
@@ -318,13 +308,7 @@ Job BoundDetectJob(const Napi::CallbackInfo& info, const std::shared_ptr<const n
   for (std::uint32_t t = 0; t < list.Length(); ++t) {
     const std::string name = "data[" + std::to_string(t) + "]";
     auto data = TypedArrayValue<float>(env, list.Get(t), name);
-    const std::size_t n = data.ElementLength(), width = binding->width(t);
-    if (width == 0 ? n != 0 : n % width != 0 || n / width < a.rows) {
-      ThrowRangeError(env, name,
-                      "Expected whole images of width " + std::to_string(width) + ", at least rows (" +
-                          std::to_string(a.rows) + ") of them, for " + name + " but received " + std::to_string(n) +
-                          " values");
-    }
+    CheckImages(env, data.ElementLength(), binding->width(t), a.rows, name);
     arrays.push_back(data);
     pointers->push_back(data.Data());
   }
