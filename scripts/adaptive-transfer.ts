@@ -16,7 +16,7 @@ import type { BaselineName } from '../src/baselines/index.js';
 import { readBank } from '../src/bank/index.js';
 import { gatherImages, loadFashionMnist } from '../src/data/index.js';
 import type { ImageBatch } from '../src/model/index.js';
-import { bankThresholds, termOptions } from '../src/experiment/adaptive.js';
+import { bankThresholds, correctlyClassified, termOptions } from '../src/experiment/adaptive.js';
 import { packageRoot } from '../src/paths.js';
 
 const { values: args } = parseArgs({
@@ -49,15 +49,8 @@ const model = await GradientModel.load(args.model, { taps: bank.tapRequests, bat
 const log = (line: string) => process.stderr.write(`${line}\n`);
 try {
   /** The first `limit` rows of [from, to) the model classifies correctly. */
-  const correct = async (from: number, to: number, limit: number) => {
-    const logits = await model.logits(slice(from, to));
-    const rows: number[] = [];
-    for (let i = 0; i < to - from && rows.length < limit; i++) {
-      const z = logits.subarray(i * 10, i * 10 + 10);
-      if (z.indexOf(Math.max(...z)) === test.labels[from + i]) rows.push(from + i);
-    }
-    return { images: gatherImages(slice(0, to), rows), labels: Int32Array.from(rows, (r) => test.labels[r]!) };
-  };
+  const correct = (from: number, to: number, limit: number) =>
+    correctlyClassified(model, slice(from, to), test.labels.slice(from, to), limit);
   const successful = (run: { adv: Float32Array; dims: number[]; success: Uint8Array }) =>
     gatherImages(
       { data: run.adv, dims: run.dims },

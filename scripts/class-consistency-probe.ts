@@ -16,7 +16,7 @@ import { readBank } from '../src/bank/index.js';
 import { gatherImages, loadFashionMnist } from '../src/data/index.js';
 import { FingerprintDetector, thresholdFor } from '../src/detect/index.js';
 import { auc } from '../src/eval/index.js';
-import { bankThresholds, termOptions } from '../src/experiment/adaptive.js';
+import { bankThresholds, correctlyClassified, termOptions } from '../src/experiment/adaptive.js';
 import { Classifier } from '../src/model/index.js';
 import type { ImageBatch } from '../src/model/index.js';
 import { packageRoot } from '../src/paths.js';
@@ -56,16 +56,12 @@ let eot: ImageBatch;
 let plain: ImageBatch;
 try {
   const from = Number(args.start);
-  const logits = await model.logits(slice(from, test.labels.length));
-  const rows: number[] = [];
-  for (let i = 0; from + i < test.labels.length && rows.length < Number(args.images); i++) {
-    const z = logits.subarray(i * classes, (i + 1) * classes);
-    if (z.indexOf(Math.max(...z)) === test.labels[from + i]) rows.push(from + i);
-  }
-  held = {
-    images: gatherImages(slice(0, test.labels.length), rows),
-    labels: Int32Array.from(rows, (r) => test.labels[r]!),
-  };
+  held = await correctlyClassified(
+    model,
+    slice(from, test.labels.length),
+    test.labels.slice(from),
+    Number(args.images),
+  );
   const successful = (run: { adv: Float32Array; dims: number[]; success: Uint8Array }) =>
     gatherImages(
       { data: run.adv, dims: run.dims },

@@ -607,8 +607,8 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
 }
 
 /** The first `count` images the model classifies correctly, and their positions. */
-async function correctlyClassified(
-  model: TappedAttackModel,
+export async function correctlyClassified(
+  model: Pick<TappedAttackModel, 'classes' | 'logits'>,
   images: ImageBatch,
   labels: Int32Array,
   count: number,

@@ -39,7 +39,13 @@ export {
 export type { CheckOptions, FitMemory, FitSize, ModelCheck, Purpose } from './check.js';
 export { dataForModel, imagesFor } from './data.js';
 export type { DataBatch, DataReader } from './data.js';
-export { adaptiveExperiment, adaptiveFprs, defaultAdaptiveSettings, parseAdaptiveSettings } from './adaptive.js';
+export {
+  adaptiveExperiment,
+  adaptiveFprs,
+  correctlyClassified,
+  defaultAdaptiveSettings,
+  parseAdaptiveSettings,
+} from './adaptive.js';
 export type {
   AdaptiveExperimentOptions,
   AdaptiveResults,
