@@ -23,6 +23,7 @@ import { confidenceStatistic } from '../../src/detect/confidence.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { randomFingerprintBank } from '../reference/random-bank.js';
+import { largestDifference } from '../reference/compare.js';
 import { TestRandom } from '../reference/random.js';
 import { writeSmallBank } from '../reference/small-bank.js';
 import { useTempDir } from '../reference/temp-dir.js';
@@ -196,12 +197,7 @@ describe('adaptive attacks', function () {
       for (let r = 0; r < labels.length; r++)
         if (labels[r] === 4) expect([want.value[r], fused.tapValue![r]]).to.deep.equal([Number.NaN, 0]);
         else expect(fused.tapValue![r]).to.be.closeTo(want.value[r]!, 1e-3 * Math.max(10, Math.abs(want.value[r]!)));
-      let worst = 0;
-      let largest = 0;
-      for (let i = 0; i < seeded.grad.length; i++) {
-        worst = Math.max(worst, Math.abs(seeded.grad[i]! - fused.grad[i]!));
-        largest = Math.max(largest, Math.abs(seeded.grad[i]!));
-      }
+      const { difference: worst, scale: largest } = largestDifference(fused.grad, seeded.grad);
       expect(largest).to.be.greaterThan(0);
       expect(worst).to.be.at.most(1e-3 * largest);
     } finally {

@@ -31,6 +31,7 @@ import { Classifier, allocateBudget, decodeModel, wideTapTensors } from '../../s
 import type { TapRequest } from '../../src/model/index.js';
 import { SeededRandom } from '../../src/random.js';
 import { runCommands } from '../reference/cli.js';
+import { largestDifference } from '../reference/compare.js';
 import { TestRandom } from '../reference/random.js';
 import { useTempDir } from '../reference/temp-dir.js';
 import { balancedTinyClassifier, tinyClassifier, tinyWideSizes, tinyWideTaps } from '../reference/tiny-classifier.js';
@@ -315,12 +316,7 @@ describe("'wide' taps", () => {
       }
       const a = await sampled.gradient(images, { tapSeed: seed });
       const b = await whole.gradient(images, { tapSeed: spread });
-      let worst = 0;
-      let scale = 0;
-      for (let i = 0; i < a.grad.length; i++) {
-        worst = Math.max(worst, Math.abs(a.grad[i]! - b.grad[i]!));
-        scale = Math.max(scale, Math.abs(b.grad[i]!));
-      }
+      const { difference: worst, scale } = largestDifference(a.grad, b.grad);
       expect(scale).to.be.above(0);
       expect(worst / scale).to.be.below(1e-5);
     } finally {
