@@ -1,13 +1,16 @@
-// `npx tsx bench/serve.ts` (npm run bench:serve): nfp serve under load against 127.0.0.1, compared with
-// detect() in process on the same image. A client in a process of its own (bench/serve-client.ts: one
-// request at a time, each timed to the microsecond, for concurrency 1; autocannon for 8 and 64) sends one
-// float32 Fashion-MNIST image per request (JSON, base64) for NFP_BENCH_SECONDS each (default 5). It shares
-// the machine's cores with the server, as a client on another machine would not. The committed CNN with a small bank
-// over its default taps (54,602 neurons), 25 draws. Also measured: in-process detect() latency on one
-// image (serial) and throughput on batches of 64 (the service's largest model call), and concurrency 64
-// with batching off (batch of 1, no window), for the batching gain.
-import { execFile } from 'node:child_process';
+// `npm run bench:serve`: `nfp serve` under load against 127.0.0.1, compared with detect() in process on the
+// same image. The server is the CLI as a user starts it, in a process of its own (with the heap setting of
+// src/cli/relaunch.ts); so is the client (bench/serve-client.ts: one request at a time, each timed to the
+// microsecond, for concurrency 1; autocannon for 8 and 64), which sends one float32 Fashion-MNIST image per
+// request (JSON, base64) for NFP_BENCH_SECONDS each (default 5). It shares the machine's cores with the
+// server, as a client on another machine would not. The committed CNN with a small bank over its default
+// taps (54,602 neurons), 25 draws. Also measured: in-process detect() latency on one image (serial) and
+// throughput on batches of 64 (the service's largest model call), in this process, which npm runs with the
+// server's heap flag too; and concurrency 64 with batching off (--max-batch 1), for the batching gain.
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,8 +18,6 @@ import { promisify } from 'node:util';
 import { loadFashionMnist } from '../src/data/index.js';
 import { FingerprintDetector } from '../src/detect/index.js';
 import { packageRoot } from '../src/paths.js';
-import { createService } from '../src/serve/index.js';
-import type { ServeLimits } from '../src/serve/index.js';
 import { writeSmallBank } from '../test/reference/small-bank.js';
 import { machine, printTable, writeResult } from './machine.js';
 
@@ -77,35 +78,66 @@ async function client(job: Record<string, unknown>): Promise<ClientResult> {
   return JSON.parse(stdout.trim().split('\n').pop()!) as ClientResult;
 }
 
-async function load(
-  detector: FingerprintDetector,
-  bodyFile: string,
-  connections: number,
-  limits: Partial<ServeLimits>,
-) {
-  const { app, metrics } = createService(detector, { limits });
-  const url = `${await app.listen({ host: '127.0.0.1', port: 0 })}/v1/detect`;
-  // One client at a time is timed request by request (autocannon's latencies are whole milliseconds).
-  const job = {
-    mode: connections === 1 ? 'sequential' : 'autocannon',
-    url,
-    connections,
-    bodyFile,
-    contentType: 'application/json',
-  };
+/** A free port on 127.0.0.1 for the server (it is given one rather than asked which it took: its logs are off). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** rows/calls of the server's nfp_batch_rows histogram, from GET /metrics. */
+async function batchRows(base: string): Promise<{ rows: number; calls: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { rows: read('nfp_batch_rows_sum'), calls: read('nfp_batch_rows_count') };
+}
+
+/**
+ * `nfp serve` as a user runs it, in a process of its own (which starts its server in a child with the heap
+ * setting of src/cli/relaunch.ts), under the client's load; `extra`: more serve options.
+ */
+async function load(bank: string, bodyFile: string, connections: number, extra: string[]) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(packageRoot, 'src', 'cli', 'main.ts'), 'serve', '--model', modelPath, '--bank', bank]
+      .concat(['--threshold', '0', '--port', String(port), '--log-level', 'warn'])
+      .concat(extra),
+    { cwd: packageRoot, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => server.on('exit', resolve));
   try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const up = await fetch(`${base}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (up) break;
+      if (Date.now() > deadline || server.exitCode !== null) throw new Error('nfp serve did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // One client at a time is timed request by request (autocannon's latencies are whole milliseconds).
+    const job = {
+      mode: connections === 1 ? 'sequential' : 'autocannon',
+      url: `${base}/v1/detect`,
+      connections,
+      bodyFile,
+      contentType: 'application/json',
+    };
     // An unmeasured second of the same load first, as detect() in process gets 20 warm-up calls: the
     // first requests to a new server pay for JIT compilation and allocation, and set the lone client's p99.
     await client({ ...job, seconds: 1 });
-    const before = { rows: metrics.batchRows.sum(), calls: metrics.batchRows.count() };
+    const before = await batchRows(base);
     const r = await client({ ...job, seconds });
-    return {
-      connections,
-      ...r,
-      meanBatch: (metrics.batchRows.sum() - before.rows) / Math.max(1, metrics.batchRows.count() - before.calls),
-    };
+    const after = await batchRows(base);
+    return { connections, ...r, meanBatch: (after.rows - before.rows) / Math.max(1, after.calls - before.calls) };
   } finally {
-    await app.close();
+    server.kill('SIGTERM');
+    await exited;
   }
 }
 
@@ -131,9 +163,9 @@ try {
   writeFileSync(bodyFile, requestBody(image));
   const local = await inProcess(detector, image);
   const served = [];
-  for (const c of [1, 8, 64]) served.push({ batching: true, ...(await load(detector, bodyFile, c, {})) });
-  served.push({ batching: false, ...(await load(detector, bodyFile, 64, { batchRows: 1, batchWindowMs: 0 })) });
   await detector.release();
+  for (const c of [1, 8, 64]) served.push({ batching: true, ...(await load(bank, bodyFile, c, [])) });
+  served.push({ batching: false, ...(await load(bank, bodyFile, 64, ['--max-batch', '1', '--batch-window', '0'])) });
   const f = (v: number, d = 1) => v.toFixed(d);
   printTable(
     `nfp serve, fmnist-cnn, one image per request, ${seconds} s per row`,

@@ -1,6 +1,7 @@
 // A service of your own that classifies images and refuses those that look adversarially manipulated.
 // The detector is loaded once, at start; every request calls detect() on it. Run it with
-//   NFP_BANK=bank.nfp node server.mjs        (PORT, HOST and NFP_MODEL optional)
+//   NFP_BANK=bank.nfp node --initial-old-space-size=64 server.mjs     (PORT, HOST and NFP_MODEL optional)
+// (the flag keeps V8's full collections off the tail latency; the package's README says why)
 // where bank.nfp is a calibrated bank for the model (npx nfp fit ...; see the package's README).
 import Fastify from 'fastify';
 import { FingerprintDetector, shippedModel } from 'neural-fingerprints';

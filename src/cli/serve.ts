@@ -7,6 +7,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { defaultServeAddress, defaultServeLimits, serve } from '../serve/index.js';
 import { asUsage } from './options.js';
 import { parseNonNegative, parseNumber, parsePositiveInt } from './parse.js';
+import { childWatchesParent, relaunchWithServeHeap, shouldRelaunch } from './relaunch.js';
 
 export interface ServeCommandOptions {
   model: string;
@@ -69,6 +70,13 @@ export function registerServeCommand(program: Command): Command {
         '  $ curl -s --data-binary @shirt.png -H "content-type: image/png" http://127.0.0.1:8080/v1/detect\n',
     )
     .action(async (options: ServeCommandOptions, cmd: Command) => {
+      // The server itself runs in a child with a heap setting that keeps full collections off the tail
+      // latency (relaunch.ts); options were checked here first, so usage errors come from this process.
+      if (shouldRelaunch()) {
+        process.exitCode = await relaunchWithServeHeap();
+        return;
+      }
+      childWatchesParent();
       await asUsage(cmd, () => serveCommand(options, cmd));
     });
 }

@@ -28,8 +28,12 @@ export interface ServeOptions extends ServiceOptions {
 export async function serve(options: ServeOptions): Promise<{ address: string; close: () => Promise<void> }> {
   const detector = await FingerprintDetector.load(options.detector);
   try {
-    const { app } = createService(detector, options);
-    app.addHook('onClose', async () => detector.release());
+    const { app, idle } = createService(detector, options);
+    // Fastify runs onClose hooks after its server has closed; requests still being scored finish first.
+    app.addHook('onClose', async () => {
+      await idle();
+      await detector.release();
+    });
     const address = await app.listen({ host: options.host, port: options.port });
     return { address, close: () => app.close() };
   } catch (error) {

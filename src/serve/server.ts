@@ -43,11 +43,15 @@ export function detectionView(d: Detection): DetectionView {
   };
 }
 
-/** The service for `detector`, not yet listening; it does not own the detector (release it after close()). */
+/**
+ * The service for `detector`, not yet listening. It does not own the detector: release it once `app.close()`
+ * has resolved and then `idle()` has too (a request whose client hung up is still being scored after the
+ * server has closed its connection).
+ */
 export function createService(
   detector: FingerprintDetector,
   options: ServiceOptions = {},
-): { app: FastifyInstance; metrics: ServeMetrics } {
+): { app: FastifyInstance; metrics: ServeMetrics; idle: () => Promise<void> } {
   const limits: ServeLimits = { ...defaultServeLimits, ...options.limits };
   for (const [name, value] of Object.entries(limits))
     if (!(Number.isFinite(value) && value >= (name === 'batchWindowMs' ? 0 : 1)))
@@ -134,13 +138,26 @@ export function createService(
   app.get('/metrics', async (_request, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text()),
   );
+  // Requests being scored, counted apart from connections: one whose client hung up keeps its place in
+  // the batch after the server has let its connection go, and the detector must outlive it.
+  let scoring = 0;
+  let whenIdle: Array<() => void> = [];
   app.post('/v1/detect', async (request) => {
-    const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    const { data, rows } = await rowsFromBody(type, request.body, request.query as { dims?: unknown }, model);
-    const detections = await batcher.submit(data, rows);
-    for (const d of detections)
-      metrics.detections.inc({ outcome: d.rejected !== undefined ? 'rejected' : d.attacked ? 'attacked' : 'clean' });
-    return { detections: detections.map(detectionView) };
+    scoring++;
+    try {
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const { data, rows } = await rowsFromBody(type, request.body, request.query as { dims?: unknown }, model);
+      const detections = await batcher.submit(data, rows);
+      for (const d of detections)
+        metrics.detections.inc({ outcome: d.rejected !== undefined ? 'rejected' : d.attacked ? 'attacked' : 'clean' });
+      return { detections: detections.map(detectionView) };
+    } finally {
+      if (--scoring === 0) {
+        for (const resolve of whenIdle) resolve();
+        whenIdle = [];
+      }
+    }
   });
-  return { app, metrics };
+  const idle = () => (scoring === 0 ? Promise.resolve() : new Promise<void>((resolve) => whenIdle.push(resolve)));
+  return { app, metrics, idle };
 }

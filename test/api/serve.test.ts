@@ -1,6 +1,7 @@
 // nfp serve: the HTTP service on 127.0.0.1 with the committed CNN and a small bank, every endpoint,
 // every bad input, requests batched together, the token, and shutdown with requests in flight.
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -223,6 +224,36 @@ describe('nfp serve', function () {
     expect(refused).to.equal(true);
   });
 
+  it('scores the requests of clients that hung up before idle() resolves, so the detector outlives them', async () => {
+    const own = await FingerprintDetector.load({ model: modelPath, bank: bank(), threshold: 0, draws: 5 });
+    const svc = createService(own, { limits: { batchWindowMs: 300 } });
+    const url = new URL(await svc.app.listen({ host: '127.0.0.1', port: 0 }));
+    const body = Buffer.from(row(0).buffer);
+    const sent = Array.from({ length: 5 }, () => {
+      const req = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        path: '/v1/detect?dims=1,1,28,28',
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+      });
+      req.on('error', () => {}); // the client hangs up below
+      req.end(body);
+      return req;
+    });
+    await new Promise((r) => setTimeout(r, 100)); // the requests wait in the batch window
+    for (const req of sent) req.destroy();
+    await svc.app.close(); // no connection is left, so this does not wait for the batch
+    const pending = await Promise.race([svc.idle().then(() => 'idle'), new Promise((r) => setTimeout(r, 0, 'busy'))]);
+    expect(pending).to.equal('busy');
+    await svc.idle();
+    await own.release();
+    await new Promise((r) => setTimeout(r, 100));
+    const text = svc.metrics.text();
+    expect(text).to.not.include('code="INTERNAL"');
+    expect(text).to.match(/nfp_detections_total\{outcome="(clean|attacked)"\} 5/);
+  });
+
   it('nfp serve listens (one ONNX Runtime thread), logs JSON lines, and exits 0 on SIGTERM', async () => {
     const tokenFile = join(dir(), 'token');
     writeFileSync(tokenFile, `${token}\n`);
@@ -261,7 +292,49 @@ describe('nfp serve', function () {
     const lines = out
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { level: number; msg: string });
+      .map((l) => JSON.parse(l) as { level: number; msg: string; pid: number });
     expect(lines.some((l) => l.msg === 'request completed')).to.equal(true);
+    // The server ran in the child started with the heap flag (src/cli/relaunch.ts), and it is gone too.
+    const server = lines[0]!.pid;
+    expect(server).to.not.equal(child.pid);
+    expect(processAlive(server)).to.equal(false);
+  });
+
+  it('nfp serve: the server process shuts down when the nfp process is killed outright', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(packageRoot, 'src', 'cli', 'main.ts'),
+        'serve',
+        '--model',
+        modelPath,
+        '--bank',
+        bank(),
+      ].concat(['--threshold', '0', '--port', '0', '--threads', '1']),
+      { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('listening at') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const server = (JSON.parse(out.split('\n')[0]!) as { pid: number }).pid;
+    expect(server).to.not.equal(child.pid);
+    child.kill('SIGKILL');
+    const gone = Date.now() + 20_000;
+    while (processAlive(server) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+    expect(processAlive(server), 'the server outlived its parent').to.equal(false);
   });
 });
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
