@@ -6,7 +6,8 @@
 // server, as a client on another machine would not. The committed CNN with a small bank over its default
 // taps (54,602 neurons), 25 draws. Also measured: in-process detect() latency on one image (serial) and
 // throughput on batches of 64 (the service's largest model call), in this process, which npm runs with the
-// server's heap flag too; and concurrency 64 with batching off (--max-batch 1), for the batching gain.
+// server's heap flag too; concurrency 64 with batching off (--max-batch 1), for the batching gain; and
+// concurrency 1 and 64 with the model in the event loop's thread (--main-thread), for the inference thread's.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -164,15 +165,23 @@ try {
   const local = await inProcess(detector, image);
   const served = [];
   await detector.release();
-  for (const c of [1, 8, 64]) served.push({ batching: true, ...(await load(bank, bodyFile, c, [])) });
-  served.push({ batching: false, ...(await load(bank, bodyFile, 64, ['--max-batch', '1', '--batch-window', '0'])) });
+  for (const c of [1, 8, 64]) served.push({ batching: true, thread: 'own', ...(await load(bank, bodyFile, c, [])) });
+  served.push({
+    batching: false,
+    thread: 'own',
+    ...(await load(bank, bodyFile, 64, ['--max-batch', '1', '--batch-window', '0'])),
+  });
+  // The model in the event loop's thread (--main-thread), for the inference thread's gain and cost.
+  for (const c of [1, 64])
+    served.push({ batching: true, thread: 'event loop', ...(await load(bank, bodyFile, c, ['--main-thread'])) });
   const f = (v: number, d = 1) => v.toFixed(d);
   printTable(
     `nfp serve, fmnist-cnn, one image per request, ${seconds} s per row`,
-    ['concurrency', 'batching', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'mean batch', 'client cores'],
+    ['concurrency', 'batching', 'model thread', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'mean batch', 'client cores'],
     served.map((s) => [
       String(s.connections),
       s.batching ? 'on' : 'off',
+      s.thread,
       f(s.reqPerS, 0),
       f(s.p50Ms),
       f(s.p99Ms),
@@ -198,6 +207,9 @@ try {
     p99C1VsInProcessP50: c1.p99Ms / local.p50Ms,
     p99C1VsInProcessP99: c1.p99Ms / local.p99Ms,
     batchingGainC64: c64.reqPerS / served[3]!.reqPerS,
+    // The inference thread against the model in the event loop's thread.
+    threadGainC64: c64.reqPerS / served[5]!.reqPerS,
+    threadP50CostC1Ms: c1.p50Ms - served[4]!.p50Ms,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   const m = machine();

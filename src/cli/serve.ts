@@ -23,6 +23,7 @@ export interface ServeCommandOptions {
   maxInputs?: number;
   bodyLimit?: number;
   threads?: number;
+  mainThread?: boolean;
   logLevel: string;
 }
 
@@ -58,6 +59,12 @@ export function registerServeCommand(program: Command): Command {
       "ONNX Runtime's threads for the model (default: its own choice, every core); fewer leave cores to the " +
         'HTTP work and to other replicas on the machine',
       parsePositiveInt,
+    )
+    .option(
+      '--main-thread',
+      "run the model in the event loop's thread, with ONNX Runtime's spinning on, instead of on a thread of its " +
+        'own with spinning off: a lone client gains about 0.1 ms per request, concurrent clients lose a fifth ' +
+        'of the throughput',
     )
     .addOption(
       new Option('--log-level <level>', 'log level')
@@ -98,6 +105,7 @@ export async function serveCommand(options: ServeCommandOptions, cmd: Command): 
     },
     host: options.host,
     port: options.port,
+    inferenceThread: options.mainThread !== true,
     ...(token !== undefined ? { token } : {}),
     limits: {
       ...(options.batchWindow !== undefined ? { batchWindowMs: options.batchWindow } : {}),

@@ -186,6 +186,7 @@ export class Classifier {
       ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
       ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
       ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {}),
+      ...(options.allowSpinning !== undefined ? { allowSpinning: options.allowSpinning } : {}),
     };
     const session = await createSession(tapped, settings);
     // A probe run learns each tap's size and checks that the first output is [batch, classes].

@@ -6,7 +6,8 @@
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 
-import type { Detection, FingerprintDetector } from '../detect/index.js';
+import type { Detection } from '../detect/index.js';
+import type { ImageBatch, Layout } from '../model/index.js';
 import { bearerCheck } from './auth.js';
 import { Batcher, QueueFullError } from './batcher.js';
 import { imageTypes, RequestError, rowsFromBody } from './inputs.js';
@@ -20,6 +21,18 @@ export interface ServiceOptions {
   token?: string;
   /** Fastify's logger: false (tests), true (JSON lines on stdout) or pino options. */
   logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * What the service reads of a detector: a FingerprintDetector in this thread, or a DetectorThread
+ * (detector-thread.ts), whose `alive` turns false should its thread stop (/healthz then answers 503).
+ */
+export interface ServedDetector {
+  readonly classifier: { readonly inputShape: number[]; readonly layout: Layout; readonly classes: number };
+  readonly inputRange: readonly [number, number] | 'any';
+  readonly alive?: boolean;
+  thresholdOf(label: number): number;
+  detect(batch: ImageBatch): Promise<Detection[]>;
 }
 
 /** What the service answers for one input. A score that could not be computed is null. */
@@ -49,7 +62,7 @@ export function detectionView(d: Detection): DetectionView {
  * server has closed its connection).
  */
 export function createService(
-  detector: FingerprintDetector,
+  detector: ServedDetector,
   options: ServiceOptions = {},
 ): { app: FastifyInstance; metrics: ServeMetrics; idle: () => Promise<void> } {
   const limits: ServeLimits = { ...defaultServeLimits, ...options.limits };
@@ -129,12 +142,10 @@ export function createService(
       .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } });
   });
 
-  app.get('/healthz', async () => ({
-    status: 'ok',
-    inputShape: shape,
-    classes: detector.classifier.classes,
-    waiting: batcher.waiting,
-  }));
+  app.get('/healthz', async (_request, reply) => {
+    if (detector.alive === false) return reply.status(503).send({ status: 'the detector has stopped' });
+    return { status: 'ok', inputShape: shape, classes: detector.classifier.classes, waiting: batcher.waiting };
+  });
   app.get('/metrics', async (_request, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.text()),
   );
