@@ -143,7 +143,7 @@ export function registerEvaluateCommand(program: Command): Command {
         '      --data data/fashion-mnist/t10k-images-idx3-ubyte.gz --attacks pgd,fgsm,cw,deepfool --report report/',
         '  $ nfp evaluate ... --bank pgd.nfp fgsm.nfp cw.nfp --report matrix/   # cross-attack matrix',
         '  $ nfp evaluate ... --baselines mahalanobis,lid,squeeze --report peers/   # peer detectors side by side',
-        '  $ nfp evaluate ... --ablate draws=1,5,25,100 --ablate top=50,200,2000 --ablate k=1,3,10 \\',
+        '  $ nfp evaluate ... --ablate draws=1,5,25,100 --ablate top=25,50,100 --ablate k=1,3,10 \\',
         '      --report ablations/',
         "  $ nfp evaluate ... --attacks pgd --adaptive 'eps=0.1;weights=1;steps=100;images=100' \\",
         '      --attacker-bank own.nfp --report adaptive/\n',

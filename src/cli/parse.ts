@@ -136,7 +136,7 @@ export function parseAblation(value: string, previous: AblationSpec[] = []): Abl
   const m = /^\s*([A-Za-z]+)\s*=(.*)$/s.exec(value);
   if (!m)
     throw new InvalidArgumentError(
-      `expected <parameter>=<values> such as draws=1,5,25 or top=50,200,2000 (parameters: ${known})`,
+      `expected <parameter>=<values> such as draws=1,5,25 or top=25,50,100 (parameters: ${known})`,
     );
   const parameter = m[1]!;
   if (!(ablationParameters as readonly string[]).includes(parameter))
