@@ -1,9 +1,10 @@
 // The service's detector on a worker thread of its own. ONNX Runtime's Node binding runs a model
 // synchronously on the calling thread, so a detector in the server's event loop held up all HTTP work
 // while the model ran; on its own thread, the event loop parses and answers requests while it runs.
-// Measured with nfp serve on the committed CNN (2 cores, client on the same machine): concurrency 64
-// 6,524-6,629 req/s against 5,213-5,461 in the event loop, both with ONNX Runtime's spinning off (the
-// thread helps only then: spinning threads kept both cores busy between runs).
+// Measured with npm run bench:serve on the committed CNN (2 cores, client on the same machine):
+// concurrency 64 5,836 and 6,046 req/s against 5,136 and 4,838 with the model in the event loop
+// (--main-thread); a lone client pays about 0.2 ms. ONNX Runtime's spinning is off for it (serve): with
+// spinning threads keeping both cores busy between runs, the thread gained nothing.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
