@@ -164,6 +164,41 @@ describe('the package installed as a dependency (npm pack)', function () {
     });
   }
 
+  it('the installed nfp serve answers from its inference thread (the compiled worker is packed)', async () => {
+    const project = projects.ignoreScripts;
+    const model = join(project, 'node_modules', 'neural-fingerprints', 'models', 'fmnist-cnn.onnx');
+    const child = spawn(
+      join(project, 'node_modules', '.bin', 'nfp'),
+      ['serve', '--model', model, '--bank', join(dir(), 'bank.nfp'), '--port', '0', '--threads', '1'],
+      { cwd: project, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      const deadline = Date.now() + 30_000;
+      const listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/;
+      while (!listening.test(out) && child.exitCode === null && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const url = listening.exec(out)?.[1];
+      expect(url, out).to.be.a('string');
+      const r = await fetch(`${url}/v1/detect?dims=1,1,28,28`, {
+        method: 'POST',
+        body: Buffer.from(test.data.slice(0, 784).buffer),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(r.status).to.equal(200);
+      const body = (await r.json()) as { detections: Array<{ label: number }> };
+      expect(body.detections).to.have.length(1);
+      expect(body.detections[0]!.label).to.equal(test.labels[0]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).to.equal(0);
+  });
+
   it('packs the prebuilt addon, the models and the data, and no build folder', async () => {
     const r = await run('tar', ['-tzf', tarball], dir(), process.env, 30_000);
     const files = r.stdout.split('\n');
