@@ -3,13 +3,12 @@
 // threads, so that no image, however large its accepted size, blocks the event loop of the service
 // that decodes it. Workers start on first use, never hold the process open, and are never terminated
 // mid-decode (libvips does not survive that).
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { planDecode, runDecodeJob } from './decode-job.js';
 import type { DecodeSettings, PixelTensor } from './decode-job.js';
+import { startModuleWorker } from '../worker-module.js';
 
 /**
  * Pixels in and out below which an image is decoded inline: 512 x 512, a few milliseconds of
@@ -24,9 +23,6 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-// The compiled worker sits beside this file in dist/; under tsx (tests, scripts) the source does.
-const fromSource = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(fromSource ? './decode-worker.ts' : './decode-worker.js', import.meta.url);
 const maxWorkers = Math.max(1, Math.min(4, availableParallelism()));
 
 const idle: Worker[] = [];
@@ -77,21 +73,8 @@ function dispatch(): void {
   }
 }
 
-/**
- * A worker running decode-worker. From TypeScript sources (tests, scripts under tsx), Node 20 does not
- * carry tsx's module hooks into worker threads, so the worker registers tsx's CommonJS hooks itself and
- * requires the .ts file.
- */
-function startWorker(): Worker {
-  if (!fromSource) return new Worker(workerUrl);
-  const require = createRequire(import.meta.url);
-  const tsx = JSON.stringify(require.resolve('tsx/cjs/api'));
-  const code = `require(${tsx}).register(); require(${JSON.stringify(fileURLToPath(workerUrl))});`;
-  return new Worker(code, { eval: true });
-}
-
 function spawn(): Worker {
-  const worker = startWorker();
+  const worker = startModuleWorker(import.meta.url, 'decode-worker');
   live.add(worker);
   worker.on('message', (reply: PixelTensor | { error: string }) => {
     const pending = active.get(worker);

@@ -5,13 +5,11 @@
 // concurrency 64 5,836 and 6,046 req/s against 5,136 and 4,838 with the model in the event loop
 // (--main-thread); a lone client pays about 0.2 ms. ONNX Runtime's spinning is off for it (serve): with
 // spinning threads keeping both cores busy between runs, the thread gained nothing.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import type { Detection, DetectorOptions } from '../detect/index.js';
 import type { ImageBatch, Layout } from '../model/index.js';
+import { startModuleWorker } from '../worker-module.js';
 
 export type ThreadRequest = { kind: 'detect'; id: number; data: Float32Array; dims: number[] } | { kind: 'release' };
 
@@ -28,21 +26,6 @@ export type ThreadReply =
   | { kind: 'detections'; id: number; detections: Detection[] }
   | { kind: 'error'; id: number; name: string; message: string }
   | { kind: 'released' };
-
-// The compiled worker sits beside this file in dist/; under tsx (tests, scripts) the source does.
-const fromSource = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(fromSource ? './detector-worker.ts' : './detector-worker.js', import.meta.url);
-
-function startWorker(options: DetectorOptions): Worker {
-  if (!fromSource) return new Worker(workerUrl, { workerData: options });
-  // Under tsx the worker registers tsx's ESM loader first (it has top-level await, so not the CJS one),
-  // from tsx's ESM build found through its package.json (import.meta.resolve is not there when mocha
-  // loads this file through tsx).
-  const tsxRoot = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-  const api = JSON.stringify(pathToFileURL(join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href);
-  const code = `import(${api}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
-  return new Worker(code, { eval: true, workerData: options });
-}
 
 function errorFrom(reply: { name: string; message: string }): Error {
   const error = new Error(reply.message);
@@ -88,7 +71,7 @@ export class DetectorThread {
   static async start(options: DetectorOptions): Promise<DetectorThread> {
     if (typeof options.bank === 'object' && !(options.bank instanceof Uint8Array))
       throw new TypeError('Expected a bank path or its bytes for the inference thread but received a bank object');
-    const worker = startWorker(options);
+    const worker = startModuleWorker(import.meta.url, 'detector-worker', { workerData: options });
     const first = await new Promise<ThreadReply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
