@@ -266,21 +266,13 @@ describe('nfp serve', function () {
     expect(judged.map((m) => m[1])).to.not.include('rejected');
   });
 
-  it('nfp serve listens (one ONNX Runtime thread), logs JSON lines, and exits 0 on SIGTERM', async () => {
-    const tokenFile = join(dir(), 'token');
-    writeFileSync(tokenFile, `${token}\n`);
+  /** `nfp serve` from the sources with `args` after the model and bank, once it says where it listens. */
+  async function startServe(args: string[]) {
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(packageRoot, 'src', 'cli', 'main.ts'),
-        'serve',
-        '--model',
-        modelPath,
-        '--bank',
-        bank(),
-      ].concat(['--threshold', '0', '--port', '0', '--token-file', tokenFile, '--threads', '1']),
+      ['--import', 'tsx', join(packageRoot, 'src', 'cli', 'main.ts'), 'serve', '--model', modelPath, '--bank', bank()]
+        .concat(['--threshold', '0', '--port', '0', '--threads', '1'])
+        .concat(args),
       { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -288,11 +280,24 @@ describe('nfp serve', function () {
       out += c.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/;
     const deadline = Date.now() + 60_000;
-    while (!/listening at (http:\/\/127\.0\.0\.1:\d+)/.test(out) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    const url = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+    while (!listening.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const url = listening.exec(out)?.[1];
     expect(url, out).to.be.a('string');
+    // Its log lines so far, and later, as JSON; the first says which process serves.
+    const lines = () =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: number; msg: string; pid: number });
+    return { child, url: url!, exited, lines };
+  }
+
+  it('nfp serve listens (one ONNX Runtime thread), logs JSON lines, and exits 0 on SIGTERM', async () => {
+    const tokenFile = join(dir(), 'token');
+    writeFileSync(tokenFile, `${token}\n`);
+    const { child, url, exited, lines } = await startServe(['--token-file', tokenFile]);
     const r = await fetch(`${url}/v1/detect?dims=1,1,28,28`, {
       method: 'POST',
       body: Buffer.from(row(0).buffer),
@@ -301,39 +306,16 @@ describe('nfp serve', function () {
     expect(r.status).to.equal(200);
     child.kill('SIGTERM');
     expect(await exited).to.equal(0);
-    const lines = out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { level: number; msg: string; pid: number });
-    expect(lines.some((l) => l.msg === 'request completed')).to.equal(true);
+    expect(lines().some((l) => l.msg === 'request completed')).to.equal(true);
     // The server ran in the child started with the heap flag (src/cli/relaunch.ts), and it is gone too.
-    const server = lines[0]!.pid;
+    const server = lines()[0]!.pid;
     expect(server).to.not.equal(child.pid);
     expect(processAlive(server)).to.equal(false);
   });
 
   it('nfp serve --main-thread: the server process shuts down when the nfp process is killed outright', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(packageRoot, 'src', 'cli', 'main.ts'),
-        'serve',
-        '--model',
-        modelPath,
-        '--bank',
-        bank(),
-      ].concat(['--threshold', '0', '--port', '0', '--threads', '1', '--main-thread']),
-      { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    const deadline = Date.now() + 60_000;
-    while (!out.includes('listening at') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const server = (JSON.parse(out.split('\n')[0]!) as { pid: number }).pid;
+    const { child, lines } = await startServe(['--main-thread']);
+    const server = lines()[0]!.pid;
     expect(server).to.not.equal(child.pid);
     child.kill('SIGKILL');
     const gone = Date.now() + 20_000;

@@ -3,6 +3,7 @@
 // examples/service run against each: the prebuilt addon loads, images are judged over HTTP, bad bytes
 // are refused. Offline: npm takes the dependencies from its cache (--prefer-offline).
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -42,6 +43,24 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The address a server child logs once it listens ("listening at http://127.0.0.1:<port>"); fails with its output. */
+async function listeningUrl(child: ChildProcess): Promise<string> {
+  let [out, err] = ['', ''];
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/;
+  const deadline = Date.now() + 30_000;
+  while (!listening.test(out) && child.exitCode === null && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  const url = listening.exec(out)?.[1];
+  expect(url, `${out}\n${err}`).to.be.a('string');
+  return url!;
 }
 
 describe('the package installed as a dependency (npm pack)', function () {
@@ -132,20 +151,7 @@ describe('the package installed as a dependency (npm pack)', function () {
       const child = spawn(process.execPath, ['server.mjs'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-        });
-        child.stderr.on('data', (c: Buffer) => {
-          err += c.toString();
-        });
-        const deadline = Date.now() + 30_000;
-        const listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/;
-        while (!listening.test(out) && child.exitCode === null && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 50));
-        const url = listening.exec(out)?.[1];
-        expect(url, `${out}\n${err}`).to.be.a('string');
+        const url = await listeningUrl(child);
         const post = async (body: Uint8Array) => {
           const r = await fetch(`${url}/classify`, { method: 'POST', body, headers: { 'content-type': 'image/png' } });
           return { status: r.status, body: (await r.json()) as { label?: number; error?: string } };
@@ -174,16 +180,7 @@ describe('the package installed as a dependency (npm pack)', function () {
     );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString();
-      });
-      const deadline = Date.now() + 30_000;
-      const listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/;
-      while (!listening.test(out) && child.exitCode === null && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      const url = listening.exec(out)?.[1];
-      expect(url, out).to.be.a('string');
+      const url = await listeningUrl(child);
       const r = await fetch(`${url}/v1/detect?dims=1,1,28,28`, {
         method: 'POST',
         body: Buffer.from(test.data.slice(0, 784).buffer),
