@@ -20,8 +20,16 @@ import { SignatureError, imageInput, logitsOutput, toChannelsFirst } from './sig
 import type { ImageInput, OutputKind } from './signature.js';
 import { createSession } from './session.js';
 import type { SessionSettings } from './session.js';
-import { TapActivations, copyTapOutputs, layoutTaps, sampleOutputName, tapRead, tapRunRows } from './tap-layout.js';
-import type { TapLayout, TapPlan } from './tap-layout.js';
+import {
+  TapActivations,
+  copyTapOutputs,
+  layoutTaps,
+  planReadout,
+  sampleOutputName,
+  tapRead,
+  tapRunRows,
+} from './tap-layout.js';
+import type { TapLayout, TapPlan, TapRead } from './tap-layout.js';
 import { defaultNeuronBudget } from './tap-sample.js';
 import { resolveTaps } from './taps.js';
 import type { TapRequest, TapSpec } from './taps.js';
@@ -63,6 +71,12 @@ export interface ClassifierOptions extends SessionSettings {
    * halved detect(), while on the small CNN with four sampled layers (50,176 values) it made runs 27% slower.
    */
   gatherSamples?: boolean | 'auto';
+  /**
+   * Neurons of the activation vector (indices) that runTaps returns, the others not fetched: each
+   * tapped layer's are gathered in the graph (planReadout). What detect() asks for: its bank's
+   * neurons. run() still returns every neuron.
+   */
+  readout?: Uint32Array;
 }
 
 export interface ClassifierOutput {
@@ -129,21 +143,37 @@ export class Classifier {
     /** How the taps were chosen (rule, budget, sampled layers). */
     readonly tapPlan: TapPlan,
     readonly batchSize: number,
-    private readonly session: ort.InferenceSession,
+    /** The session with every tap (run()); made again from fullModel on first use when a readout took its place. */
+    private session: ort.InferenceSession | undefined,
+    private readonly fullModel: Uint8Array,
+    /** The readout's session (runTaps), when there is a readout. */
+    private readonly readoutSession: ort.InferenceSession | undefined,
     private readonly bytes: Uint8Array,
     private readonly graph: Graph,
     private readonly settings: SessionSettings,
     /** Whether sampled layers come back as their samples (see tapRead). */
     private readonly gathered: boolean,
+    /**
+     * How runTaps reads each tap: the readout's reads, or tapRead's. One array for the classifier's
+     * life: it keys the bank's binding to this layout.
+     */
+    readonly tapReads: readonly TapRead[],
     private readonly preprocess?: Preprocess,
   ) {}
 
-  /** Each tap's buffer as a run returns it: its width per image and, for a whole sampled layer, its columns. */
+  /** Each tap's buffer as runTaps returns it: its width per image and, unless in order, its neurons' columns. */
   get tapShapes(): Array<{ width: number; columns?: Uint32Array }> {
-    return this.taps.map((t) => {
-      const read = tapRead(t, this.gathered);
-      return { width: read.width, ...(read.columns !== undefined ? { columns: read.columns } : {}) };
-    });
+    return this.tapReads.map((read) => ({
+      width: read.width,
+      ...(read.columns !== undefined ? { columns: read.columns } : {}),
+    }));
+  }
+
+  /** The outputs runTaps fetches: the logits and the tapped outputs it reads. */
+  get tapOutputs(): string[] {
+    const outputs = [this.logitsName];
+    for (const read of this.tapReads) if (read.output !== undefined) outputs.push(read.output);
+    return [...new Set(outputs)];
   }
 
   static async load(model: string | Uint8Array, options: ClassifierOptions = {}): Promise<Classifier> {
@@ -226,7 +256,9 @@ export class Classifier {
     const { taps, neurons: offset } = layout;
     // Sampled layers come back as their samples: a second session whose graph gathers them, checked
     // against the whole layers of the probe run, replaces the first.
-    let runSession = session;
+    const run1 = { [input.name]: new ort.Tensor('float32', pixels, [probeRows, ...inputShape]) };
+    let fullModel = tapped;
+    let fullSession = session;
     let gathered = false;
     const sampled = taps.filter((t) => t.indices !== undefined);
     const gatherOption = options.gatherSamples ?? 'auto';
@@ -234,36 +266,49 @@ export class Classifier {
       gatherOption === 'auto' ? sampled.reduce((n, t) => n + t.fullSize, 0) >= gatherSamplesFrom : gatherOption;
     if (sampled.length > 0 && gatherWanted) {
       const whole = taps.filter((t) => t.indices === undefined).map((t) => t.tensor);
-      const next = await createSession(
-        withSampleGathers(
-          bytes,
-          [...new Set([logitsName, ...whole])].filter((t) => !graphOutputs.has(t)),
-          sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
-        ),
-        settings,
+      fullModel = withSampleGathers(
+        bytes,
+        [...new Set([logitsName, ...whole])].filter((t) => !graphOutputs.has(t)),
+        sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
       );
-      try {
-        const check = await next.run(
-          { [input.name]: new ort.Tensor('float32', pixels, [probeRows, ...inputShape]) },
-          sampled.map((t) => sampleOutputName(t.tensor)),
-        );
-        for (const t of sampled) {
-          const got = check[sampleOutputName(t.tensor)]!.data as Float32Array;
-          const all = probe[t.tensor]!.data as Float32Array;
-          for (let r = 0; r < probeRows; r++)
-            for (let j = 0; j < t.size; j++)
-              if (!Object.is(got[r * t.size + j], all[r * t.fullSize + t.indices![j]!]))
-                throw new ClassifierError(
-                  `${source}: the sample of '${t.tensor}' gathered in the graph differs from the layer`,
-                );
-        }
-      } catch (error) {
-        await Promise.all([next.release(), session.release()]);
-        throw error;
-      }
-      await session.release();
-      runSession = next;
+      fullSession = await gatheringSession(fullModel, settings, session, run1, probe, source, [
+        ...sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
+      ]);
       gathered = true;
+    }
+    let tapReads: readonly TapRead[] = taps.map((t) => tapRead(t, gathered));
+    // A readout: runTaps gets the asked-for neurons alone, from a session whose graph gathers them and
+    // leaves the tapped layers inside (a layer that is a graph output costs ONNX Runtime a copy out of
+    // its blocked layout and a fresh buffer per run, even when not fetched). Taken when it fetches at
+    // most a quarter of the values: gathering most of a layer in the graph costs more than it saves
+    // (a 2,000-per-class bank with k = 10 over the CNN's five taps reads every neuron). run() then
+    // builds the full session again on its first call, so that serving holds one session.
+    let tapSession: ort.InferenceSession | undefined;
+    if (options.readout !== undefined) {
+      let readout: ReturnType<typeof planReadout>;
+      try {
+        readout = planReadout(taps, options.readout, logitsName);
+      } catch (error) {
+        await fullSession.release();
+        throw new ClassifierError(`${source}: ${(error as Error).message}`);
+      }
+      const values = (reads: readonly TapRead[]) => reads.reduce((n, r) => n + (r.output ? r.width : 0), 0);
+      if (4 * values(readout.reads) <= values(tapReads)) {
+        tapSession = await gatheringSession(
+          withSampleGathers(bytes, graphOutputs.has(logitsName) ? [] : [logitsName], readout.gathers),
+          settings,
+          undefined,
+          run1,
+          probe,
+          source,
+          readout.gathers,
+        ).catch(async (error: unknown) => {
+          await fullSession.release();
+          throw error;
+        });
+        await fullSession.release();
+        tapReads = readout.reads;
+      }
     }
     const tapPlan: TapPlan = {
       rule: plan.rule,
@@ -299,11 +344,14 @@ export class Classifier {
       offset,
       tapPlan,
       batchSize,
-      runSession,
+      tapSession === undefined ? fullSession : undefined,
+      fullModel,
+      tapSession,
       bytes,
       graph,
       settings,
       gathered,
+      tapReads,
       options.preprocess,
     );
   }
@@ -325,7 +373,9 @@ export class Classifier {
     const taps = options.activations === false ? [] : this.taps;
     const logits = new Float32Array(rows * this.classes);
     const activations = new Float32Array(taps.length === 0 ? 0 : rows * this.neurons);
-    for await (const { start, rows: n, ran, result } of this.runs(images, taps)) {
+    const outputs = [this.logitsName, ...taps.map((t) => tapRead(t, this.gathered).output)];
+    const chunk = tapRunRows(taps, this.batchSize, this.gathered);
+    for await (const { start, rows: n, ran, result } of this.runs(images, outputs, chunk)) {
       logits.set((result[this.logitsName]!.data as Float32Array).subarray(0, n * this.classes), start * this.classes);
       copyTapOutputs(result, taps, n, this.neurons, activations, start, ran, this.gathered);
     }
@@ -338,29 +388,31 @@ export class Classifier {
    * scorer to read in place (what detect() does: on a small model the copy cost more than the scoring).
    */
   async *runTaps(images: ImageBatch | ort.Tensor): AsyncGenerator<TapRun> {
-    for await (const { start, rows, ran, result } of this.runs(images, this.taps)) {
+    const chunk = tapRunRows(this.taps, this.batchSize, this.gathered, this.tapReads);
+    const session = await this.tapSession();
+    for await (const { start, rows, ran, result } of this.runs(images, this.tapOutputs, chunk, session)) {
       const logits = (result[this.logitsName]!.data as Float32Array).subarray(0, rows * this.classes);
       yield {
         start,
         rows,
         logits,
         labels: argmaxRows(logits, rows, this.classes),
-        taps: new TapActivations(result, this.taps, rows, this.neurons, ran, this.gathered),
+        taps: new TapActivations(result, this.taps, rows, this.neurons, ran, this.tapReads),
       };
     }
   }
 
-  /** The ONNX Runtime calls over the images, chunk by chunk: `ran` images each, the first `rows` of them real. */
+  /** The ONNX Runtime calls over the images, `chunk` at a time: `ran` images each, the first `rows` of them real. */
   private async *runs(
     images: ImageBatch | ort.Tensor,
-    taps: TapLayout[],
+    outputs: string[],
+    chunk: number,
+    session?: ort.InferenceSession,
   ): AsyncGenerator<{ start: number; rows: number; ran: number; result: ort.InferenceSession.ReturnType }> {
     const { data, dims } = this.checkInput(images);
     const rows = dims[0]!;
     const perImage = this.inputShape[0]! * this.inputShape[1]! * this.inputShape[2]!;
     const fixed = this.fixedBatch;
-    const outputs = [this.logitsName, ...taps.map((t) => tapRead(t, this.gathered).output)];
-    const chunk = tapRunRows(taps, this.batchSize, this.gathered);
     for (let start = 0; start < rows; start += chunk) {
       const n = Math.min(chunk, rows - start);
       let x = data.subarray(start * perImage, (start + n) * perImage);
@@ -370,7 +422,7 @@ export class Classifier {
         padded.set(x);
         x = padded;
       }
-      const result = await this.session.run(
+      const result = await (session ?? (await this.fullSession())).run(
         { [this.inputName]: new ort.Tensor('float32', x, [fixed ?? n, ...this.inputShape]) },
         outputs,
       );
@@ -378,8 +430,28 @@ export class Classifier {
     }
   }
 
+  /** The session runTaps runs: the readout's, else the full one. */
+  private async tapSession(): Promise<ort.InferenceSession> {
+    return this.readoutSession ?? (await this.fullSession());
+  }
+
+  private async fullSession(): Promise<ort.InferenceSession> {
+    if (this.released) throw new ClassifierError(`${this.source}: the classifier was released`);
+    // Concurrent first calls share one build.
+    this.building ??=
+      this.session !== undefined ? Promise.resolve(this.session) : createSession(this.fullModel, this.settings);
+    this.session = await this.building;
+    return this.session;
+  }
+
+  private building: Promise<ort.InferenceSession> | undefined;
+  private released = false;
+
   async release(): Promise<void> {
-    await this.session.release();
+    if (this.released) return;
+    this.released = true;
+    const full = this.session ?? (await this.building?.catch(() => undefined));
+    await Promise.all([full?.release(), this.readoutSession?.release()]);
   }
 
   private checkInput(images: ImageBatch | ort.Tensor): { data: Float32Array; dims: readonly number[] } {
@@ -424,6 +496,45 @@ export class Classifier {
     }
     return out;
   }
+}
+
+/**
+ * A session of `model`, whose graph gathers `gathers` from tapped layers, checked against the probe
+ * run's whole layers; `previous` (the session it replaces) is released should it fail.
+ */
+async function gatheringSession(
+  model: Uint8Array,
+  settings: SessionSettings,
+  previous: ort.InferenceSession | undefined,
+  feeds: Record<string, ort.Tensor>,
+  probe: ort.InferenceSession.ReturnType,
+  source: string,
+  gathers: Array<{ tensor: string; output: string; indices: Uint32Array }>,
+): Promise<ort.InferenceSession> {
+  const next = await createSession(model, settings);
+  try {
+    const rows = Number(feeds[Object.keys(feeds)[0]!]!.dims[0]);
+    const check = await next.run(
+      feeds,
+      gathers.map((g) => g.output),
+    );
+    for (const g of gathers) {
+      const got = check[g.output]!.data as Float32Array;
+      const all = probe[g.tensor]!.data as Float32Array;
+      const width = all.length / rows;
+      for (let r = 0; r < rows; r++)
+        for (let j = 0; j < g.indices.length; j++)
+          if (!Object.is(got[r * g.indices.length + j], all[r * width + g.indices[j]!]))
+            throw new ClassifierError(
+              `${source}: the neurons of '${g.tensor}' gathered in the graph differ from the layer`,
+            );
+    }
+  } catch (error) {
+    await Promise.all([next.release(), previous?.release()]);
+    throw error;
+  }
+  await previous?.release();
+  return next;
 }
 
 /**

@@ -10,13 +10,15 @@ export {
   activationChunkRows,
   copyTapOutputs,
   expandTapSeed,
+  planReadout,
+  readoutOutputName,
   tapRunBytes,
   sampleOutputName,
   tapRead,
   tapRunRows,
   wholeLayout,
 } from './tap-layout.js';
-export type { TapLayout, TapPlan } from './tap-layout.js';
+export type { TapLayout, TapPlan, TapRead } from './tap-layout.js';
 export {
   allocateBudget,
   defaultActivationBytes,

@@ -175,29 +175,90 @@ export function tapRead(tap: TapLayout, gathered: boolean): { output: string; wi
 }
 
 /**
+ * Where a run's output holds a tap's neurons, as TapActivations reads it: an output of `width` values
+ * per image and, unless it holds the tap's neurons in order, the column of each of them. `output`
+ * undefined: nothing is fetched for the tap (a readout none of whose neurons lie in it); a stand-in of
+ * one zero per image takes its place.
+ */
+export interface TapRead {
+  output: string | undefined;
+  width: number;
+  columns?: Uint32Array;
+  /** A readout's: the tap's neurons it holds (positions in the tap, ascending); the others read as 0 in matrix(). */
+  held?: Uint32Array;
+}
+
+/** The graph output that holds a readout's neurons of one layer (a Gather the classifier adds). */
+export function readoutOutputName(tensor: string): string {
+  return `nfp.readout:${tensor}`;
+}
+
+/**
+ * A readout of some neurons of the activation vector: per tap, a Gather in the graph of the layer's
+ * columns that hold them (taps with none are not fetched), and the reads that map each neuron of
+ * the tap to its place in that output (neurons outside the readout to column 0, which the native
+ * scorer never reads for them; TapActivations.matrix() gives them 0). detect() reads the neurons
+ * its bank's fingerprints use: ONNX Runtime then returns a few hundred values per image instead of
+ * whole layers, and the tapped layers need not be materialized as graph outputs.
+ */
+export function planReadout(
+  taps: TapLayout[],
+  neurons: Uint32Array,
+  logits: string,
+): { reads: TapRead[]; gathers: Array<{ tensor: string; output: string; indices: Uint32Array }> } {
+  const total = taps.reduce((n, t) => n + t.size, 0);
+  const wanted = new Uint8Array(total);
+  for (const n of neurons) {
+    if (!(n < total)) throw new TapLayoutError(`readout neuron ${n} is outside the taps' ${total} neurons`);
+    wanted[n] = 1;
+  }
+  const gathers: Array<{ tensor: string; output: string; indices: Uint32Array }> = [];
+  const reads = taps.map((tap): TapRead => {
+    const used: number[] = [];
+    for (let j = 0; j < tap.size; j++) if (wanted[tap.offset + j] === 1) used.push(j);
+    if (used.length === 0)
+      return { output: undefined, width: 1, columns: new Uint32Array(tap.size), held: new Uint32Array(0) };
+    // The logits come back anyway: read them whole.
+    if (tap.tensor === logits) return tapRead(tap, false);
+    const columns = new Uint32Array(tap.size);
+    used.forEach((j, at) => {
+      columns[j] = at;
+    });
+    const output = readoutOutputName(tap.tensor);
+    gathers.push({
+      tensor: tap.tensor,
+      output,
+      indices: Uint32Array.from(used, (j) => (tap.indices === undefined ? j : tap.indices[j]!)),
+    });
+    return { output, width: used.length, columns, held: Uint32Array.from(used) };
+  });
+  return { reads, gathers };
+}
+
+/**
  * The tapped outputs of one run over `rows` images, left where ONNX Runtime put them: the buffers
  * the native scorer reads in place (detectScores' `taps`), so detect() copies no activations. A run
  * padded to a model's fixed batch size holds more images than `rows`; the rest are ignored. The
  * activation matrix [rows x neurons] these stand for is made only when asked (matrix(), copyInto()).
  */
 export class TapActivations {
-  /** One per tap, in tap order: its whole output and, for a sampled layer, the columns it contributes. */
+  /** One per tap, in tap order: its output and, unless it holds the tap's neurons in order, their columns. */
   readonly buffers: Array<{ data: Float32Array; width: number; columns?: Uint32Array }>;
   #matrix: Float32Array | undefined;
 
   constructor(
-    private readonly result: ort.InferenceSession.ReturnType,
-    /** The classifier's taps: the same array for every run of one classifier, so it keys its layout. */
+    result: ort.InferenceSession.ReturnType,
+    /** The classifier's taps. */
     readonly taps: TapLayout[],
     readonly rows: number,
     readonly neurons: number,
-    private readonly ranRows = rows,
-    /** Whether sampled layers came back as their samples (see tapRead). */
-    private readonly gathered = false,
+    ranRows: number,
+    /** How each tap is read: the same array for every run of one classifier, so it keys the bank's binding. */
+    readonly reads: readonly TapRead[],
   ) {
-    this.buffers = taps.map((tap) => {
-      const read = tapRead(tap, gathered);
-      const data = result[read.output]!.data as Float32Array;
+    this.buffers = taps.map((tap, i) => {
+      const read = reads[i]!;
+      const data = read.output === undefined ? new Float32Array(ranRows) : (result[read.output]!.data as Float32Array);
       if (data.length !== ranRows * read.width) {
         throw new TapLayoutError(
           `tap '${tap.tensor}' returned ${data.length} values for ${ranRows} images of ${read.width}`,
@@ -207,9 +268,20 @@ export class TapActivations {
     });
   }
 
-  /** Copies these rows into rows `start ..` of an activation matrix [* x neurons]. */
+  /** Copies these rows into rows `start ..` of an activation matrix [* x neurons] (a readout's others as 0). */
   copyInto(out: Float32Array, start: number): void {
-    copyTapOutputs(this.result, this.taps, this.rows, this.neurons, out, start, this.ranRows, this.gathered);
+    this.taps.forEach((tap, i) => {
+      const { data, width, columns } = this.buffers[i]!;
+      const held = this.reads[i]!.held;
+      for (let r = 0; r < this.rows; r++) {
+        const at = (start + r) * this.neurons + tap.offset;
+        if (held !== undefined) {
+          out.fill(0, at, at + tap.size);
+          for (const j of held) out[at + j] = data[r * width + columns![j]!]!;
+        } else if (columns === undefined) out.set(data.subarray(r * width, r * width + tap.size), at);
+        else for (let j = 0; j < tap.size; j++) out[at + j] = data[r * width + columns[j]!]!;
+      }
+    });
   }
 
   /** The activation matrix [rows x neurons], made on the first call. */
@@ -253,11 +325,17 @@ export function expandTapSeed(seed: Float32Array, taps: TapLayout[], rows: numbe
 export const tapRunBytes = 256 * 2 ** 20;
 
 /**
- * Images per run with these taps: the batch size, fewer when whole tapped layers would pass
- * tapRunBytes (wide taps over a large model hold tens of megabytes per image before sampling).
+ * Images per run with these taps (read as `reads`, by default tapRead's): the batch size, fewer when
+ * whole tapped layers would pass tapRunBytes (wide taps over a large model hold tens of megabytes per
+ * image before sampling).
  */
-export function tapRunRows(taps: TapLayout[], batchSize: number, gathered = false): number {
-  const perImage = 4 * taps.reduce((n, t) => n + tapRead(t, gathered).width, 0);
+export function tapRunRows(
+  taps: TapLayout[],
+  batchSize: number,
+  gathered = false,
+  reads: readonly TapRead[] = taps.map((t) => tapRead(t, gathered)),
+): number {
+  const perImage = 4 * reads.reduce((n, r) => n + (r.output === undefined ? 0 : r.width), 0);
   return Math.max(1, Math.min(batchSize, Math.floor(tapRunBytes / Math.max(1, perImage))));
 }
 

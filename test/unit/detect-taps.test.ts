@@ -9,7 +9,7 @@ import type { FingerprintBank } from '../../src/bank/index.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
 import { Bank } from '../../src/index.js';
 import type { TapBuffer } from '../../src/index.js';
-import { Classifier, TapActivations } from '../../src/model/index.js';
+import { Classifier, TapActivations, planReadout, readoutOutputName } from '../../src/model/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { detectScores, packTaps } from '../reference/kernels.js';
 import { randomFingerprintBank } from '../reference/random-bank.js';
@@ -197,6 +197,7 @@ describe('detect() on tap buffers vs the activation matrix', () => {
   for (const [name, taps, batchSize] of [
     ['three named taps, one run', ['/features/pool3/MaxPool_output_0', '/classifier/relu/Relu_output_0', 'logits'], 32],
     ['wide taps, sampled, three runs', 'wide', 8],
+    ["the card's taps, read out (only the bank's neurons fetched)", 'default', 32],
   ] as const) {
     it(`gives the old path's scores, labels and rejections exactly: ${name}`, async () => {
       const classifier = await Classifier.load(modelPath, {
@@ -229,12 +230,87 @@ describe('detect() on tap buffers vs the activation matrix', () => {
           else expect(d.score).to.equal(old.scores[i]);
           expect(d.fingerprints).to.deep.equal(old.draws[i] ?? []);
         });
-        expect(new Set(found.map((d) => d.label)).size).to.be.above(2);
+        expect(new Set(found.map((d) => d.label)).size).to.be.above(taps === 'default' ? 1 : 2);
+        if (taps === 'default') {
+          // A readout: the bank's neurons alone come back, no tapped layer whole.
+          const fetched = det.classifier.tapReads.reduce((n, r) => n + (r.output ? r.width : 0), 0);
+          expect(fetched).to.be.at.most(new Set(bank.arrays.indices).size);
+          expect(
+            det.classifier.tapOutputs.some((o) => det.classifier.taps.some((t) => t.tensor === o && o !== 'logits')),
+          ).to.equal(false);
+        }
       } finally {
         await det.release();
       }
     });
   }
+
+  it("fetches only the bank's neurons where that is a quarter of the values or less, with the same detections", async () => {
+    const card = await Classifier.load(modelPath, { taps: 'default' });
+    const bank = randomFingerprintBank(rnd, card, { k: 1, perClass: () => 100 });
+    await card.release();
+    const [readout, whole] = await Promise.all(
+      [true, false].map((r) => FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 5, readout: r })),
+    );
+    try {
+      const values = (d: FingerprintDetector) =>
+        d.classifier.tapReads.reduce((n, r) => n + (r.output ? r.width : 0), 0);
+      expect(values(readout)).to.equal(new Set(bank.arrays.indices).size);
+      expect(values(whole)).to.equal(54602);
+      const images = { data: rnd.floats(40 * 784, 0, 1), dims: [40, 1, 28, 28] };
+      const [a, b] = [await readout.detect(images, { explain: true }), await whole.detect(images, { explain: true })];
+      expect(a).to.deep.equal(b);
+      // run() still returns every neuron (its session made again on first use), the same as without a readout.
+      const [ra, rb] = [await readout.classifier.run(images), await whole.classifier.run(images)];
+      expect(Buffer.from(ra.activations.buffer).equals(Buffer.from(rb.activations.buffer))).to.equal(true);
+      // The readout's matrix holds the bank's neurons, 0 elsewhere.
+      for await (const run of readout.classifier.runTaps(images)) {
+        const m = run.taps.matrix();
+        const used = new Set(bank.arrays.indices);
+        for (let r = 0; r < run.rows; r++)
+          for (let n = 0; n < 54602; n += 97)
+            expect(m[r * 54602 + n]).to.equal(used.has(n) ? rb.activations[(run.start + r) * 54602 + n] : 0);
+      }
+    } finally {
+      await Promise.all([readout.release(), whole.release()]);
+    }
+    // A bank over nearly every neuron reads the layers whole: gathering them in the graph costs more.
+    const three = await Classifier.load(modelPath, { taps: ['/features/pool3/MaxPool_output_0', 'logits'] });
+    const dense = randomFingerprintBank(rnd, three, { k: 5, perClass: () => 200 });
+    await three.release();
+    const det = await FingerprintDetector.load({ model: modelPath, bank: dense, threshold: 0 });
+    try {
+      expect(det.classifier.tapReads.map((r) => r.output)).to.deep.equal([
+        '/features/pool3/MaxPool_output_0',
+        'logits',
+      ]);
+    } finally {
+      await det.release();
+    }
+  });
+
+  it('plans a readout: a gather per tap holding wanted neurons, the logits whole, a stand-in for the others', () => {
+    const taps = [
+      { tensor: 'a', offset: 0, size: 4, shape: [4], fullSize: 4 },
+      { tensor: 'b', offset: 4, size: 3, shape: [10], fullSize: 10, indices: Uint32Array.of(1, 5, 8) },
+      { tensor: 'c', offset: 7, size: 2, shape: [2], fullSize: 2 },
+      { tensor: 'logits', offset: 9, size: 3, shape: [3], fullSize: 3 },
+    ];
+    const { reads, gathers } = planReadout(taps, Uint32Array.of(1, 3, 5, 6, 10), 'logits');
+    expect(gathers.map((g) => [g.tensor, Array.from(g.indices)])).to.deep.equal([
+      ['a', [1, 3]],
+      ['b', [5, 8]],
+    ]);
+    expect(reads[0]).to.deep.include({ output: readoutOutputName('a'), width: 2 });
+    expect(Array.from(reads[0]!.columns!)).to.deep.equal([0, 0, 0, 1]);
+    expect(Array.from(reads[1]!.columns!)).to.deep.equal([0, 0, 1]);
+    expect(Array.from(reads[1]!.held!)).to.deep.equal([1, 2]);
+    expect(reads[2]).to.deep.include({ output: undefined, width: 1 });
+    expect(reads[3]).to.deep.equal({ output: 'logits', width: 3 });
+    expect(() => planReadout(taps, Uint32Array.of(12), 'logits')).to.throw(
+      /readout neuron 12 is outside the taps' 12 neurons/,
+    );
+  });
 
   it('gathers sampled layers in the graph: the activations of whole layers sampled afterwards, fewer values per run', async () => {
     const options = { taps: 'wide' as const, neuronBudget: 3000, tapSeed: 1, batchSize: 8 };
@@ -289,20 +365,23 @@ describe('detect() on tap buffers vs the activation matrix', () => {
       for await (const run of det.classifier.runTaps(images)) runs.push(run);
       expect(runs).to.have.length(1);
       const run = runs[0]!;
-      // Row 2's every tapped value NaN, in fresh buffers laid out as ONNX Runtime's.
+      // Row 2's every tapped value NaN, in fresh buffers laid out as ONNX Runtime's (the readout of
+      // the bank's neurons: taps without any are not fetched).
+      const reads = det.classifier.tapReads;
       const result = Object.fromEntries(
-        det.classifier.taps.map((t, i) => {
+        reads.flatMap((read, i) => {
+          if (read.output === undefined) return [];
           const data = run.taps.buffers[i]!.data.slice();
-          data.fill(Number.NaN, 2 * t.fullSize, 3 * t.fullSize);
-          return [t.tensor, { data }];
+          data.fill(Number.NaN, 2 * read.width, 3 * read.width);
+          return [[read.output, { data }]];
         }),
       );
-      const view = new TapActivations(result as never, det.classifier.taps, rows, det.classifier.neurons);
+      const view = new TapActivations(result as never, det.classifier.taps, rows, det.classifier.neurons, rows, reads);
       const inPlace = await det.scoreActivations(view, run.labels);
       const matrix = await det.scoreActivations(view.matrix(), run.labels);
       expect(inPlace.rejected).to.deep.equal(matrix.rejected);
       expect(Array.from(inPlace.scores)).to.deep.equal(Array.from(matrix.scores));
-      if (run.labels[2] !== 7) expect(inPlace.rejected[2]).to.match(/^non-finite activations \(NaN at 0\)/);
+      if (run.labels[2] !== 7) expect(inPlace.rejected[2]).to.match(/^non-finite activations \(NaN at \d+\)/);
       expect(Number.isNaN(inPlace.scores[2]!)).to.equal(true);
     } finally {
       await det.release();
