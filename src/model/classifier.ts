@@ -145,7 +145,7 @@ export class Classifier {
     readonly batchSize: number,
     /** The session with every tap (run()); made again from fullModel on first use when a readout took its place. */
     private session: ort.InferenceSession | undefined,
-    private readonly fullModel: Uint8Array,
+    private readonly fullModel: () => Uint8Array,
     /** The readout's session (runTaps), when there is a readout. */
     private readonly readoutSession: ort.InferenceSession | undefined,
     private readonly bytes: Uint8Array,
@@ -208,17 +208,19 @@ export class Classifier {
     const plan = planTaps(options, model);
     const tapTensors = resolveTaps(graph, plan.spec, logitsName);
     const graphOutputs = new Set((graph.output ?? []).map((o) => o.name));
-    const tapped = withExtraOutputs(
-      bytes,
-      [...new Set([logitsName, ...tapTensors])].filter((t) => !graphOutputs.has(t)),
-    );
     const settings: SessionSettings = {
       ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
       ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
       ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {}),
       ...(options.allowSpinning !== undefined ? { allowSpinning: options.allowSpinning } : {}),
     };
-    const session = await createSession(tapped, settings);
+    const session = await createSession(
+      withExtraOutputs(
+        bytes,
+        [...new Set([logitsName, ...tapTensors])].filter((t) => !graphOutputs.has(t)),
+      ),
+      settings,
+    );
     // A probe run learns each tap's size and checks that the first output is [batch, classes].
     // A model that fixes its batch size is probed (and run) at that size.
     const probeRows = input.batch ?? 1;
@@ -257,23 +259,33 @@ export class Classifier {
     // Sampled layers come back as their samples: a second session whose graph gathers them, checked
     // against the whole layers of the probe run, replaces the first.
     const run1 = { [input.name]: new ort.Tensor('float32', pixels, [probeRows, ...inputShape]) };
-    let fullModel = tapped;
     let fullSession = session;
     let gathered = false;
     const sampled = taps.filter((t) => t.indices !== undefined);
     const gatherOption = options.gatherSamples ?? 'auto';
     const gatherWanted =
       gatherOption === 'auto' ? sampled.reduce((n, t) => n + t.fullSize, 0) >= gatherSamplesFrom : gatherOption;
+    const sampleGathers = sampled.map((t) => ({
+      tensor: t.tensor,
+      output: sampleOutputName(t.tensor),
+      indices: t.indices!,
+    }));
+    // The full session's model, made again should a readout's session take its place (not kept: it is as
+    // large as the model).
+    let fullModel = () =>
+      withExtraOutputs(
+        bytes,
+        [...new Set([logitsName, ...tapTensors])].filter((t) => !graphOutputs.has(t)),
+      );
     if (sampled.length > 0 && gatherWanted) {
       const whole = taps.filter((t) => t.indices === undefined).map((t) => t.tensor);
-      fullModel = withSampleGathers(
-        bytes,
-        [...new Set([logitsName, ...whole])].filter((t) => !graphOutputs.has(t)),
-        sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
-      );
-      fullSession = await gatheringSession(fullModel, settings, session, run1, probe, source, [
-        ...sampled.map((t) => ({ tensor: t.tensor, output: sampleOutputName(t.tensor), indices: t.indices! })),
-      ]);
+      fullModel = () =>
+        withSampleGathers(
+          bytes,
+          [...new Set([logitsName, ...whole])].filter((t) => !graphOutputs.has(t)),
+          sampleGathers,
+        );
+      fullSession = await gatheringSession(fullModel(), settings, session, run1, probe, source, sampleGathers);
       gathered = true;
     }
     let tapReads: readonly TapRead[] = taps.map((t) => tapRead(t, gathered));
@@ -439,7 +451,7 @@ export class Classifier {
     if (this.released) throw new ClassifierError(`${this.source}: the classifier was released`);
     // Concurrent first calls share one build.
     this.building ??=
-      this.session !== undefined ? Promise.resolve(this.session) : createSession(this.fullModel, this.settings);
+      this.session !== undefined ? Promise.resolve(this.session) : createSession(this.fullModel(), this.settings);
     this.session = await this.building;
     return this.session;
   }
