@@ -35,7 +35,10 @@ export function adaptiveMarkdown(results: AdaptiveResults): string {
   const lines = [
     '## Adaptive attacks',
     '',
-    `${results.images} correctly classified images (data rows ${results.rows[0]}-${results.rows[1]}), L-inf, ` +
+    (results.model !== undefined
+      ? `Model ${results.model.source} (sha256 ${results.model.sha256.slice(0, 12)}…). `
+      : '') +
+      `${results.images} correctly classified images (data rows ${results.rows[0]}-${results.rows[1]}), L-inf, ` +
       `${s.steps} steps x ${s.restarts} restart(s), kappa ${s.kappa}, detector hinge ${s.slack ?? 'none'}` +
       (s.reluSurrogate !== undefined
         ? `, attack gradients through smoothed ReLUs (BPDA: sigmoid(x / ${s.reluSurrogate}) backward)`

@@ -223,6 +223,8 @@ export interface RejectionRow {
 }
 
 export interface AdaptiveResults {
+  /** The attacked model (file name and sha256), so that a saved run names what it measured. */
+  model?: { source: string; sha256: string };
   settings: AdaptiveSettings;
   images: number;
   /** Data rows the attacked images came from. */
@@ -585,6 +587,7 @@ export async function adaptiveExperiment(options: AdaptiveExperimentOptions): Pr
       }
     }
     return {
+      model: { source: detector.classifier.source, sha256: detector.classifier.sha256 },
       settings,
       images: n,
       rows: [options.firstRow + rows[0]!, options.firstRow + rows[rows.length - 1]! + 1],

@@ -21,6 +21,7 @@ import { smallFitArgs } from '../reference/small-fit.js';
 import { useTempDir } from '../reference/temp-dir.js';
 
 const modelPath = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+const sha256Of = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 const nfp = (args: string[]): Promise<string> =>
   runCommands([registerFitCommand, registerEvaluateCommand, registerBankCommand], args);
@@ -79,7 +80,11 @@ describe('nfp evaluate --adaptive', function () {
     }
     expect(a.rejection.map((r) => r.copies)).to.deep.equal([1, 'all']);
     for (const r of a.rejection) expect(r.evasion).to.be.at.most(r.passedLocal + 1e-12);
-    expect(readFileSync(join(report, 'report.md'), 'utf8')).to.include('## Adaptive attacks');
+    const md = readFileSync(join(report, 'report.md'), 'utf8');
+    expect(md).to.include('## Adaptive attacks');
+    // The run names the model it attacked.
+    expect(a.model).to.deep.equal({ source: 'fmnist-cnn.onnx', sha256: sha256Of(modelPath) });
+    expect(md).to.include(`Model fmnist-cnn.onnx (sha256 ${a.model!.sha256.slice(0, 12)}…)`);
   });
 
   it('attacks and judges a bank calibrated with the confidence term (kappa keeps the margin up)', async () => {
