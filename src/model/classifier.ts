@@ -214,13 +214,14 @@ export class Classifier {
       ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {}),
       ...(options.allowSpinning !== undefined ? { allowSpinning: options.allowSpinning } : {}),
     };
-    const session = await createSession(
+    // The model with every tap as an output: what run() runs, unless sampled layers are gathered (below).
+    // Made on demand, not kept: it is as large as the model.
+    let fullModel = () =>
       withExtraOutputs(
         bytes,
         [...new Set([logitsName, ...tapTensors])].filter((t) => !graphOutputs.has(t)),
-      ),
-      settings,
-    );
+      );
+    const session = await createSession(fullModel(), settings);
     // A probe run learns each tap's size and checks that the first output is [batch, classes].
     // A model that fixes its batch size is probed (and run) at that size.
     const probeRows = input.batch ?? 1;
@@ -270,13 +271,6 @@ export class Classifier {
       output: sampleOutputName(t.tensor),
       indices: t.indices!,
     }));
-    // The full session's model, made again should a readout's session take its place (not kept: it is as
-    // large as the model).
-    let fullModel = () =>
-      withExtraOutputs(
-        bytes,
-        [...new Set([logitsName, ...tapTensors])].filter((t) => !graphOutputs.has(t)),
-      );
     if (sampled.length > 0 && gatherWanted) {
       const whole = taps.filter((t) => t.indices === undefined).map((t) => t.tensor);
       fullModel = () =>
