@@ -102,6 +102,37 @@ describe('model signatures: layout, batch, output kind, element types', () => {
     }
   });
 
+  it('a readout of a few neurons on a channels-last, fixed-batch, softmax model: runTaps holds exactly those', async () => {
+    // The logits are not a graph output here (a Softmax follows), the batch is padded to the model's 1, and
+    // the tapped layers are channels-last: what a readout must get right beyond the CNN.
+    const whole = await Classifier.load(zooLast, { taps: 'wide', tapSeed: 1 });
+    const wanted = Uint32Array.from(new Set([0, 7, Math.floor(whole.neurons / 2), whole.neurons - 1]));
+    const read = await Classifier.load(zooLast, { taps: 'wide', tapSeed: 1, readout: wanted });
+    try {
+      expect(read.tapReads.reduce((n, r) => n + (r.output ? r.width : 0), 0)).to.be.at.most(
+        wanted.length + whole.classes,
+      );
+      const x = toLayout(images(), 'nchw', 'nhwc');
+      const all = await whole.run(x);
+      const rows: number[] = [];
+      for await (const run of read.runTaps(x)) {
+        expect(Array.from(run.labels)).to.deep.equal(Array.from(all.labels.subarray(run.start, run.start + run.rows)));
+        const m = run.taps.matrix();
+        for (let r = 0; r < run.rows; r++)
+          for (const n of wanted)
+            expect(m[r * read.neurons + n]).to.equal(all.activations[(run.start + r) * whole.neurons + n]);
+        rows.push(run.rows);
+      }
+      expect(rows.reduce((a, b) => a + b, 0)).to.equal(x.dims[0]);
+      // run() on the readout classifier still returns every neuron (its full session made on demand).
+      expect(Buffer.from((await read.run(x)).activations.buffer).equals(Buffer.from(all.activations.buffer))).to.equal(
+        true,
+      );
+    } finally {
+      await Promise.all([whole.release(), read.release()]);
+    }
+  });
+
   it('the layout can be declared: the channels-first model read as channels-last is refused by shape', async () => {
     const forced = await Classifier.load(zooLast, { taps: [], layout: 'nhwc' });
     expect(forced.layout).to.equal('nhwc');
