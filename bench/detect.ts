@@ -90,8 +90,6 @@ async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
   // their blocks may pay so (the medians are the steadier figures).
   const session = await detector.classifier['tapSession']();
   const outputs = detector.classifier.tapOutputs;
-  const values = (d: FingerprintDetector) =>
-    d.classifier.tapReads.reduce((n, r) => n + (r.output === undefined ? 0 : r.width), 0);
   const feeds = { [detector.classifier.inputName]: new ort.Tensor('float32', images.data, images.dims) };
   const paths: Array<() => Promise<unknown>> = [
     () => session.run(feeds, outputs),
@@ -124,8 +122,8 @@ async function measure(c: DetectCase, reps: number): Promise<DetectRow> {
     detectS,
     overhead: detectS / bareS - 1,
     medianOverhead: median(times[1]!) / median(times[0]!) - 1,
-    fetched: values(detector),
-    wholeFetched: values(whole),
+    fetched: detector.classifier.fetchedPerImage,
+    wholeFetched: whole.classifier.fetchedPerImage,
     plainS,
     plainOverhead: median(times[1]!) / median(times[2]!) - 1,
     wholeS,

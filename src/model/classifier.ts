@@ -23,6 +23,7 @@ import type { SessionSettings } from './session.js';
 import {
   TapActivations,
   copyTapOutputs,
+  fetchedValues,
   layoutTaps,
   planReadout,
   sampleOutputName,
@@ -169,11 +170,19 @@ export class Classifier {
     }));
   }
 
-  /** The outputs runTaps fetches: the logits and the tapped outputs it reads. */
+  /** The outputs runTaps fetches: the logits and the tapped outputs it reads (fixed with tapReads). */
   get tapOutputs(): string[] {
-    const outputs = [this.logitsName];
-    for (const read of this.tapReads) if (read.output !== undefined) outputs.push(read.output);
-    return [...new Set(outputs)];
+    this.#tapOutputs ??= [
+      ...new Set([this.logitsName, ...this.tapReads.flatMap((r) => (r.output === undefined ? [] : [r.output]))]),
+    ];
+    return this.#tapOutputs;
+  }
+
+  #tapOutputs: string[] | undefined;
+
+  /** Values per image runTaps fetches besides the logits' (the readout's neurons, or the tapped layers). */
+  get fetchedPerImage(): number {
+    return fetchedValues(this.tapReads);
   }
 
   static async load(model: string | Uint8Array, options: ClassifierOptions = {}): Promise<Classifier> {
@@ -279,7 +288,16 @@ export class Classifier {
           [...new Set([logitsName, ...whole])].filter((t) => !graphOutputs.has(t)),
           sampleGathers,
         );
-      fullSession = await gatheringSession(fullModel(), settings, session, run1, probe, source, sampleGathers);
+      fullSession = await gatheringSession(
+        fullModel(),
+        settings,
+        session,
+        run1,
+        probeRows,
+        probe,
+        source,
+        sampleGathers,
+      );
       gathered = true;
     }
     let tapReads: readonly TapRead[] = taps.map((t) => tapRead(t, gathered));
@@ -289,7 +307,7 @@ export class Classifier {
     // most a quarter of the values: gathering most of a layer in the graph costs more than it saves
     // (a 2,000-per-class bank with k = 10 over the CNN's five taps reads every neuron). run() then
     // builds the full session again on its first call, so that serving holds one session.
-    let tapSession: ort.InferenceSession | undefined;
+    let readoutSession: ort.InferenceSession | undefined;
     if (options.readout !== undefined) {
       let readout: ReturnType<typeof planReadout>;
       try {
@@ -298,13 +316,13 @@ export class Classifier {
         await fullSession.release();
         throw new ClassifierError(`${source}: ${(error as Error).message}`);
       }
-      const values = (reads: readonly TapRead[]) => reads.reduce((n, r) => n + (r.output ? r.width : 0), 0);
-      if (4 * values(readout.reads) <= values(tapReads)) {
-        tapSession = await gatheringSession(
+      if (4 * fetchedValues(readout.reads) <= fetchedValues(tapReads)) {
+        readoutSession = await gatheringSession(
           withSampleGathers(bytes, graphOutputs.has(logitsName) ? [] : [logitsName], readout.gathers),
           settings,
           undefined,
           run1,
+          probeRows,
           probe,
           source,
           readout.gathers,
@@ -350,9 +368,9 @@ export class Classifier {
       offset,
       tapPlan,
       batchSize,
-      tapSession === undefined ? fullSession : undefined,
+      readoutSession === undefined ? fullSession : undefined,
       fullModel,
-      tapSession,
+      readoutSession,
       bytes,
       graph,
       settings,
@@ -513,13 +531,13 @@ async function gatheringSession(
   settings: SessionSettings,
   previous: ort.InferenceSession | undefined,
   feeds: Record<string, ort.Tensor>,
+  rows: number,
   probe: ort.InferenceSession.ReturnType,
   source: string,
   gathers: Array<{ tensor: string; output: string; indices: Uint32Array }>,
 ): Promise<ort.InferenceSession> {
   const next = await createSession(model, settings);
   try {
-    const rows = Number(feeds[Object.keys(feeds)[0]!]!.dims[0]);
     const check = await next.run(
       feeds,
       gathers.map((g) => g.output),

@@ -10,6 +10,7 @@ export {
   activationChunkRows,
   copyTapOutputs,
   expandTapSeed,
+  fetchedValues,
   planReadout,
   readoutOutputName,
   tapRunBytes,

@@ -188,6 +188,11 @@ export interface TapRead {
   held?: Uint32Array;
 }
 
+/** Values per image a run fetches through `reads` (a stand-in fetches nothing). */
+export function fetchedValues(reads: readonly TapRead[]): number {
+  return reads.reduce((n, r) => n + (r.output === undefined ? 0 : r.width), 0);
+}
+
 /** The graph output that holds a readout's neurons of one layer (a Gather the classifier adds). */
 export function readoutOutputName(tensor: string): string {
   return `nfp.readout:${tensor}`;
@@ -335,7 +340,7 @@ export function tapRunRows(
   gathered = false,
   reads: readonly TapRead[] = taps.map((t) => tapRead(t, gathered)),
 ): number {
-  const perImage = 4 * reads.reduce((n, r) => n + (r.output === undefined ? 0 : r.width), 0);
+  const perImage = 4 * fetchedValues(reads);
   return Math.max(1, Math.min(batchSize, Math.floor(tapRunBytes / Math.max(1, perImage))));
 }
 

@@ -233,7 +233,7 @@ describe('detect() on tap buffers vs the activation matrix', () => {
         expect(new Set(found.map((d) => d.label)).size).to.be.above(taps === 'default' ? 1 : 2);
         if (taps === 'default') {
           // A readout: the bank's neurons alone come back, no tapped layer whole.
-          const fetched = det.classifier.tapReads.reduce((n, r) => n + (r.output ? r.width : 0), 0);
+          const fetched = det.classifier.fetchedPerImage;
           expect(fetched).to.be.at.most(new Set(bank.arrays.indices).size);
           expect(
             det.classifier.tapOutputs.some((o) => det.classifier.taps.some((t) => t.tensor === o && o !== 'logits')),
@@ -253,8 +253,7 @@ describe('detect() on tap buffers vs the activation matrix', () => {
       [true, false].map((r) => FingerprintDetector.load({ model: modelPath, bank, threshold: 0, seed: 5, readout: r })),
     );
     try {
-      const values = (d: FingerprintDetector) =>
-        d.classifier.tapReads.reduce((n, r) => n + (r.output ? r.width : 0), 0);
+      const values = (d: FingerprintDetector) => d.classifier.fetchedPerImage;
       expect(values(readout)).to.equal(new Set(bank.arrays.indices).size);
       expect(values(whole)).to.equal(54602);
       const images = { data: rnd.floats(40 * 784, 0, 1), dims: [40, 1, 28, 28] };
