@@ -135,25 +135,9 @@ export function copyTapOutputs(
   ranRows = rows,
   gathered = false,
 ): void {
-  for (const tap of taps) {
-    const read = tapRead(tap, gathered);
-    const t = result[read.output]!.data as Float32Array;
-    if (t.length !== ranRows * read.width) {
-      throw new TapLayoutError(
-        `tap '${tap.tensor}' returned ${t.length} values for ${ranRows} images of ${read.width}`,
-      );
-    }
-    const indices = read.columns;
-    for (let r = 0; r < rows; r++) {
-      const at = (start + r) * neurons + tap.offset;
-      if (indices === undefined) {
-        out.set(t.subarray(r * read.width, r * read.width + tap.size), at);
-        continue;
-      }
-      const base = r * read.width;
-      for (let j = 0; j < indices.length; j++) out[at + j] = t[base + indices[j]!]!;
-    }
-  }
+  // One copy loop for both: TapActivations over the reads tapRead gives these taps.
+  const reads = taps.map((t) => tapRead(t, gathered));
+  new TapActivations(result, taps, rows, neurons, ranRows, reads).copyInto(out, start);
 }
 
 /** The graph output that holds a sampled layer's sample (a Gather the classifier adds to the model). */
