@@ -537,6 +537,11 @@ async function gatheringSession(
   gathers: Array<{ tensor: string; output: string; indices: Uint32Array }>,
 ): Promise<ort.InferenceSession> {
   const next = await createSession(model, settings);
+  // Nothing gathered (a readout of the logits alone): nothing to check, and ONNX Runtime refuses an empty fetch list.
+  if (gathers.length === 0) {
+    await previous?.release();
+    return next;
+  }
   try {
     const check = await next.run(
       feeds,

@@ -288,6 +288,32 @@ describe('detect() on tap buffers vs the activation matrix', () => {
     }
   });
 
+  it('a readout of the logits alone (nothing gathered) loads and runs: the logits, no tapped layer', async () => {
+    const full = await Classifier.load(modelPath, { taps: 'default' });
+    const logits = full.taps.find((t) => t.tensor === 'logits')!;
+    const read = await Classifier.load(modelPath, {
+      taps: 'default',
+      readout: Uint32Array.from({ length: logits.size }, (_, j) => logits.offset + j),
+    });
+    try {
+      // The logits tap alone: its 10 values per image.
+      expect(read.fetchedPerImage).to.equal(logits.size);
+      const images = { data: rnd.floats(6 * 784, 0, 1), dims: [6, 1, 28, 28] };
+      const whole = await full.run(images);
+      for await (const run of read.runTaps(images)) {
+        expect(Array.from(run.logits)).to.deep.equal(Array.from(whole.logits.subarray(0, 6 * 10)));
+        const m = run.taps.matrix();
+        for (let r = 0; r < run.rows; r++)
+          for (let j = 0; j < logits.size; j++)
+            expect(m[r * full.neurons + logits.offset + j]).to.equal(
+              whole.activations[r * full.neurons + logits.offset + j],
+            );
+      }
+    } finally {
+      await Promise.all([full.release(), read.release()]);
+    }
+  });
+
   it('plans a readout: a gather per tap holding wanted neurons, the logits whole, a stand-in for the others', () => {
     const taps = [
       { tensor: 'a', offset: 0, size: 4, shape: [4], fullSize: 4 },
