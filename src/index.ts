@@ -32,7 +32,15 @@ export type {
   TapShape,
 } from './native.js';
 export { version } from './version.js';
-export { Classifier, ClassifierError, ModelFormatError, TapError, shippedModel, shippedModels } from './model/index.js';
+export {
+  Classifier,
+  ClassifierError,
+  ModelFormatError,
+  TapError,
+  measureReadoutCost,
+  shippedModel,
+  shippedModels,
+} from './model/index.js';
 export type {
   ClassifierOptions,
   ClassifierOutput,
@@ -41,6 +49,9 @@ export type {
   Layout,
   OutputKind,
   Preprocess,
+  ReadoutCost,
+  ReadoutCostOptions,
+  ReadoutCosts,
   SessionSettings,
   TapLayout,
   TapSpec,

@@ -13,10 +13,8 @@ import { registerEvaluateCommand } from './evaluate.js';
 import { registerFitCommand } from './fit.js';
 import { registerGradCommand } from './grad.js';
 import { infoCommand } from './info.js';
-import { layersCommand } from './layers.js';
+import { registerLayersCommand } from './layers.js';
 import { registerPredictCommand } from './predict.js';
-import type { Layout } from '../model/index.js';
-import { layoutOption, parseShape } from './parse.js';
 import { registerServeCommand } from './serve.js';
 
 const program = new Command();
@@ -49,18 +47,7 @@ program
     await infoCommand(options);
   });
 
-program
-  .command('layers')
-  .argument('<model>', 'an ONNX image classifier')
-  .description('list the layers of a model with their output shapes and neuron counts, to choose taps')
-  .option('--json', 'one JSON object per layer')
-  .option('--input-shape <c,h,w>', 'input shape when the model leaves it symbolic', parseShape)
-  .addOption(layoutOption())
-  .addHelpText('after', '\nExample:\n  $ nfp layers models/fmnist-cnn.onnx\n')
-  .action(async (model: string, options: { json?: boolean; inputShape?: number[]; layout?: Layout }) => {
-    await layersCommand(model, options);
-  });
-
+registerLayersCommand(program);
 registerCheckCommand(program);
 registerPredictCommand(program);
 registerGradCommand(program);

@@ -31,6 +31,8 @@ export {
 export type { TapSample } from './tap-sample.js';
 export type { LayerInfo } from './layers.js';
 export { ModelFormatError, decodeModel, sha256 } from './onnx.js';
+export { evenlySpaced, measureReadoutCost } from './readout-cost.js';
+export type { ReadoutCost, ReadoutCostOptions, ReadoutCosts } from './readout-cost.js';
 export { shippedModel, shippedModels } from './shipped.js';
 export { TapError, penultimateTensor, resolveTaps, wideTapTensors } from './taps.js';
 export type { TapRequest, TapSpec } from './taps.js';

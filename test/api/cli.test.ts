@@ -103,6 +103,34 @@ describe('nfp CLI', () => {
     expect(layers.filter((l) => l.opType === 'Conv')).to.have.length(3);
   });
 
+  it('layers --cost adds the readout cost of the layers asked for, in the table and the JSON', () => {
+    const model = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+    const taps = '/features/pool3/MaxPool_output_0,logits';
+    const r = nfp(['layers', model, '--cost', '--taps', taps, '--batch', '4', '--neurons', '30']);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/readout cost\n/);
+    expect(r.stdout).to.match(/\/features\/pool3\/MaxPool\s.*1152\s+yes\s+[+-]\d+\.\d%\n/);
+    expect(r.stdout).to.match(/\/features\/relu3\/Relu\s.*6272\s+yes\s*\n/);
+    expect(r.stdout).to.match(/a run of 4 images that also reads 30 neurons/);
+    expect(r.stdout).to.match(/all 2 layers together \(40 neurons\): [+-]\d+\.\d%/);
+    const json = nfp(['layers', '--json', model, '--cost', '--taps', taps, '--batch', '4', '--neurons', '30']);
+    expect(json.status, json.stderr).to.equal(0);
+    const costed = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { output: string; readoutCost?: { fetched: number; neurons: number; cost: number } })
+      .filter((l) => l.readoutCost !== undefined);
+    const last = JSON.parse(json.stdout.trim().split('\n').at(-1)!) as { readoutCostTogether: { layers: string[] } };
+    expect(last.readoutCostTogether.layers).to.deep.equal(taps.split(','));
+    expect(costed.map((l) => [l.output, l.readoutCost!.neurons, l.readoutCost!.fetched])).to.deep.equal([
+      ['/features/pool3/MaxPool_output_0', 30, 30],
+      ['logits', 10, 10],
+    ]);
+    const usage = nfp(['layers', model, '--taps', taps]);
+    expect(usage.status).to.equal(2);
+    expect(usage.stderr).to.include('--taps goes with --cost');
+  });
+
   it('predict reports the accuracy of the committed CNN on the shipped test set', () => {
     const r = nfp([
       'predict',
