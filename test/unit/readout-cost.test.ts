@@ -6,9 +6,11 @@ import { join } from 'node:path';
 
 import { Classifier, evenlySpaced, measureReadoutCost } from '../../src/model/index.js';
 import { packageRoot } from '../../src/paths.js';
+
 import { TestRandom } from '../reference/random.js';
 
 const cnn = join(packageRoot, 'models', 'fmnist-cnn.onnx');
+const fixturesDir = join(packageRoot, 'test', 'testdata', 'gradients');
 const pool3 = '/features/pool3/MaxPool_output_0';
 const quick = { batch: 4, rounds: 1, blockSeconds: 0.01 };
 
@@ -59,6 +61,19 @@ describe('readout cost', () => {
     const alone = await measureReadoutCost(cnn, { ...quick, layers: [pool3, dense], together: false });
     expect(alone.together).to.equal(undefined);
     expect((await measureReadoutCost(cnn, { ...quick, layers: [pool3] })).together).to.equal(undefined);
+  });
+
+  it('measures a channels-last model with a fixed batch and softmax output at its own batch', async () => {
+    const zooLast = join(fixturesDir, 'mini-zoo-nhwc-b1.op13.onnx'); // [1, 31, 31, 3], probabilities
+    const wide = await Classifier.load(zooLast, { taps: 'wide', tapSeed: 1 });
+    const layers = wide.taps.map((t) => t.tensor).slice(0, 2);
+    await wide.release();
+    const { layers: rows, together } = await measureReadoutCost(zooLast, { ...quick, layers, neurons: 5 });
+    expect(rows.map((r) => [r.batch, r.neurons])).to.deep.equal([
+      [1, 5],
+      [1, 5],
+    ]);
+    for (const r of [...rows, together!]) expect(Number.isFinite(r.cost)).to.equal(true);
   });
 
   it('reads what it says: the gathered neurons of the readout are the layer values at those positions', async () => {
