@@ -125,8 +125,8 @@ function attribute(node: Node, name: string): Attribute | undefined {
  * The 'wide' taps, in graph order: the output of every activation (Relu, Clip as ReLU6, LeakyRelu,
  * PRelu, Elu, Selu, Celu, HardSwish, Gelu, Mish, SiLU as x * Sigmoid(x), hard-swish as x *
  * HardSigmoid(x), GELU written with Erf or Tanh), every pooling output (MaxPool, AveragePool, LpPool
- * and their global forms, and ReduceMean over the two spatial axes), the penultimate features and
- * the logits.
+ * and their global forms, and ReduceMean over the two spatial axes), the penultimate features,
+ * the first linear layer's output where no activation follows it (uncoveredStem) and the logits.
  */
 export function wideTapTensors(graph: Graph, logits: string): string[] {
   const nodes = graph.node ?? [];
@@ -147,9 +147,54 @@ export function wideTapTensors(graph: Graph, logits: string): string[] {
   }
   const penultimate = penultimateTensor(graph, logits);
   if (penultimate !== undefined) tapped.add(penultimate);
+  const stem = uncoveredStem(nodes, readers, tapped);
+  if (stem !== undefined && stem !== logits) tapped.add(stem);
   // Graph order (producers before readers), the logits last.
   const order = nodes.flatMap((n) => n.output ?? []).filter((o) => tapped.has(o) && o !== logits);
   return [...new Set(order), logits];
+}
+
+// Ops a stem's output may pass through, one reader each, on its way to the activation that covers it:
+// normalization, a bias or scale, and reshaping.
+const STEM_PASS = new Set([
+  'BatchNormalization',
+  'InstanceNormalization',
+  'LayerNormalization',
+  'GroupNormalization',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Reshape',
+  'Transpose',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Cast',
+]);
+
+/**
+ * The output of the model's first linear layer (Conv, MatMul or Gemm in graph order) when no tapped
+ * activation follows it: a ViT's patch embedding, whose first nonlinearity sits inside its first
+ * block. A CNN's first convolution feeds a ReLU (through a BatchNorm or a bias at most), which the
+ * wide taps hold already. On the committed ViT the patch embedding raised held-out AUC on the
+ * gradient attacks by 0.002-0.009 (docs/results.md, *The ViT's patch embedding*); on the CNN the
+ * first layer holds most of the strongest fingerprints.
+ */
+function uncoveredStem(nodes: readonly Node[], readers: Map<string, Node[]>, tapped: Set<string>): string | undefined {
+  const first = nodes.find((n) => n.opType === 'Conv' || n.opType === 'MatMul' || n.opType === 'Gemm');
+  const stem = first?.output?.[0];
+  if (stem === undefined || stem === '' || tapped.has(stem)) return undefined;
+  let tensor = stem;
+  for (let steps = 0; steps < 8; steps++) {
+    const next = readers.get(tensor) ?? [];
+    if (next.some((n) => tapped.has(n.output?.[0] ?? ''))) return undefined;
+    if (next.length !== 1 || !STEM_PASS.has(next[0]!.opType)) break;
+    tensor = next[0]!.output?.[0] ?? '';
+    if (tensor === '') break;
+  }
+  return stem;
 }
 
 /** ReduceMean over axes {2, 3} (or {-2, -1}) of an NCHW tensor: global average pooling written as a mean. */

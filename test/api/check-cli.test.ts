@@ -106,7 +106,8 @@ describe('nfp check', function () {
     expect(out).to.match(/cannot be built \(2 problems\)/);
     expect(out).to.match(/Hardmax: no gradient rule.*'m\/Hardmax_h'/);
     expect(out).to.match(/CumSum: no gradient rule.*'m\/CumSum_c'/);
-    expect(out).to.match(/taps\s+nfp fit's \(wide\): 3 neurons/); // no activation layers: the logits alone
+    // No activation layers: the first Gemm's output (a stem no activation follows) and the logits.
+    expect(out).to.match(/taps\s+nfp fit's \(wide\): 6 neurons/);
     expect(out).to.match(/works for\s+predict yes, attack no, fit no, detect yes/);
     const json = JSON.parse(await check([path, '--json'])) as Awaited<ReturnType<typeof checkModel>>;
     expect(json.gradientProblems.map((p) => p.op)).to.deep.equal(['Hardmax', 'CumSum']);

@@ -1,7 +1,7 @@
 // The detector family: distinct candidates and fingerprints, the 'wide' default taps with a neuron
 // budget and recorded samples, and the family metrics (distinct fingerprints and neurons, spread
 // over layers, number of draws, redundancy) that `nfp bank info` and the reports show.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -29,6 +29,7 @@ import { writeNpy } from '../../src/data/index.js';
 import { FingerprintDetector } from '../../src/detect/index.js';
 import { Classifier, allocateBudget, decodeModel, wideTapTensors } from '../../src/model/index.js';
 import type { TapRequest } from '../../src/model/index.js';
+import { packageRoot } from '../../src/paths.js';
 import { SeededRandom } from '../../src/random.js';
 import { runCommands } from '../reference/cli.js';
 import { largestDifference } from '../reference/compare.js';
@@ -238,6 +239,33 @@ describe("'wide' taps", () => {
 
   it('find every activation (ReLU, GELU, SiLU) and pooling output, the penultimate features and the logits', () => {
     expect(wideTapTensors(decodeModel(bytes, 'tiny').graph, 'logits')).to.deep.equal(tinyWideTaps);
+  });
+
+  it("take a stem that no activation follows (a ViT's patch embedding), never a CNN's first convolution", () => {
+    const wide = (path: string) => {
+      const graph = decodeModel(new Uint8Array(readFileSync(path)), path).graph;
+      return wideTapTensors(graph, graph.output![0]!.name!);
+    };
+    const models = join(packageRoot, 'models');
+    const fixtures = join(packageRoot, 'test', 'testdata', 'gradients');
+    // The patch embedding (Conv -> Reshape -> Transpose -> + position -> LayerNorm and the residual) is linear
+    // up to the first block's MLP: taken, first in graph order.
+    for (const vit of [join(models, 'fmnist-vit.onnx'), join(fixtures, 'mini-vit.onnx')])
+      expect(wide(vit)[0], vit).to.equal('/patch_embed/Conv_output_0');
+    // Convolutions feeding a ReLU directly, through a BatchNorm (ResNet, MobileNet with ReLU6) or a SiLU gate:
+    // their activation is tapped, the convolution's own output is not.
+    for (const cnn of [
+      join(models, 'fmnist-cnn.onnx'),
+      join(models, 'fmnist-resnet.onnx'),
+      join(fixtures, 'mini-mobilenet.onnx'),
+      join(fixtures, 'mini-resnet.onnx'),
+      join(fixtures, 'mini-zoo.op13.onnx'),
+      join(fixtures, 'mini-zoo-nhwc-b1.op13.onnx'),
+    ])
+      expect(
+        wide(cnn).filter((t) => /Conv_output/.test(t)),
+        cnn,
+      ).to.deep.equal([]);
   });
 
   it('are the default for a model without a card, whole within the budget', async () => {
