@@ -1,10 +1,11 @@
 // What reading a few neurons of one layer costs the model run, on this machine: detect() fetches its
 // bank's neurons from a session whose graph gathers them (the readout), and on a small CNN that run,
 // not the scoring after it, is most of detect()'s price. The cost depends on the layer: ONNX Runtime
-// keeps a convolution's output (and the activation fused with it) in a blocked layout, and a layer
-// read from must leave that layout in full, while a pooling output or a dense layer reads almost for
-// free (docs/results.md, *Taps and speed*). Measured, not modelled: it depends on the model, the
-// ONNX Runtime build and the CPU. `nfp layers --cost` prints it, to choose taps.
+// keeps a CNN's convolution outputs (with the activations fused into them) and pools in a blocked
+// layout, and a layer read from must leave that layout in full, so the large early layers cost most
+// while late pools and dense layers read almost for free (docs/results.md, *Taps and speed*).
+// Measured, not modelled: it depends on the model, the ONNX Runtime build and the CPU. `nfp layers
+// --cost` prints it, to choose taps.
 import { readFile } from 'node:fs/promises';
 
 import { Classifier } from './classifier.js';
