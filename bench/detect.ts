@@ -9,7 +9,7 @@
 //   2,048 + logits 1,000) and a bank of 200 random fingerprints per class (k = 10, 2 families);
 //   the committed fmnist-cnn at batch 32 and 256 with five taps and 2,000 fingerprints per class
 //   (k = 10), and at batch 32 as `nfp fit` deploys it: the model card's taps (54,602 neurons), k = 1,
-//   the strongest 100 per class (the default top-K).
+//   the strongest 100 per class (the default top-K), and the same over the five cheap taps.
 // Scores do not depend on what the fingerprints are, so a random bank measures the real cost (a
 // real bank's fingerprints crowd into fewer layers, so its readout is, if anything, smaller).
 // Options (env): NFP_BENCH_REPS (default 5; a fast model gets more, about 2 s of bare inference, at most
@@ -178,6 +178,17 @@ export function detectCases(quick: boolean): { cases: DetectCase[]; skipped: str
     path: join(packageRoot, 'models', 'fmnist-cnn.onnx'),
     batch: 32,
     taps: 'default',
+    k: 1,
+    perClass: defaultScreenSettings.topK,
+    draws: 25,
+  });
+  // The same over the cheap taps alone (pools, dense ReLU, logits: no convolution ReLU), the speed side
+  // of the trade in docs/results.md, *Taps and speed*.
+  cases.push({
+    name: 'fmnist-cnn, pools taps',
+    path: join(packageRoot, 'models', 'fmnist-cnn.onnx'),
+    batch: 32,
+    taps: cnnTaps,
     k: 1,
     perClass: defaultScreenSettings.topK,
     draws: 25,
