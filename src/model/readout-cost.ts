@@ -12,6 +12,9 @@ import { Classifier } from './classifier.js';
 import type { ClassifierOptions } from './classifier.js';
 import type { Layout } from '../data/layout.js';
 
+/** Input values a probe batch may hold (2^28 float32: 1 GiB). */
+const maxProbeValues = 2 ** 28;
+
 export interface ReadoutCostOptions {
   /** Layers (output tensor names) to measure, one readout of each. */
   layers: readonly string[];
@@ -86,7 +89,15 @@ export async function measureReadoutCost(
   };
   const plain = await Classifier.load(bytes, { ...load, taps: [] });
   try {
-    const images = probeImages(plain.fixedBatch ?? batch, plain.inputShape);
+    const rows = plain.fixedBatch ?? batch;
+    const perImage = plain.inputShape.reduce((a, v) => a * v, 1);
+    // The probe batch is held in memory and run whole: refuse one that cannot be, before allocating it.
+    if (rows * perImage > maxProbeValues)
+      throw new RangeError(
+        `Expected a batch of at most ${Math.floor(maxProbeValues / perImage)} images of ${perImage} values ` +
+          `(1 GiB of input) but received ${rows}`,
+      );
+    const images = probeImages(rows, plain.inputShape);
     const runPlain = () => plain.run(images, { activations: false });
     const sizes = new Map((await plain.layers()).map((l) => [l.output, l.neurons]));
     const layerSizes: number[] = [];

@@ -110,6 +110,10 @@ describe('readout cost', () => {
       /batch/,
     );
     expect((await rejection(measureReadoutCost(cnn, { ...quick, layers: [] }))).message).to.match(/at least one layer/);
+    // A batch too large to hold is refused before it is allocated (342,392 images of 784 values = 1 GiB).
+    expect((await rejection(measureReadoutCost(cnn, { ...quick, layers: [pool3], batch: 400_000 }))).message).to.match(
+      /at most 342392 images of 784 values .* received 400000/,
+    );
     expect((await rejection(measureReadoutCost(cnn, { ...quick, layers: [pool3, pool3] }))).message).to.match(
       /distinct layers/,
     );
