@@ -11,6 +11,8 @@ Architectures:
           channels), global average pooling, Linear(128, 10). BN folds into the convolutions on export.
   mobile  MobileNet-style: a conv stem, 4 depthwise-separable blocks with BN and SiLU (exported as
           Sigmoid * x), stride-2 depthwise convolutions, average pooling, Linear(96, 10).
+  vit7    a vision transformer with 7x7 patches (16 tokens), dim 64, 4 pre-norm blocks of 4 heads, MLP 256:
+          the committed ViT's code with another shape, for the 'wide' taps' patch embedding (docs/results.md).
 Input [N, 1, 28, 28] in [0, 1] with the normalization inside the graph, output logits [N, 10], opset 17.
 """
 
@@ -67,7 +69,11 @@ class Mobile(nn.Module):
         return self.head(torch.flatten(self.pool(self.blocks(self.stem(self.norm(x)))), 1))
 
 
-ARCHS = {"vggbn": (VggBn, 6, 2e-3), "mobile": (Mobile, 8, 3e-3)}
+def vit7() -> nn.Module:
+    return architectures.FashionViT(patch=7, dim=64, depth=4, heads=4, mlp_ratio=4.0)
+
+
+ARCHS = {"vggbn": (VggBn, 6, 2e-3), "mobile": (Mobile, 8, 3e-3), "vit7": (vit7, 6, 1e-3)}
 
 
 def main() -> None:
