@@ -266,7 +266,13 @@ async function targetedTopUp(
   return activationsOf(plan.model, gatherImages({ data: run.adv, dims: run.dims }, hits), c, missing);
 }
 
-/** The screen of one class; a family without attacked images of the class borrows the clean ones, so it never fires. */
+/**
+ * The screen of one class. A family without attacked images of the class borrows the other families'
+ * (all of them, stacked): its term then scores like theirs. Borrowing the clean images instead made
+ * its term exactly 0 for every input, and with the default 'max' combination that floored every score
+ * of the class at 0: on an adversarially trained ResNet, where FGSM reached no image of one class, the
+ * floor set the global threshold to 0 for every class.
+ */
 async function fitScreened(
   plan: BuildPlan,
   c: number,
@@ -277,11 +283,13 @@ async function fitScreened(
   const usable = attackedSets.map((s) => s.rows >= 2);
   if (!usable.some(Boolean))
     throw new RangeError(`No attack family produced 2 or more images labelled ${c}: cannot fit class ${c}`);
-  const sets = attackedSets.map((s) => (s.rows >= 2 ? s : clean));
+  const lenders = plan.families.filter((_, f) => usable[f]).map((f) => f.name);
+  const borrowed = attackedSets.filter((_, f) => usable[f]).reduce(stack);
+  const sets = attackedSets.map((s, f) => (usable[f] ? s : borrowed));
   const fingerprints = await fitClass(clean, sets, plan.model.neurons, plan.settings, rng);
   const missing = plan.families.filter((_, f) => !usable[f]).map((f) => f.name);
   if (missing.length > 0) {
-    const note = `no attacked images reached class ${c} for ${missing.join(', ')} (clean statistics stand in)`;
+    const note = `no attacked images reached class ${c} for ${missing.join(', ')} (${lenders.join(' + ')} attacked images stand in)`;
     fingerprints.relaxed = fingerprints.relaxed ? `${fingerprints.relaxed}; ${note}` : note;
   }
   return fingerprints;

@@ -18,7 +18,8 @@ function familyEffect(f: ClassFingerprints, entry: BankClass, family: number, i:
   const count = f.mu0.length;
   const n0 = entry.clean;
   const n1 = entry.attacked[family] ?? 0;
-  // A family with fewer than 2 attacked images borrowed the clean statistics: it separates nothing.
+  // A family with fewer than 2 attacked images borrowed the other families' statistics: its class is
+  // relaxed and ranked by effect, and the family adds no ranking of its own.
   if (n0 < 2 || n1 < 2) return 0;
   const sd0 = f.sd0[i]!;
   const sd1 = f.sd1[family * count + i]!;

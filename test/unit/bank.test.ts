@@ -583,6 +583,44 @@ describe('bank fitting', () => {
     }
   });
 
+  it("lets a family that reached no image of a class borrow the other families' attacked images, not the clean ones", async () => {
+    // A second family with an eps too small to flip anything. Borrowing the clean images made its
+    // term exactly 0, and with the 'max' combination that floored every score of the class at 0.
+    const test = loadFashionMnist({ split: 'test' });
+    const model = await GradientModel.load(join(packageRoot, 'models', 'fmnist-cnn.onnx'), {
+      taps: ['/classifier/relu/Relu_output_0', 'logits'],
+    });
+    try {
+      const bank = await buildBank({
+        model,
+        images: { data: test.data.subarray(0, 300 * 784), dims: [300, 1, 28, 28] },
+        labels: test.labels.subarray(0, 300),
+        families: [
+          { name: 'fgsm', attack: new FGSM({ eps: 0.1 }), settings: { eps: 0.1 } },
+          { name: 'nudge', attack: new FGSM({ eps: 1e-7 }), settings: { eps: 1e-7 } },
+        ],
+        attackedPerClass: 20,
+        screen: { k: 1, candidates: 200, topK: 20 },
+        seed: 1,
+      });
+      let checked = 0;
+      bank.header.classes.forEach((c, k) => {
+        if (c.attacked[1]! >= 2) return;
+        checked++;
+        expect(c.relaxed, `class ${k}`).to.match(/for nudge \(fgsm attacked images stand in\)/);
+        const f = bank.classFingerprints(k);
+        const count = f.mu0.length;
+        // The borrowed family's statistics are the lender's, and differ from the clean ones.
+        expect([...f.mu1.subarray(count, 2 * count)], `class ${k}`).to.deep.equal([...f.mu1.subarray(0, count)]);
+        expect([...f.sd1.subarray(count, 2 * count)], `class ${k}`).to.deep.equal([...f.sd1.subarray(0, count)]);
+        expect([...f.mu1.subarray(0, count)], `class ${k}`).to.not.deep.equal([...f.mu0]);
+      });
+      expect(checked).to.be.greaterThan(5);
+    } finally {
+      await model.release();
+    }
+  });
+
   it('merges class shards and refuses overlapping or mismatched ones', () => {
     const a = syntheticBank(1, 4, [0, 1]);
     const b = syntheticBank(2, 4, [2, 3]);
