@@ -289,7 +289,8 @@ async function fitScreened(
   const fingerprints = await fitClass(clean, sets, plan.model.neurons, plan.settings, rng);
   const missing = plan.families.filter((_, f) => !usable[f]).map((f) => f.name);
   if (missing.length > 0) {
-    const note = `no attacked images reached class ${c} for ${missing.join(', ')} (${lenders.join(' + ')} attacked images stand in)`;
+    const lent = `${lenders.join(' + ')} attacked images stand in`;
+    const note = `no attacked images reached class ${c} for ${missing.join(', ')} (${lent})`;
     fingerprints.relaxed = fingerprints.relaxed ? `${fingerprints.relaxed}; ${note}` : note;
   }
   return fingerprints;
