@@ -50,6 +50,8 @@ const rules: Array<[string, (z: number[]) => number]> = [
   ['largest fingerprint z + margin z', (z) => Math.max(...z.slice(0, -1)) + z.at(-1)!],
   ['largest of fingerprint z and margin z + 1', (z) => Math.max(...z.slice(0, -1), z.at(-1)! + 1)],
   ['largest of fingerprint z and margin z + 3', (z) => Math.max(...z.slice(0, -1), z.at(-1)! + 3)],
+  ['largest of fingerprint z and margin z - 1', (z) => Math.max(...z.slice(0, -1), z.at(-1)! - 1)],
+  ['largest of fingerprint z and margin z - 2', (z) => Math.max(...z.slice(0, -1), z.at(-1)! - 2)],
 ];
 
 /** log P(N(0,1) > z), with the asymptotic series far in the tail where 1 - Phi underflows. */
