@@ -21,7 +21,7 @@ import {
   readBank,
   writeBank,
 } from '../../src/bank/index.js';
-import type { BankHeader, ClassFingerprints } from '../../src/bank/index.js';
+import type { AttackFamily, BankHeader, ClassFingerprints } from '../../src/bank/index.js';
 import { buildBank, cleanShare, drawCandidates } from '../../src/bank/index.js';
 import { FGSM } from '../../src/attacks/index.js';
 import { GradientModel } from '../../src/autodiff/index.js';
@@ -456,6 +456,36 @@ describe('bank file (.nfp)', () => {
 });
 
 describe('bank fitting', () => {
+  /** An FGSM attack family named `name` at `eps`. */
+  const fgsmFamily = (name: string, eps: number): AttackFamily => ({
+    name,
+    attack: new FGSM({ eps }),
+    settings: { eps },
+  });
+
+  /** A bank of the committed CNN's dense ReLU and logits, fitted on the first 300 test images with `families`. */
+  async function fitOnFirst300(families: AttackFamily[]): Promise<{ bank: FingerprintBank; labels: Int32Array }> {
+    const test = loadFashionMnist({ split: 'test' });
+    const model = await GradientModel.load(join(packageRoot, 'models', 'fmnist-cnn.onnx'), {
+      taps: ['/classifier/relu/Relu_output_0', 'logits'],
+    });
+    try {
+      const labels = test.labels.subarray(0, 300);
+      const bank = await buildBank({
+        model,
+        images: { data: test.data.subarray(0, 300 * 784), dims: [300, 1, 28, 28] },
+        labels,
+        families,
+        attackedPerClass: 20,
+        screen: { k: 1, candidates: 200, topK: 20 },
+        seed: 1,
+      });
+      return { bank, labels };
+    } finally {
+      await model.release();
+    }
+  }
+
   it('draws candidate subsets of distinct neurons, uniformly', () => {
     const rng = new SeededRandom(3);
     const c = drawCandidates(20000, 5, 40, rng);
@@ -558,67 +588,32 @@ describe('bank fitting', () => {
     expect(cleanShare(100, 20)).to.equal(20);
     // 300 images (about 27 correct per class) and the default 400 clean per class: before, every image
     // went to clean, nothing was left to attack and the fit failed on class 0.
-    const test = loadFashionMnist({ split: 'test' });
-    const model = await GradientModel.load(join(packageRoot, 'models', 'fmnist-cnn.onnx'), {
-      taps: ['/classifier/relu/Relu_output_0', 'logits'],
+    const { bank, labels } = await fitOnFirst300([fgsmFamily('fgsm', 0.1)]);
+    bank.header.classes.forEach((c, k) => {
+      expect(c.fitted, `class ${k}`).to.equal(true);
+      const labelled = labels.filter((y) => y === k).length;
+      expect(c.clean, `class ${k}`).to.be.within(2, 0.75 * labelled);
+      expect(c.attacked[0], `class ${k}`).to.be.at.least(2);
     });
-    try {
-      const bank = await buildBank({
-        model,
-        images: { data: test.data.subarray(0, 300 * 784), dims: [300, 1, 28, 28] },
-        labels: test.labels.subarray(0, 300),
-        families: [{ name: 'fgsm', attack: new FGSM({ eps: 0.1 }), settings: { eps: 0.1 } }],
-        attackedPerClass: 20,
-        screen: { k: 1, candidates: 200, topK: 20 },
-        seed: 1,
-      });
-      bank.header.classes.forEach((c, k) => {
-        expect(c.fitted, `class ${k}`).to.equal(true);
-        const labelled = test.labels.subarray(0, 300).filter((y) => y === k).length;
-        expect(c.clean, `class ${k}`).to.be.within(2, 0.75 * labelled);
-        expect(c.attacked[0], `class ${k}`).to.be.at.least(2);
-      });
-    } finally {
-      await model.release();
-    }
   });
 
   it("lets a family that reached no image of a class borrow the other families' attacked images, not the clean ones", async () => {
     // A second family with an eps too small to flip anything. Borrowing the clean images made its
     // term exactly 0, and with the 'max' combination that floored every score of the class at 0.
-    const test = loadFashionMnist({ split: 'test' });
-    const model = await GradientModel.load(join(packageRoot, 'models', 'fmnist-cnn.onnx'), {
-      taps: ['/classifier/relu/Relu_output_0', 'logits'],
+    const { bank } = await fitOnFirst300([fgsmFamily('fgsm', 0.1), fgsmFamily('nudge', 1e-7)]);
+    let checked = 0;
+    bank.header.classes.forEach((c, k) => {
+      if (c.attacked[1]! >= 2) return;
+      checked++;
+      expect(c.relaxed, `class ${k}`).to.match(/for nudge \(fgsm attacked images stand in\)/);
+      const f = bank.classFingerprints(k);
+      const count = f.mu0.length;
+      // The borrowed family's statistics are the lender's, and differ from the clean ones.
+      expect([...f.mu1.subarray(count, 2 * count)], `class ${k}`).to.deep.equal([...f.mu1.subarray(0, count)]);
+      expect([...f.sd1.subarray(count, 2 * count)], `class ${k}`).to.deep.equal([...f.sd1.subarray(0, count)]);
+      expect([...f.mu1.subarray(0, count)], `class ${k}`).to.not.deep.equal([...f.mu0]);
     });
-    try {
-      const bank = await buildBank({
-        model,
-        images: { data: test.data.subarray(0, 300 * 784), dims: [300, 1, 28, 28] },
-        labels: test.labels.subarray(0, 300),
-        families: [
-          { name: 'fgsm', attack: new FGSM({ eps: 0.1 }), settings: { eps: 0.1 } },
-          { name: 'nudge', attack: new FGSM({ eps: 1e-7 }), settings: { eps: 1e-7 } },
-        ],
-        attackedPerClass: 20,
-        screen: { k: 1, candidates: 200, topK: 20 },
-        seed: 1,
-      });
-      let checked = 0;
-      bank.header.classes.forEach((c, k) => {
-        if (c.attacked[1]! >= 2) return;
-        checked++;
-        expect(c.relaxed, `class ${k}`).to.match(/for nudge \(fgsm attacked images stand in\)/);
-        const f = bank.classFingerprints(k);
-        const count = f.mu0.length;
-        // The borrowed family's statistics are the lender's, and differ from the clean ones.
-        expect([...f.mu1.subarray(count, 2 * count)], `class ${k}`).to.deep.equal([...f.mu1.subarray(0, count)]);
-        expect([...f.sd1.subarray(count, 2 * count)], `class ${k}`).to.deep.equal([...f.sd1.subarray(0, count)]);
-        expect([...f.mu1.subarray(0, count)], `class ${k}`).to.not.deep.equal([...f.mu0]);
-      });
-      expect(checked).to.be.greaterThan(5);
-    } finally {
-      await model.release();
-    }
+    expect(checked).to.be.greaterThan(5);
   });
 
   it('merges class shards and refuses overlapping or mismatched ones', () => {
