@@ -35,10 +35,10 @@ import {
 } from '../src/baselines/index.js';
 import { gatherImages, loadFashionMnist, readNpy } from '../src/data/index.js';
 import { FingerprintDetector, SeededDraws, standardizedStatistics, thresholdFor } from '../src/detect/index.js';
-import { auc, rateAbove, tprAtFpr } from '../src/eval/index.js';
 import type { ImageBatch } from '../src/model/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../src/random.js';
+import { printRuleTable } from './gap-rules.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -208,20 +208,7 @@ for (const name of args.models.split(',')) {
       `[${Array.from(withMargin.weights, (w) => w.toFixed(3)).join(', ')}]; on family z: C ${familyOnly.C.toPrecision(3)}, ` +
       `weights [${Array.from(familyOnly.weights, (w) => w.toFixed(3)).join(', ')}]\n`,
   );
-  console.log(`| rule | FPR | ${attacks.join(' | ')} |`);
-  console.log(`|---|---|${attacks.map(() => '---|').join('')}`);
-  for (const [rule, f] of rules) {
-    const thresholds = Array.from({ length: classes }, (_, c) =>
-      thresholdFor(calibration.filter((s) => s.label === c).map(f), 0.05),
-    );
-    const margins = (set: Scored[]) => set.map((s) => f(s) - thresholds[s.label]!);
-    const negatives = margins(clean);
-    const cells = attacks.map((a) => {
-      const positives = margins(attacked.get(a)!);
-      return `${auc(negatives, positives).toFixed(4)} (${tprAtFpr(negatives, positives, 0.05).toFixed(3)})`;
-    });
-    console.log(`| ${rule} | ${rateAbove(negatives, 0).toFixed(3)} | ${cells.join(' | ')} |`);
-  }
+  printRuleTable(rules, classes, { calibration, clean, attacked }, attacks);
   await Promise.all([detector.release(), model.release(), tapped.release()]);
   log(`${name}: done`);
 }

@@ -22,17 +22,11 @@ import { CarliniWagnerL2, DeepFool } from '../src/attacks/index.js';
 import type { Attack } from '../src/attacks/index.js';
 import { GradientModel } from '../src/autodiff/index.js';
 import { gatherImages, gatherRows, loadFashionMnist, readNpy, writeNpy } from '../src/data/index.js';
-import {
-  FingerprintDetector,
-  SeededDraws,
-  logitMargins,
-  standardizedStatistics,
-  thresholdFor,
-} from '../src/detect/index.js';
-import { auc, rateAbove, tprAtFpr } from '../src/eval/index.js';
+import { FingerprintDetector, SeededDraws, logitMargins, standardizedStatistics } from '../src/detect/index.js';
 import type { ImageBatch } from '../src/model/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../src/random.js';
+import { printRuleTable, upperTailStandardizer } from './gap-rules.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +48,6 @@ const rows = (a: number, b: number): ImageBatch => ({
   dims: [b - a, 1, 28, 28],
 });
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-const Z95 = 1.6448536269514722;
 
 /** A subtle family's fingerprints for one class: single neurons and their clean / attacked Gaussians. */
 interface ClassFamily {
@@ -235,16 +228,9 @@ for (const name of args.models.split(',')) {
   for (const a of attacks) attacked.set(a, await score(cached(`held-${a}`), 3));
 
   // Each variant's sum standardized per class on the calibration rows (median, upper-tail spread).
-  const standard = variants.map((_, v) =>
-    Array.from({ length: classes }, (_, c) => {
-      const s = Float64Array.from(calibration.filter((x) => x.label === c).map((x) => x.sums[v]!)).sort();
-      const q = (p: number) => s[Math.min(s.length - 1, Math.round(p * (s.length - 1)))]!;
-      return [q(0.5), Math.max((q(0.95) - q(0.5)) / Z95, 1e-9)] as const;
-    }),
-  );
-  const zOf = (x: { label: number; sums: number[] }, v: number) =>
-    (x.sums[v]! - standard[v]![x.label]![0]) / standard[v]![x.label]![1];
+  const standard = variants.map((_, v) => upperTailStandardizer(calibration, classes, (x) => x.sums[v]!));
   type Row = { label: number; z: number[]; sums: number[] };
+  const zOf = (x: Row, v: number) => standard[v]!(x, x.sums[v]!);
   const rules: Array<[string, (x: Row) => number]> = [["largest z (the library's)", (x) => Math.max(...x.z)]];
   for (const [v, variant] of variants.entries()) {
     rules.push([`${variant} z alone`, (x) => zOf(x, v)]);
@@ -259,20 +245,7 @@ for (const name of args.models.split(',')) {
     `Fit: ${[...landed].map(([f, s]) => `${s.dims[0]} ${f} images`).join(', ')}; top ${top} neurons per class and ` +
       `family, 25 drawn per image.\n`,
   );
-  console.log(`| rule | FPR | ${attacks.join(' | ')} |`);
-  console.log(`|---|---|${attacks.map(() => '---|').join('')}`);
-  for (const [rule, f] of rules) {
-    const thresholds = Array.from({ length: classes }, (_, c) =>
-      thresholdFor(calibration.filter((x) => x.label === c).map(f), 0.05),
-    );
-    const m = (set: Row[]) => set.map((x) => f(x) - thresholds[x.label]!);
-    const negatives = m(clean);
-    const cells = attacks.map((a) => {
-      const positives = m(attacked.get(a)!);
-      return `${auc(negatives, positives).toFixed(4)} (${tprAtFpr(negatives, positives, 0.05).toFixed(3)})`;
-    });
-    console.log(`| ${rule} | ${rateAbove(negatives, 0).toFixed(3)} | ${cells.join(' | ')} |`);
-  }
+  printRuleTable(rules, classes, { calibration, clean, attacked }, attacks);
   await Promise.all([detector.release(), attackModel.release()]);
   log(`${name}: done`);
 }
