@@ -38,7 +38,7 @@ import { FingerprintDetector, SeededDraws, standardizedStatistics, thresholdFor 
 import type { ImageBatch } from '../src/model/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../src/random.js';
-import { printRuleTable } from './gap-rules.js';
+import { heldOutSets, printRuleTable } from './gap-rules.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -153,12 +153,13 @@ for (const name of args.models.split(',')) {
     1,
   );
   const fitAttacked = [...(await score(cached('fit-pgd'), 1)), ...(await score(cached('fit-fgsm'), 1))];
-  const held = rows(8000, 10_000);
-  const heldOut = await detector.classifier.run(held);
-  const correct = [...heldOut.labels.keys()].filter((i) => heldOut.labels[i] === test.labels[8000 + i]);
-  const clean = await score(gatherImages(held, correct), 3);
-  const attacked = new Map<string, Scored[]>();
-  for (const a of attacks) attacked.set(a, await score(cached(`held-${a}`), 3));
+  const { clean, attacked } = await heldOutSets(
+    score,
+    detector.classifier,
+    { images: rows(8000, 10_000), truth: test.labels.subarray(8000) },
+    attacks,
+    (a) => cached(`held-${a}`),
+  );
 
   // The regressions on the fit rows.
   const matrix = (set: Scored[], cols: number) => ({

@@ -22,11 +22,14 @@ import { CarliniWagnerL2, DeepFool } from '../src/attacks/index.js';
 import type { Attack } from '../src/attacks/index.js';
 import { GradientModel } from '../src/autodiff/index.js';
 import { gatherImages, gatherRows, loadFashionMnist, readNpy, writeNpy } from '../src/data/index.js';
-import { FingerprintDetector, SeededDraws, logitMargins, standardizedStatistics } from '../src/detect/index.js';
+import { FingerprintDetector, logitMargins } from '../src/detect/index.js';
 import type { ImageBatch } from '../src/model/index.js';
 import { packageRoot } from '../src/paths.js';
 import { SeededRandom } from '../src/random.js';
-import { printRuleTable, upperTailStandardizer } from './gap-rules.js';
+import { drawnLlrSum, heldOutSets, libraryScorer, printRuleTable, upperTailStandardizer } from './gap-rules.js';
+import type { ScoredRow } from './gap-rules.js';
+import { everyNeuron, screen } from './gap-screen.js';
+import type { Screened } from './gap-screen.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,55 +52,6 @@ const rows = (a: number, b: number): ImageBatch => ({
 });
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
-/** A subtle family's fingerprints for one class: single neurons and their clean / attacked Gaussians. */
-interface ClassFamily {
-  neurons: Uint32Array;
-  mu0: Float64Array;
-  sd0: Float64Array;
-  mu1: Float64Array;
-  sd1: Float64Array;
-}
-
-/** Column means and sds (sample, n - 1) of rows [n x N] of an activation matrix, in float64. */
-function moments(acts: Float32Array, n: number, N: number): { mu: Float64Array; sd: Float64Array } {
-  const mu = new Float64Array(N);
-  const sq = new Float64Array(N);
-  for (let r = 0; r < n; r++)
-    for (let j = 0; j < N; j++) {
-      const v = acts[r * N + j]!;
-      mu[j] += v;
-      sq[j] += v * v;
-    }
-  const sd = new Float64Array(N);
-  for (let j = 0; j < N; j++) {
-    mu[j]! /= n;
-    sd[j] = Math.sqrt(Math.max((sq[j]! - n * mu[j]! * mu[j]!) / Math.max(1, n - 1), 0));
-  }
-  return { mu, sd };
-}
-
-/** The top neurons by |Cohen's d| between clean rows and attacked rows, with their statistics (sd floored). */
-function screenNeurons(clean: Float32Array, n0: number, attacked: Float32Array, n1: number, N: number): ClassFamily {
-  const a = moments(clean, n0, N);
-  const b = moments(attacked, n1, N);
-  const d = new Float64Array(N);
-  for (let j = 0; j < N; j++) {
-    const pooled = Math.sqrt(((n0 - 1) * a.sd[j]! ** 2 + (n1 - 1) * b.sd[j]! ** 2) / Math.max(1, n0 + n1 - 2));
-    d[j] = pooled > 1e-6 ? Math.abs(b.mu[j]! - a.mu[j]!) / pooled : 0;
-  }
-  const order = [...d.keys()].sort((x, y) => d[y]! - d[x]!).slice(0, top);
-  const floor = (v: number) => Math.max(v, 1e-3);
-  return {
-    neurons: Uint32Array.from(order),
-    mu0: Float64Array.from(order, (j) => a.mu[j]!),
-    sd0: Float64Array.from(order, (j) => floor(a.sd[j]!)),
-    mu1: Float64Array.from(order, (j) => b.mu[j]!),
-    sd1: Float64Array.from(order, (j) => floor(b.sd[j]!)),
-  };
-}
-
-const logNormal = (x: number, mu: number, sd: number) => -Math.log(sd) - (0.5 * (x - mu) ** 2) / (sd * sd);
-
 for (const name of args.models.split(',')) {
   const modelPath = join(packageRoot, 'models', `${name}.onnx`);
   const cached = (key: string): ImageBatch => {
@@ -111,10 +65,9 @@ for (const name of args.models.split(',')) {
     seed: 3,
   });
   await detector.calibrate(rows(6000, 8000));
-  const cal = detector.bank.header.calibration!.confidence!;
-  const families = detector.bank.families;
   const classes = detector.classifier.classes;
   const N = detector.classifier.neurons;
+  const singles = everyNeuron(N);
   const attackModel = await GradientModel.load(modelPath, { taps: [], batchSize: 128 });
 
   // The subtle families' images on correctly classified fit rows not used by baselines-report's PGD and FGSM.
@@ -149,7 +102,7 @@ for (const name of args.models.split(',')) {
 
   // Per class: clean activations (all correctly classified fit images of c and its lowest-margin quarter) and
   // each subtle family's landings in c; screened both ways.
-  const fitted = new Map<string, ClassFamily[]>();
+  const fitted = new Map<string, Screened[]>();
   const cleanOut = await detector.classifier.run(gatherImages(fitImages, correct), { activations: false });
   const margins = logitMargins(cleanOut.logits, correct.length);
   const landedOut = new Map<string, Awaited<ReturnType<typeof detector.classifier.run>>>();
@@ -177,59 +130,32 @@ for (const name of args.models.split(',')) {
       const out = landedOut.get(family)!;
       const mine = [...out.labels.keys()].filter((i) => out.labels[i] === c);
       const attacked = gatherRows(out.activations, mine, N);
-      fitted.get(`${family} plain`)!.push(screenNeurons(all, ofClass.length, attacked, mine.length, N));
-      fitted.get(`${family} margin-aware`)!.push(screenNeurons(hardActs, hard.length, attacked, mine.length, N));
+      fitted.get(`${family} plain`)!.push(screen(all, ofClass.length, attacked, mine.length, N, singles, top));
+      fitted.get(`${family} margin-aware`)!.push(screen(hardActs, hard.length, attacked, mine.length, N, singles, top));
     }
   }
   log(`${name}: screened ${[...landed].map(([f, s]) => `${f} ${s.dims[0]}`).join(', ')}`);
 
   const variants = [...fitted.keys()];
-  let drawSeed = 101;
+  type Row = ScoredRow<number[]>;
   /** Per image and draw: its class, the library's z's and each variant's log-likelihood ratio sum. */
-  const score = async (images: ImageBatch, reps: number) => {
-    const out = await detector.classifier.run(images);
-    const scored: Array<{ label: number; z: number[]; sums: number[] }> = [];
-    for (let d = 0; d < reps; d++) {
-      const s = await detector.scoreActivations(out.activations, out.labels, {
-        logits: out.logits,
-        draws: new SeededDraws(drawSeed++),
-      });
-      const pick = new SeededRandom(drawSeed++);
-      out.labels.forEach((c, i) => {
-        const z = standardizedStatistics(
-          cal,
-          c,
-          s.familySums!.subarray(i * families, (i + 1) * families),
-          s.confidence![i]!,
-        );
-        const sums = variants.map((v) => {
-          const fam = fitted.get(v)![c]!;
-          const k = fam.neurons.length;
-          let sum = 0;
-          const chosen = new Set<number>();
-          while (chosen.size < Math.min(draws, k)) chosen.add(pick.int(k));
-          for (const f of chosen) {
-            const x = out.activations[i * N + fam.neurons[f]!]!;
-            sum += logNormal(x, fam.mu1[f]!, fam.sd1[f]!) - logNormal(x, fam.mu0[f]!, fam.sd0[f]!);
-          }
-          return sum;
-        });
-        scored.push({ label: c, z, sums });
-      });
-    }
-    return scored;
-  };
+  const score = libraryScorer(detector, 101, (acts, i, c, pick) =>
+    variants.map((v) => {
+      const fam = fitted.get(v)![c]!;
+      return drawnLlrSum(pick, draws, fam, (f) => acts[i * N + fam.a[f]!]!);
+    }),
+  );
   const calibration = await score(rows(6000, 8000), 5);
-  const held = rows(8000, 10_000);
-  const heldOut = await detector.classifier.run(held, { activations: false });
-  const correctHeld = [...heldOut.labels.keys()].filter((i) => heldOut.labels[i] === test.labels[8000 + i]);
-  const clean = await score(gatherImages(held, correctHeld), 3);
-  const attacked = new Map<string, Awaited<ReturnType<typeof score>>>();
-  for (const a of attacks) attacked.set(a, await score(cached(`held-${a}`), 3));
+  const { clean, attacked } = await heldOutSets(
+    score,
+    detector.classifier,
+    { images: rows(8000, 10_000), truth: test.labels.subarray(8000) },
+    attacks,
+    (a) => cached(`held-${a}`),
+  );
 
   // Each variant's sum standardized per class on the calibration rows (median, upper-tail spread).
   const standard = variants.map((_, v) => upperTailStandardizer(calibration, classes, (x) => x.sums[v]!));
-  type Row = { label: number; z: number[]; sums: number[] };
   const zOf = (x: Row, v: number) => standard[v]!(x, x.sums[v]!);
   const rules: Array<[string, (x: Row) => number]> = [["largest z (the library's)", (x) => Math.max(...x.z)]];
   for (const [v, variant] of variants.entries()) {
